@@ -1,0 +1,173 @@
+//! The `SocketBackend` trait and the contract every backend keeps.
+//!
+//! A backend hands out a [`SocketWriter`] and a [`SocketReader`] for one connected stream socket
+//! (TCP over IPv4 or IPv6, or a Unix stream socket). "Accepted" below means the kernel took the
+//! bytes into the socket. Every backend — `std`, `epoll`, `io_uring`, and any added later — keeps
+//! these rules; the conformance suite in `fast_io_tests` names its tests after them
+//! (`c3_saturated_send_completes` checks C3), so a reader can go from a rule to its tests and back.
+//!
+//! # Data
+//!
+//! - **C1 Order and integrity.** Every byte written reaches the peer once, in order. When
+//!   `write_all` and then `flush` return `Ok`, the kernel has accepted every byte.
+//! - **C2 Partial progress.** When the kernel takes fewer bytes than offered, the next send starts
+//!   at exactly the first byte it did not take: nothing accepted is sent twice, nothing is skipped.
+//!
+//! # Waiting
+//!
+//! - **C3 Readiness gate.** A backend never gives the kernel a send that would sit waiting for the
+//!   peer to drain. It waits for the socket to become writable first (io_uring: `PollAdd(POLLOUT)`
+//!   linked to a timeout; epoll: `EPOLLOUT`), one [`Config::gate_slice`] at a time (default
+//!   100 ms). No thread is ever parked in the kernel without bound on behalf of a send, and a
+//!   submission never holds back the completions of anything else. The `std` baseline is the
+//!   documented exception: its blocking `send` parks its own thread (and only that thread),
+//!   bounded by the write deadline when one is set.
+//! - **C4 Transient results are not errors.** `EAGAIN`/`EWOULDBLOCK`, `EINTR`, `ETIME` (a gate
+//!   slice ran out) and `ECANCELED` (a linked poll cancelled by its timeout) make the backend wait
+//!   again. The caller never sees them, and no byte is lost or repeated because of them.
+//! - **C5 Deadlines.** [`Config::write_deadline`] and [`Config::read_deadline`] bound one call.
+//!   When a deadline passes, the call fails with `io::ErrorKind::TimedOut`, carrying
+//!   [`Error::TimedOut`] with the number of bytes of that call accepted before it. `None` waits
+//!   as long as the peer is alive.
+//! - **C6 Independence.** A writer and a reader of one socket, used from two threads, never hold
+//!   each other up: a full send buffer does not stop receiving and a slow receive does not stop
+//!   sending, so a bidirectional transfer cannot freeze.
+//!
+//! # Failures
+//!
+//! - **C7 Peer failures.** A peer that closed gives `BrokenPipe` (never a `SIGPIPE`); a reset
+//!   gives `ConnectionReset`. The first such error is sticky: every later call on that writer
+//!   fails with the same kind.
+//! - **C8 Reads.** A read returns at least one byte, or `0` only at end of stream. After a peer's
+//!   `shutdown(Write)`, every byte it sent is read before end of stream is seen.
+//! - **C9 Bad input.** An invalid [`Config`], a descriptor that is not a connected stream socket,
+//!   or a closed descriptor is refused at construction with a typed error (`InvalidInput` or the
+//!   OS error) — never a panic, never a hang.
+//!
+//! # Resources
+//!
+//! - **C10 Bounded memory.** A writer holds at most [`Config::batch_bytes`] of its own, plus one
+//!   caller buffer being sent. A slow or hostile peer cannot make it grow. Small writes coalesce
+//!   into batches; `flush` sends what is buffered.
+//! - **C11 Ownership.** A buffer given to the kernel stays alive and untouched until its
+//!   completion is reaped. Dropping a writer or reader with operations in flight cancels them and
+//!   waits for their completions before any buffer is freed or descriptor closed.
+//! - **C12 Descriptors.** Writers and readers *share* the caller's socket: the constructor
+//!   duplicates the borrowed descriptor (`dup`), the writer or reader owns that duplicate and
+//!   closes it exactly once. No descriptor leaks: the process's descriptor count is the same
+//!   before and after.
+//! - **C13 Shutdown.** [`SocketWriter::shutdown`] flushes, then shuts the write half: the peer
+//!   reads every byte, then end of stream.
+//!
+//! # Choosing a backend
+//!
+//! - **C14 Availability.** Every backend says whether it can run here and, if not, why (kernel too
+//!   old, `kernel.io_uring_disabled`, a seccomp `EPERM`, an opcode missing from the probe,
+//!   `RLIMIT_MEMLOCK`). [`Policy::Auto`](crate::Policy::Auto) picks the best available backend and
+//!   keeps the reasons for the ones it passed over; a policy naming an unavailable backend is an
+//!   error carrying the reason.
+//! - **C15 Observability.** Every writer and reader keeps [`Stats`]: bytes, operations submitted,
+//!   completions, short transfers, readiness waits, gate slices that expired and were re-armed,
+//!   and kernel entries (system calls). The counters are exact, so tests and benchmarks rely on
+//!   them.
+//!
+//! # Shared sockets and groups
+//!
+//! The trait takes a *borrowed* descriptor and keeps nothing per socket in the backend itself, so
+//! a later `group` constructor can drive many sockets from one ring or poller without changing
+//! these signatures: a writer's state is its buffer, its counters and its descriptor, not a ring.
+
+use std::fmt;
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use crate::{Config, Error, Stats, StatsHandle};
+
+/// The backends fast_io knows, in the order `Policy::Auto` prefers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// io_uring: readiness-gated, batched SEND and RECV (`fast_io_uring`).
+    IoUring,
+    /// epoll through mio (`fast_io_poll`).
+    Epoll,
+    /// Plain blocking `send`/`recv`: the baseline (`fast_io::StdBackend`).
+    Std,
+}
+
+impl BackendKind {
+    /// Every kind, best first.
+    pub const ALL: [BackendKind; 3] = [BackendKind::IoUring, BackendKind::Epoll, BackendKind::Std];
+
+    /// The name used by `Policy`, `FAST_IO_BACKEND` and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::IoUring => "io_uring",
+            BackendKind::Epoll => "epoll",
+            BackendKind::Std => "std",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether a backend can run on this machine (contract C14).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// It can run.
+    Available,
+    /// It cannot, for this reason (e.g. "disabled by kernel.io_uring_disabled=2").
+    Unavailable(String),
+}
+
+/// A socket I/O implementation: hands out writers and readers that keep the contract above.
+pub trait SocketBackend: Send + Sync + fmt::Debug {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Whether it can run here, and if not, why (C14). Cheap enough to call more than once.
+    fn availability(&self) -> Availability;
+
+    /// A writer for the connected stream socket `socket`, which it shares through `dup` (C12).
+    fn writer(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<Box<dyn SocketWriter>, Error>;
+
+    /// A reader for the connected stream socket `socket`, which it shares through `dup` (C12).
+    fn reader(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<Box<dyn SocketReader>, Error>;
+}
+
+/// The sending half a backend hands out. `write` may buffer (C10); `flush` hands everything
+/// buffered to the kernel and returns once it is accepted (C1).
+pub trait SocketWriter: io::Write + Send + fmt::Debug {
+    /// A snapshot of this writer's counters (C15).
+    fn stats(&self) -> Stats;
+
+    /// A handle that reads this writer's counters from any thread.
+    fn stats_handle(&self) -> StatsHandle;
+
+    /// Bytes written by the caller but not yet accepted by the kernel (at most
+    /// `Config::batch_bytes`, C10).
+    fn buffered(&self) -> usize;
+
+    /// Flushes, then shuts down the write half of the socket (C13).
+    fn shutdown(&mut self) -> io::Result<()>;
+}
+
+/// The receiving half a backend hands out.
+pub trait SocketReader: io::Read + Send + fmt::Debug {
+    /// A snapshot of this reader's counters (C15).
+    fn stats(&self) -> Stats;
+
+    /// A handle that reads this reader's counters from any thread.
+    fn stats_handle(&self) -> StatsHandle;
+}

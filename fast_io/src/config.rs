@@ -1,0 +1,177 @@
+//! `Config`: deadlines, the readiness gate slice, and batching limits shared by every backend.
+//!
+//! A plain struct with public fields and a `Default`, so a caller writes
+//! `Config { write_deadline: Some(d), ..Config::default() }`. Every backend calls
+//! [`Config::validate`] when it builds a writer or reader, so a bad value is an
+//! `InvalidInput` error at construction (contract C9), never a panic or a hang later.
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// Settings for the writers and readers a backend hands out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// How long one write call (`write`, `write_all`, `flush`, `shutdown`) may wait for the peer
+    /// before failing with `TimedOut` (contract C5). `None`: as long as the peer is alive.
+    pub write_deadline: Option<Duration>,
+    /// How long one `read` may wait for data before failing with `TimedOut` (contract C5).
+    /// `None`: as long as the peer is alive.
+    pub read_deadline: Option<Duration>,
+    /// The longest single readiness wait (contract C3). A gated backend waits for writability in
+    /// slices of this length and re-arms when one expires, so it can notice deadlines and drops.
+    pub gate_slice: Duration,
+    /// The most bytes a writer buffers before it must hand them to the kernel (contract C10).
+    pub batch_bytes: usize,
+    /// The most operations a backend puts into one submission to the kernel.
+    pub max_ops_per_submit: usize,
+    /// Submission queue entries of an io_uring ring (rounded up to a power of two by the kernel).
+    pub ring_entries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            write_deadline: None,
+            read_deadline: None,
+            gate_slice: Duration::from_millis(100),
+            batch_bytes: 64 * 1024,
+            max_ops_per_submit: 32,
+            ring_entries: 64,
+        }
+    }
+}
+
+/// The largest batch buffer a config may ask for; larger ones are almost certainly a unit mistake.
+pub const MAX_BATCH_BYTES: usize = 1 << 30;
+/// The largest ring io_uring accepts (`IORING_MAX_ENTRIES`).
+pub const MAX_RING_ENTRIES: u32 = 32768;
+
+impl Config {
+    /// Checks every value, naming the first one out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |msg: &str| Err(Error::InvalidConfig(msg.to_owned()));
+        if self.gate_slice.is_zero() {
+            return bad("gate_slice must be greater than zero (it is the longest readiness wait)");
+        }
+        if self.write_deadline == Some(Duration::ZERO) {
+            return bad("write_deadline must be greater than zero; use None for no deadline");
+        }
+        if self.read_deadline == Some(Duration::ZERO) {
+            return bad("read_deadline must be greater than zero; use None for no deadline");
+        }
+        if self.batch_bytes == 0 {
+            return bad("batch_bytes must be greater than zero");
+        }
+        if self.batch_bytes > MAX_BATCH_BYTES {
+            return bad("batch_bytes must be at most 1 GiB");
+        }
+        if self.max_ops_per_submit == 0 {
+            return bad("max_ops_per_submit must be greater than zero");
+        }
+        if self.ring_entries == 0 || self.ring_entries > MAX_RING_ENTRIES {
+            return bad("ring_entries must be between 1 and 32768");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(config: Config, needle: &str) {
+        match config.validate() {
+            Err(err @ Error::InvalidConfig(_)) => {
+                assert!(
+                    err.to_string().contains(needle),
+                    "{err} should mention {needle}"
+                );
+                assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+            }
+            other => panic!("expected InvalidConfig mentioning {needle}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_is_valid_and_documented_values_hold() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.gate_slice, Duration::from_millis(100));
+        assert_eq!(config.write_deadline, None);
+    }
+
+    #[test]
+    fn zero_and_oversized_values_are_rejected() {
+        let base = Config::default;
+        rejected(
+            Config {
+                gate_slice: Duration::ZERO,
+                ..base()
+            },
+            "gate_slice",
+        );
+        rejected(
+            Config {
+                batch_bytes: 0,
+                ..base()
+            },
+            "batch_bytes",
+        );
+        rejected(
+            Config {
+                batch_bytes: MAX_BATCH_BYTES + 1,
+                ..base()
+            },
+            "batch_bytes",
+        );
+        rejected(
+            Config {
+                max_ops_per_submit: 0,
+                ..base()
+            },
+            "max_ops_per_submit",
+        );
+        rejected(
+            Config {
+                ring_entries: 0,
+                ..base()
+            },
+            "ring_entries",
+        );
+        rejected(
+            Config {
+                ring_entries: MAX_RING_ENTRIES + 1,
+                ..base()
+            },
+            "ring_entries",
+        );
+        rejected(
+            Config {
+                write_deadline: Some(Duration::ZERO),
+                ..base()
+            },
+            "write_deadline",
+        );
+        rejected(
+            Config {
+                read_deadline: Some(Duration::ZERO),
+                ..base()
+            },
+            "read_deadline",
+        );
+    }
+
+    #[test]
+    fn boundary_values_are_accepted() {
+        let config = Config {
+            gate_slice: Duration::from_nanos(1),
+            batch_bytes: 1,
+            max_ops_per_submit: 1,
+            ring_entries: MAX_RING_ENTRIES,
+            write_deadline: Some(Duration::from_nanos(1)),
+            read_deadline: Some(Duration::from_secs(3600)),
+        };
+        config.validate().unwrap();
+    }
+}

@@ -1,0 +1,65 @@
+//! fast_io moves bytes through sockets as fast as Linux allows, and never hangs.
+//!
+//! This crate is the core: the [`SocketBackend`] trait and the contract every backend keeps
+//! (see [`backend`], rules C1–C15), the run-time [`Policy`], [`Config`], [`Stats`], the
+//! [`Error`] type, and [`StdBackend`], the plain blocking baseline. The fast backends live in
+//! their own crates and implement the same trait:
+//!
+//! | backend    | crate           | mechanism                                           | needs               |
+//! |------------|-----------------|-----------------------------------------------------|---------------------|
+//! | `io_uring` | `fast_io_uring` | [`IORING_OP_SEND`] gated by `POLL_ADD` + `LINK_TIMEOUT` | Linux ≥ 5.19, io_uring enabled |
+//! | `epoll`    | `fast_io_poll`  | non-blocking `send`/`recv`, [`epoll(7)`] via mio     | any Linux           |
+//! | `std`      | `fast_io`       | blocking [`send(2)`]/[`recv(2)`]                    | any Unix            |
+//!
+//! `fast_io_uring::select(policy)` knows all three and resolves a policy into one; the core
+//! resolves over whatever candidates it is given ([`Policy::resolve`]).
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use std::os::fd::AsFd;
+//!
+//! use fast_io::{Config, SocketBackend, StdBackend};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let client = TcpStream::connect(listener.local_addr()?)?;
+//! let (server, _) = listener.accept()?;
+//!
+//! let backend = StdBackend;
+//! let mut writer = backend.writer(client.as_fd(), &Config::default())?;
+//! let mut reader = backend.reader(server.as_fd(), &Config::default())?;
+//! writer.write_all(b"hello")?;
+//! writer.shutdown()?;
+//! let mut got = Vec::new();
+//! reader.read_to_end(&mut got)?;
+//! assert_eq!(got, b"hello");
+//! assert_eq!(writer.stats().bytes, 5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`IORING_OP_SEND`]: https://man7.org/linux/man-pages/man3/io_uring_prep_send.3.html
+//! [`epoll(7)`]: https://man7.org/linux/man-pages/man7/epoll.7.html
+//! [`send(2)`]: https://man7.org/linux/man-pages/man2/send.2.html
+//! [`recv(2)`]: https://man7.org/linux/man-pages/man2/recv.2.html
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod backend;
+mod blocking;
+mod config;
+mod deadline;
+mod error;
+mod policy;
+pub mod socket;
+mod stats;
+
+pub use backend::{Availability, BackendKind, SocketBackend, SocketReader, SocketWriter};
+pub use blocking::{StdBackend, StdReader, StdWriter};
+pub use config::{Config, MAX_BATCH_BYTES, MAX_RING_ENTRIES};
+pub use deadline::Deadline;
+pub use error::Error;
+pub use policy::{BACKEND_ENV, PassedOver, Policy, Selection};
+pub use stats::{Counter, Counters, Stats, StatsHandle};

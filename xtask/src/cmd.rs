@@ -1,0 +1,43 @@
+//! Running commands: each step is echoed, and a failing step stops the task with its name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// A `cargo` command run from the workspace root, with the cargo that runs xtask.
+pub fn cargo(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(args).current_dir(root());
+    cmd
+}
+
+/// Runs `cmd`, printing it and how long it took; an unsuccessful exit is an error naming it.
+pub fn run(mut cmd: Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    eprintln!("==> {shown}");
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|err| format!("cannot start {shown}: {err}"))?;
+    eprintln!("<== {:.1}s {shown}", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed: {status}"))
+    }
+}
+
+/// Whether `cargo <sub> --version` works (e.g. `nextest`).
+pub fn has_cargo_subcommand(sub: &str) -> bool {
+    cargo(&[sub, "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
