@@ -4,6 +4,7 @@
 //! the candidate backends as a list, best first. `fast_io_uring::select` is the convenience that
 //! passes every backend the workspace has; tests pass fakes.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::str::FromStr;
 
@@ -33,11 +34,18 @@ impl Policy {
     /// The policy named by `FAST_IO_BACKEND`; `Auto` when it is unset or empty. A value that is
     /// not a policy name is an error naming the accepted values, never a silent default.
     pub fn from_env() -> Result<Policy, Error> {
-        match std::env::var(BACKEND_ENV) {
-            Ok(value) if value.trim().is_empty() => Ok(Policy::Auto),
-            Ok(value) => value.parse(),
-            Err(std::env::VarError::NotPresent) => Ok(Policy::Auto),
-            Err(std::env::VarError::NotUnicode(value)) => Err(Error::UnknownPolicy {
+        Policy::from_env_value(std::env::var_os(BACKEND_ENV).as_deref())
+    }
+
+    /// What [`Policy::from_env`] makes of the variable's value (`None`: unset).
+    pub fn from_env_value(value: Option<&OsStr>) -> Result<Policy, Error> {
+        let Some(value) = value else {
+            return Ok(Policy::Auto);
+        };
+        match value.to_str() {
+            Some(text) if text.trim().is_empty() => Ok(Policy::Auto),
+            Some(text) => text.parse(),
+            None => Err(Error::UnknownPolicy {
                 value: value.to_string_lossy().into_owned(),
             }),
         }
@@ -221,6 +229,31 @@ mod tests {
         for policy in Policy::ALL {
             assert_eq!(policy.to_string().parse::<Policy>().unwrap(), policy);
         }
+    }
+
+    #[test]
+    fn the_environment_value_is_parsed_and_unset_means_auto() {
+        assert_eq!(Policy::from_env_value(None).unwrap(), Policy::Auto);
+        assert_eq!(
+            Policy::from_env_value(Some(OsStr::new(""))).unwrap(),
+            Policy::Auto
+        );
+        assert_eq!(
+            Policy::from_env_value(Some(OsStr::new("epoll"))).unwrap(),
+            Policy::Epoll
+        );
+        let err = Policy::from_env_value(Some(OsStr::new("fast"))).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected one of auto, io_uring, epoll, std"),
+            "{err}"
+        );
+        use std::os::unix::ffi::OsStrExt;
+        let not_utf8 = Policy::from_env_value(Some(OsStr::from_bytes(b"\xffstd"))).unwrap_err();
+        assert!(
+            matches!(not_utf8, Error::UnknownPolicy { .. }),
+            "{not_utf8}"
+        );
     }
 
     #[test]
