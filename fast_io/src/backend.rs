@@ -73,15 +73,16 @@
 //!
 //! # Shared sockets and groups
 //!
-//! The trait takes a *borrowed* descriptor and keeps nothing per socket in the backend itself, so
-//! a later `group` constructor can drive many sockets from one ring or poller without changing
-//! these signatures: a writer's state is its buffer, its counters and its descriptor, not a ring.
+//! The trait takes a *borrowed* descriptor and keeps nothing per socket in the backend itself: a
+//! writer's state is its buffer, its counters and its descriptor. The same per-socket state can
+//! therefore live in a [`SocketGroup`], where one thread drives many sockets through one ring or
+//! poller; the group rules G1–G7 are in [`crate::group`].
 
 use std::fmt;
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use crate::{Config, Error, Stats, StatsHandle};
+use crate::{Config, Error, SocketGroup, Stats, StatsHandle};
 
 /// The backends fast_io knows, in the order `Policy::Auto` prefers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -144,6 +145,16 @@ pub trait SocketBackend: Send + Sync + fmt::Debug {
         socket: BorrowedFd<'_>,
         config: &Config,
     ) -> Result<Box<dyn SocketReader>, Error>;
+
+    /// An empty group driven by one thread (G1–G7), for backends that can drive many sockets
+    /// from one ring or poller. The default says the backend has none.
+    fn group(&self, config: &Config) -> Result<Box<dyn SocketGroup>, Error> {
+        config.validate()?;
+        Err(Error::Unsupported(format!(
+            "the {} backend has no socket groups",
+            self.kind()
+        )))
+    }
 }
 
 /// The sending half a backend hands out. `write` may buffer (C10); `flush` hands everything

@@ -19,8 +19,8 @@ use socket2::Socket;
 
 use crate::socket::adopt;
 use crate::{
-    Availability, BackendKind, Config, Deadline, Error, SocketBackend, SocketReader, SocketWriter,
-    Stats, StatsHandle,
+    Availability, BackendKind, Config, Deadline, Error, SocketBackend, SocketGroup, SocketReader,
+    SocketWriter, Stats, StatsHandle,
 };
 
 /// The blocking baseline backend. Always available.
@@ -54,6 +54,15 @@ impl SocketBackend for StdBackend {
         config.validate()?;
         let sock = Blocking::new(socket, Direction::Receive, config.read_deadline)?;
         Ok(Box::new(StdReader { sock }))
+    }
+
+    fn group(&self, config: &Config) -> Result<Box<dyn SocketGroup>, Error> {
+        config.validate()?;
+        Err(Error::Unsupported(
+            "the std backend has no single-threaded group: a blocking send on one full socket \
+             would stall every other member; use a thread per connection"
+                .into(),
+        ))
     }
 }
 

@@ -183,3 +183,10 @@ fn a_listening_or_datagram_socket_is_refused() {
     let err = StdBackend.writer(client.as_fd(), &bad).unwrap_err();
     assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
 }
+
+#[test]
+fn std_has_no_group_and_says_why() {
+    let err = StdBackend.group(&Config::default()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+    assert!(err.to_string().contains("thread per connection"), "{err}");
+}

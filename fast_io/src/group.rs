@@ -1,0 +1,149 @@
+//! Groups: many sockets driven by one thread through one ring or poller (rules G1–G7).
+//!
+//! A [`SocketGroup`] holds a write buffer and counters per member, and hands the batches of every
+//! member to the kernel together: one round of a flush is, for io_uring, one `io_uring_enter`
+//! carrying the sends of every writable member. Each member still waits behind its own readiness
+//! gate, so a member whose peer stopped reading never holds back the others (G1).
+//!
+//! The rules, in addition to C1–C15 which hold per member:
+//!
+//! - **G1 Independence.** A member whose peer stopped reading waits behind its own gate; every
+//!   other member's bytes are accepted meanwhile. No member's send ever parks a shared ring.
+//! - **G2 Per-member contract.** Order and integrity (C1, C2), transient results (C4), sticky
+//!   peer errors (C7) and bounded memory (C10: at most `Config::batch_bytes` buffered per member,
+//!   so at most `batch_bytes × members` in total) hold for every member on its own.
+//! - **G3 Rounds.** A flush works in rounds; a round hands every pending member's batch to the
+//!   kernel in as few kernel entries as the backend allows (io_uring: one `io_uring_enter` for the
+//!   round when the members are writable). Each backend documents its count; `Stats` makes it
+//!   checkable.
+//! - **G4 Deadlines.** A flush that reaches `Config::write_deadline` returns the members still
+//!   pending, each with the bytes accepted during that flush and the bytes still buffered.
+//! - **G5 Failure isolation.** A member whose peer failed reports its error for that member only
+//!   (and keeps reporting it, C7); the group and its other members stay usable.
+//! - **G6 Ownership.** Dropping a group, or a member leaving, with operations in flight cancels
+//!   them and reaps their completions before any buffer is freed or descriptor closed (C11).
+//! - **G7 Membership.** Sockets join and leave between calls, whatever is pending; a member that
+//!   leaves gives back the count of its buffered bytes that were never sent, and a stale
+//!   [`Member`] is refused with `InvalidInput`.
+
+use std::fmt;
+use std::os::fd::BorrowedFd;
+
+use crate::{Error, Stats};
+
+/// A socket in a group: an index and a generation, so a handle kept after `leave` is refused
+/// rather than silently naming a socket that joined later in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Member {
+    index: u32,
+    generation: u32,
+}
+
+impl Member {
+    /// A handle for slot `index` in its `generation` (for backends).
+    pub fn new(index: u32, generation: u32) -> Member {
+        Member { index, generation }
+    }
+
+    /// The slot.
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// How many members used this slot before.
+    pub fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "member {}.{}", self.index, self.generation)
+    }
+}
+
+/// A member still pending when a flush reached its deadline (G4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The member.
+    pub member: Member,
+    /// Bytes of this member the kernel accepted during the flush.
+    pub accepted: u64,
+    /// Bytes still buffered for it.
+    pub buffered: usize,
+}
+
+/// What a group flush achieved.
+#[derive(Debug, Default)]
+pub struct FlushReport {
+    /// Rounds the flush made (each one submission of every ready member's batch).
+    pub rounds: u64,
+    /// Members not fully accepted when the write deadline passed (G4); empty when all were.
+    pub pending: Vec<Pending>,
+    /// Members whose peer failed during this flush, with the error (G5).
+    pub failed: Vec<(Member, Error)>,
+}
+
+impl FlushReport {
+    /// Whether every member's buffered bytes were accepted.
+    pub fn is_complete(&self) -> bool {
+        self.pending.is_empty() && self.failed.is_empty()
+    }
+}
+
+/// What one group read found for a member.
+#[derive(Debug)]
+pub enum Received<'a> {
+    /// Bytes read from the member's socket (never empty).
+    Data(&'a [u8]),
+    /// The peer shut down its write half: end of stream (C8).
+    Eof,
+    /// The member's socket failed (G5).
+    Failed(&'a Error),
+}
+
+/// Many sockets, one thread: see the module docs for the rules.
+pub trait SocketGroup: Send + fmt::Debug {
+    /// Adds a connected stream socket, shared through `dup` (C9, C12).
+    fn join(&mut self, socket: BorrowedFd<'_>) -> Result<Member, Error>;
+
+    /// Removes a member, cancelling and reaping what it has in flight (G6), and returns how many
+    /// of its buffered bytes were never sent (G7).
+    fn leave(&mut self, member: Member) -> Result<usize, Error>;
+
+    /// How many members the group has.
+    fn len(&self) -> usize;
+
+    /// Whether the group has no members.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies as much of `buf` as the member's buffer has room for and returns the count: `0`
+    /// when it is full (flush, then write again). Makes no system call. A member whose peer
+    /// failed returns its sticky error (C7).
+    fn write(&mut self, member: Member, buf: &[u8]) -> Result<usize, Error>;
+
+    /// Bytes buffered for `member`, not yet accepted (at most `Config::batch_bytes`, G2).
+    fn buffered(&self, member: Member) -> Result<usize, Error>;
+
+    /// Hands every member's buffered bytes to the kernel in rounds (G3) until all are accepted,
+    /// or the write deadline passes (G4). Per-member failures are in the report (G5); an `Err` means
+    /// the group itself failed.
+    fn flush(&mut self) -> Result<FlushReport, Error>;
+
+    /// Waits until at least one member has data, end of stream or an error — or the read
+    /// deadline passes (`TimedOut`) — then calls `on_read` once for each such member. Returns
+    /// how many members were reported.
+    fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error>;
+
+    /// Flushes the member, then shuts down its write half (C13).
+    fn shutdown(&mut self, member: Member) -> Result<(), Error>;
+
+    /// The member's counters (C15).
+    fn stats(&self, member: Member) -> Result<Stats, Error>;
+
+    /// The group's own counters: kernel entries of the shared ring or poller, rounds, and the
+    /// sum of every member's bytes.
+    fn totals(&self) -> Stats;
+}
