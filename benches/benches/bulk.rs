@@ -1,28 +1,16 @@
-//! `bulk`: one stream over loopback TCP, 64 KiB writes, for every available backend.
-//!
-//! Issue 6 of the plan grows this into every scenario with ratios to `std`; today it measures
-//! the backends that exist.
+//! `bulk`: 256 MiB over loopback TCP in writes of 4 KiB, 64 KiB and 1 MiB; 1 MiB reads.
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fast_io::Availability;
+use benches::{Contender, bench_case, fastio};
+use criterion::{Criterion, criterion_group, criterion_main};
 
-const TOTAL: usize = 64 << 20;
-const CHUNK: usize = 64 << 10;
+const TOTAL: u64 = 256 << 20;
 
 fn bulk(c: &mut Criterion) {
-    let mut group = c.benchmark_group("bulk_64KiB");
-    group.throughput(Throughput::Bytes(TOTAL as u64));
-    group.sample_size(10);
-    for backend in fast_io_uring::backends() {
-        if let Availability::Unavailable(reason) = backend.availability() {
-            eprintln!("bulk/{}: skipped: {reason}", backend.kind());
-            continue;
-        }
-        group.bench_function(backend.kind().name(), |b| {
-            b.iter(|| benches::bulk(&*backend, TOTAL, CHUNK).expect("bulk transfer failed"));
+    for (case, chunk) in [("4KiB", 4 << 10), ("64KiB", 64 << 10), ("1MiB", 1 << 20)] {
+        bench_case(c, "bulk", case, TOTAL, |contender| match contender {
+            Contender::FastIo(backend) => fastio::bulk(&**backend, TOTAL, chunk),
         });
     }
-    group.finish();
 }
 
 criterion_group!(benches, bulk);

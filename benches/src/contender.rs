@@ -1,0 +1,73 @@
+//! The contenders of every scenario: fast_io's backends (std is the baseline) and peer runtimes.
+
+use std::io;
+use std::time::Duration;
+
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
+use fast_io::{Availability, SocketBackend};
+
+use crate::Outcome;
+
+/// One way of moving the bytes.
+#[derive(Debug)]
+pub enum Contender {
+    /// A fast_io backend; `std` is the baseline every ratio is taken against.
+    FastIo(Box<dyn SocketBackend>),
+}
+
+impl Contender {
+    /// The name in reports: `std`, `epoll`, `io_uring`, ...
+    pub fn name(&self) -> String {
+        match self {
+            Contender::FastIo(backend) => backend.kind().name().to_owned(),
+        }
+    }
+}
+
+/// Every contender that can run here, baseline first. Unavailable ones are named with why.
+pub fn contenders() -> Vec<Contender> {
+    let mut all = Vec::new();
+    // std first, so it is measured first and its row leads every table.
+    for backend in fast_io_uring::backends().into_iter().rev() {
+        match backend.availability() {
+            Availability::Available => all.push(Contender::FastIo(backend)),
+            Availability::Unavailable(reason) => {
+                eprintln!("{}: skipped: {reason}", backend.kind());
+            }
+        }
+    }
+    all
+}
+
+/// Benchmarks one case of a scenario for every contender: criterion measures the wall time of
+/// each run, and each run's full [`Outcome`] is recorded for the report.
+pub fn bench_case(
+    c: &mut Criterion,
+    scenario: &str,
+    case: &str,
+    bytes: u64,
+    run: impl Fn(&Contender) -> io::Result<Outcome>,
+) {
+    let mut group: BenchmarkGroup<'_, WallTime> = c.benchmark_group(format!("{scenario}/{case}"));
+    group.throughput(Throughput::Bytes(bytes));
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    for contender in contenders() {
+        let name = contender.name();
+        group.bench_function(&name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let outcome = run(&contender)
+                        .unwrap_or_else(|err| panic!("{scenario}/{case}/{name} failed: {err}"));
+                    outcome.record(scenario, case, &name);
+                    total += outcome.wall;
+                }
+                total
+            });
+        });
+    }
+    group.finish();
+}
