@@ -2,9 +2,11 @@
 //!
 //! - `cargo xtask ci`: exactly what CI runs (format, lints, tests, doc tests, bench build, tidy).
 //! - `cargo xtask tidy`: the house-habit checks alone.
+//! - `cargo xtask bench [--quick]`: every benchmark, then `target/bench-report.md`.
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod ci;
 mod cmd;
 mod tidy;
@@ -16,8 +18,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("tidy") => tidy::run(),
+        Some("bench") => bench::run_bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|tidy>");
+            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick]>");
             return ExitCode::from(2);
         }
     };
