@@ -3,6 +3,9 @@
 use benches::{Contender, bench_case, fastio};
 use criterion::{Criterion, criterion_group, criterion_main};
 
+#[path = "peers/mod.rs"]
+mod peers;
+
 const ROUNDS: u64 = 100_000;
 const SIZE: usize = 64;
 
@@ -14,6 +17,8 @@ fn pingpong(c: &mut Criterion) {
         2 * ROUNDS * SIZE as u64,
         |contender| match contender {
             Contender::FastIo(backend) => fastio::pingpong(&**backend, ROUNDS, SIZE),
+            Contender::Tokio => peers::tokio_peer::pingpong(ROUNDS, SIZE),
+            Contender::Compio => peers::compio_peer::pingpong(ROUNDS, SIZE),
         },
     );
 }

@@ -3,6 +3,9 @@
 use benches::{Contender, bench_case, fastio};
 use criterion::{Criterion, criterion_group, criterion_main};
 
+#[path = "peers/mod.rs"]
+mod peers;
+
 const WRITES: u64 = 1_000_000;
 const SIZE: usize = 64;
 const PER_FLUSH: u64 = 64;
@@ -15,6 +18,8 @@ fn small(c: &mut Criterion) {
         WRITES * SIZE as u64,
         |contender| match contender {
             Contender::FastIo(backend) => fastio::small(&**backend, WRITES, SIZE, PER_FLUSH),
+            Contender::Tokio => peers::tokio_peer::small(WRITES, SIZE, PER_FLUSH),
+            Contender::Compio => peers::compio_peer::small(WRITES, SIZE, PER_FLUSH),
         },
     );
 }

@@ -13,6 +13,10 @@ use crate::Outcome;
 pub enum Contender {
     /// A fast_io backend; `std` is the baseline every ratio is taken against.
     FastIo(Box<dyn SocketBackend>),
+    /// tokio, a current-thread runtime per thread (epoll).
+    Tokio,
+    /// compio, a runtime per thread (io_uring, falling back to epoll).
+    Compio,
 }
 
 impl Contender {
@@ -20,6 +24,8 @@ impl Contender {
     pub fn name(&self) -> String {
         match self {
             Contender::FastIo(backend) => backend.kind().name().to_owned(),
+            Contender::Tokio => "tokio".to_owned(),
+            Contender::Compio => "compio".to_owned(),
         }
     }
 }
@@ -36,6 +42,8 @@ pub fn contenders() -> Vec<Contender> {
             }
         }
     }
+    all.push(Contender::Tokio);
+    all.push(Contender::Compio);
     all
 }
 

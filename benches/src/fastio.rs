@@ -4,12 +4,12 @@
 //! `peers`: the sender writes through a writer, the receiver reads through a reader of the same
 //! backend, each on its own thread, and each thread measures its own CPU time.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::AsFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fast_io::{Config, SocketBackend};
+use fast_io::{BackendKind, Config, SocketBackend};
 
 use crate::cpu::measure;
 use crate::outcome::Outcome;
@@ -50,7 +50,9 @@ pub fn bulk(backend: &dyn SocketBackend, total: u64, chunk: usize) -> io::Result
     })
 }
 
-/// `small`: `count` writes of `size` bytes, flushed every `per_flush` writes.
+/// `small`: `count` writes of `size` bytes, flushed every `per_flush` writes. The std backend
+/// does not batch, so it gets the std idiom, a `BufWriter` of `Config::batch_bytes`: one `send`
+/// per flush, which is what the fast backends must match.
 pub fn small(
     backend: &dyn SocketBackend,
     count: u64,
@@ -112,18 +114,26 @@ fn stream(
         Ok((got?, cpu, reader.stats()))
     });
     let block = vec![0x5au8; chunk];
+    let buffered = flush_every.is_some() && backend.kind() == BackendKind::Std;
     let (sent, sender_cpu) = measure(|| -> io::Result<u64> {
+        let mut out: Box<dyn Write + '_> = if buffered {
+            Box::new(BufWriter::with_capacity(config.batch_bytes, &mut writer))
+        } else {
+            Box::new(&mut writer)
+        };
         let mut sent = 0u64;
         let mut writes = 0u64;
         while sent < total {
             let n = chunk.min((total - sent) as usize);
-            writer.write_all(&block[..n])?;
+            out.write_all(&block[..n])?;
             sent += n as u64;
             writes += 1;
             if flush_every.is_some_and(|every| writes.is_multiple_of(every)) {
-                writer.flush()?;
+                out.flush()?;
             }
         }
+        out.flush()?;
+        drop(out);
         writer.shutdown()?;
         Ok(sent)
     });

@@ -1,0 +1,231 @@
+//! The scenarios on compio: a compio runtime per thread (io_uring where the kernel has it,
+//! epoll otherwise), with owned buffers as compio's completion-based API requires.
+
+use std::io;
+use std::net::TcpStream as StdStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use benches::Outcome;
+use benches::cpu::measure;
+use benches::pair::tcp_pair;
+use compio::BufResult;
+use compio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use compio::net::TcpStream;
+
+use super::{check, join};
+
+/// Runs `f` on a fresh compio runtime on this thread, returning its CPU time too.
+fn on_runtime<T>(f: impl AsyncFnOnce() -> io::Result<T>) -> io::Result<(T, Duration)> {
+    let runtime = compio::runtime::Runtime::new()?;
+    let (value, cpu) = measure(|| runtime.block_on(f()));
+    Ok((value?, cpu))
+}
+
+fn stream(std: StdStream) -> io::Result<TcpStream> {
+    TcpStream::from_std(std)
+}
+
+async fn drain(sock: &mut TcpStream, buf_size: usize) -> io::Result<u64> {
+    let mut buf = Vec::with_capacity(buf_size);
+    let mut got = 0u64;
+    loop {
+        let BufResult(result, back) = sock.read(buf).await;
+        buf = back;
+        match result? {
+            0 => return Ok(got),
+            n => got += n as u64,
+        }
+        buf.clear();
+    }
+}
+
+/// Writes `total` bytes in owned blocks of `chunk` (`total` is a multiple of `chunk` in every
+/// scenario), flushing every `flush_every` writes when given.
+async fn send(
+    sock: &mut impl AsyncWrite,
+    total: u64,
+    chunk: usize,
+    flush_every: Option<u64>,
+) -> io::Result<u64> {
+    assert_eq!(total % chunk as u64, 0, "scenarios send whole blocks");
+    let mut block = vec![0x5au8; chunk];
+    let mut sent = 0u64;
+    let mut writes = 0u64;
+    while sent < total {
+        let BufResult(result, back) = sock.write_all(block).await;
+        block = back;
+        result?;
+        sent += chunk as u64;
+        writes += 1;
+        if flush_every.is_some_and(|every| writes.is_multiple_of(every)) {
+            sock.flush().await?;
+        }
+    }
+    sock.flush().await?;
+    sock.shutdown().await?;
+    Ok(sent)
+}
+
+fn one_way(
+    buffer: Option<usize>,
+    total: u64,
+    chunk: usize,
+    flush_every: Option<u64>,
+    burst: Option<(usize, Duration)>,
+) -> io::Result<Outcome> {
+    let (client, server) = tcp_pair(buffer)?;
+    let started = Instant::now();
+    let receiver = thread::spawn(move || {
+        on_runtime(async move || {
+            let mut sock = stream(server)?;
+            match burst {
+                None => drain(&mut sock, 1 << 20).await,
+                Some((burst, pause)) => {
+                    let mut got = 0u64;
+                    let mut buf = Vec::with_capacity(burst);
+                    loop {
+                        // Fill `burst` bytes or stop at end of stream.
+                        while buf.len() < burst {
+                            let BufResult(result, back) = sock.append(buf).await;
+                            buf = back;
+                            if result? == 0 {
+                                return Ok(got + buf.len() as u64);
+                            }
+                        }
+                        got += buf.len() as u64;
+                        buf.clear();
+                        compio::runtime::time::sleep(pause).await;
+                    }
+                }
+            }
+        })
+    });
+    let (sent, sender_cpu) = on_runtime(async move || {
+        let sock = stream(client)?;
+        match flush_every {
+            None => send(&mut { sock }, total, chunk, None).await,
+            Some(every) => {
+                let mut buffered = BufWriter::with_capacity(64 << 10, sock);
+                send(&mut buffered, total, chunk, Some(every)).await
+            }
+        }
+    })?;
+    let (got, receiver_cpu) = join(receiver)?;
+    let wall = started.elapsed();
+    check(sent, got)?;
+    Ok(Outcome {
+        bytes: sent,
+        wall,
+        cpu: sender_cpu + receiver_cpu,
+        sender_cpu,
+        ..Outcome::default()
+    })
+}
+
+/// `bulk` on compio.
+pub fn bulk(total: u64, chunk: usize) -> io::Result<Outcome> {
+    one_way(None, total, chunk, None, None)
+}
+
+/// `small` on compio: writes go through a `BufWriter`, flushed every `per_flush` writes.
+pub fn small(count: u64, size: usize, per_flush: u64) -> io::Result<Outcome> {
+    one_way(None, count * size as u64, size, Some(per_flush), None)
+}
+
+/// `backpressure` on compio.
+pub fn backpressure(
+    total: u64,
+    chunk: usize,
+    burst: usize,
+    pause: Duration,
+) -> io::Result<Outcome> {
+    one_way(Some(4096), total, chunk, None, Some((burst, pause)))
+}
+
+/// `pingpong` on compio.
+pub fn pingpong(rounds: u64, size: usize) -> io::Result<Outcome> {
+    let (client, server) = tcp_pair(None)?;
+    let echo = thread::spawn(move || {
+        on_runtime(async move || {
+            let mut sock = stream(server)?;
+            let mut buf = Vec::with_capacity(size);
+            for _ in 0..rounds {
+                let BufResult(result, back) = sock.read_exact(buf).await;
+                result?;
+                let BufResult(result, back) = sock.write_all(back).await;
+                result?;
+                buf = back;
+                buf.clear();
+            }
+            Ok(())
+        })
+    });
+    let started = Instant::now();
+    let (latencies, client_cpu) = on_runtime(async move || {
+        let mut sock = stream(client)?;
+        let mut request = vec![0x5au8; size];
+        let mut reply = Vec::with_capacity(size);
+        let mut latencies = Vec::with_capacity(rounds as usize);
+        for _ in 0..rounds {
+            let sent_at = Instant::now();
+            let BufResult(result, back) = sock.write_all(request).await;
+            request = back;
+            result?;
+            reply.clear();
+            let BufResult(result, back) = sock.read_exact(reply).await;
+            reply = back;
+            result?;
+            latencies.push(sent_at.elapsed());
+        }
+        if reply != request {
+            return Err(io::Error::other(
+                "the echoed reply differs from the request",
+            ));
+        }
+        Ok(latencies)
+    })?;
+    let wall = started.elapsed();
+    let ((), server_cpu) = join(echo)?;
+    Ok(Outcome {
+        bytes: 2 * rounds * size as u64,
+        wall,
+        cpu: client_cpu + server_cpu,
+        sender_cpu: client_cpu,
+        kernel_entries: None,
+        latencies,
+    })
+}
+
+/// `bidirectional` on compio: per side a writer thread and a reader thread, each with its own
+/// runtime and its own duplicate of the socket.
+pub fn bidirectional(total: u64, chunk: usize) -> io::Result<Outcome> {
+    let (a, b) = tcp_pair(None)?;
+    let started = Instant::now();
+    let mut threads = Vec::new();
+    for sock in [a, b] {
+        let reading = sock.try_clone()?;
+        threads.push(thread::spawn(move || {
+            let (sent, cpu) =
+                on_runtime(async move || send(&mut stream(sock)?, total, chunk, None).await)?;
+            Ok((sent, cpu, true))
+        }));
+        threads.push(thread::spawn(move || {
+            let (got, cpu) = on_runtime(async move || drain(&mut stream(reading)?, 1 << 20).await)?;
+            Ok((got, cpu, false))
+        }));
+    }
+    let mut outcome = Outcome::default();
+    for handle in threads {
+        let (bytes, cpu, sending) = join(handle)?;
+        outcome.cpu += cpu;
+        if sending {
+            outcome.sender_cpu += cpu;
+            outcome.bytes += bytes;
+        } else {
+            check(total, bytes)?;
+        }
+    }
+    outcome.wall = started.elapsed();
+    Ok(outcome)
+}

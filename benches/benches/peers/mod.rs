@@ -1,0 +1,34 @@
+//! The peer runtimes a Rust user would pick instead of fast_io: tokio (epoll) and compio
+//! (io_uring, with an epoll fallback). Each scenario has the shape of its fast_io version in
+//! `benches/src/fastio.rs`: a sender thread and a receiver thread, each with its own runtime
+//! driving its own duplicate of the socket, each measuring its own CPU time.
+//!
+//! Included by every bench file with `#[path]`, because peer crates are dev-dependencies of the
+//! benches only (the library cannot name them); each file uses the scenarios it needs.
+
+#![allow(
+    dead_code,
+    reason = "each bench file uses only its own scenario of every peer"
+)]
+
+pub mod compio_peer;
+pub mod tokio_peer;
+
+use std::io;
+use std::thread;
+
+pub fn join<T>(handle: thread::JoinHandle<io::Result<T>>) -> io::Result<T> {
+    handle
+        .join()
+        .map_err(|_| io::Error::other("a benchmark thread panicked"))?
+}
+
+pub fn check(sent: u64, got: u64) -> io::Result<()> {
+    if sent == got {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "sent {sent} bytes, received {got}"
+        )))
+    }
+}
