@@ -1,0 +1,414 @@
+//! fastcat end to end: every available backend, against `socat` and `nc` at the other end, data
+//! compared by SHA-256; plus loopback, a vanishing peer and a bad option.
+//!
+//! The fastcat example is built by `cargo test`/`cargo nextest` alongside this test. A missing
+//! `socat` or `nc` prints `skipped: <reason>`, and fails instead when `FAST_IO_REQUIRE` names the
+//! tool (CI installs both and requires them).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use fast_io::Availability;
+use sha2::{Digest, Sha256};
+
+/// Generous: a transfer here takes well under a second; a hang must fail, not stall the run.
+const GUARD: Duration = Duration::from_secs(60);
+
+fn fastcat() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/fastcat-<hash> → target/<profile>/examples/fastcat
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a target dir")
+        .join("examples/fastcat");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo test builds examples first",
+        path.display()
+    );
+    path
+}
+
+fn required(name: &str) -> bool {
+    std::env::var("FAST_IO_REQUIRE").is_ok_and(|list| list.split(',').any(|n| n.trim() == name))
+}
+
+/// Whether `tool` is installed; prints the skip (or fails, when required) if not.
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            !required(tool),
+            "{tool} is required (FAST_IO_REQUIRE) but not installed"
+        );
+        println!("skipped: {tool} is not installed");
+    }
+    found
+}
+
+/// The policy names of every backend that can run here; unavailable ones print why.
+fn backends() -> Vec<&'static str> {
+    let mut names = Vec::new();
+    for backend in fast_io_uring::backends() {
+        match backend.availability() {
+            Availability::Available => names.push(backend.kind().name()),
+            Availability::Unavailable(reason) => {
+                let name = backend.kind().name();
+                assert!(
+                    !required(name),
+                    "{name} is required but unavailable: {reason}"
+                );
+                println!("{name}: skipped: {reason}");
+            }
+        }
+    }
+    names
+}
+
+/// Waits for `child` up to the guard; kills it and fails the test if it does not finish.
+fn finish(mut child: Child, what: &str) -> Output {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("collect output");
+        }
+        if started.elapsed() > GUARD {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect output");
+            panic!(
+                "{what} did not finish in {GUARD:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sha256(path: &Path) -> String {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A file of pseudo-random bytes (seeded, no zero runs) and its size.
+fn input(dir: &Path) -> PathBuf {
+    let path = dir.join("input.bin");
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let data: Vec<u8> = (0..(3 << 20) + 12_345)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fastcat-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The listening side (`listen`) is started first and gets the port; then fastcat or the tool
+/// connects (`connect`); the listener's output file must equal the input byte for byte.
+fn interop(
+    name: &str,
+    listen: impl Fn(u16, &Path) -> Command,
+    connect: impl Fn(u16, &Path) -> Command,
+) {
+    for backend in backends() {
+        let dir = scratch(&format!("{name}-{backend}"));
+        let input = input(&dir);
+        let output = dir.join("output.bin");
+        let port = free_port();
+        let mut listen_cmd = listen(port, &output);
+        listen_cmd.env("FAST_IO_BACKEND", backend);
+        let listener = spawn(&mut listen_cmd);
+        await_listening(port, name);
+        let mut connect_cmd = connect(port, &input);
+        connect_cmd.env("FAST_IO_BACKEND", backend);
+        let sender = finish(spawn(&mut connect_cmd), "the sender");
+        assert!(
+            sender.status.success(),
+            "{name}/{backend} sender: {}",
+            String::from_utf8_lossy(&sender.stderr)
+        );
+        let receiver = finish(listener, "the receiver");
+        assert!(
+            receiver.status.success(),
+            "{name}/{backend} receiver: {}",
+            String::from_utf8_lossy(&receiver.stderr)
+        );
+        assert_eq!(
+            sha256(&input),
+            sha256(&output),
+            "{name}/{backend}: the copy differs"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Probing a listener with a connection would consume the one connection `recv`/`nc -l`
+/// accept, so wait for the port to appear in /proc/net/tcp instead.
+fn await_listening(port: u16, name: &str) {
+    let needle = format!(":{port:04X} 00000000:0000 0A");
+    let started = Instant::now();
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default()
+            + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+        if table.contains(&needle) {
+            return;
+        }
+        assert!(
+            started.elapsed() < GUARD,
+            "{name}: nothing listened on port {port}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn send_to_socat_gives_identical_bytes() {
+    if !have("socat") {
+        return;
+    }
+    interop(
+        "send-socat",
+        |port, out| {
+            let mut cmd = Command::new("socat");
+            cmd.args([
+                "-u",
+                &format!("TCP-LISTEN:{port},reuseaddr"),
+                &format!("CREATE:{}", out.display()),
+            ]);
+            cmd
+        },
+        |port, input| {
+            let mut cmd = Command::new(fastcat());
+            cmd.args([
+                "send",
+                &input.display().to_string(),
+                &format!("127.0.0.1:{port}"),
+            ]);
+            cmd
+        },
+    );
+}
+
+#[test]
+fn socat_to_recv_gives_identical_bytes() {
+    if !have("socat") {
+        return;
+    }
+    interop(
+        "socat-recv",
+        |port, out| {
+            let mut cmd = Command::new(fastcat());
+            cmd.args(["recv", &port.to_string(), "-o", &out.display().to_string()]);
+            cmd
+        },
+        |port, input| {
+            let mut cmd = Command::new("socat");
+            cmd.args([
+                "-u",
+                &format!("FILE:{}", input.display()),
+                &format!("TCP:127.0.0.1:{port}"),
+            ]);
+            cmd
+        },
+    );
+}
+
+#[test]
+fn send_to_nc_gives_identical_bytes() {
+    if !have("nc") {
+        return;
+    }
+    interop(
+        "send-nc",
+        |port, out| {
+            // -d: never read stdin, so nc exits when the sender's end of stream arrives. The
+            // shell redirects, because the test pipes stdout (and reads it only at exit).
+            let mut cmd = Command::new("sh");
+            cmd.args([
+                "-c",
+                &format!("exec nc -d -l 127.0.0.1 {port} > '{}'", out.display()),
+            ]);
+            cmd
+        },
+        |port, input| {
+            let mut cmd = Command::new(fastcat());
+            cmd.args([
+                "send",
+                &input.display().to_string(),
+                &format!("127.0.0.1:{port}"),
+            ]);
+            cmd
+        },
+    );
+}
+
+#[test]
+fn nc_to_recv_gives_identical_bytes() {
+    if !have("nc") {
+        return;
+    }
+    interop(
+        "nc-recv",
+        |port, out| {
+            let mut cmd = Command::new(fastcat());
+            cmd.args(["recv", &port.to_string(), "-o", &out.display().to_string()]);
+            cmd
+        },
+        |port, input| {
+            // -N: shut down the write half at end of input, so fastcat sees end of stream.
+            let mut cmd = Command::new("nc");
+            cmd.args(["-N", "127.0.0.1", &port.to_string()]);
+            cmd.stdin(std::fs::File::open(input).unwrap());
+            cmd
+        },
+    );
+}
+
+#[test]
+fn loopback_checks_every_byte_on_every_backend() {
+    for backend in backends() {
+        let out = finish(
+            spawn(Command::new(fastcat()).args([
+                "loopback",
+                "--size",
+                "48MiB",
+                "--backend",
+                backend,
+            ])),
+            "fastcat loopback",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{backend}: {stderr}");
+        assert!(stderr.contains("every byte checked"), "{backend}: {stderr}");
+        assert!(
+            stderr.contains(&format!("backend {backend}")),
+            "{backend}: {stderr}"
+        );
+        assert!(
+            stderr.contains("looped back 50331648 bytes"),
+            "{backend}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_peer_that_goes_silent_is_reported_not_waited_on() {
+    for backend in backends() {
+        let port = free_port();
+        let child = spawn(Command::new(fastcat()).args([
+            "recv",
+            &port.to_string(),
+            "--timeout",
+            "0.5",
+            "--backend",
+            backend,
+        ]));
+        await_listening(port, "silent peer");
+        let mut peer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        peer.write_all(b"some bytes, then silence").unwrap();
+        let out = finish(child, "fastcat recv from a silent peer");
+        drop(peer);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{backend}: a silent peer must fail the transfer"
+        );
+        assert!(
+            stderr.contains("made no progress") && stderr.contains("after 24 bytes"),
+            "{backend}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_peer_that_closes_mid_transfer_is_reported() {
+    for backend in backends() {
+        let dir = scratch(&format!("closing-{backend}"));
+        let input = input(&dir);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let closer = thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut some = [0u8; 1000];
+            sock.read_exact(&mut some).unwrap();
+            // Unread data makes the close a reset: the sender must report it, not hang.
+        });
+        let out = finish(
+            spawn(Command::new(fastcat()).args([
+                "send",
+                &input.display().to_string(),
+                &format!("127.0.0.1:{port}"),
+                "--backend",
+                backend,
+            ])),
+            "fastcat send to a closing peer",
+        );
+        closer.join().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{backend}: {stderr}");
+        assert!(
+            stderr.contains("the peer reset the connection")
+                || stderr.contains("the peer closed the connection"),
+            "{backend}: {stderr}"
+        );
+        assert_eq!(
+            stderr
+                .lines()
+                .filter(|l| !l.starts_with("fastcat: backend"))
+                .count(),
+            1,
+            "one line: {stderr}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_bad_backend_name_is_one_clear_line() {
+    let out = finish(
+        spawn(Command::new(fastcat()).args(["loopback", "--backend", "uring"])),
+        "bad backend",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("expected one of auto, io_uring, epoll, std"),
+        "{stderr}"
+    );
+}
