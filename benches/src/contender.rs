@@ -56,13 +56,25 @@ pub fn bench_case(
     bytes: u64,
     run: impl Fn(&Contender) -> io::Result<Outcome>,
 ) {
+    bench_contenders(c, scenario, case, bytes, contenders(), run);
+}
+
+/// [`bench_case`] for the given contenders only.
+pub fn bench_contenders(
+    c: &mut Criterion,
+    scenario: &str,
+    case: &str,
+    bytes: u64,
+    contenders: Vec<Contender>,
+    run: impl Fn(&Contender) -> io::Result<Outcome>,
+) {
     let mut group: BenchmarkGroup<'_, WallTime> = c.benchmark_group(format!("{scenario}/{case}"));
     group.throughput(Throughput::Bytes(bytes));
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
-    for contender in contenders() {
+    for contender in contenders {
         let name = contender.name();
         group.bench_function(&name, |b| {
             b.iter_custom(|iters| {

@@ -3,9 +3,10 @@
 
 pub mod contender;
 pub mod cpu;
+pub mod fanout;
 pub mod fastio;
 pub mod outcome;
 pub mod pair;
 
-pub use contender::{Contender, bench_case, contenders};
+pub use contender::{Contender, bench_case, bench_contenders, contenders};
 pub use outcome::Outcome;

@@ -229,3 +229,25 @@ pub fn bidirectional(total: u64, chunk: usize) -> io::Result<Outcome> {
     outcome.wall = started.elapsed();
     Ok(outcome)
 }
+
+/// `fanout` on compio: one runtime, one task per connection.
+pub fn fanout(count: usize, each: u64, chunk: usize) -> io::Result<Outcome> {
+    let (senders, receivers) = benches::fanout::pairs(count)?;
+    let receiver = benches::fanout::spawn_receiver(receivers);
+    let started = Instant::now();
+    let ((), cpu) = on_runtime(async move || {
+        let mut tasks = Vec::with_capacity(count);
+        for sender in senders {
+            let mut sock = stream(sender)?;
+            tasks.push(compio::runtime::spawn(async move {
+                send(&mut sock, each, chunk, None).await
+            }));
+        }
+        for task in tasks {
+            task.await
+                .map_err(|_| io::Error::other("a compio task panicked"))??;
+        }
+        Ok(())
+    })?;
+    benches::fanout::finish(receiver, each, started, cpu, None)
+}

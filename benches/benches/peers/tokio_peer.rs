@@ -220,3 +220,31 @@ pub fn bidirectional(total: u64, chunk: usize) -> io::Result<Outcome> {
     outcome.wall = started.elapsed();
     Ok(outcome)
 }
+
+/// `fanout` on tokio: one current-thread runtime, one task per connection.
+pub fn fanout(count: usize, each: u64, chunk: usize) -> io::Result<Outcome> {
+    let (senders, receivers) = benches::fanout::pairs(count)?;
+    let receiver = benches::fanout::spawn_receiver(receivers);
+    let started = Instant::now();
+    let ((), cpu) = on_runtime(async move || {
+        let mut tasks = tokio::task::JoinSet::new();
+        for sender in senders {
+            let mut sock = stream(sender)?;
+            tasks.spawn(async move {
+                let block = vec![0x5au8; chunk];
+                let mut sent = 0u64;
+                while sent < each {
+                    let n = chunk.min((each - sent) as usize);
+                    sock.write_all(&block[..n]).await?;
+                    sent += n as u64;
+                }
+                sock.shutdown().await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(io::Error::other)??;
+        }
+        Ok(())
+    })?;
+    benches::fanout::finish(receiver, each, started, cpu, None)
+}
