@@ -1,0 +1,115 @@
+//! The readiness gate: one duplicated socket registered with its own `mio::Poll`, and the wait
+//! for it in slices of `Config::gate_slice` (contracts C3, C4, C5).
+//!
+//! The gate owns the socket, so the registration is removed in `Drop` while the descriptor is
+//! still open, and the descriptor is closed (by the `Socket` field) only afterwards: the order is
+//! true by construction, not by the order of fields elsewhere.
+//!
+//! mio registers edge-triggered. The gate does not try to remember edges: a wake-up only means
+//! "try the transfer again", and callers wait only after a transfer reported `EAGAIN`, so any
+//! readiness that arrives after that `EAGAIN` raises a fresh edge that this wait will see.
+//!
+//! "Writable" to epoll is stricter than "a send would take bytes": TCP reports `EPOLLOUT` (and
+//! wakes waiters) only once a good part of its send buffer is free again, while a send succeeds
+//! as soon as any room is. When the peer drains slowly the socket can sit between the two for a
+//! whole slice; it was seen once in about ten 1 GiB transfers on a loaded machine, where the
+//! send after the expired slice took 64 KiB at once. That is why an expired slice ends in
+//! another try of the transfer rather than in another wait.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use fast_io::{Counters, Deadline, Error, StatsHandle};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use socket2::Socket;
+
+/// The only source registered with a gate's poller.
+const TOKEN: Token = Token(0);
+
+/// A socket and the epoll instance that reports its readiness, with the counters of the writer
+/// or reader that owns them.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    poll: Poll,
+    events: Events,
+    slice: Duration,
+    stats: StatsHandle,
+    socket: Socket,
+}
+
+impl Gate {
+    /// Registers `socket` for `interest` with a new poller. Construction costs are not counted
+    /// in `kernel_entries` (they are per writer, not per byte), the same as the `std` backend.
+    pub(crate) fn new(socket: Socket, interest: Interest, slice: Duration) -> Result<Gate, Error> {
+        let poll = Poll::new().map_err(Error::Os)?;
+        poll.registry()
+            .register(&mut SourceFd(&socket.as_raw_fd()), TOKEN, interest)
+            .map_err(Error::Os)?;
+        Ok(Gate {
+            poll,
+            // One source can produce at most a readable and a writable event per wait.
+            events: Events::with_capacity(2),
+            slice,
+            stats: StatsHandle::new(),
+            socket,
+        })
+    }
+
+    pub(crate) fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    pub(crate) fn stats(&self) -> &StatsHandle {
+        &self.stats
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        self.stats.counters()
+    }
+
+    /// Waits one gate slice (cut short by `deadline`) for an event on the socket, then returns
+    /// so the caller tries its transfer again: after an event (readiness, error and hang-up all
+    /// mean "try again"), after `EINTR`, and after a slice that expired with no event, which is
+    /// counted here and re-armed by the caller's next `EAGAIN` (C3, C4).
+    ///
+    /// Trying the transfer after an expired slice, rather than waiting straight on, costs one
+    /// system call per slice; in exchange a readiness change that raised no edge delays a
+    /// transfer by one slice at most, never until the deadline. Once `deadline` has passed, the
+    /// result is `Error::TimedOut` with `accepted: 0`, which the caller replaces with the bytes
+    /// its call moved.
+    pub(crate) fn wait(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        if deadline.passed() {
+            return Err(deadline.error(0));
+        }
+        let slice = deadline.slice(self.slice);
+        let counters = self.stats.counters();
+        counters.readiness_waits.add(1);
+        counters.kernel_entries.add(1);
+        match self.poll.poll(&mut self.events, Some(slice)) {
+            Ok(()) if !self.events.is_empty() => Ok(()),
+            Ok(()) => {
+                if deadline.passed() {
+                    return Err(deadline.error(0));
+                }
+                counters.gate_expiries.add(1);
+                Ok(())
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(err) => Err(Error::Os(err)),
+        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // Removing the registration can fail only if the poller or descriptor is already gone,
+        // and then there is nothing left to remove. The poller's descriptor and then the
+        // socket's are closed after this, when the fields drop.
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&self.socket.as_raw_fd()));
+    }
+}

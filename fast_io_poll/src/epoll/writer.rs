@@ -1,0 +1,228 @@
+//! `PollWriter`: small writes coalesce into one batch; everything else goes straight to the
+//! kernel with `MSG_DONTWAIT`, and the writer waits on its gate only after `EAGAIN`.
+//!
+//! What each call does:
+//!
+//! - `write(buf)`: if `buf` is shorter than a batch and fits in the room left, it is copied and
+//!   `Ok(buf.len())` returns with no system call. Otherwise the held bytes and `buf` go out in
+//!   one `sendmsg` (or one `send` when either is empty) and `write` returns how many bytes of
+//!   `buf` the kernel took. If the kernel took only held bytes, the room that freed may now take
+//!   `buf`, so it looks again. When the kernel takes nothing (`EAGAIN`) and the batch is full,
+//!   `write` neither grows the batch nor returns `WouldBlock` (C4): it waits on the gate, slice by
+//!   slice, until the socket drains or the write deadline passes, and then fails with `TimedOut`
+//!   carrying `accepted: 0`. A `write` that returns `Ok` has taken at least one byte.
+//! - `write_all(buf)`: the same steps under one deadline for the whole call, so a `TimedOut`
+//!   counts every byte of `buf` the kernel accepted. Only the last piece of `buf` can be copied
+//!   into the batch (a piece is copied only when all of it fits, which ends the call), so that
+//!   count is always bytes the kernel accepted, never bytes merely buffered.
+//! - `flush()`: sends the held bytes until the kernel has all of them; a `TimedOut` counts the
+//!   held bytes accepted during that `flush`.
+//! - `shutdown()`: `flush`, then `shutdown(Write)` (C13).
+//! - Drop: held bytes that were never flushed are discarded; nothing is in flight in the kernel
+//!   (every send completed before its call returned), so nothing needs cancelling (C11). Dropping
+//!   never blocks: a flush there could wait on a peer that never reads.
+//!
+//! Every `send`/`sendmsg` counts one kernel entry, one operation and one completion; a send that
+//! took fewer bytes than offered also counts a short transfer (C2, C15).
+
+use std::io::{self, IoSlice, Write};
+use std::time::Duration;
+
+use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle};
+
+use super::SEND_FLAGS;
+use super::batch::Batch;
+use super::readiness::Gate;
+use super::sticky::Sticky;
+
+/// The epoll backend's writer.
+#[derive(Debug)]
+pub(crate) struct PollWriter {
+    gate: Gate,
+    batch: Batch,
+    limit: Option<Duration>,
+    sticky: Option<Sticky>,
+}
+
+impl PollWriter {
+    pub(crate) fn new(gate: Gate, config: &Config) -> PollWriter {
+        PollWriter {
+            gate,
+            batch: Batch::new(config.batch_bytes),
+            limit: config.write_deadline,
+            sticky: None,
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        match self.sticky {
+            Some(sticky) => Err(sticky.error()),
+            None => Ok(()),
+        }
+    }
+
+    /// Copies `buf` into the batch when it is shorter than a batch and fits: the fast path of
+    /// small writes, with no system call. Larger writes are never copied, so a batch costs at
+    /// most one copy of each small write.
+    fn buffer(&mut self, buf: &[u8]) -> bool {
+        let fits = buf.len() < self.batch.limit() && buf.len() <= self.batch.room();
+        if fits {
+            self.batch.push(buf);
+            self.gate
+                .counters()
+                .buffered_high_water
+                .raise_to(self.batch.len() as u64);
+        }
+        fits
+    }
+
+    /// One non-blocking send of the held bytes followed by `caller`, in one system call.
+    /// Returns how many bytes of `caller` the kernel took (the held bytes always go first, and
+    /// those taken are dropped from the batch), or `None` when it took nothing (`EAGAIN`).
+    /// A permanent error becomes sticky (C7).
+    fn send_step(&mut self, caller: &[u8]) -> Result<Option<usize>, Error> {
+        loop {
+            let held = self.batch.pending();
+            let offered = held.len() + caller.len();
+            // A zero-byte send would "succeed" with 0 and be mistaken for a full buffer.
+            debug_assert!(offered > 0, "send_step needs bytes to send");
+            let socket = self.gate.socket();
+            let counters = self.gate.counters();
+            counters.kernel_entries.add(1);
+            counters.ops_submitted.add(1);
+            let result = if held.is_empty() {
+                socket.send_with_flags(caller, SEND_FLAGS)
+            } else if caller.is_empty() {
+                socket.send_with_flags(held, SEND_FLAGS)
+            } else {
+                let both = [IoSlice::new(held), IoSlice::new(caller)];
+                socket.send_vectored_with_flags(&both, SEND_FLAGS)
+            };
+            counters.completions.add(1);
+            match result {
+                // A stream socket reports a full buffer as EAGAIN, never as 0 of n > 0 bytes;
+                // should one ever do otherwise, waiting on the gate is the safe reading of it.
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    counters.bytes.add(n as u64);
+                    if n < offered {
+                        counters.short_transfers.add(1);
+                    }
+                    let from_batch = n.min(self.batch.len());
+                    self.batch.consume(from_batch);
+                    return Ok(Some(n - from_batch));
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(err) => {
+                    let err = Error::from_os(err);
+                    self.sticky = Sticky::of(&err);
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// Takes at least one byte of the non-empty `buf`, by copying it into the batch or by the
+    /// kernel accepting it, waiting on the gate until `deadline` while the kernel takes nothing.
+    fn write_some(&mut self, buf: &[u8], deadline: &Deadline) -> Result<usize, Error> {
+        loop {
+            if self.buffer(buf) {
+                return Ok(buf.len());
+            }
+            match self.send_step(buf)? {
+                Some(0) => {} // Only held bytes went: the room they left may now take `buf`.
+                Some(n) => return Ok(n),
+                None => self.gate.wait(deadline)?,
+            }
+        }
+    }
+
+    /// Sends every held byte, waiting on the gate until `deadline` while the kernel takes
+    /// nothing; a timeout counts the held bytes accepted during this call.
+    fn flush_batch(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        let mut flushed = 0u64;
+        while !self.batch.is_empty() {
+            let before = self.batch.len();
+            match self.send_step(&[])? {
+                Some(_) => flushed += (before - self.batch.len()) as u64,
+                None => match self.gate.wait(deadline) {
+                    Err(Error::TimedOut { .. }) => return Err(deadline.error(flushed)),
+                    other => other?,
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Write for PollWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.check()?;
+        if self.buffer(buf) {
+            return Ok(buf.len());
+        }
+        let deadline = Deadline::start(self.limit);
+        Ok(self.write_some(buf, &deadline)?)
+    }
+
+    /// One deadline for the whole buffer, so a timeout reports every byte this call got accepted.
+    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.check()?;
+        // The common small write: copied, no clock read, no system call.
+        if self.buffer(buf) {
+            return Ok(());
+        }
+        let deadline = Deadline::start(self.limit);
+        let mut accepted = 0u64;
+        while !buf.is_empty() {
+            match self.write_some(buf, &deadline) {
+                Ok(n) => {
+                    accepted += n as u64;
+                    buf = &buf[n..];
+                }
+                Err(Error::TimedOut { .. }) => return Err(deadline.error(accepted).into()),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.check()?;
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let deadline = Deadline::start(self.limit);
+        Ok(self.flush_batch(&deadline)?)
+    }
+}
+
+impl SocketWriter for PollWriter {
+    fn stats(&self) -> Stats {
+        self.gate.stats().snapshot()
+    }
+
+    fn stats_handle(&self) -> StatsHandle {
+        self.gate.stats().clone()
+    }
+
+    fn buffered(&self) -> usize {
+        self.batch.len()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.gate.counters().kernel_entries.add(1);
+        self.gate
+            .socket()
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|err| Error::from_os(err).into())
+    }
+}
