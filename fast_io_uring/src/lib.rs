@@ -1,14 +1,82 @@
 //! fast_io's io_uring backend, and [`select`]: the one entry point from a [`Policy`] to a backend.
 //!
-//! The backend is not implemented yet: [`UringBackend`] reports itself unavailable with that
-//! reason (contract C14), so `Policy::Auto` passes over it.
+//! [`UringBackend`] hands out a [`UringWriter`] and a [`UringReader`] per socket, each with its own
+//! ring (contract C6: a full send buffer cannot hold up a read, and no ring is shared, so no
+//! submission can hold back another socket's completions). How the contract's hardest rules hold:
+//!
+//! - **C3, never a SEND that waits for the peer.** Every SEND and RECV carries `MSG_DONTWAIT`:
+//!   on this kernel an io_uring SEND on a full socket otherwise waits *inside* the kernel, even on
+//!   an `O_NONBLOCK` socket. With it, the operation completes at once, with bytes or `-EAGAIN`.
+//!   Only then does the backend wait, behind the readiness gate: a [`POLL_ADD`] for `POLLOUT`
+//!   (`POLLIN` for reads) linked to a [`LINK_TIMEOUT`] of `Config::gate_slice`, shortened to the
+//!   deadline (C5), re-armed on `-ECANCELED`/`-ETIME` (C4). So a writable socket costs one
+//!   `io_uring_enter` per batch (the [`SEND`] is submitted with `submit_and_wait(1)` and completes
+//!   inline), and a full one never parks a thread without bound.
+//! - **C1/C2, order.** At most one SEND (or one SENDMSG whose iovec holds the buffered bytes and
+//!   then the caller's slice) of a socket is in flight at any time, and the next one starts at the
+//!   first byte the kernel did not accept. Order holds by construction: there is never a second
+//!   operation that could overtake a short one. (Several SENDs in flight reorder bytes when an
+//!   early one is short; `MSG_WAITALL` would fix that but makes a SEND wait for the peer, which C3
+//!   forbids; links would cancel the rest of a chain on a short send and need a resubmission
+//!   protocol. One operation per socket costs nothing here, since a ring serves one socket.)
+//! - **C11, buffers outlive the kernel's use.** Every call returns only after the completion of
+//!   every operation it submitted was reaped (matched by a never-reused `user_data` token, never
+//!   by arrival order), so the kernel never holds a pointer into a caller's slice or the batch
+//!   buffer once a call has returned; `in_flight()` is 0 between calls. The one place SQEs that
+//!   point at memory are pushed is `sys/ring.rs` (`unsafe fn push`). A ring dropped with an
+//!   operation in flight anyway (possible only through its test hooks) cancels it with
+//!   [`ASYNC_CANCEL`], reaps every completion, and only then frees memory and closes descriptors.
+//!
+//! Availability (C14) is probed once per process: a ring is created, every opcode above is
+//! checked with `IORING_REGISTER_PROBE`, and a failure is reported with what to change
+//! (`kernel.io_uring_disabled`, seccomp, `RLIMIT_MEMLOCK`, the kernel version).
+//!
+//! | needs | why |
+//! |-------|-----|
+//! | Linux ≥ 5.19 | SEND/RECV honouring `MSG_DONTWAIT`, `COOP_TASKRUN` |
+//! | Linux ≥ 6.1 (optional) | `SINGLE_ISSUER | DEFER_TASKRUN`, used when present |
+//! | `kernel.io_uring_disabled = 0` | or membership of `kernel.io_uring_group` when it is 1 |
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use std::os::fd::AsFd;
+//!
+//! use fast_io::{Availability, Config, SocketBackend};
+//! use fast_io_uring::UringBackend;
+//!
+//! if let Availability::Unavailable(reason) = UringBackend.availability() {
+//!     println!("skipped: {reason}");
+//!     return Ok(());
+//! }
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let client = TcpStream::connect(listener.local_addr()?)?;
+//! let (server, _) = listener.accept()?;
+//! let mut writer = UringBackend.writer(client.as_fd(), &Config::default())?;
+//! let mut reader = UringBackend.reader(server.as_fd(), &Config::default())?;
+//! writer.write_all(b"hello")?;
+//! writer.shutdown()?;
+//! let mut got = Vec::new();
+//! reader.read_to_end(&mut got)?;
+//! assert_eq!(got, b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! This crate sits at the top of the dependency graph (`fast_io` ← `fast_io_poll` ←
 //! `fast_io_uring`), so it is the one that can name every backend without a cycle.
+//!
+//! [`SEND`]: https://man7.org/linux/man-pages/man3/io_uring_prep_send.3.html
+//! [`POLL_ADD`]: https://man7.org/linux/man-pages/man3/io_uring_prep_poll_add.3.html
+//! [`LINK_TIMEOUT`]: https://man7.org/linux/man-pages/man3/io_uring_prep_link_timeout.3.html
+//! [`ASYNC_CANCEL`]: https://man7.org/linux/man-pages/man3/io_uring_prep_cancel.3.html
 
 #![warn(missing_docs)]
 
 mod select;
+#[cfg(target_os = "linux")]
+mod sys;
 
 use std::os::fd::BorrowedFd;
 
@@ -18,12 +86,57 @@ use fast_io::{
     Availability, BackendKind, Config, Error, SocketBackend, SocketReader, SocketWriter,
 };
 pub use select::{backends, select, select_from_env};
+#[cfg(target_os = "linux")]
+pub use sys::{UringReader, UringWriter};
 
-/// The io_uring backend.
+/// The io_uring backend: a ring per writer and per reader, readiness-gated SEND and RECV.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UringBackend;
 
-const NOT_YET: &str = "not implemented yet";
+impl UringBackend {
+    /// A backend of kind `io_uring` that reports itself unavailable for `reason`, as if the probe
+    /// had failed. For tests and demonstrations of the fallback path of `Policy::Auto` without
+    /// changing a sysctl; it never builds a writer or reader.
+    pub fn forced_unavailable(reason: &str) -> ForcedUnavailable {
+        ForcedUnavailable {
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// `Err` with the reason when the backend cannot run here (C14).
+    fn check(&self) -> Result<(), Error> {
+        match self.availability() {
+            Availability::Available => Ok(()),
+            Availability::Unavailable(reason) => Err(Error::Unavailable {
+                backend: BackendKind::IoUring,
+                reason,
+            }),
+        }
+    }
+
+    /// [`SocketBackend::writer`], as the concrete type (which also tells its operations in
+    /// flight and its ring's setup flags).
+    #[cfg(target_os = "linux")]
+    pub fn new_writer(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<UringWriter, Error> {
+        self.check()?;
+        UringWriter::new(socket, config)
+    }
+
+    /// [`SocketBackend::reader`], as the concrete type.
+    #[cfg(target_os = "linux")]
+    pub fn new_reader(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<UringReader, Error> {
+        self.check()?;
+        UringReader::new(socket, config)
+    }
+}
 
 impl SocketBackend for UringBackend {
     fn kind(&self) -> BackendKind {
@@ -31,20 +144,67 @@ impl SocketBackend for UringBackend {
     }
 
     fn availability(&self) -> Availability {
-        Availability::Unavailable(NOT_YET.to_owned())
+        #[cfg(target_os = "linux")]
+        let probed = sys::availability().clone();
+        #[cfg(not(target_os = "linux"))]
+        let probed: Result<(), String> = Err("io_uring exists only on Linux".to_owned());
+        match probed {
+            Ok(()) => Availability::Available,
+            Err(reason) => Availability::Unavailable(reason),
+        }
+    }
+
+    fn writer(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<Box<dyn SocketWriter>, Error> {
+        self.check()?;
+        #[cfg(target_os = "linux")]
+        return Ok(Box::new(UringWriter::new(socket, config)?));
+        #[cfg(not(target_os = "linux"))]
+        unreachable!("never available off Linux: {socket:?} {config:?}")
+    }
+
+    fn reader(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<Box<dyn SocketReader>, Error> {
+        self.check()?;
+        #[cfg(target_os = "linux")]
+        return Ok(Box::new(UringReader::new(socket, config)?));
+        #[cfg(not(target_os = "linux"))]
+        unreachable!("never available off Linux: {socket:?} {config:?}")
+    }
+}
+
+/// An io_uring backend that is never available; see [`UringBackend::forced_unavailable`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForcedUnavailable {
+    reason: String,
+}
+
+impl SocketBackend for ForcedUnavailable {
+    fn kind(&self) -> BackendKind {
+        BackendKind::IoUring
+    }
+
+    fn availability(&self) -> Availability {
+        Availability::Unavailable(self.reason.clone())
     }
 
     fn writer(&self, _: BorrowedFd<'_>, _: &Config) -> Result<Box<dyn SocketWriter>, Error> {
         Err(Error::Unavailable {
             backend: BackendKind::IoUring,
-            reason: NOT_YET.to_owned(),
+            reason: self.reason.clone(),
         })
     }
 
     fn reader(&self, _: BorrowedFd<'_>, _: &Config) -> Result<Box<dyn SocketReader>, Error> {
         Err(Error::Unavailable {
             backend: BackendKind::IoUring,
-            reason: NOT_YET.to_owned(),
+            reason: self.reason.clone(),
         })
     }
 }

@@ -1,0 +1,140 @@
+//! [`UringReader`]: RECV on io_uring, readiness-gated.
+//!
+//! Each `read` is one RECV with `MSG_DONTWAIT` into the caller's buffer: it completes at once with
+//! data, end of stream (`0`, C8) or `-EAGAIN`. Only `-EAGAIN` arms the gate for `POLLIN`, one
+//! [`Config::gate_slice`] at a time within the read deadline (C5); so no RECV is ever parked in
+//! the kernel, and the call returns only after its RECV's completion was reaped (C11).
+
+use std::fmt;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+use fast_io::socket::adopt;
+use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle};
+use socket2::Socket;
+
+use super::gate;
+use super::ring::{Ring, Setup};
+use super::sticky::{Sticky, transfer_error};
+
+/// The io_uring backend's reader. Built by [`UringBackend`](crate::UringBackend).
+pub struct UringReader {
+    // Fields drop in declaration order: the ring first, so any operation still in flight is
+    // cancelled and reaped before the descriptor is closed (C11).
+    ring: Ring,
+    sock: Socket,
+    limit: Option<Duration>,
+    gate_slice: Duration,
+    sticky: Option<Sticky>,
+    stats: StatsHandle,
+}
+
+impl fmt::Debug for UringReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UringReader")
+            .field("fd", &self.sock.as_raw_fd())
+            .field("ring", &self.ring)
+            .field("sticky", &self.sticky)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UringReader {
+    pub(crate) fn new(fd: BorrowedFd<'_>, config: &Config) -> Result<UringReader, Error> {
+        UringReader::with_setups(fd, config, &Setup::ALL)
+    }
+
+    /// A reader whose ring takes the first of `setups` the kernel accepts.
+    pub(crate) fn with_setups(
+        fd: BorrowedFd<'_>,
+        config: &Config,
+        setups: &[Setup],
+    ) -> Result<UringReader, Error> {
+        config.validate()?;
+        let sock = adopt(fd)?;
+        let stats = StatsHandle::new();
+        let ring =
+            Ring::with_setups(config.ring_entries, stats.clone(), setups).map_err(Error::Os)?;
+        Ok(UringReader {
+            ring,
+            sock,
+            limit: config.read_deadline,
+            gate_slice: config.gate_slice,
+            sticky: None,
+            stats,
+        })
+    }
+
+    /// Operations handed to the kernel whose completion has not been reaped. Always 0 when no
+    /// call is running.
+    pub fn in_flight(&self) -> usize {
+        self.ring.outstanding()
+    }
+
+    /// The ring's setup flags, e.g. `"SINGLE_ISSUER|DEFER_TASKRUN"`.
+    pub fn ring_setup(&self) -> &'static str {
+        super::setup_name(self.ring.setup())
+    }
+}
+
+impl Read for UringReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(sticky) = self.sticky {
+            return Err(sticky.error().into());
+        }
+        let deadline = Deadline::start(self.limit);
+        let fd = self.sock.as_raw_fd();
+        loop {
+            let result = self
+                .ring
+                .recv(fd, buf, libc::MSG_DONTWAIT)
+                .map_err(Error::Os)?;
+            let counters = self.stats.counters();
+            counters.ops_submitted.add(1);
+            counters.completions.add(1);
+            if result >= 0 {
+                counters.bytes.add(result as u64);
+                return Ok(result as usize);
+            }
+            match -result {
+                libc::EAGAIN => gate::wait(
+                    &mut self.ring,
+                    fd,
+                    libc::POLLIN as u32,
+                    self.gate_slice,
+                    &deadline,
+                    counters,
+                )?,
+                libc::EINTR => {}
+                _ => {
+                    let err = transfer_error(result);
+                    self.sticky = Sticky::of(&err);
+                    return Err(err.into());
+                }
+            }
+        }
+    }
+}
+
+impl SocketReader for UringReader {
+    fn stats(&self) -> Stats {
+        self.stats.snapshot()
+    }
+
+    fn stats_handle(&self) -> StatsHandle {
+        self.stats.clone()
+    }
+}
+
+#[cfg(test)]
+impl UringReader {
+    /// Leaves a RECV without `MSG_DONTWAIT` in flight, into a buffer the ring owns (drop tests).
+    pub(crate) fn park_recv_for_test(&mut self, buf: Box<[u8]>) -> io::Result<()> {
+        let fd = self.sock.as_raw_fd();
+        self.ring.start_owned_recv(fd, buf)
+    }
+}

@@ -1,0 +1,614 @@
+//! One io_uring instance, and the only place in the crate where SQEs that point at memory are
+//! pushed.
+//!
+//! # The safety boundary
+//!
+//! [`Ring::push`] is the one `unsafe fn` that hands the kernel a pointer. Its contract (`# Safety`)
+//! is that the memory stays valid until the operation's CQE is reaped. Every caller in this
+//! crate makes that true by structure rather than by care:
+//!
+//! - The *scoped* operations ([`Ring::send`], [`Ring::send_pair`], [`Ring::recv`],
+//!   [`Ring::gate`]) take the memory as a borrow (`&[u8]`, `&mut [u8]`, a local `Timespec`, a local
+//!   `msghdr`) and do not return until [`Ring::wait_for`] has reaped the CQE of every SQE they
+//!   pushed. The borrow checker then guarantees the memory outlives the operation. Nothing between
+//!   the push and the reap can unwind: `io_uring_enter` errors are either transient (retried) or
+//!   abort the process, because returning would end the borrow while the kernel may still hold
+//!   the pointer.
+//! - *Owned* operations (used by the drop tests today, and by a shared ring for groups later) move
+//!   their buffer into the ring's table of outstanding operations; it is freed only when its CQE
+//!   is reaped, or leaked if the kernel never reports it.
+//!
+//! # Matching completions
+//!
+//! Every SQE gets a fresh `user_data` token from a 64-bit counter that never repeats, and every
+//! CQE is matched to its operation by that token, never by arrival order. A linked timeout's CQE
+//! may arrive after its poll's; a CQE from an earlier operation therefore can never be taken for a
+//! later one's.
+//!
+//! # Setup flags and the issuing thread
+//!
+//! The ring is built with `SINGLE_ISSUER | DEFER_TASKRUN` where the kernel has them (6.1),
+//! falling back to `COOP_TASKRUN` (5.19), then to no flags. A single-issuer ring only accepts
+//! `io_uring_enter` from one thread, but writers and readers are `Send` and are often built on one
+//! thread and used on another. So the ring is created disabled (`R_DISABLED`) and enabled by the
+//! first thread that uses it (one `io_uring_register`, counted as a kernel entry); if it is later
+//! used from another thread, it is rebuilt there. That is sound because no scoped operation is
+//! in flight between calls.
+//!
+//! # Kernel entries (C15)
+//!
+//! Every `io_uring_enter` made through this ring, and every other system call it makes after
+//! construction (enabling, rebuilding), is added to the ring's `kernel_entries` counter.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use fast_io::StatsHandle;
+use io_uring::types::{Fd, SubmitArgs, Timespec};
+use io_uring::{IoUring, opcode, squeue};
+
+/// The smallest ring built: a gate needs two SQEs in one submission, plus room for a cancel.
+const MIN_ENTRIES: u32 = 4;
+
+/// The most bytes one SEND or RECV is offered, so lengths fit the SQE's `u32` and the CQE's `i32`.
+/// Larger buffers are transferred as a short transfer and continued (C2).
+pub(crate) const MAX_OP_BYTES: usize = 1 << 30;
+
+/// How long [`Ring`]'s `Drop` waits for cancelled operations before leaking their memory.
+const DROP_WAIT: Duration = Duration::from_secs(5);
+
+/// Which setup flags the kernel accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Setup {
+    /// `SINGLE_ISSUER | DEFER_TASKRUN` (created `R_DISABLED`, enabled by the first user).
+    DeferTaskrun,
+    /// `COOP_TASKRUN`.
+    CoopTaskrun,
+    /// No flags.
+    Plain,
+}
+
+impl Setup {
+    /// Every setup, best first: the order [`Ring::new`] tries them in.
+    pub(crate) const ALL: [Setup; 3] = [Setup::DeferTaskrun, Setup::CoopTaskrun, Setup::Plain];
+}
+
+/// How a readiness gate ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Readiness {
+    /// The socket reported the events (or an error or hang-up, which the next transfer reports).
+    Ready,
+    /// The slice ran out (`-ECANCELED` for the poll, `-ETIME` for its timeout) or a signal cut it
+    /// short: wait again (C4).
+    Expired,
+}
+
+/// Memory an outstanding operation owns until its CQE is reaped.
+#[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "the memory is held, never read: dropping it is the point, and only after the CQE"
+)]
+pub(crate) enum Owned {
+    /// The operation points at nothing, or at memory borrowed by a scoped call.
+    Nothing,
+    /// A buffer the kernel reads or writes (an owned RECV; only the drop tests start one).
+    Buffer(Box<[u8]>),
+    /// The timeout of an owned gate (only the drop tests start one).
+    Timespec(Box<Timespec>),
+}
+
+/// An SQE the kernel may still be working on.
+#[derive(Debug)]
+struct Pending {
+    token: u64,
+    /// An `AsyncCancel` pushed by `Drop`: its CQE is reaped and dropped, never cancelled itself.
+    cancel: bool,
+    owned: Owned,
+}
+
+/// A reaped CQE not yet claimed by the call that pushed it.
+#[derive(Debug)]
+struct Done {
+    token: u64,
+    result: i32,
+    /// Freed with this record: the kernel is finished with it.
+    #[allow(
+        dead_code,
+        reason = "held only so that it is freed after the CQE, never before"
+    )]
+    owned: Owned,
+}
+
+/// One io_uring instance with its table of outstanding operations.
+pub(crate) struct Ring {
+    uring: IoUring,
+    setup: Setup,
+    entries: u32,
+    /// For a single-issuer ring: the thread that enabled it, the only one the kernel accepts.
+    issuer: Option<ThreadId>,
+    next_token: u64,
+    outstanding: Vec<Pending>,
+    done: Vec<Done>,
+    stats: StatsHandle,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("setup", &self.setup)
+            .field("sq_entries", &self.uring.params().sq_entries())
+            .field("outstanding", &self.outstanding.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn build(entries: u32, setup: Setup) -> io::Result<IoUring> {
+    let mut builder = IoUring::builder();
+    match setup {
+        Setup::DeferTaskrun => {
+            builder
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_r_disabled();
+        }
+        Setup::CoopTaskrun => {
+            builder.setup_coop_taskrun();
+        }
+        Setup::Plain => {}
+    }
+    builder.build(entries)
+}
+
+/// System calls `IoUring::build` makes (setup and the mmaps) and its drop makes (munmaps, close).
+fn setup_syscalls(uring: &IoUring) -> u64 {
+    if uring.params().is_feature_single_mmap() {
+        3
+    } else {
+        4
+    }
+}
+
+impl Ring {
+    /// A ring of at least `entries` SQEs with the best setup flags the kernel accepts. Its
+    /// kernel entries are counted in `stats`.
+    pub(crate) fn new(entries: u32, stats: StatsHandle) -> io::Result<Ring> {
+        Ring::with_setups(entries, stats, &Setup::ALL)
+    }
+
+    /// A ring with the first of `setups` the kernel accepts (tests pin one).
+    pub(crate) fn with_setups(
+        entries: u32,
+        stats: StatsHandle,
+        setups: &[Setup],
+    ) -> io::Result<Ring> {
+        let entries = entries.max(MIN_ENTRIES);
+        let mut last = None;
+        for &setup in setups {
+            match build(entries, setup) {
+                Ok(uring) => {
+                    return Ok(Ring {
+                        uring,
+                        setup,
+                        entries,
+                        issuer: None,
+                        next_token: 1,
+                        outstanding: Vec::new(),
+                        done: Vec::new(),
+                        stats,
+                    });
+                }
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no ring setup was tried")))
+    }
+
+    /// The setup flags in use.
+    pub(crate) fn setup(&self) -> Setup {
+        self.setup
+    }
+
+    /// Operations whose CQE has not been reaped yet. Zero whenever no call is running, except
+    /// after the test-only owned operations.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    fn count_entries(&self, n: u64) {
+        self.stats.counters().kernel_entries.add(n);
+    }
+
+    /// Makes the current thread the ring's issuer: enables a fresh single-issuer ring, or
+    /// rebuilds it if it was enabled by another thread. Nothing is pushed before this succeeds.
+    fn claim_issuer(&mut self) -> io::Result<()> {
+        if self.setup != Setup::DeferTaskrun {
+            return Ok(());
+        }
+        let me = thread::current().id();
+        match self.issuer {
+            Some(issuer) if issuer == me => return Ok(()),
+            Some(_) => {
+                if !self.outstanding.is_empty() {
+                    return Err(io::Error::other(
+                        "an io_uring ring with operations in flight was moved to another thread",
+                    ));
+                }
+                let fresh = build(self.entries, Setup::DeferTaskrun)?;
+                // The old ring's munmaps and close, and the new ring's setup and mmaps.
+                let calls = setup_syscalls(&self.uring) + setup_syscalls(&fresh);
+                self.count_entries(calls);
+                self.uring = fresh;
+                self.issuer = None;
+            }
+            None => {}
+        }
+        self.count_entries(1);
+        self.uring.submitter().register_enable_rings()?;
+        self.issuer = Some(me);
+        Ok(())
+    }
+
+    /// Makes room for `n` SQEs pushed back to back (a linked chain must go in one submission).
+    fn reserve(&mut self, n: usize) {
+        loop {
+            let free = {
+                let sq = self.uring.submission();
+                sq.capacity() - sq.len()
+            };
+            if free >= n {
+                return;
+            }
+            self.enter(0).unwrap_or_else(|err| lost_track(&err));
+        }
+    }
+
+    /// Pushes `entry` with a fresh token and records it as outstanding; returns the token.
+    ///
+    /// # Safety
+    ///
+    /// Every byte `entry` points at (data buffers, `msghdr` and its iovecs, `Timespec`) must
+    /// stay valid — and a buffer the kernel writes must not be read or written by anyone else —
+    /// until the CQE carrying the returned token has been reaped, i.e. until [`Ring::wait_for`]
+    /// returned it or the ring's `Drop` has reaped or leaked it. Memory moved in through `owned`
+    /// is kept by the ring for exactly that long. The caller must also have reserved room, so
+    /// the push does not fail.
+    unsafe fn push(&mut self, entry: squeue::Entry, owned: Owned, cancel: bool) -> u64 {
+        let token = self.next_token;
+        self.next_token += 1;
+        let entry = entry.user_data(token);
+        // SAFETY: the caller keeps every pointer in `entry` valid until its CQE is reaped (this
+        // function's own contract), which is what `SubmissionQueue::push` requires.
+        let pushed = unsafe { self.uring.submission().push(&entry) };
+        if pushed.is_err() {
+            // `reserve` made room, so this is a bookkeeping bug. Unwinding is not an option: an
+            // earlier SQE of the same chain may already sit in the queue pointing at the
+            // caller's frame, and a later enter would hand it to the kernel.
+            eprintln!("fast_io_uring: submission queue full after reserve; aborting");
+            std::process::abort();
+        }
+        self.outstanding.push(Pending {
+            token,
+            cancel,
+            owned,
+        });
+        token
+    }
+
+    /// One `io_uring_enter`: submits everything queued and waits for `want` CQEs. `EINTR`,
+    /// `EAGAIN` and `EBUSY` are transient (C4): the caller loops until its CQEs are in.
+    fn enter(&mut self, want: usize) -> io::Result<()> {
+        self.count_entries(1);
+        match self.uring.submit_and_wait(want) {
+            Ok(_) => Ok(()),
+            Err(err) => match err.raw_os_error() {
+                Some(libc::EINTR) => Ok(()),
+                Some(libc::EAGAIN | libc::EBUSY) => {
+                    // The kernel is short of memory, or the CQ is full: make room and retry.
+                    self.reap();
+                    thread::sleep(Duration::from_millis(1));
+                    Ok(())
+                }
+                _ => Err(err),
+            },
+        }
+    }
+
+    /// Moves every available CQE into `done`, matched to its operation by token.
+    fn reap(&mut self) {
+        let Ring {
+            uring,
+            outstanding,
+            done,
+            ..
+        } = self;
+        for cqe in uring.completion() {
+            let token = cqe.user_data();
+            match outstanding.iter().position(|p| p.token == token) {
+                Some(i) => {
+                    let pending = outstanding.swap_remove(i);
+                    if !pending.cancel {
+                        done.push(Done {
+                            token,
+                            result: cqe.result(),
+                            owned: pending.owned,
+                        });
+                    }
+                }
+                None => debug_assert!(false, "CQE with token {token} matches no operation"),
+            }
+        }
+    }
+
+    /// Waits until the CQE of every token is reaped and returns their results, in order.
+    /// Returns only then: this is what keeps the scoped operations' borrows sound.
+    fn wait_for<const N: usize>(&mut self, tokens: [u64; N]) -> [i32; N] {
+        loop {
+            self.reap();
+            let missing = tokens
+                .iter()
+                .filter(|&&t| !self.done.iter().any(|d| d.token == t))
+                .count();
+            if missing == 0 {
+                break;
+            }
+            if let Err(err) = self.enter(missing) {
+                lost_track(&err);
+            }
+        }
+        tokens.map(|token| {
+            let i = self
+                .done
+                .iter()
+                .position(|d| d.token == token)
+                .expect("every token was just seen in `done`");
+            self.done.swap_remove(i).result
+        })
+    }
+
+    /// One SEND of `buf` (at most [`MAX_OP_BYTES`]) with `flags`; returns the CQE's result
+    /// (bytes accepted, or `-errno`). One `io_uring_enter` when the kernel completes it inline,
+    /// which it does for `MSG_DONTWAIT`.
+    pub(crate) fn send(&mut self, fd: RawFd, buf: &[u8], flags: i32) -> io::Result<i32> {
+        self.claim_issuer()?;
+        self.reserve(1);
+        let len = buf.len().min(MAX_OP_BYTES) as u32;
+        let entry = opcode::Send::new(Fd(fd), buf.as_ptr(), len)
+            .flags(flags)
+            .build();
+        // SAFETY: `buf` is borrowed for this whole call, and `wait_for` returns only after this
+        // SEND's CQE is reaped, so the kernel reads `buf` only while it is alive.
+        let token = unsafe { self.push(entry, Owned::Nothing, false) };
+        let [result] = self.wait_for([token]);
+        Ok(result)
+    }
+
+    /// One SENDMSG of `first` followed by `second` as a two-element iovec, so buffered bytes and
+    /// a caller's slice go out in one operation, in order. Returns the CQE's result.
+    pub(crate) fn send_pair(
+        &mut self,
+        fd: RawFd,
+        first: &[u8],
+        second: &[u8],
+        flags: i32,
+    ) -> io::Result<i32> {
+        self.claim_issuer()?;
+        self.reserve(1);
+        let first_len = first.len().min(MAX_OP_BYTES);
+        let second_len = second.len().min(MAX_OP_BYTES - first_len);
+        let iov = [
+            libc::iovec {
+                iov_base: first.as_ptr().cast_mut().cast(),
+                iov_len: first_len,
+            },
+            libc::iovec {
+                iov_base: second.as_ptr().cast_mut().cast(),
+                iov_len: second_len,
+            },
+        ];
+        // SAFETY: an all-zero `msghdr` is valid (null name, no control data, no flags).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_ptr().cast_mut();
+        msg.msg_iovlen = iov.len() as _;
+        let entry = opcode::SendMsg::new(Fd(fd), &msg)
+            .flags(flags as u32)
+            .build();
+        // SAFETY: `msg` and `iov` are locals of this call, and `first` and `second` are borrowed
+        // for it; `wait_for` returns only after this SENDMSG's CQE is reaped, so everything the
+        // kernel reads is alive for the whole operation.
+        let token = unsafe { self.push(entry, Owned::Nothing, false) };
+        let [result] = self.wait_for([token]);
+        Ok(result)
+    }
+
+    /// One RECV into `buf` (at most [`MAX_OP_BYTES`]) with `flags`; returns the CQE's result.
+    pub(crate) fn recv(&mut self, fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<i32> {
+        self.claim_issuer()?;
+        self.reserve(1);
+        let len = buf.len().min(MAX_OP_BYTES) as u32;
+        let entry = opcode::Recv::new(Fd(fd), buf.as_mut_ptr(), len)
+            .flags(flags)
+            .build();
+        // SAFETY: `buf` is borrowed mutably (so exclusively) for this whole call, and
+        // `wait_for` returns only after this RECV's CQE is reaped, so the kernel writes `buf`
+        // only while it is alive and nobody else touches it.
+        let token = unsafe { self.push(entry, Owned::Nothing, false) };
+        let [result] = self.wait_for([token]);
+        Ok(result)
+    }
+
+    /// The readiness gate (C3): a `PollAdd(events)` linked to a `LinkTimeout(slice)`, submitted
+    /// together, and both CQEs reaped before returning — so no gate outlives the call.
+    pub(crate) fn gate(
+        &mut self,
+        fd: RawFd,
+        events: u32,
+        slice: Duration,
+    ) -> io::Result<Readiness> {
+        self.claim_issuer()?;
+        self.reserve(2);
+        let timespec = Timespec::from(slice);
+        let poll = opcode::PollAdd::new(Fd(fd), events)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+        let timeout = opcode::LinkTimeout::new(&timespec).build();
+        // SAFETY: the poll points at no memory. The timeout points at `timespec`, a local of
+        // this call, and `wait_for` returns only after both CQEs are reaped. `reserve(2)` made
+        // room for both, so they go into one submission and the link holds.
+        let (poll, timeout) = unsafe {
+            (
+                self.push(poll, Owned::Nothing, false),
+                self.push(timeout, Owned::Nothing, false),
+            )
+        };
+        let [polled, _timed_out] = self.wait_for([poll, timeout]);
+        match polled {
+            ready if ready >= 0 => Ok(Readiness::Ready),
+            // -ECANCELED: the timeout fired and cancelled the poll. -EINTR: cut short.
+            cut if cut == -libc::ECANCELED || cut == -libc::EINTR => Ok(Readiness::Expired),
+            err => Err(io::Error::from_raw_os_error(-err)),
+        }
+    }
+
+    /// The alternative fast path, kept to measure it against the chosen one: the gate and the
+    /// SEND as one linked chain, `PollAdd(POLLOUT)` → `LinkTimeout(slice)` → `SEND`, in one
+    /// submission. Returns the poll's and the SEND's results (the SEND is `-ECANCELED` when the
+    /// slice ran out first).
+    #[cfg(test)]
+    pub(crate) fn send_gate_first(
+        &mut self,
+        fd: RawFd,
+        buf: &[u8],
+        flags: i32,
+        slice: Duration,
+    ) -> io::Result<(i32, i32)> {
+        self.claim_issuer()?;
+        self.reserve(3);
+        let timespec = Timespec::from(slice);
+        let poll = opcode::PollAdd::new(Fd(fd), libc::POLLOUT as u32)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+        let timeout = opcode::LinkTimeout::new(&timespec)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+        let len = buf.len().min(MAX_OP_BYTES) as u32;
+        let send = opcode::Send::new(Fd(fd), buf.as_ptr(), len)
+            .flags(flags)
+            .build();
+        // SAFETY: `timespec` is a local and `buf` is borrowed for this whole call; `wait_for`
+        // returns only after all three CQEs are reaped. `reserve(3)` keeps the chain in one
+        // submission.
+        let tokens = unsafe {
+            [
+                self.push(poll, Owned::Nothing, false),
+                self.push(timeout, Owned::Nothing, false),
+                self.push(send, Owned::Nothing, false),
+            ]
+        };
+        let [polled, _, sent] = self.wait_for(tokens);
+        Ok((polled, sent))
+    }
+
+    /// Starts a RECV into an owned buffer and returns without waiting: the buffer belongs to the
+    /// ring until the CQE is reaped. Used by the drop tests to leave an operation in flight.
+    #[cfg(test)]
+    pub(crate) fn start_owned_recv(&mut self, fd: RawFd, mut buf: Box<[u8]>) -> io::Result<()> {
+        self.claim_issuer()?;
+        self.reserve(1);
+        let len = buf.len().min(MAX_OP_BYTES) as u32;
+        let entry = opcode::Recv::new(Fd(fd), buf.as_mut_ptr(), len).build();
+        // SAFETY: the heap buffer moves into the ring's outstanding table with this push (moving
+        // a `Box` does not move its heap memory), where it stays until the CQE is reaped.
+        unsafe { self.push(entry, Owned::Buffer(buf), false) };
+        self.enter(0)
+    }
+
+    /// Starts a gate of `slice` and returns without waiting for it (drop tests).
+    #[cfg(test)]
+    pub(crate) fn start_owned_gate(
+        &mut self,
+        fd: RawFd,
+        events: u32,
+        slice: Duration,
+    ) -> io::Result<()> {
+        self.claim_issuer()?;
+        self.reserve(2);
+        let timespec = Box::new(Timespec::from(slice));
+        let poll = opcode::PollAdd::new(Fd(fd), events)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+        let timeout = opcode::LinkTimeout::new(&*timespec).build();
+        // SAFETY: the poll points at no memory; the boxed `timespec` moves into the table with
+        // the timeout's push and stays there until its CQE is reaped.
+        unsafe {
+            self.push(poll, Owned::Nothing, false);
+            self.push(timeout, Owned::Timespec(timespec), false);
+        }
+        self.enter(0)
+    }
+}
+
+/// The kernel refused to report completions while it may hold pointers into memory whose borrow
+/// would end if this call returned. Returning (or unwinding) could let the kernel write into
+/// freed memory, so the only sound option left is to stop the process.
+fn lost_track(err: &io::Error) -> ! {
+    eprintln!(
+        "fast_io_uring: io_uring_enter failed ({err}) while the kernel holds this call's \
+         buffers; aborting rather than risk memory corruption"
+    );
+    std::process::abort()
+}
+
+impl Drop for Ring {
+    /// Contract C11: cancels every outstanding operation, reaps every CQE, and only then lets
+    /// the owned memory go. If the kernel does not report them within [`DROP_WAIT`] (or refuses,
+    /// e.g. because a single-issuer ring is dropped on a thread other than its issuer), the
+    /// memory is leaked rather than freed under the kernel.
+    fn drop(&mut self) {
+        self.reap();
+        self.done.clear();
+        if self.outstanding.is_empty() {
+            return;
+        }
+        let targets: Vec<u64> = self
+            .outstanding
+            .iter()
+            .filter(|p| !p.cancel)
+            .map(|p| p.token)
+            .collect();
+        for target in targets {
+            let room = {
+                let sq = self.uring.submission();
+                sq.capacity() > sq.len()
+            };
+            if !room {
+                // Entering to make room could fail here; the targets are waited for (or leaked)
+                // below either way.
+                break;
+            }
+            let cancel = opcode::AsyncCancel::new(target).build();
+            // SAFETY: an `AsyncCancel` points at no memory; it names its target by token.
+            unsafe { self.push(cancel, Owned::Nothing, true) };
+        }
+        let give_up = Instant::now() + DROP_WAIT;
+        let slice = Timespec::from(Duration::from_millis(50));
+        let args = SubmitArgs::new().timespec(&slice);
+        while !self.outstanding.is_empty() && Instant::now() < give_up {
+            self.count_entries(1);
+            match self.uring.submitter().submit_with_args(1, &args) {
+                Ok(_) => {}
+                Err(err) if matches!(err.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
+                Err(_) => break,
+            }
+            self.reap();
+            // Reaped: the kernel is finished with their memory, so it may go now.
+            self.done.clear();
+        }
+        for pending in self.outstanding.drain(..) {
+            // Never reported: the kernel may still use this memory, so it is never freed.
+            std::mem::forget(pending.owned);
+        }
+    }
+}

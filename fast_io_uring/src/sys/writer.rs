@@ -1,0 +1,293 @@
+//! [`UringWriter`]: batched SEND on io_uring, one operation in flight, readiness-gated.
+//!
+//! Small writes are copied into one batch buffer of `Config::batch_bytes`, allocated once at
+//! construction (C10). A write that does not fit goes out together with what is buffered: one
+//! SEND, or one SENDMSG whose iovec holds the buffered bytes and then the caller's slice, so a
+//! large write is sent from the caller's memory without a copy. The call does not return before
+//! the kernel reported that operation's completion, so the borrow of the caller's slice outlives
+//! it (C11); what the kernel did not take is then either sent again from the exact next byte
+//! (C2) or, if it is now smaller than a batch, copied into the emptied buffer.
+//!
+//! Every SEND carries `MSG_DONTWAIT | MSG_NOSIGNAL`: it completes at once with the bytes the
+//! socket took, or `-EAGAIN`, never waiting for the peer inside the kernel (C3), and never raising
+//! `SIGPIPE` (C7). Only `-EAGAIN` arms the readiness gate ([`gate::wait`]).
+//!
+//! Because a socket never has more than one transfer in flight, each submission of a writer
+//! carries one SEND or SENDMSG (a gate adds its poll and timeout), so `Config::max_ops_per_submit`
+//! is always respected; the limit starts to bind when one ring serves many sockets (groups). The
+//! ring has `Config::ring_entries` entries, but at least 4: a gate needs two in one submission.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+use fast_io::socket::adopt;
+use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle};
+use socket2::Socket;
+
+use super::gate;
+use super::ring::{MAX_OP_BYTES, Ring};
+use super::sticky::{Sticky, transfer_error};
+
+/// Flags of every SEND: return `-EAGAIN` instead of waiting (C3), no `SIGPIPE` (C7).
+const SEND_FLAGS: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+
+/// The io_uring backend's writer. Built by [`UringBackend`](crate::UringBackend).
+pub struct UringWriter {
+    // Fields drop in declaration order: the ring first, so any operation still in flight is
+    // cancelled and reaped before the batch buffer is freed and the descriptor closed (C11).
+    ring: Ring,
+    sock: Socket,
+    /// The batch buffer; bytes `head..tail` are written by the caller but not yet accepted.
+    batch: Box<[u8]>,
+    head: usize,
+    tail: usize,
+    limit: Option<Duration>,
+    gate_slice: Duration,
+    sticky: Option<Sticky>,
+    stats: StatsHandle,
+}
+
+impl fmt::Debug for UringWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UringWriter")
+            .field("fd", &self.sock.as_raw_fd())
+            .field("ring", &self.ring)
+            .field("buffered", &self.buffered_bytes())
+            .field("batch_bytes", &self.batch.len())
+            .field("sticky", &self.sticky)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UringWriter {
+    pub(crate) fn new(fd: BorrowedFd<'_>, config: &Config) -> Result<UringWriter, Error> {
+        config.validate()?;
+        let sock = adopt(fd)?;
+        let stats = StatsHandle::new();
+        let ring = Ring::new(config.ring_entries, stats.clone()).map_err(Error::Os)?;
+        Ok(UringWriter {
+            ring,
+            sock,
+            batch: vec![0; config.batch_bytes].into_boxed_slice(),
+            head: 0,
+            tail: 0,
+            limit: config.write_deadline,
+            gate_slice: config.gate_slice,
+            sticky: None,
+            stats,
+        })
+    }
+
+    /// Operations handed to the kernel whose completion has not been reaped. Always 0 when no
+    /// call is running: no operation outlives the call that started it.
+    pub fn in_flight(&self) -> usize {
+        self.ring.outstanding()
+    }
+
+    /// The ring's setup flags, e.g. `"SINGLE_ISSUER|DEFER_TASKRUN"`.
+    pub fn ring_setup(&self) -> &'static str {
+        super::setup_name(self.ring.setup())
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        self.tail - self.head
+    }
+
+    fn free(&self) -> usize {
+        self.batch.len() - self.tail
+    }
+
+    fn copy_in(&mut self, buf: &[u8]) {
+        self.batch[self.tail..self.tail + buf.len()].copy_from_slice(buf);
+        self.tail += buf.len();
+        let held = self.buffered_bytes() as u64;
+        self.stats.counters().buffered_high_water.raise_to(held);
+    }
+
+    /// Applies `n` accepted bytes: buffered ones first (they were offered first), then the
+    /// caller's. Returns how many of the caller's bytes were accepted.
+    fn consume(&mut self, n: usize) -> usize {
+        let from_batch = n.min(self.buffered_bytes());
+        self.head += from_batch;
+        if self.head == self.tail {
+            self.head = 0;
+            self.tail = 0;
+        }
+        n - from_batch
+    }
+
+    /// Hands the buffered bytes followed by `extra` to the kernel in one operation, waiting
+    /// behind the gate while the socket is full, until at least one byte is accepted; returns
+    /// how many were. At most one SEND/SENDMSG of this socket is ever in flight (C1, C2).
+    fn transfer(&mut self, extra: &[u8], deadline: &Deadline) -> Result<usize, Error> {
+        if let Some(sticky) = self.sticky {
+            return Err(sticky.error());
+        }
+        let fd = self.sock.as_raw_fd();
+        loop {
+            let pending = &self.batch[self.head..self.tail];
+            let offered = (pending.len() + extra.len()).min(MAX_OP_BYTES);
+            let result = if pending.is_empty() {
+                self.ring.send(fd, extra, SEND_FLAGS)
+            } else if extra.is_empty() {
+                self.ring.send(fd, pending, SEND_FLAGS)
+            } else {
+                self.ring.send_pair(fd, pending, extra, SEND_FLAGS)
+            }
+            .map_err(Error::Os)?;
+            let counters = self.stats.counters();
+            counters.ops_submitted.add(1);
+            counters.completions.add(1);
+            if result > 0 {
+                let n = result as usize;
+                counters.bytes.add(n as u64);
+                if n < offered {
+                    counters.short_transfers.add(1);
+                }
+                return Ok(n);
+            }
+            match -result {
+                // Full socket: wait behind the gate, then try again (C3, C4).
+                0 | libc::EAGAIN => gate::wait(
+                    &mut self.ring,
+                    fd,
+                    libc::POLLOUT as u32,
+                    self.gate_slice,
+                    deadline,
+                    counters,
+                )?,
+                libc::EINTR => {}
+                _ => {
+                    let err = transfer_error(result);
+                    self.sticky = Sticky::of(&err);
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    /// The error of a call that got `accepted` bytes accepted before `err`.
+    fn failed(deadline: &Deadline, accepted: u64, err: Error) -> io::Error {
+        match err {
+            Error::TimedOut { .. } => deadline.error(accepted).into(),
+            other => other.into(),
+        }
+    }
+}
+
+impl Write for UringWriter {
+    /// Buffers `buf` if it fits; otherwise sends the buffer and `buf` together until the buffer
+    /// is empty and some of `buf` was accepted (or the rest of it fits in the emptied buffer).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(sticky) = self.sticky {
+            return Err(sticky.error().into());
+        }
+        if buf.len() < self.batch.len() && buf.len() <= self.free() {
+            self.copy_in(buf);
+            return Ok(buf.len());
+        }
+        let deadline = Deadline::start(self.limit);
+        let mut taken = 0;
+        loop {
+            match self.transfer(&buf[taken..], &deadline) {
+                Ok(n) => taken += self.consume(n),
+                // Some of `buf` was accepted: report that; the error (if sticky) comes next call.
+                Err(_) if taken > 0 => return Ok(taken),
+                Err(err) => return Err(err.into()),
+            }
+            if self.buffered_bytes() == 0 {
+                let rest = &buf[taken..];
+                if rest.len() < self.batch.len() {
+                    self.copy_in(rest);
+                    return Ok(buf.len());
+                }
+                if taken > 0 {
+                    return Ok(taken);
+                }
+            }
+        }
+    }
+
+    /// One deadline for the whole of `buf`; a timeout reports how many of its bytes the kernel
+    /// accepted (none of them is left in the buffer then: copying is the last step).
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        if let Some(sticky) = self.sticky {
+            return Err(sticky.error().into());
+        }
+        if buf.len() < self.batch.len() && buf.len() <= self.free() {
+            self.copy_in(buf);
+            return Ok(());
+        }
+        let deadline = Deadline::start(self.limit);
+        let mut taken = 0;
+        loop {
+            if self.buffered_bytes() == 0 {
+                let rest = &buf[taken..];
+                if rest.len() < self.batch.len() {
+                    self.copy_in(rest);
+                    return Ok(());
+                }
+            }
+            match self.transfer(&buf[taken..], &deadline) {
+                Ok(n) => taken += self.consume(n),
+                Err(err) => return Err(Self::failed(&deadline, taken as u64, err)),
+            }
+        }
+    }
+
+    /// Hands every buffered byte to the kernel; `Ok` means all were accepted (C1).
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(sticky) = self.sticky {
+            return Err(sticky.error().into());
+        }
+        let deadline = Deadline::start(self.limit);
+        let mut accepted = 0;
+        while self.buffered_bytes() > 0 {
+            match self.transfer(&[], &deadline) {
+                Ok(n) => {
+                    self.consume(n);
+                    accepted += n as u64;
+                }
+                Err(err) => return Err(Self::failed(&deadline, accepted, err)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SocketWriter for UringWriter {
+    fn stats(&self) -> Stats {
+        self.stats.snapshot()
+    }
+
+    fn stats_handle(&self) -> StatsHandle {
+        self.stats.clone()
+    }
+
+    fn buffered(&self) -> usize {
+        self.buffered_bytes()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.flush()?;
+        // A plain shutdown(2): one system call, never waits.
+        self.stats.counters().kernel_entries.add(1);
+        self.sock
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|err| Error::from_os(err).into())
+    }
+}
+
+#[cfg(test)]
+impl UringWriter {
+    /// Leaves a gate of `slice` in flight on this writer's socket (drop tests).
+    pub(crate) fn arm_gate_for_test(&mut self, slice: Duration) -> io::Result<()> {
+        let fd = self.sock.as_raw_fd();
+        self.ring.start_owned_gate(fd, libc::POLLOUT as u32, slice)
+    }
+}

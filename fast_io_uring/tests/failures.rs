@@ -1,0 +1,115 @@
+//! C7/C8/C9/C14: peer failures are typed and sticky, end of stream is `Ok(0)` after every byte,
+//! bad input is refused at construction, and availability has a reason and a test hook.
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, UdpSocket};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use fast_io::{Availability, BackendKind, Config, Policy, SocketBackend, StdBackend};
+use fast_io_uring::UringBackend;
+use support::{guard, pair, uring};
+
+#[test]
+fn c7_peer_closed_is_broken_pipe_and_sticky() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(None);
+        drop(server);
+        let mut writer = backend.writer(client.as_fd(), &Config::default()).unwrap();
+        let block = vec![1u8; 100_000];
+        let err = loop {
+            if let Err(err) = writer.write_all(&block).and_then(|()| writer.flush()) {
+                break err;
+            }
+        };
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+            ),
+            "{err}"
+        );
+        let again = writer.write_all(b"x").unwrap_err();
+        assert_eq!(again.kind(), err.kind(), "sticky");
+        assert_eq!(writer.flush().unwrap_err().kind(), err.kind());
+    });
+}
+
+#[test]
+fn c7_peer_reset_is_connection_reset() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(None);
+        socket2::SockRef::from(&server)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        let mut reader = backend.reader(client.as_fd(), &Config::default()).unwrap();
+        drop(server);
+        let mut buf = [0u8; 16];
+        let err = reader.read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
+        assert_eq!(
+            reader.read(&mut buf).unwrap_err().kind(),
+            ErrorKind::ConnectionReset
+        );
+    });
+}
+
+#[test]
+fn c8_eof_after_every_byte() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(None);
+        let mut reader = backend.reader(server.as_fd(), &Config::default()).unwrap();
+        (&client).write_all(&[9u8; 300_000]).unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), 300_000);
+        assert_eq!(
+            reader.read(&mut [0u8; 8]).unwrap(),
+            0,
+            "end of stream stays"
+        );
+    });
+}
+
+#[test]
+fn c9_bad_input_is_refused_at_construction() {
+    let Some(backend) = uring() else { return };
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    for fd in [udp.as_fd(), listener.as_fd()] {
+        let err = backend.writer(fd, &Config::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let err = backend.reader(fd, &Config::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+    let (client, _server) = pair(None);
+    let zero = Config {
+        batch_bytes: 0,
+        ..Config::default()
+    };
+    let err = backend.writer(client.as_fd(), &zero).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+#[test]
+fn c14_available_here_and_forced_unavailable_falls_back() {
+    assert_eq!(UringBackend.availability(), Availability::Available);
+    let forced = UringBackend::forced_unavailable("forced off for a test");
+    assert_eq!(forced.kind(), BackendKind::IoUring);
+    let selection = Policy::Auto
+        .resolve(vec![Box::new(forced.clone()), Box::new(StdBackend)])
+        .unwrap();
+    assert_eq!(selection.backend().kind(), BackendKind::Std);
+    assert_eq!(
+        selection.passed_over()[0].to_string(),
+        "io_uring: forced off for a test"
+    );
+    let named = Policy::IoUring.resolve(vec![Box::new(forced)]).unwrap_err();
+    assert!(named.to_string().contains("forced off"), "{named}");
+}

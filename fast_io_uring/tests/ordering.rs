@@ -1,0 +1,96 @@
+//! C1/C2: bytes arrive exactly once and in order even when the kernel keeps accepting fewer bytes
+//! than offered. Small socket buffers force short sends; a reader taking small random pieces with
+//! pauses keeps the send buffer close to full; every byte is checked against a pattern.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::thread;
+use std::time::Duration;
+
+use fast_io::{Config, SocketReader, SocketWriter};
+use support::{Rng, check, fill, guard, pair, uring};
+
+#[test]
+fn c2_short_sends_resume_from_the_next_byte_in_order() {
+    const TOTAL: u64 = 12 << 20;
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(120), move || {
+        let (client, server) = pair(Some(4096));
+        let reading = thread::spawn(move || {
+            let mut reader = backend
+                .new_reader(server.as_fd(), &Config::default())
+                .unwrap();
+            let mut rng = Rng::new(0x5eed_0001);
+            let mut buf = vec![0u8; 16384];
+            let mut at = 0u64;
+            let mut reads = 0u64;
+            loop {
+                let want = rng.range(1, buf.len());
+                let n = reader.read(&mut buf[..want]).unwrap();
+                assert_eq!(reader.in_flight(), 0, "an operation outlived read()");
+                if n == 0 {
+                    return (at, reader.stats());
+                }
+                check(&buf[..n], at);
+                at += n as u64;
+                reads += 1;
+                if reads.is_multiple_of(97) {
+                    thread::sleep(Duration::from_millis(2));
+                }
+            }
+        });
+        let config = Config {
+            batch_bytes: 256 << 10,
+            ..Config::default()
+        };
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        let mut rng = Rng::new(0x5eed_0002);
+        let mut block = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        let mut calls = 0u64;
+        while at < TOTAL {
+            // Mostly small and medium writes, now and then up to 1 MiB (larger than a batch).
+            let limit = if calls.is_multiple_of(8) {
+                1 << 20
+            } else {
+                4096
+            };
+            let n = rng.range(1, limit).min((TOTAL - at) as usize);
+            fill(&mut block[..n], at);
+            if calls.is_multiple_of(3) {
+                // `write` may take part of the block; the rest goes in the next call.
+                let mut done = 0;
+                while done < n {
+                    done += writer.write(&block[done..n]).unwrap();
+                    assert_eq!(writer.in_flight(), 0, "an operation outlived write()");
+                }
+            } else {
+                writer.write_all(&block[..n]).unwrap();
+                assert_eq!(writer.in_flight(), 0, "an operation outlived write_all()");
+            }
+            assert!(writer.buffered() <= config.batch_bytes);
+            at += n as u64;
+            calls += 1;
+        }
+        writer.shutdown().unwrap();
+        assert_eq!(writer.in_flight(), 0);
+        let (received, reader_stats) = reading.join().unwrap();
+        let stats = writer.stats();
+        assert_eq!(received, TOTAL);
+        assert_eq!(stats.bytes, TOTAL, "{stats}");
+        assert_eq!(reader_stats.bytes, TOTAL, "{reader_stats}");
+        assert!(
+            stats.short_transfers > 0,
+            "no short send was forced: {stats}"
+        );
+        assert!(
+            stats.readiness_waits > 0,
+            "the gate was never used: {stats}"
+        );
+        assert_eq!(stats.ops_submitted, stats.completions);
+        assert!(stats.buffered_high_water <= config.batch_bytes as u64);
+        println!("writer: {stats}\nreader: {reader_stats}");
+    });
+}

@@ -1,0 +1,186 @@
+//! C15: the counters are exact. On a writable socket a batch costs one `io_uring_enter`, and no
+//! operation outlives the call that submitted it.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::thread;
+use std::time::Duration;
+
+use fast_io::{Config, SocketReader, SocketWriter, Stats};
+use support::{check, fill, guard, pair, uring};
+
+fn delta(after: Stats, before: Stats) -> Stats {
+    Stats {
+        bytes: after.bytes - before.bytes,
+        ops_submitted: after.ops_submitted - before.ops_submitted,
+        completions: after.completions - before.completions,
+        short_transfers: after.short_transfers - before.short_transfers,
+        readiness_waits: after.readiness_waits - before.readiness_waits,
+        gate_expiries: after.gate_expiries - before.gate_expiries,
+        kernel_entries: after.kernel_entries - before.kernel_entries,
+        buffered_high_water: after.buffered_high_water,
+    }
+}
+
+/// 1000 writes of 64 bytes coalesce into one batch: one SEND, one kernel entry.
+#[test]
+fn c15_small_writes_cost_one_entry_per_batch() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(None);
+        let mut writer = backend
+            .new_writer(client.as_fd(), &Config::default())
+            .unwrap();
+        // The first call on a thread may enable (or rebuild) the ring: keep it out of the count.
+        writer.write_all(b"x").unwrap();
+        writer.flush().unwrap();
+        let before = writer.stats();
+        let mut block = [0u8; 64];
+        for i in 0..1000u64 {
+            fill(&mut block, 1 + i * 64);
+            writer.write_all(&block).unwrap();
+        }
+        let buffered = writer.stats();
+        assert_eq!(
+            delta(buffered, before).kernel_entries,
+            0,
+            "writes only copied"
+        );
+        assert_eq!(writer.buffered(), 64_000);
+        writer.flush().unwrap();
+        let d = delta(writer.stats(), before);
+        assert_eq!(d.kernel_entries, 1, "{d}");
+        assert_eq!(d.ops_submitted, 1, "{d}");
+        assert_eq!(d.completions, 1, "{d}");
+        assert_eq!(d.bytes, 64_000, "{d}");
+        assert_eq!(
+            (d.readiness_waits, d.gate_expiries, d.short_transfers),
+            (0, 0, 0)
+        );
+        assert_eq!(writer.stats().buffered_high_water, 64_000);
+        assert_eq!(writer.in_flight(), 0);
+        writer.shutdown().unwrap();
+        assert_eq!(
+            delta(writer.stats(), before).kernel_entries,
+            2,
+            "flush + shutdown(2)"
+        );
+        let mut got = Vec::new();
+        (&server).read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), 64_001);
+        check(&got[1..], 1);
+    });
+}
+
+/// Writes of a batch or more go straight from the caller's slice: one SEND (or SENDMSG with the
+/// buffered remainder of a short one) and one kernel entry each while the socket is writable.
+#[test]
+fn c15_large_writes_cost_one_entry_per_operation_when_writable() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(None);
+        let draining = thread::spawn(move || {
+            let mut got = Vec::new();
+            (&server).read_to_end(&mut got).unwrap();
+            got
+        });
+        let config = Config {
+            batch_bytes: 4096,
+            ..Config::default()
+        };
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        writer.write_all(b"x").unwrap();
+        writer.flush().unwrap();
+        let before = writer.stats();
+        let mut block = vec![0u8; 16384];
+        for i in 0..64u64 {
+            fill(&mut block, 1 + i * 16384);
+            writer.write_all(&block).unwrap();
+            assert_eq!(writer.in_flight(), 0);
+        }
+        writer.flush().unwrap();
+        let d = delta(writer.stats(), before);
+        assert_eq!(d.bytes, 64 * 16384, "{d}");
+        assert_eq!(d.completions, d.ops_submitted, "{d}");
+        if d.readiness_waits == 0 {
+            assert_eq!(d.kernel_entries, d.ops_submitted, "{d}");
+        } else {
+            // Each wait adds gate slices, each at least one enter.
+            assert!(
+                d.kernel_entries >= d.ops_submitted + d.readiness_waits + d.gate_expiries,
+                "{d}"
+            );
+        }
+        assert!(writer.stats().buffered_high_water <= 4096);
+        drop(writer);
+        drop(client);
+        let got = draining.join().unwrap();
+        assert_eq!(got.len(), 1 + 64 * 16384);
+        check(&got[1..], 1);
+    });
+}
+
+/// A read with data waiting costs one RECV and one kernel entry.
+#[test]
+fn c15_read_with_data_costs_one_entry() {
+    let Some(backend) = uring() else { return };
+    let (client, server) = pair(None);
+    let mut reader = backend
+        .new_reader(server.as_fd(), &Config::default())
+        .unwrap();
+    (&client).write_all(b"warm").unwrap();
+    let mut buf = [0u8; 64];
+    let mut got = 0;
+    while got < 4 {
+        got += reader.read(&mut buf).unwrap();
+    }
+    (&client).write_all(b"0123456789").unwrap();
+    thread::sleep(Duration::from_millis(50));
+    let before = reader.stats();
+    assert_eq!(reader.read(&mut buf).unwrap(), 10);
+    let d = delta(reader.stats(), before);
+    assert_eq!(
+        (d.kernel_entries, d.ops_submitted, d.completions, d.bytes),
+        (1, 1, 1, 10)
+    );
+    assert_eq!(reader.in_flight(), 0);
+}
+
+/// A writer built on one thread and used on others keeps working: a single-issuer ring is
+/// enabled by (or rebuilt for) the thread that uses it, and those system calls are counted.
+#[test]
+fn a_writer_moved_between_threads_keeps_working() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(None);
+        let mut writer = backend
+            .new_writer(client.as_fd(), &Config::default())
+            .unwrap();
+        let mut at = 0u64;
+        let mut block = vec![0u8; 100_000];
+        for _ in 0..3 {
+            fill(&mut block, at);
+            writer = thread::spawn(move || {
+                writer.write_all(&block).unwrap();
+                writer.flush().unwrap();
+                writer
+            })
+            .join()
+            .unwrap();
+            at += 100_000;
+            block = vec![0u8; 100_000];
+        }
+        fill(&mut block, at);
+        writer.write_all(&block).unwrap();
+        writer.shutdown().unwrap();
+        let mut got = Vec::new();
+        (&server).read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), 400_000);
+        check(&got, 0);
+        let stats = writer.stats();
+        assert!(stats.kernel_entries > stats.ops_submitted, "{stats}");
+        println!("ring {}: {stats}", writer.ring_setup());
+    });
+}

@@ -1,0 +1,129 @@
+//! Helpers shared by this crate's integration tests: socket pairs with small buffers, a pattern
+//! that exposes reordering, saturation, a seeded generator, and a deadlock guard.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses its own subset of the helpers"
+)]
+
+use std::io::{ErrorKind, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use fast_io::{Availability, SocketBackend};
+use fast_io_uring::UringBackend;
+use socket2::{Domain, Socket, Type};
+
+/// The backend, or `None` after printing why the test is skipped.
+pub fn uring() -> Option<UringBackend> {
+    match UringBackend.availability() {
+        Availability::Available => Some(UringBackend),
+        Availability::Unavailable(reason) => {
+            println!("skipped: {reason}");
+            None
+        }
+    }
+}
+
+/// A connected loopback TCP pair (client, server). With `buffers`, both ends get that
+/// `SO_SNDBUF`/`SO_RCVBUF`, set *before* `listen`/`connect` (shrinking them afterwards makes
+/// loopback TCP stall on zero-window probes).
+pub fn pair(buffers: Option<usize>) -> (TcpStream, TcpStream) {
+    let shrink = |sock: &Socket| {
+        if let Some(size) = buffers {
+            sock.set_send_buffer_size(size).unwrap();
+            sock.set_recv_buffer_size(size).unwrap();
+        }
+    };
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    shrink(&listener);
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    listener.bind(&any.into()).unwrap();
+    listener.listen(1).unwrap();
+    let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    shrink(&client);
+    client.connect(&listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client.into(), server.into())
+}
+
+/// The byte at stream offset `at`: lost, repeated or moved runs show at their first byte.
+pub fn pattern(at: u64) -> u8 {
+    (at.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8 ^ (at >> 16) as u8
+}
+
+/// Fills `buf` with the pattern from stream offset `at`.
+pub fn fill(buf: &mut [u8], at: u64) {
+    for (i, byte) in buf.iter_mut().enumerate() {
+        *byte = pattern(at + i as u64);
+    }
+}
+
+/// Checks `got` against the pattern from offset `at`, naming the first wrong byte.
+pub fn check(got: &[u8], at: u64) {
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != pattern(at + i as u64)) {
+        panic!(
+            "byte {} is {:#04x}, expected {:#04x}: reordered, lost or repeated",
+            at + i as u64,
+            got[i],
+            pattern(at + i as u64)
+        );
+    }
+}
+
+/// The byte `saturate` fills with.
+pub const MARKER: u8 = 0xEE;
+
+/// Writes `MARKER` bytes into `sock` until a non-blocking send would block; returns how many.
+pub fn saturate(sock: &TcpStream) -> usize {
+    sock.set_nonblocking(true).unwrap();
+    let chunk = [MARKER; 4096];
+    let mut total = 0;
+    loop {
+        match (&*sock).write(&chunk) {
+            Ok(n) => total += n,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => break,
+            Err(err) => panic!("saturate: {err}"),
+        }
+    }
+    sock.set_nonblocking(false).unwrap();
+    total
+}
+
+/// A small seeded generator (xorshift), so a failing run can be repeated.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    /// A value in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        lo + (self.0 % (hi - lo + 1) as u64) as usize
+    }
+}
+
+/// Runs `body` on its own thread; fails the test (never hangs it) if it takes over `limit`.
+pub fn guard<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let worker = thread::spawn(move || {
+        let _ = tx.send(body());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("deadlock guard: not finished in {limit:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // Re-raise the body's panic with its own message.
+            match worker.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => panic!("test body ended without a result"),
+            }
+        }
+    }
+}
