@@ -1,6 +1,6 @@
 //! io_uring against the std baseline (and epoll when it is available), side by side in one run.
 //!
-//! `cargo run --release -p fast_io_uring --example compare -- [rounds] [bulk MiB]`
+//! `cargo run --release -p fast_io_uring --example uring_vs_std -- [rounds] [bulk MiB]`
 //!
 //! Two scenarios over loopback TCP, each a writer thread and a reader thread of the same
 //! backend: `bulk` (default 1 GiB in 64 KiB `write_all`s) and `small` (100 000 writes of 64 bytes,

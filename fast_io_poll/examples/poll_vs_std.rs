@@ -1,7 +1,7 @@
 //! epoll against the std baseline: a loopback TCP transfer with 64 KiB writes and 64 KiB reads,
 //! the two backends interleaved in one run, reported as medians and as ratios to std.
 //!
-//! `cargo run --release -p fast_io_poll --example compare -- [MiB, default 1024] [rounds, default 5]`
+//! `cargo run --release -p fast_io_poll --example poll_vs_std -- [MiB, default 1024] [rounds, default 5]`
 //!
 //! Each round runs both backends, alternating which goes first, so drift in the machine's load
 //! (it is shared) falls on both alike. Per run: throughput, CPU time per GiB (user + system of
