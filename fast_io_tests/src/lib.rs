@@ -1,7 +1,29 @@
-//! The conformance suite's shared helpers; the suite itself is in `tests/`.
+//! The conformance suite of fast_io: every rule of the contract (C1–C15 in
+//! `fast_io::backend`), checked against every backend on real sockets.
 //!
-//! Issue 4 fills this crate: test bodies generic over the backend, instantiated per backend.
+//! This library holds what the tests stand on ([`fixtures`]: socket pairs, saturation, the payload
+//! pattern, the deadlock guard, the choice of backend). The tests are in
+//! `tests/conformance/`: `rules.rs` has one body per test, generic over the backend, and
+//! `main.rs` instantiates all of them once per backend with a macro, so a failure reads like
+//! `uring::c3_saturated_send_completes`:
+//!
+//! | module      | backend under test                                                        |
+//! |-------------|---------------------------------------------------------------------------|
+//! | `blocking::`| `fast_io::StdBackend`                                                     |
+//! | `poll::`    | `fast_io_poll::PollBackend`                                               |
+//! | `uring::`   | `fast_io_uring::UringBackend`                                             |
+//! | `auto::`    | what `fast_io_uring::select(Policy::from_env())` picks (`FAST_IO_BACKEND`) |
+//!
+//! A backend that reports itself unavailable makes each of its tests print
+//! `skipped: <reason>`; `FAST_IO_REQUIRE=io_uring,epoll,std` (set by `cargo xtask ci`) turns such a
+//! skip into a failure, so on CI's kernel nothing is skipped unnoticed. `auto::` runs only when
+//! `FAST_IO_BACKEND` is set: CI reruns it with `FAST_IO_BACKEND=epoll`, the fallback path of
+//! `Policy::Auto`, the way mio's CI reruns its suite on its fallback.
+//!
+//! Time limits in the tests are generous deadlock guards, never performance assertions.
 
 #![forbid(unsafe_code)]
+
+pub mod fixtures;
 
 pub use fast_io;

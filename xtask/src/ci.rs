@@ -2,9 +2,34 @@
 //!
 //! The tests run under cargo-nextest when it is installed (each test in its own process, which the
 //! descriptor-count tests rely on) and under `cargo test` otherwise; nothing is installed silently.
+//! Every test step sets `FAST_IO_REQUIRE` to [`REQUIRED_BACKENDS`] and `FAST_IO_REQUIRE_TOOLS`
+//! to [`REQUIRED_TOOLS`], so a test that would skip one of them (a backend reporting itself
+//! unavailable, a missing tool) fails the run instead. After the whole
+//! workspace, the tests that depend on the policy run once more with `FAST_IO_BACKEND` forcing
+//! [`FALLBACK_POLICY`], the fallback path of `Policy::Auto`, the way mio's CI reruns its suite on
+//! its fallback backend.
+
+use std::process::Command;
 
 use crate::cmd::{cargo, has_cargo_subcommand, run as step};
 use crate::tidy;
+
+/// The backends whose conformance tests may not be skipped on CI's machine, by policy name
+/// (`io_uring`, `epoll`, `std`). CI's kernel (6.x, io_uring enabled) runs all three.
+const REQUIRED_BACKENDS: &[&str] = &["io_uring", "epoll", "std"];
+
+/// The tools fastcat's interoperability tests talk to; `.ci/run` installs them, so a test that
+/// finds one missing fails instead of skipping.
+const REQUIRED_TOOLS: &[&str] = &["socat", "nc"];
+
+/// The policy the second run forces: what `Policy::Auto` falls back to when io_uring cannot run.
+const FALLBACK_POLICY: &str = "epoll";
+
+/// The conformance tests that go through `fast_io_uring::select(Policy::from_env())` (the `auto::`
+/// module) and the policy tests of every module, as a nextest filterset and as `cargo test`
+/// name filters (any of which may match).
+const POLICY_TESTS_FILTERSET: &str = "test(/^auto::/) | test(/::c14_policy$/)";
+const POLICY_TESTS_NAMES: &[&str] = &["auto::", "::c14_policy"];
 
 /// Runs every CI step. Takes no options; unknown ones are refused rather than ignored.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -21,20 +46,54 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
-    if has_cargo_subcommand("nextest") {
-        step(cargo(&["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+    let nextest = has_cargo_subcommand("nextest");
+    if nextest {
+        step(tests(
+            &["nextest", "run", "--workspace", "--no-fail-fast"],
+            None,
+        ))?;
     } else {
         eprintln!("cargo-nextest is not installed: running the tests with cargo test");
-        step(cargo(&[
-            "test",
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--tests",
-            "--examples",
-        ]))?;
+        step(tests(
+            &[
+                "test",
+                "--workspace",
+                "--lib",
+                "--bins",
+                "--tests",
+                "--examples",
+            ],
+            None,
+        ))?;
     }
+    let conformance = ["-p", "fast_io_tests", "--test", "conformance"];
+    let rerun = if nextest {
+        let mut args = vec!["nextest", "run", "--no-fail-fast"];
+        args.extend(conformance);
+        args.extend(["-E", POLICY_TESTS_FILTERSET]);
+        tests(&args, Some(FALLBACK_POLICY))
+    } else {
+        let mut args = vec!["test"];
+        args.extend(conformance);
+        args.push("--");
+        args.extend(POLICY_TESTS_NAMES);
+        tests(&args, Some(FALLBACK_POLICY))
+    };
+    step(rerun)?;
     step(cargo(&["test", "--workspace", "--doc"]))?;
     step(cargo(&["bench", "--workspace", "--no-run"]))?;
     Ok(())
+}
+
+/// A test command with `FAST_IO_REQUIRE` and `FAST_IO_REQUIRE_TOOLS` set, and `FAST_IO_BACKEND` set to `policy` or removed
+/// (so the first run is the default policy whatever the caller's shell holds).
+fn tests(args: &[&str], policy: Option<&str>) -> Command {
+    let mut cmd = cargo(args);
+    cmd.env("FAST_IO_REQUIRE", REQUIRED_BACKENDS.join(","));
+    cmd.env("FAST_IO_REQUIRE_TOOLS", REQUIRED_TOOLS.join(","));
+    match policy {
+        Some(policy) => cmd.env("FAST_IO_BACKEND", policy),
+        None => cmd.env_remove("FAST_IO_BACKEND"),
+    };
+    cmd
 }
