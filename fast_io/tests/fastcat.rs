@@ -2,8 +2,9 @@
 //! compared by SHA-256; plus loopback, a vanishing peer and a bad option.
 //!
 //! The fastcat example is built by `cargo test`/`cargo nextest` alongside this test. A missing
-//! `socat` or `nc` prints `skipped: <reason>`, and fails instead when `FAST_IO_REQUIRE` names the
-//! tool (CI installs both and requires them).
+//! `socat` or `nc` prints `skipped: <reason>`, and fails instead when `FAST_IO_REQUIRE_TOOLS`
+//! names the tool (CI installs both and requires them); an unavailable backend likewise fails
+//! when `FAST_IO_REQUIRE` names it.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,8 +35,9 @@ fn fastcat() -> PathBuf {
     path
 }
 
-fn required(name: &str) -> bool {
-    std::env::var("FAST_IO_REQUIRE").is_ok_and(|list| list.split(',').any(|n| n.trim() == name))
+/// Whether `name` is listed in the environment variable `var` (comma-separated).
+fn listed(var: &str, name: &str) -> bool {
+    std::env::var(var).is_ok_and(|list| list.split(',').any(|n| n.trim() == name))
 }
 
 /// Whether `tool` is installed; prints the skip (or fails, when required) if not.
@@ -46,9 +48,10 @@ fn have(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
+        let required = listed("FAST_IO_REQUIRE_TOOLS", tool);
         assert!(
-            !required(tool),
-            "{tool} is required (FAST_IO_REQUIRE) but not installed"
+            !required,
+            "{tool} is required (FAST_IO_REQUIRE_TOOLS) but not installed"
         );
         println!("skipped: {tool} is not installed");
     }
@@ -63,10 +66,8 @@ fn backends() -> Vec<&'static str> {
             Availability::Available => names.push(backend.kind().name()),
             Availability::Unavailable(reason) => {
                 let name = backend.kind().name();
-                assert!(
-                    !required(name),
-                    "{name} is required but unavailable: {reason}"
-                );
+                let required = listed("FAST_IO_REQUIRE", name);
+                assert!(!required, "{name} is required but unavailable: {reason}");
                 println!("{name}: skipped: {reason}");
             }
         }
@@ -116,11 +117,11 @@ fn sha256(path: &Path) -> String {
         .collect()
 }
 
-/// A file of pseudo-random bytes (seeded, no zero runs) and its size.
-fn input(dir: &Path) -> PathBuf {
+/// A file of `size` pseudo-random bytes (seeded).
+fn input(dir: &Path, size: usize) -> PathBuf {
     let path = dir.join("input.bin");
     let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let data: Vec<u8> = (0..(3 << 20) + 12_345)
+    let data: Vec<u8> = (0..size)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
@@ -147,7 +148,7 @@ fn interop(
 ) {
     for backend in backends() {
         let dir = scratch(&format!("{name}-{backend}"));
-        let input = input(&dir);
+        let input = input(&dir, (3 << 20) + 12_345);
         let output = dir.join("output.bin");
         let port = free_port();
         let mut listen_cmd = listen(port, &output);
@@ -359,7 +360,9 @@ fn a_peer_that_goes_silent_is_reported_not_waited_on() {
 fn a_peer_that_closes_mid_transfer_is_reported() {
     for backend in backends() {
         let dir = scratch(&format!("closing-{backend}"));
-        let input = input(&dir);
+        // More than loopback socket buffers can hold, so the sender is mid-transfer when
+        // the peer goes.
+        let input = input(&dir, 64 << 20);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let closer = thread::spawn(move || {
