@@ -27,6 +27,15 @@
 //!   operation in flight anyway (possible only through its test hooks) cancels it with
 //!   [`ASYNC_CANCEL`], reaps every completion, and only then frees memory and closes descriptors.
 //!
+//! - **G1–G7, groups.** [`UringGroup`] (from [`SocketBackend::group`]) drives many sockets from
+//!   ONE shared ring on one thread. A flush works in rounds; a round is one `io_uring_enter`
+//!   carrying one `MSG_DONTWAIT` SEND per member that has bytes and is not behind its gate, so it
+//!   costs exactly one kernel entry when the members are writable (G3). A member whose SEND got
+//!   `-EAGAIN` waits behind its own gate, which stays in flight across rounds and calls with its
+//!   timeout owned by the ring, so no SEND ever parks the shared ring and a stuck peer never holds
+//!   back the others (G1). Dropping the group, or a member leaving, cancels and reaps its gates
+//!   before any descriptor closes (G6). The details are in the module docs of `sys/group.rs`.
+//!
 //! Availability (C14) is probed once per process: a ring is created, every opcode above is
 //! checked with `IORING_REGISTER_PROBE`, and a failure is reported with what to change
 //! (`kernel.io_uring_disabled`, seccomp, `RLIMIT_MEMLOCK`, the kernel version).
@@ -83,11 +92,12 @@ use std::os::fd::BorrowedFd;
 pub use fast_io;
 pub use fast_io::Policy;
 use fast_io::{
-    Availability, BackendKind, Config, Error, SocketBackend, SocketReader, SocketWriter,
+    Availability, BackendKind, Config, Error, SocketBackend, SocketGroup, SocketReader,
+    SocketWriter,
 };
 pub use select::{backends, select, select_from_env};
 #[cfg(target_os = "linux")]
-pub use sys::{UringReader, UringWriter};
+pub use sys::{UringGroup, UringReader, UringWriter};
 
 /// The io_uring backend: a ring per writer and per reader, readiness-gated SEND and RECV.
 #[derive(Clone, Copy, Debug, Default)]
@@ -136,6 +146,14 @@ impl UringBackend {
         self.check()?;
         UringReader::new(socket, config)
     }
+
+    /// [`SocketBackend::group`], as the concrete type (which also tells its operations in
+    /// flight and its shared ring's size and setup flags).
+    #[cfg(target_os = "linux")]
+    pub fn new_group(&self, config: &Config) -> Result<UringGroup, Error> {
+        self.check()?;
+        UringGroup::new(config)
+    }
 }
 
 impl SocketBackend for UringBackend {
@@ -177,6 +195,17 @@ impl SocketBackend for UringBackend {
         #[cfg(not(target_os = "linux"))]
         unreachable!("never available off Linux: {socket:?} {config:?}")
     }
+
+    /// One shared ring drives every member: one `io_uring_enter` per round when the members are
+    /// writable, each member behind its own gate (G1–G7; see [`UringGroup`]).
+    fn group(&self, config: &Config) -> Result<Box<dyn SocketGroup>, Error> {
+        config.validate()?;
+        self.check()?;
+        #[cfg(target_os = "linux")]
+        return Ok(Box::new(UringGroup::new(config)?));
+        #[cfg(not(target_os = "linux"))]
+        unreachable!("never available off Linux: {config:?}")
+    }
 }
 
 /// An io_uring backend that is never available; see [`UringBackend::forced_unavailable`].
@@ -202,6 +231,13 @@ impl SocketBackend for ForcedUnavailable {
     }
 
     fn reader(&self, _: BorrowedFd<'_>, _: &Config) -> Result<Box<dyn SocketReader>, Error> {
+        Err(Error::Unavailable {
+            backend: BackendKind::IoUring,
+            reason: self.reason.clone(),
+        })
+    }
+
+    fn group(&self, _: &Config) -> Result<Box<dyn SocketGroup>, Error> {
         Err(Error::Unavailable {
             backend: BackendKind::IoUring,
             reason: self.reason.clone(),

@@ -7,16 +7,19 @@
 //! | `gate.rs`   | the readiness gate: `PollAdd` linked to `LinkTimeout`, re-armed       |
 //! | `writer.rs` | [`UringWriter`]: batch buffer, one SEND/SENDMSG in flight             |
 //! | `reader.rs` | [`UringReader`]: RECV                                                  |
+//! | `group.rs`  | [`UringGroup`]: many sockets, one shared ring, one entry per round     |
 //! | `probe.rs`  | availability: ring creation, opcode probe, reasons a user can act on |
 //! | `sticky.rs` | the first permanent error, replayed (C7)                              |
 
 mod gate;
+mod group;
 mod probe;
 mod reader;
 mod ring;
 mod sticky;
 mod writer;
 
+pub use group::UringGroup;
 pub(crate) use probe::availability;
 pub use reader::UringReader;
 pub use writer::UringWriter;

@@ -14,9 +14,14 @@
 //!   the push and the reap can unwind: `io_uring_enter` errors are either transient (retried) or
 //!   abort the process, because returning would end the borrow while the kernel may still hold
 //!   the pointer.
-//! - *Owned* operations (used by the drop tests today, and by a shared ring for groups later) move
-//!   their buffer into the ring's table of outstanding operations; it is freed only when its CQE
-//!   is reaped, or leaked if the kernel never reports it.
+//! - *Scoped batches* ([`Ring::send_batch`], [`Ring::recv_batch`]) are the same for many sockets
+//!   at once: every SQE of the batch points into a slice borrowed for the whole call, and the call
+//!   returns only after [`Ring::wait_span`] has reaped the CQE of every one of them. A group's
+//!   round is one such call.
+//! - *Owned* operations ([`Ring::queue_gate`], used by groups, whose gates outlive calls; and the
+//!   drop tests' hooks) move their memory into the ring's table of outstanding operations; it is
+//!   freed only when its CQE is reaped, or leaked if the kernel never reports it. Their results
+//!   are handed over by [`Ring::completions`], and [`Ring::cancel`] withdraws them.
 //!
 //! # Matching completions
 //!
@@ -40,6 +45,7 @@
 //! Every `io_uring_enter` made through this ring, and every other system call it makes after
 //! construction (enabling, rebuilding), is added to the ring's `kernel_entries` counter.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::thread::{self, ThreadId};
@@ -96,14 +102,13 @@ pub(crate) enum Owned {
     Nothing,
     /// A buffer the kernel reads or writes (an owned RECV; only the drop tests start one).
     Buffer(Box<[u8]>),
-    /// The timeout of an owned gate (only the drop tests start one).
+    /// The timeout of an owned gate: a group's gates, which outlive the call that armed them.
     Timespec(Box<Timespec>),
 }
 
-/// An SQE the kernel may still be working on.
+/// An SQE the kernel may still be working on (keyed by its token in [`Ring::outstanding`]).
 #[derive(Debug)]
 struct Pending {
-    token: u64,
     /// An `AsyncCancel` pushed by `Drop`: its CQE is reaped and dropped, never cancelled itself.
     cancel: bool,
     owned: Owned,
@@ -130,7 +135,8 @@ pub(crate) struct Ring {
     /// For a single-issuer ring: the thread that enabled it, the only one the kernel accepts.
     issuer: Option<ThreadId>,
     next_token: u64,
-    outstanding: Vec<Pending>,
+    /// By token: a shared ring may have hundreds of operations outstanding, each CQE looks one up.
+    outstanding: HashMap<u64, Pending>,
     done: Vec<Done>,
     stats: StatsHandle,
 }
@@ -195,7 +201,7 @@ impl Ring {
                         entries,
                         issuer: None,
                         next_token: 1,
-                        outstanding: Vec::new(),
+                        outstanding: HashMap::new(),
                         done: Vec::new(),
                         stats,
                     });
@@ -253,16 +259,15 @@ impl Ring {
 
     /// Makes room for `n` SQEs pushed back to back (a linked chain must go in one submission).
     fn reserve(&mut self, n: usize) {
-        loop {
-            let free = {
-                let sq = self.uring.submission();
-                sq.capacity() - sq.len()
-            };
-            if free >= n {
-                return;
-            }
+        while !self.has_room(n) {
             self.enter(0).unwrap_or_else(|err| lost_track(&err));
         }
+    }
+
+    /// Whether `n` more SQEs fit in the submission queue without entering.
+    fn has_room(&mut self, n: usize) -> bool {
+        let sq = self.uring.submission();
+        sq.capacity() - sq.len() >= n
     }
 
     /// Pushes `entry` with a fresh token and records it as outstanding; returns the token.
@@ -289,11 +294,7 @@ impl Ring {
             eprintln!("fast_io_uring: submission queue full after reserve; aborting");
             std::process::abort();
         }
-        self.outstanding.push(Pending {
-            token,
-            cancel,
-            owned,
-        });
+        self.outstanding.insert(token, Pending { cancel, owned });
         token
     }
 
@@ -326,9 +327,8 @@ impl Ring {
         } = self;
         for cqe in uring.completion() {
             let token = cqe.user_data();
-            match outstanding.iter().position(|p| p.token == token) {
-                Some(i) => {
-                    let pending = outstanding.swap_remove(i);
+            match outstanding.remove(&token) {
+                Some(pending) => {
                     if !pending.cancel {
                         done.push(Done {
                             token,
@@ -472,6 +472,231 @@ impl Ring {
         }
     }
 
+    /// Submission queue entries of the ring as built (a power of two, at least what was asked).
+    pub(crate) fn capacity(&self) -> u32 {
+        self.uring.params().sq_entries()
+    }
+
+    /// Replaces the ring by one of at least `entries` SQEs with the same setup flags. Only
+    /// allowed with nothing outstanding (no CQE the kernel still owes), so no operation can be
+    /// lost with the old ring. The old ring's munmaps and close and the new one's setup and mmaps
+    /// are counted as kernel entries.
+    pub(crate) fn resize(&mut self, entries: u32) -> io::Result<()> {
+        if !self.outstanding.is_empty() {
+            return Err(io::Error::other(
+                "an io_uring ring cannot be resized with operations in flight",
+            ));
+        }
+        let entries = entries.max(MIN_ENTRIES);
+        let fresh = build(entries, self.setup)?;
+        let calls = setup_syscalls(&self.uring) + setup_syscalls(&fresh);
+        self.count_entries(calls);
+        self.uring = fresh;
+        self.entries = entries;
+        // A single-issuer ring is created disabled again: the next user enables it.
+        self.issuer = None;
+        Ok(())
+    }
+
+    /// Waits until the CQEs of the `count` consecutive tokens from `first` are all reaped and
+    /// writes their results into `out`, in token order. Returns only then: this is what keeps the
+    /// scoped batches' borrows sound. Other CQEs reaped meanwhile stay in `done` for their owners.
+    fn wait_span(&mut self, first: u64, count: usize, out: &mut Vec<i32>) {
+        const MISSING: i32 = i32::MIN;
+        out.clear();
+        out.resize(count, MISSING);
+        let end = first + count as u64;
+        let mut missing = count;
+        // Never ask the kernel for more CQEs than its completion queue can hold at once.
+        let cq = self.uring.params().cq_entries() as usize;
+        loop {
+            self.reap();
+            let mut i = 0;
+            while i < self.done.len() {
+                let token = self.done[i].token;
+                if (first..end).contains(&token) {
+                    out[(token - first) as usize] = self.done.swap_remove(i).result;
+                    missing -= 1;
+                } else {
+                    i += 1;
+                }
+            }
+            if missing == 0 {
+                return;
+            }
+            if let Err(err) = self.enter(missing.min(cq)) {
+                lost_track(&err);
+            }
+        }
+    }
+
+    /// One SEND per `(fd, bytes)` with `flags`, all pushed before one `io_uring_enter` that
+    /// submits them and waits for their completions; writes each CQE's result (bytes accepted, or
+    /// `-errno`) into `out`, in the order of `sends`. With `MSG_DONTWAIT` the kernel completes
+    /// every SEND inline, so the batch costs one kernel entry when the submission queue has room
+    /// for it (a batch larger than the queue is submitted in pieces as it fills). The caller must
+    /// not name one socket twice if order matters (C1): two SENDs of a stream in one batch may
+    /// reorder bytes when the first is short.
+    pub(crate) fn send_batch(
+        &mut self,
+        sends: &[(RawFd, &[u8])],
+        flags: i32,
+        out: &mut Vec<i32>,
+    ) -> io::Result<()> {
+        self.claim_issuer()?;
+        let first = self.next_token;
+        for (k, &(fd, buf)) in sends.iter().enumerate() {
+            self.reserve(1);
+            let len = buf.len().min(MAX_OP_BYTES) as u32;
+            let entry = opcode::Send::new(Fd(fd), buf.as_ptr(), len)
+                .flags(flags)
+                .build();
+            // SAFETY: every slice in `sends` is borrowed for this whole call, and `wait_span`
+            // below returns only after the CQE of every SEND pushed here is reaped. Nothing
+            // between the pushes and that wait can unwind (`reserve` and `push` abort instead).
+            let token = unsafe { self.push(entry, Owned::Nothing, false) };
+            debug_assert_eq!(token, first + k as u64, "a batch's tokens are consecutive");
+        }
+        self.wait_span(first, sends.len(), out);
+        Ok(())
+    }
+
+    /// One RECV per `(fd, buffer)` with `flags`, submitted together like [`Ring::send_batch`];
+    /// writes each CQE's result (bytes received, `0` at end of stream, or `-errno`) into `out`.
+    pub(crate) fn recv_batch(
+        &mut self,
+        recvs: &mut [(RawFd, &mut [u8])],
+        flags: i32,
+        out: &mut Vec<i32>,
+    ) -> io::Result<()> {
+        self.claim_issuer()?;
+        let first = self.next_token;
+        for (k, (fd, buf)) in recvs.iter_mut().enumerate() {
+            self.reserve(1);
+            let len = buf.len().min(MAX_OP_BYTES) as u32;
+            let entry = opcode::Recv::new(Fd(*fd), buf.as_mut_ptr(), len)
+                .flags(flags)
+                .build();
+            // SAFETY: every buffer in `recvs` is borrowed mutably (so exclusively) for this whole
+            // call, and `wait_span` below returns only after the CQE of every RECV pushed here is
+            // reaped, so the kernel writes each buffer only while it is alive and untouched.
+            let token = unsafe { self.push(entry, Owned::Nothing, false) };
+            debug_assert_eq!(token, first + k as u64, "a batch's tokens are consecutive");
+        }
+        self.wait_span(first, recvs.len(), out);
+        Ok(())
+    }
+
+    /// Queues a readiness gate — `PollAdd(events)` linked to a `LinkTimeout(slice)` — without
+    /// entering the kernel: the next `io_uring_enter` of the ring (a group's next round, or its
+    /// wait) submits it. Returns the poll's and the timeout's tokens. The gate outlives the call:
+    /// the timeout's `Timespec` is owned by the table of outstanding operations until its CQE is
+    /// reaped; the results come back through [`Ring::completions`].
+    pub(crate) fn queue_gate(
+        &mut self,
+        fd: RawFd,
+        events: u32,
+        slice: Duration,
+    ) -> io::Result<(u64, u64)> {
+        self.claim_issuer()?;
+        self.reserve(2);
+        let timespec = Box::new(Timespec::from(slice));
+        let poll = opcode::PollAdd::new(Fd(fd), events)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+        let timeout = opcode::LinkTimeout::new(&*timespec).build();
+        // SAFETY: the poll points at no memory; the boxed `timespec` moves into the table with
+        // the timeout's push (moving a `Box` does not move its heap memory) and stays there until
+        // the timeout's CQE is reaped. `reserve(2)` keeps the link in one submission.
+        let tokens = unsafe {
+            (
+                self.push(poll, Owned::Nothing, false),
+                self.push(timeout, Owned::Timespec(timespec), false),
+            )
+        };
+        Ok(tokens)
+    }
+
+    /// Reaps what the kernel has completed and moves every completion no call is waiting for —
+    /// those of queued operations such as gates — into `out` as `(token, result)`. Their owned
+    /// memory is freed here, after its CQE. (Scoped calls claim their own CQEs before they
+    /// return, so between calls everything in `done` belongs to a queued operation.)
+    pub(crate) fn completions(&mut self, out: &mut Vec<(u64, i32)>) {
+        self.reap();
+        out.extend(self.done.drain(..).map(|done| (done.token, done.result)));
+    }
+
+    /// Withdraws queued operations: an `AsyncCancel` for each of `targets` still outstanding,
+    /// then waits until the CQE of every target and of every cancel is reaped, and discards
+    /// their results. Afterwards the kernel holds nothing of theirs, so the memory and the
+    /// descriptors they used may go. (Cancelling a poll also ends its linked timeout.)
+    pub(crate) fn cancel(&mut self, targets: &[u64]) -> io::Result<()> {
+        self.claim_issuer()?;
+        self.reap();
+        let mut cancels = Vec::new();
+        for &target in targets {
+            if self.outstanding.contains_key(&target) {
+                self.reserve(1);
+                let cancel = opcode::AsyncCancel::new(target).build();
+                // SAFETY: an `AsyncCancel` points at no memory; it names its target by token.
+                cancels.push(unsafe { self.push(cancel, Owned::Nothing, true) });
+            }
+        }
+        loop {
+            self.reap();
+            let busy = targets
+                .iter()
+                .chain(&cancels)
+                .any(|token| self.outstanding.contains_key(token));
+            if !busy {
+                break;
+            }
+            self.enter(1)?;
+        }
+        self.done.retain(|done| !targets.contains(&done.token));
+        Ok(())
+    }
+
+    /// Submits whatever is queued, then waits until at least one completion has been reaped or
+    /// `limit` has passed (`None`: no limit). Returns at once when a completion is already
+    /// waiting, or when nothing is outstanding (nothing could ever complete).
+    pub(crate) fn wait_any(&mut self, limit: Option<Duration>) -> io::Result<()> {
+        self.claim_issuer()?;
+        self.reap();
+        if !self.done.is_empty() || self.outstanding.is_empty() {
+            return Ok(());
+        }
+        self.count_entries(1);
+        let entered = match limit {
+            None => self.uring.submit_and_wait(1),
+            Some(limit) => {
+                let timespec = Timespec::from(limit);
+                let args = SubmitArgs::new().timespec(&timespec);
+                self.uring.submitter().submit_with_args(1, &args)
+            }
+        };
+        match entered {
+            Ok(_) => {}
+            Err(err) => match err.raw_os_error() {
+                Some(libc::ETIME | libc::EINTR) => {}
+                Some(libc::EAGAIN | libc::EBUSY) => thread::sleep(Duration::from_millis(1)),
+                _ => return Err(err),
+            },
+        }
+        self.reap();
+        Ok(())
+    }
+
+    /// Submits what is queued, without waiting, if anything is (one `io_uring_enter`; none when
+    /// the queue is empty). So a queued gate is armed in the kernel before a call returns.
+    pub(crate) fn submit_queued(&mut self) -> io::Result<()> {
+        if self.uring.submission().is_empty() {
+            return Ok(());
+        }
+        self.claim_issuer()?;
+        self.enter(0)
+    }
+
     /// The alternative fast path, kept to measure it against the chosen one: the gate and the
     /// SEND as one linked chain, `PollAdd(POLLOUT)` → `LinkTimeout(slice)` → `SEND`, in one
     /// submission. Returns the poll's and the SEND's results (the SEND is `-ECANCELED` when the
@@ -533,19 +758,7 @@ impl Ring {
         events: u32,
         slice: Duration,
     ) -> io::Result<()> {
-        self.claim_issuer()?;
-        self.reserve(2);
-        let timespec = Box::new(Timespec::from(slice));
-        let poll = opcode::PollAdd::new(Fd(fd), events)
-            .build()
-            .flags(squeue::Flags::IO_LINK);
-        let timeout = opcode::LinkTimeout::new(&*timespec).build();
-        // SAFETY: the poll points at no memory; the boxed `timespec` moves into the table with
-        // the timeout's push and stays there until its CQE is reaped.
-        unsafe {
-            self.push(poll, Owned::Nothing, false);
-            self.push(timeout, Owned::Timespec(timespec), false);
-        }
+        self.queue_gate(fd, events, slice)?;
         self.enter(0)
     }
 }
@@ -575,18 +788,17 @@ impl Drop for Ring {
         let targets: Vec<u64> = self
             .outstanding
             .iter()
-            .filter(|p| !p.cancel)
-            .map(|p| p.token)
+            .filter(|(_, p)| !p.cancel)
+            .map(|(&token, _)| token)
             .collect();
         for target in targets {
-            let room = {
-                let sq = self.uring.submission();
-                sq.capacity() > sq.len()
-            };
-            if !room {
-                // Entering to make room could fail here; the targets are waited for (or leaked)
-                // below either way.
-                break;
+            if !self.has_room(1) {
+                // A shared ring may have more targets than SQ entries: submit what is queued to
+                // make room. If that fails, the targets are waited for (or leaked) below anyway.
+                self.count_entries(1);
+                if self.uring.submit().is_err() || !self.has_room(1) {
+                    break;
+                }
             }
             let cancel = opcode::AsyncCancel::new(target).build();
             // SAFETY: an `AsyncCancel` points at no memory; it names its target by token.
@@ -606,7 +818,7 @@ impl Drop for Ring {
             // Reaped: the kernel is finished with their memory, so it may go now.
             self.done.clear();
         }
-        for pending in self.outstanding.drain(..) {
+        for (_, pending) in self.outstanding.drain() {
             // Never reported: the kernel may still use this memory, so it is never freed.
             std::mem::forget(pending.owned);
         }
