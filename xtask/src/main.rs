@@ -3,12 +3,18 @@
 //! - `cargo xtask ci`: exactly what CI runs (format, lints, tests, doc tests, bench build, tidy).
 //! - `cargo xtask tidy`: the house-habit checks alone.
 //! - `cargo xtask bench [--quick]`: every benchmark, then `target/bench-report.md`.
+//! - `cargo xtask sanitize`: the fast backends' conformance tests under ASan and LSan.
+//! - `cargo xtask fallback`: with `kernel.io_uring_disabled=2`, `auto` must pick epoll (root).
+//! - `cargo xtask soak [--minutes N]`: saturated and bidirectional transfers in a loop.
 
 #![forbid(unsafe_code)]
 
 mod bench;
 mod ci;
 mod cmd;
+mod fallback;
+mod sanitize;
+mod soak;
 mod tidy;
 
 use std::process::ExitCode;
@@ -19,8 +25,13 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("tidy") => tidy::run(),
         Some("bench") => bench::run_bench(&args[1..]),
+        Some("sanitize") => sanitize::run_sanitize(&args[1..]),
+        Some("fallback") => fallback::run_fallback(&args[1..]),
+        Some("soak") => soak::run_soak(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|tidy|bench [--quick]>");
+            eprintln!(
+                "usage: cargo xtask <ci|tidy|bench [--quick]|sanitize|fallback|soak [--minutes N]>"
+            );
             return ExitCode::from(2);
         }
     };
