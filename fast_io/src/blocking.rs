@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use socket2::Socket;
 
+use crate::faults::{self, Fault};
 use crate::socket::adopt;
 use crate::{
     Availability, BackendKind, Config, Deadline, Error, SocketBackend, SocketGroup, SocketReader,
@@ -140,11 +141,26 @@ impl Blocking {
     }
 
     fn syscall(&mut self, buf: SysBuf<'_>) -> io::Result<usize> {
+        // Injected faults (tests only, see `faults`) stand in for the kernel's answer, so no
+        // system call is counted for them.
+        if faults::hit(Fault::Eintr) {
+            return Err(io::Error::from_raw_os_error(libc::EINTR));
+        }
+        if faults::hit(Fault::Eagain) {
+            return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+        }
         let counters = self.stats.counters();
         counters.kernel_entries.add(1);
         counters.ops_submitted.add(1);
         let result = match buf {
-            SysBuf::Send(buf) => self.sock.send_with_flags(buf, libc::MSG_NOSIGNAL),
+            SysBuf::Send(buf) => {
+                let offered = if faults::hit(Fault::Short) {
+                    &buf[..1]
+                } else {
+                    buf
+                };
+                self.sock.send_with_flags(offered, libc::MSG_NOSIGNAL)
+            }
             SysBuf::Receive(buf) => (&self.sock).read(buf),
         };
         counters.completions.add(1);

@@ -52,6 +52,7 @@ mod blocking;
 mod config;
 mod deadline;
 mod error;
+pub mod faults;
 pub mod group;
 mod policy;
 pub mod socket;

@@ -7,7 +7,8 @@
 //! unavailable, a missing tool) fails the run instead. After the whole
 //! workspace, the tests that depend on the policy run once more with `FAST_IO_BACKEND` forcing
 //! [`FALLBACK_POLICY`], the fallback path of `Policy::Auto`, the way mio's CI reruns its suite on
-//! its fallback backend.
+//! its fallback backend. Then the suite runs once per entry of [`FAULT_RUNS`] with faults injected
+//! (`FAST_IO_FAULTS`), for the backends that have the hooks.
 
 use std::process::Command;
 
@@ -30,6 +31,21 @@ const FALLBACK_POLICY: &str = "epoll";
 /// name filters (any of which may match).
 const POLICY_TESTS_FILTERSET: &str = "test(/^auto::/) | test(/::c14_policy$/)";
 const POLICY_TESTS_NAMES: &[&str] = &["auto::", "::c14_policy"];
+
+/// The fault-injection reruns of the conformance suite: each is a value of `FAST_IO_FAULTS`
+/// (see `fast_io::faults`), under which the suite must stay green and byte-exact.
+const FAULT_RUNS: &[&str] = &[
+    "eagain=20",
+    "eintr=20",
+    "short=30",
+    "eagain=10,eintr=10,short=20",
+];
+const FAULTS_ENV: &str = "FAST_IO_FAULTS";
+
+/// The suite modules whose backends have fault hooks, as a nextest filterset and as `cargo test`
+/// name filters.
+const FAULT_MODULES_FILTERSET: &str = "test(/^blocking::/)";
+const FAULT_MODULES_NAMES: &[&str] = &["blocking::"];
 
 /// Runs every CI step. Takes no options; unknown ones are refused rather than ignored.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -80,13 +96,29 @@ pub fn run(args: &[String]) -> Result<(), String> {
         tests(&args, Some(FALLBACK_POLICY))
     };
     step(rerun)?;
+    for faults in FAULT_RUNS {
+        let mut cmd = if nextest {
+            let mut args = vec!["nextest", "run", "--no-fail-fast"];
+            args.extend(conformance);
+            args.extend(["-E", FAULT_MODULES_FILTERSET]);
+            tests(&args, None)
+        } else {
+            let mut args = vec!["test"];
+            args.extend(conformance);
+            args.push("--");
+            args.extend(FAULT_MODULES_NAMES);
+            tests(&args, None)
+        };
+        cmd.env(FAULTS_ENV, faults);
+        step(cmd)?;
+    }
     step(cargo(&["test", "--workspace", "--doc"]))?;
     step(cargo(&["bench", "--workspace", "--no-run"]))?;
     Ok(())
 }
 
-/// A test command with `FAST_IO_REQUIRE` and `FAST_IO_REQUIRE_TOOLS` set, and `FAST_IO_BACKEND` set to `policy` or removed
-/// (so the first run is the default policy whatever the caller's shell holds).
+/// A test command with `FAST_IO_REQUIRE` and `FAST_IO_REQUIRE_TOOLS` set, and `FAST_IO_BACKEND`
+/// set to `policy` or removed (so the first run is the default policy whatever the shell holds).
 fn tests(args: &[&str], policy: Option<&str>) -> Command {
     let mut cmd = cargo(args);
     cmd.env("FAST_IO_REQUIRE", REQUIRED_BACKENDS.join(","));

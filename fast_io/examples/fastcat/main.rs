@@ -81,10 +81,13 @@ fn summary(verb: &str, bytes: u64, elapsed: Duration, stats: &[Stats]) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let entries: u64 = stats.iter().map(|s| s.kernel_entries).sum();
     let waits: u64 = stats.iter().map(|s| s.readiness_waits).sum();
+    let expired: u64 = stats.iter().map(|s| s.gate_expiries).sum();
+    let short: u64 = stats.iter().map(|s| s.short_transfers).sum();
     let per_mib = entries as f64 / (bytes as f64 / (1 << 20) as f64).max(1e-9);
     eprintln!(
         "fastcat: {verb} {bytes} bytes in {secs:.3} s ({:.2} GB/s); kernel entries {entries} \
-         ({per_mib:.1} per MiB), readiness waits {waits}",
+         ({per_mib:.1} per MiB), readiness waits {waits}, expired gate slices {expired}, short \
+         transfers {short}",
         bytes as f64 / secs / 1e9
     );
 }

@@ -1,0 +1,202 @@
+//! Fault injection for tests: `FAST_IO_FAULTS` makes backends see the transient and resource
+//! failures the contract says they survive (C2, C4, C11), so the conformance suite can check they
+//! stay byte-exact under each.
+//!
+//! The variable is a comma list of `name` or `name=percent`, e.g.
+//! `FAST_IO_FAULTS=eagain=30,short=50`: every place a backend can meet that fault asks
+//! [`hit`] and, on `true`, behaves as if the kernel had produced it. `FAST_IO_FAULTS_SEED` makes
+//! the choices repeatable. The faults:
+//!
+//! | name           | what the backend sees instead of the kernel's answer                    |
+//! |----------------|---------------------------------------------------------------------------|
+//! | `eagain`       | a send or receive fails with `EAGAIN` (the socket looks full or empty)     |
+//! | `eintr`        | a system call fails with `EINTR`                                           |
+//! | `short`        | a send offers the kernel only 1 byte, so it comes back short               |
+//! | `etime`        | a readiness wait ends as an expired gate slice (`ETIME`/`ECANCELED`)       |
+//! | `setup_enomem` | creating an io_uring ring fails with `ENOMEM`                              |
+//! | `setup_enobufs`| creating an io_uring ring fails with `ENOBUFS`                             |
+//! | `sq_full`      | the submission queue looks full, forcing a submission to make room         |
+//! | `cq_overflow`  | completions are left unreaped until the completion queue overflows         |
+//!
+//! The hooks exist only in builds with debug assertions (the tests'): in release builds [`hit`]
+//! is a constant `false` the optimiser removes, so no benchmark or user binary pays for them.
+
+#[cfg(debug_assertions)]
+use std::cell::Cell;
+#[cfg(debug_assertions)]
+use std::sync::OnceLock;
+
+/// The environment variable naming the faults to inject.
+pub const FAULTS_ENV: &str = "FAST_IO_FAULTS";
+/// The environment variable seeding the injection's random choices (default 1).
+pub const FAULTS_SEED_ENV: &str = "FAST_IO_FAULTS_SEED";
+
+/// A fault a backend can be made to see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// A send or receive fails with `EAGAIN`.
+    Eagain,
+    /// A system call fails with `EINTR`.
+    Eintr,
+    /// A send is cut to 1 byte.
+    Short,
+    /// A readiness wait ends as an expired slice.
+    Etime,
+    /// Ring creation fails with `ENOMEM`.
+    SetupEnomem,
+    /// Ring creation fails with `ENOBUFS`.
+    SetupEnobufs,
+    /// The submission queue looks full.
+    SqFull,
+    /// Completions are left unreaped until the completion queue overflows.
+    CqOverflow,
+}
+
+impl Fault {
+    /// Every fault, in the order of the table above.
+    pub const ALL: [Fault; 8] = [
+        Fault::Eagain,
+        Fault::Eintr,
+        Fault::Short,
+        Fault::Etime,
+        Fault::SetupEnomem,
+        Fault::SetupEnobufs,
+        Fault::SqFull,
+        Fault::CqOverflow,
+    ];
+
+    /// The name used in `FAST_IO_FAULTS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Eagain => "eagain",
+            Fault::Eintr => "eintr",
+            Fault::Short => "short",
+            Fault::Etime => "etime",
+            Fault::SetupEnomem => "setup_enomem",
+            Fault::SetupEnobufs => "setup_enobufs",
+            Fault::SqFull => "sq_full",
+            Fault::CqOverflow => "cq_overflow",
+        }
+    }
+}
+
+/// Parses a `FAST_IO_FAULTS` value into a percentage per fault (0 = never).
+pub fn parse(text: &str) -> Result<[u8; 8], String> {
+    let mut percent = [0u8; 8];
+    for item in text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        let (name, value) = item.split_once('=').unwrap_or((item, "100"));
+        let fault = Fault::ALL
+            .into_iter()
+            .find(|fault| fault.name() == name.trim())
+            .ok_or_else(|| {
+                let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "{FAULTS_ENV}: unknown fault {name:?}; expected one of {}",
+                    names.join(", ")
+                )
+            })?;
+        let value: u8 = value
+            .trim()
+            .trim_end_matches('%')
+            .parse()
+            .ok()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| {
+                format!("{FAULTS_ENV}: {name} takes a percentage 0..=100, got {value:?}")
+            })?;
+        percent[fault as usize] = value;
+    }
+    Ok(percent)
+}
+
+#[cfg(debug_assertions)]
+fn configured() -> &'static [u8; 8] {
+    static FAULTS: OnceLock<[u8; 8]> = OnceLock::new();
+    FAULTS.get_or_init(|| match std::env::var(FAULTS_ENV) {
+        // A typo must not silently test nothing: fail loudly, this is a test-only switch.
+        Ok(text) => parse(&text).unwrap_or_else(|err| panic!("{err}")),
+        Err(_) => [0; 8],
+    })
+}
+
+#[cfg(debug_assertions)]
+thread_local! {
+    static STATE: Cell<u64> = Cell::new(
+        std::env::var(FAULTS_SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(1)
+    );
+}
+
+/// Whether the backend should see `fault` now. Always `false` in release builds.
+#[inline]
+pub fn hit(fault: Fault) -> bool {
+    #[cfg(debug_assertions)]
+    {
+        let percent = configured()[fault as usize];
+        if percent == 0 {
+            return false;
+        }
+        STATE.with(|state| {
+            // splitmix64: cheap, and repeatable per thread for a given seed.
+            let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            state.set(z);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z % 100) < u64::from(percent)
+        })
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        let _ = fault;
+        false
+    }
+}
+
+/// Whether any fault is configured (backends may then, e.g., log once). Always `false` in
+/// release builds.
+pub fn any() -> bool {
+    #[cfg(debug_assertions)]
+    {
+        configured().iter().any(|&p| p > 0)
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_percentages_parse() {
+        let parsed = parse("eagain=30, short ,etime=5%").unwrap();
+        assert_eq!(parsed[Fault::Eagain as usize], 30);
+        assert_eq!(parsed[Fault::Short as usize], 100);
+        assert_eq!(parsed[Fault::Etime as usize], 5);
+        assert_eq!(parsed[Fault::Eintr as usize], 0);
+        assert_eq!(parse("").unwrap(), [0; 8]);
+    }
+
+    #[test]
+    fn bad_values_name_what_is_accepted() {
+        let err = parse("eagian=5").unwrap_err();
+        assert!(err.contains("expected one of eagain, eintr"), "{err}");
+        let err = parse("short=150").unwrap_err();
+        assert!(err.contains("0..=100"), "{err}");
+    }
+
+    #[test]
+    fn nothing_is_hit_when_nothing_is_configured() {
+        // The test process has no FAST_IO_FAULTS (cargo xtask ci sets it only for fault runs).
+        if std::env::var_os(FAULTS_ENV).is_none() {
+            assert!(Fault::ALL.iter().all(|&f| !hit(f)));
+            assert!(!any());
+        }
+    }
+}
