@@ -1,27 +1,32 @@
-//! The Linux implementation: constructors for [`PollWriter`] and [`PollReader`], and the
-//! availability probe.
+//! The Linux implementation: constructors for [`PollWriter`], [`PollReader`] and `PollGroup`,
+//! and the availability probe.
 //!
-//! - `readiness.rs`: the gate, a socket registered with its own `mio::Poll`, waited on in slices.
-//! - `batch.rs`: the writer's one fixed-size coalescing buffer (C10).
-//! - `writer.rs` / `reader.rs`: the transfer loops, the only places that call `send`/`recv`.
+//! - `readiness.rs`: the gate, a socket registered with its own `mio::Poll`, waited on in slices;
+//!   and the one `epoll_wait` step (`wait_once`) that the gate and a group share.
+//! - `batch.rs`: the fixed-size coalescing buffer of a writer or group member (C10).
+//! - `send.rs`: the one non-blocking send step (held bytes plus a caller slice), the only place
+//!   that calls `send`/`sendmsg`.
+//! - `writer.rs` / `reader.rs`: the transfer loops of one socket; `reader.rs` holds the only
+//!   `recv`.
+//! - `group.rs`: many sockets on one `mio::Poll` (rules G1–G7), reusing the send and receive
+//!   steps and waiting on its own poller instead of each socket's gate.
 //! - `sticky.rs`: the first permanent error, replayed by later calls (C7).
-//!
-//! The non-blocking steps (`PollWriter`'s send of batch plus caller slice, one `recv`) are kept
-//! apart from the waiting, so a later group of sockets sharing one `Poll` can reuse them and wait
-//! on its own poller instead of each socket's gate.
 
 mod batch;
+mod group;
 mod reader;
 mod readiness;
+mod send;
 mod sticky;
 mod writer;
 
 use std::os::fd::BorrowedFd;
 
 use fast_io::socket::adopt;
-use fast_io::{Availability, Config, Error, SocketReader, SocketWriter};
+use fast_io::{Availability, Config, Error, SocketGroup, SocketReader, SocketWriter};
 use mio::Interest;
 
+use group::PollGroup;
 pub(crate) use reader::PollReader;
 use readiness::Gate;
 pub(crate) use writer::PollWriter;
@@ -58,4 +63,9 @@ pub(crate) fn reader(
     config.validate()?;
     let gate = Gate::new(adopt(socket)?, Interest::READABLE, config.gate_slice)?;
     Ok(Box::new(PollReader::new(gate, config)))
+}
+
+pub(crate) fn group(config: &Config) -> Result<Box<dyn SocketGroup>, Error> {
+    config.validate()?;
+    Ok(Box::new(PollGroup::new(config)?))
 }

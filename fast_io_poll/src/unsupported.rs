@@ -3,7 +3,7 @@
 
 use std::os::fd::BorrowedFd;
 
-use fast_io::{Availability, BackendKind, Config, Error, SocketReader, SocketWriter};
+use fast_io::{Availability, BackendKind, Config, Error, SocketGroup, SocketReader, SocketWriter};
 
 const REASON: &str = "the epoll backend needs Linux (epoll, MSG_NOSIGNAL and MSG_DONTWAIT)";
 
@@ -23,5 +23,9 @@ pub(crate) fn writer(_: BorrowedFd<'_>, _: &Config) -> Result<Box<dyn SocketWrit
 }
 
 pub(crate) fn reader(_: BorrowedFd<'_>, _: &Config) -> Result<Box<dyn SocketReader>, Error> {
+    Err(unavailable())
+}
+
+pub(crate) fn group(_: &Config) -> Result<Box<dyn SocketGroup>, Error> {
     Err(unavailable())
 }

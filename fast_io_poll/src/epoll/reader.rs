@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
-use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle};
+use fast_io::{Config, Counters, Deadline, Error, SocketReader, Stats, StatsHandle};
 use socket2::Socket;
 
 use super::RECV_FLAGS;
@@ -46,16 +46,8 @@ impl PollReader {
         }
         let mut deadline = None;
         loop {
-            let counters = self.gate.counters();
-            counters.kernel_entries.add(1);
-            counters.ops_submitted.add(1);
-            let result = recv(self.gate.socket(), buf);
-            counters.completions.add(1);
-            match result {
-                Ok(n) => {
-                    counters.bytes.add(n as u64);
-                    return Ok(n);
-                }
+            match recv_counted(self.gate.socket(), self.gate.counters(), buf) {
+                Ok(n) => return Ok(n),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     let limit = self.limit;
@@ -70,6 +62,24 @@ impl PollReader {
             }
         }
     }
+}
+
+/// One non-blocking `recv`, counted: one kernel entry, one operation and one completion, and the
+/// bytes it delivered (C15). Shared by `PollReader` and `PollGroup`; `EINTR` and `EAGAIN` are
+/// returned for the caller to handle.
+pub(super) fn recv_counted(
+    socket: &Socket,
+    counters: &Counters,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    counters.kernel_entries.add(1);
+    counters.ops_submitted.add(1);
+    let result = recv(socket, buf);
+    counters.completions.add(1);
+    if let Ok(n) = result {
+        counters.bytes.add(n as u64);
+    }
+    result
 }
 
 /// `recv(2)` into initialised bytes, without blocking.

@@ -87,18 +87,42 @@ impl Gate {
         let counters = self.stats.counters();
         counters.readiness_waits.add(1);
         counters.kernel_entries.add(1);
-        match self.poll.poll(&mut self.events, Some(slice)) {
-            Ok(()) if !self.events.is_empty() => Ok(()),
-            Ok(()) => {
+        match wait_once(&mut self.poll, &mut self.events, slice)? {
+            Woken::Events | Woken::Interrupted => Ok(()),
+            Woken::Expired => {
                 if deadline.passed() {
                     return Err(deadline.error(0));
                 }
                 counters.gate_expiries.add(1);
                 Ok(())
             }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(err) => Err(Error::Os(err)),
         }
+    }
+}
+
+/// How one wait on a poller ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Woken {
+    /// At least one event is in the events buffer.
+    Events,
+    /// The slice passed with no event.
+    Expired,
+    /// A signal interrupted the wait (`EINTR`, C4): nothing is known, try again.
+    Interrupted,
+}
+
+/// One `epoll_wait` of at most `slice` on `poll`, filling `events`: the single wait that a gate
+/// and a group (`group.rs`, many sockets on one poller) share. Counting it is the caller's part.
+pub(crate) fn wait_once(
+    poll: &mut Poll,
+    events: &mut Events,
+    slice: Duration,
+) -> Result<Woken, Error> {
+    match poll.poll(events, Some(slice)) {
+        Ok(()) if !events.is_empty() => Ok(Woken::Events),
+        Ok(()) => Ok(Woken::Expired),
+        Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(Woken::Interrupted),
+        Err(err) => Err(Error::Os(err)),
     }
 }
 

@@ -22,17 +22,18 @@
 //!   (every send completed before its call returned), so nothing needs cancelling (C11). Dropping
 //!   never blocks: a flush there could wait on a peer that never reads.
 //!
-//! Every `send`/`sendmsg` counts one kernel entry, one operation and one completion; a send that
-//! took fewer bytes than offered also counts a short transfer (C2, C15).
+//! Every `send`/`sendmsg` (made by the send step in `send.rs`, shared with groups) counts one
+//! kernel entry, one operation and one completion; a send that took fewer bytes than offered also
+//! counts a short transfer (C2, C15).
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, Write};
 use std::time::Duration;
 
 use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle};
 
-use super::SEND_FLAGS;
 use super::batch::Batch;
 use super::readiness::Gate;
+use super::send::send_step;
 use super::sticky::Sticky;
 
 /// The epoll backend's writer.
@@ -76,51 +77,19 @@ impl PollWriter {
         fits
     }
 
-    /// One non-blocking send of the held bytes followed by `caller`, in one system call.
-    /// Returns how many bytes of `caller` the kernel took (the held bytes always go first, and
-    /// those taken are dropped from the batch), or `None` when it took nothing (`EAGAIN`).
-    /// A permanent error becomes sticky (C7).
-    fn send_step(&mut self, caller: &[u8]) -> Result<Option<usize>, Error> {
-        loop {
-            let held = self.batch.pending();
-            let offered = held.len() + caller.len();
-            // A zero-byte send would "succeed" with 0 and be mistaken for a full buffer.
-            debug_assert!(offered > 0, "send_step needs bytes to send");
-            let socket = self.gate.socket();
-            let counters = self.gate.counters();
-            counters.kernel_entries.add(1);
-            counters.ops_submitted.add(1);
-            let result = if held.is_empty() {
-                socket.send_with_flags(caller, SEND_FLAGS)
-            } else if caller.is_empty() {
-                socket.send_with_flags(held, SEND_FLAGS)
-            } else {
-                let both = [IoSlice::new(held), IoSlice::new(caller)];
-                socket.send_vectored_with_flags(&both, SEND_FLAGS)
-            };
-            counters.completions.add(1);
-            match result {
-                // A stream socket reports a full buffer as EAGAIN, never as 0 of n > 0 bytes;
-                // should one ever do otherwise, waiting on the gate is the safe reading of it.
-                Ok(0) => return Ok(None),
-                Ok(n) => {
-                    counters.bytes.add(n as u64);
-                    if n < offered {
-                        counters.short_transfers.add(1);
-                    }
-                    let from_batch = n.min(self.batch.len());
-                    self.batch.consume(from_batch);
-                    return Ok(Some(n - from_batch));
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(err) => {
-                    let err = Error::from_os(err);
-                    self.sticky = Sticky::of(&err);
-                    return Err(err);
-                }
-            }
+    /// One non-blocking send of the held bytes followed by `caller` (see [`send_step`]); a
+    /// permanent error becomes sticky here (C7).
+    fn try_send(&mut self, caller: &[u8]) -> Result<Option<usize>, Error> {
+        let result = send_step(
+            self.gate.socket(),
+            self.gate.counters(),
+            &mut self.batch,
+            caller,
+        );
+        if let Err(err) = &result {
+            self.sticky = Sticky::of(err);
         }
+        result
     }
 
     /// Takes at least one byte of the non-empty `buf`, by copying it into the batch or by the
@@ -130,7 +99,7 @@ impl PollWriter {
             if self.buffer(buf) {
                 return Ok(buf.len());
             }
-            match self.send_step(buf)? {
+            match self.try_send(buf)? {
                 Some(0) => {} // Only held bytes went: the room they left may now take `buf`.
                 Some(n) => return Ok(n),
                 None => self.gate.wait(deadline)?,
@@ -144,7 +113,7 @@ impl PollWriter {
         let mut flushed = 0u64;
         while !self.batch.is_empty() {
             let before = self.batch.len();
-            match self.send_step(&[])? {
+            match self.try_send(&[])? {
                 Some(_) => flushed += (before - self.batch.len()) as u64,
                 None => match self.gate.wait(deadline) {
                     Err(Error::TimedOut { .. }) => return Err(deadline.error(flushed)),
