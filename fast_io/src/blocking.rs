@@ -19,6 +19,7 @@ use socket2::Socket;
 
 use crate::faults::{self, Fault};
 use crate::socket::adopt;
+use crate::sticky::Sticky;
 use crate::{
     Availability, BackendKind, Config, Deadline, Error, SocketBackend, SocketGroup, SocketReader,
     SocketWriter, Stats, StatsHandle,
@@ -71,33 +72,6 @@ impl SocketBackend for StdBackend {
 enum Direction {
     Send,
     Receive,
-}
-
-/// The first permanent error of a writer or reader, replayed by every later call (C7).
-#[derive(Clone, Copy, Debug)]
-enum Sticky {
-    Closed,
-    Reset,
-    Os(i32),
-}
-
-impl Sticky {
-    fn of(err: &Error) -> Option<Sticky> {
-        match err {
-            Error::PeerClosed => Some(Sticky::Closed),
-            Error::PeerReset => Some(Sticky::Reset),
-            Error::Os(err) => err.raw_os_error().map(Sticky::Os),
-            _ => None,
-        }
-    }
-
-    fn error(self) -> Error {
-        match self {
-            Sticky::Closed => Error::PeerClosed,
-            Sticky::Reset => Error::PeerReset,
-            Sticky::Os(errno) => Error::Os(io::Error::from_raw_os_error(errno)),
-        }
-    }
 }
 
 /// One blocking socket in one direction, with its deadline bookkeeping and counters.

@@ -57,6 +57,7 @@ pub mod group;
 mod policy;
 pub mod socket;
 mod stats;
+mod sticky;
 
 pub use backend::{Availability, BackendKind, SocketBackend, SocketReader, SocketWriter};
 pub use blocking::{StdBackend, StdReader, StdWriter};
@@ -66,3 +67,4 @@ pub use error::Error;
 pub use group::{FlushReport, Member, Pending, Received, SocketGroup};
 pub use policy::{BACKEND_ENV, PassedOver, Policy, Selection};
 pub use stats::{Counter, Counters, Stats, StatsHandle};
+pub use sticky::Sticky;
