@@ -54,6 +54,8 @@ fn main() -> ExitCode {
     let mut failures = 0u64;
     let mut baseline = None;
     let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut next_sample = Duration::from_secs(60);
     'soak: while Instant::now() < until || baseline.is_none() {
         for backend in &backends {
             for (name, scenario) in SCENARIOS {
@@ -78,6 +80,12 @@ fn main() -> ExitCode {
         if baseline.is_none() {
             baseline = Some((open_descriptors().len(), resident_kib()));
         }
+        // A sample a minute, so growth can be told from a one-off rise (allocator arenas of the
+        // first threads): flat means the later samples stop moving.
+        if started.elapsed() >= next_sample {
+            samples.push(resident_kib());
+            next_sample += Duration::from_secs(60);
+        }
     }
     let (fds_before, rss_before) = baseline.unwrap_or_default();
     let (fds_after, rss_after) = (open_descriptors().len(), resident_kib());
@@ -85,7 +93,7 @@ fn main() -> ExitCode {
     println!(
         "soak: {iterations} iterations over {} backends in {secs:.0} s, {:.2} GiB moved, \
          {failures} failures; descriptors {fds_before} -> {fds_after}; resident memory \
-         {rss_before} KiB -> {rss_after} KiB",
+         {rss_before} KiB -> {rss_after} KiB (each minute: {samples:?} KiB)",
         backends.len(),
         bytes as f64 / (1u64 << 30) as f64
     );
