@@ -36,6 +36,14 @@
 //!   back the others (G1). Dropping the group, or a member leaving, cancels and reaps its gates
 //!   before any descriptor closes (G6). The details are in the module docs of `sys/group.rs`.
 //!
+//! - **Fault injection (tests only).** With `FAST_IO_FAULTS` set (see [`fast_io::faults`]; debug
+//!   builds only, compiled out of release builds), every fault it names applies here: `eagain`
+//!   and `short` to SEND/SENDMSG/RECV, `etime` to gates, `eintr` to `io_uring_enter`, `setup_*` to
+//!   a ring's first setup attempt, `sq_full` to making room in the submission queue, and
+//!   `cq_overflow` overflows the completion queue for real. Where each hook sits is in the module
+//!   docs of `sys/ring.rs`; `tests/faults.rs` shows every fault byte-exact. `injected_faults()`
+//!   and `cq_overflows()` on writers, readers and groups show that they fired.
+//!
 //! Availability (C14) is probed once per process: a ring is created, every opcode above is
 //! checked with `IORING_REGISTER_PROBE`, and a failure is reported with what to change
 //! (`kernel.io_uring_disabled`, seccomp, `RLIMIT_MEMLOCK`, the kernel version).

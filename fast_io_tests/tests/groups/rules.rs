@@ -301,6 +301,12 @@ pub fn g3_round_costs_one_entry(t: &Trial) {
         let report = group.flush().expect("flush");
         let used = group.totals().kernel_entries - before;
         assert!(report.is_complete(), "{report:?}");
+        if fast_io::faults::any() {
+            // Injected faults make members look full or cut their sends (FAST_IO_FAULTS), so the
+            // premise "every member writable" does not hold: only the data is checked then.
+            println!("not applicable under injected faults: the exact cost of a writable round");
+            continue;
+        }
         assert_eq!(report.rounds, 1, "all members writable: one round");
         match t.kind() {
             BackendKind::IoUring => {

@@ -5,10 +5,16 @@
 //! a writable socket never pays for a gate. Each slice is one `PollAdd` linked to a `LinkTimeout`
 //! ([`Ring::gate`]); a slice that runs out (`-ECANCELED`/`-ETIME`, C4) is re-armed, shortened so
 //! it never runs past the deadline (C5).
+//!
+//! Fault injection (tests only, [`fast_io::faults`]): `etime` ends a slice as expired without
+//! arming it (no kernel entry counted), and counts it as a gate expiry like a real one. A caller
+//! with a deadline gets `TimedOut` when it passes; one without a deadline would loop for as long
+//! as every slice is made to expire, so `etime` is meant with a percentage below 100.
 
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use fast_io::faults::{self, Fault};
 use fast_io::{Counters, Deadline, Error};
 
 use super::ring::{Readiness, Ring};
@@ -29,10 +35,15 @@ pub(crate) fn wait(
         if deadline.passed() {
             return Err(deadline.error(0));
         }
-        match ring
-            .gate(fd, events, deadline.slice(gate_slice))
-            .map_err(Error::Os)?
-        {
+        let readiness = if faults::hit(Fault::Etime) {
+            // Fault injection (tests only): the slice ends as if it had run out.
+            ring.note_injected();
+            Readiness::Expired
+        } else {
+            ring.gate(fd, events, deadline.slice(gate_slice))
+                .map_err(Error::Os)?
+        };
+        match readiness {
             Readiness::Ready => return Ok(()),
             Readiness::Expired => {
                 if deadline.passed() {

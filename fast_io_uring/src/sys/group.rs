@@ -79,6 +79,18 @@
 //! ring's `Drop` cancels every gate, reaps every CQE and frees the owned timeouts, and only then
 //! are the members' buffers freed and their descriptors closed.
 //!
+//! # Fault injection (tests only)
+//!
+//! With `FAST_IO_FAULTS` ([`fast_io::faults`]; debug builds only): `eagain` answers a member's
+//! SEND or RECV with `-EAGAIN` without submitting it (nothing counted but the readiness wait it
+//! leads to), `short` offers the kernel only the first pending byte of a member, and `etime`
+//! makes a gate that completed count as a slice that ran out (a gate expiry; the next call
+//! re-arms it, and a real gate on a ready socket completes at once; at 100% it would re-arm until
+//! the deadline, or forever without one, so a percentage below 100 is meant). The shared ring's
+//! hooks (`eintr`, `sq_full`, `setup_*`, `cq_overflow`) are in `ring.rs`; with `cq_overflow` a
+//! round's SENDs, and the gates queued before it, are submitted behind a completion queue full
+//! of `NOP`s, so their CQEs really overflow and come back from the kernel's overflow list.
+//!
 //! # Threads
 //!
 //! The group is `Send`. Its gates live across calls, so its ring is built without
@@ -89,6 +101,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
+use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
 use fast_io::{
     Config, Deadline, Error, FlushReport, MAX_RING_ENTRIES, Member, Pending, Received, SocketGroup,
@@ -290,6 +303,18 @@ impl UringGroup {
         super::setup_name(self.ring.setup())
     }
 
+    /// Faults of `FAST_IO_FAULTS` the group was made to see ([`fast_io::faults`]; always 0 in
+    /// release builds and without the variable).
+    pub fn injected_faults(&self) -> u64 {
+        self.ring.injected()
+    }
+
+    /// Times an injected `cq_overflow` really overflowed the shared ring's completion queue (the
+    /// kernel kept the CQEs and handed them over later); 0 without fault injection.
+    pub fn cq_overflows(&self) -> u64 {
+        self.ring.cq_overflows()
+    }
+
     /// The slot of `member`, or `InvalidSocket` for a stale or foreign handle (G7).
     fn slot_of(&self, member: Member) -> Result<usize, Error> {
         let index = member.index();
@@ -368,7 +393,12 @@ impl UringGroup {
             let polled = gate.polled.take().unwrap_or(-libc::ECANCELED);
             // -ECANCELED: the linked timeout fired first; -EINTR: cut short (C4). Anything else,
             // including an error, lets the next transfer find out and report it.
-            let expired = polled == -libc::ECANCELED || polled == -libc::EINTR;
+            let mut expired = polled == -libc::ECANCELED || polled == -libc::EINTR;
+            if !expired && faults::hit(Fault::Etime) {
+                // Fault injection (tests only): the gate ends as a slice that ran out.
+                self.ring.note_injected();
+                expired = true;
+            }
             let counters = state.stats.counters();
             match (route.dir, expired) {
                 (Dir::Write, true) => {
@@ -514,19 +544,43 @@ impl UringGroup {
             buffered_total,
             ..
         } = self;
-        let sends: Vec<(RawFd, &[u8])> = chosen
-            .iter()
-            .map(|&index| {
-                let state = slots[index].state.as_ref().expect("chosen is live");
-                (state.sock.as_raw_fd(), state.pending())
-            })
-            .collect();
-        ring.send_batch(&sends, SEND_FLAGS, results)
-            .map_err(Error::Os)?;
+        // Members whose SEND an injected `eagain` answers without submitting it (tests only), in
+        // the order of `chosen`; empty (no allocation) otherwise.
+        let mut refused = Vec::new();
+        let mut sends: Vec<(RawFd, &[u8])> = Vec::with_capacity(chosen.len());
+        for &index in chosen {
+            let state = slots[index].state.as_ref().expect("chosen is live");
+            if faults::hit(Fault::Eagain) {
+                ring.note_injected();
+                refused.push(index);
+                continue;
+            }
+            let mut pending = state.pending();
+            if faults::hit(Fault::Short) {
+                // Fault injection (tests only): offer only the first pending byte.
+                ring.note_injected();
+                pending = &pending[..1];
+            }
+            sends.push((state.sock.as_raw_fd(), pending));
+        }
+        results.clear();
+        if !sends.is_empty() {
+            ring.send_batch(&sends, SEND_FLAGS, results)
+                .map_err(Error::Os)?;
+        }
         drop(sends);
-        for (&index, &result) in chosen.iter().zip(results.iter()) {
+        let mut refused = refused.into_iter().peekable();
+        let mut results = results.iter();
+        for &index in chosen {
             let state = slots[index].state.as_mut().expect("chosen is live");
             let counters = state.stats.counters();
+            if refused.next_if_eq(&index).is_some() {
+                // As if the SEND's CQE were -EAGAIN: nothing was submitted or counted.
+                state.blocked = true;
+                counters.readiness_waits.add(1);
+                continue;
+            }
+            let result = *results.next().expect("one result per SEND submitted");
             counters.ops_submitted.add(1);
             counters.completions.add(1);
             if result > 0 {
@@ -565,6 +619,8 @@ impl UringGroup {
             ..
         } = self;
         let mut recvs: Vec<(RawFd, &mut [u8])> = Vec::with_capacity(chosen.len());
+        // Members whose RECV an injected `eagain` answers without submitting it (tests only).
+        let mut refused = Vec::new();
         // Disjoint slots, borrowed one by one: `chosen` holds each slot at most once.
         let mut rest: &mut [Slot] = slots;
         let mut base = 0;
@@ -573,6 +629,11 @@ impl UringGroup {
             let (slot, after) = tail.split_first_mut().expect("chosen is in range");
             rest = after;
             base = index + 1;
+            if faults::hit(Fault::Eagain) {
+                ring.note_injected();
+                refused.push(index);
+                continue;
+            }
             let state = slot.state.as_mut().expect("chosen is live");
             let fd = state.sock.as_raw_fd();
             let rx = state
@@ -580,15 +641,26 @@ impl UringGroup {
                 .get_or_insert_with(|| vec![0; batch_bytes].into_boxed_slice());
             recvs.push((fd, &mut rx[..]));
         }
-        ring.recv_batch(&mut recvs, RECV_FLAGS, results)
-            .map_err(Error::Os)?;
+        results.clear();
+        if !recvs.is_empty() {
+            ring.recv_batch(&mut recvs, RECV_FLAGS, results)
+                .map_err(Error::Os)?;
+        }
         drop(recvs);
-        for (&index, &result) in chosen.iter().zip(results.iter()) {
+        let mut refused = refused.into_iter().peekable();
+        let mut results = results.iter();
+        for &index in chosen {
             let state = slots[index].state.as_mut().expect("chosen is live");
             let counters = state.stats.counters();
+            state.received = 0;
+            if refused.next_if_eq(&index).is_some() {
+                // As if the RECV's CQE were -EAGAIN: nothing was submitted or counted.
+                state.readable = false;
+                continue;
+            }
+            let result = *results.next().expect("one result per RECV submitted");
             counters.ops_submitted.add(1);
             counters.completions.add(1);
-            state.received = 0;
             if result > 0 {
                 let n = result as usize;
                 counters.bytes.add(n as u64);

@@ -36,3 +36,5 @@ fn setup_name(setup: ring::Setup) -> &'static str {
 mod drop_tests;
 #[cfg(test)]
 mod fast_path_tests;
+#[cfg(test)]
+mod setup_tests;

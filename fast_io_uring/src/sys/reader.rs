@@ -4,12 +4,17 @@
 //! data, end of stream (`0`, C8) or `-EAGAIN`. Only `-EAGAIN` arms the gate for `POLLIN`, one
 //! [`Config::gate_slice`] at a time within the read deadline (C5); so no RECV is ever parked in
 //! the kernel, and the call returns only after its RECV's completion was reaped (C11).
+//!
+//! Fault injection (tests only, [`fast_io::faults`]): `eagain` answers a RECV with `-EAGAIN`
+//! without submitting it (no operation and no kernel entry counted), so the gate is armed; with
+//! data waiting, it completes at once.
 
 use std::fmt;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
+use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
 use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle};
 use socket2::Socket;
@@ -76,6 +81,18 @@ impl UringReader {
     pub fn ring_setup(&self) -> &'static str {
         super::setup_name(self.ring.setup())
     }
+
+    /// Faults of `FAST_IO_FAULTS` this reader was made to see ([`fast_io::faults`]; always 0
+    /// in release builds and without the variable).
+    pub fn injected_faults(&self) -> u64 {
+        self.ring.injected()
+    }
+
+    /// Times an injected `cq_overflow` really overflowed this reader's completion queue; 0
+    /// without fault injection.
+    pub fn cq_overflows(&self) -> u64 {
+        self.ring.cq_overflows()
+    }
 }
 
 impl Read for UringReader {
@@ -89,13 +106,21 @@ impl Read for UringReader {
         let deadline = Deadline::start(self.limit);
         let fd = self.sock.as_raw_fd();
         loop {
-            let result = self
-                .ring
-                .recv(fd, buf, libc::MSG_DONTWAIT)
-                .map_err(Error::Os)?;
             let counters = self.stats.counters();
-            counters.ops_submitted.add(1);
-            counters.completions.add(1);
+            let result = if faults::hit(Fault::Eagain) {
+                // Fault injection (tests only): as if the RECV's CQE were -EAGAIN. Nothing was
+                // submitted, so no operation and no kernel entry is counted.
+                self.ring.note_injected();
+                -libc::EAGAIN
+            } else {
+                let result = self
+                    .ring
+                    .recv(fd, buf, libc::MSG_DONTWAIT)
+                    .map_err(Error::Os)?;
+                counters.ops_submitted.add(1);
+                counters.completions.add(1);
+                result
+            };
             if result >= 0 {
                 counters.bytes.add(result as u64);
                 return Ok(result as usize);

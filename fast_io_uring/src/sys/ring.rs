@@ -44,6 +44,30 @@
 //!
 //! Every `io_uring_enter` made through this ring, and every other system call it makes after
 //! construction (enabling, rebuilding), is added to the ring's `kernel_entries` counter.
+//!
+//! # Fault injection (tests only)
+//!
+//! With `FAST_IO_FAULTS` set (see [`fast_io::faults`]; debug builds only, a constant `false` in
+//! release builds), the ring's hooks stand in for the kernel's answers. An injected fault makes no
+//! system call, so it counts no kernel entry; the real entries a fault provokes are counted as
+//! usual. Every hook that fires adds one to [`Ring::injected`].
+//!
+//! - `eintr`: an `io_uring_enter` ([`Ring::enter`], [`Ring::wait_any`]) returns as if cut short
+//!   by `EINTR` before submitting anything; every caller loops until its CQEs are in.
+//! - `sq_full`: [`Ring::reserve`] acts as if the submission queue were full and submits what is
+//!   queued first. It runs before the first SQE of a chain is pushed, so a gate's
+//!   `PollAdd` + `LinkTimeout` still go into one submission.
+//! - `setup_enomem`, `setup_enobufs`: the first setup a ring tries fails with that errno, so the
+//!   next setup in the list is used ([`Ring::with_setups`]).
+//! - `cq_overflow`: rings are built with the smallest completion queue the kernel allows (as many
+//!   entries as the submission queue), and before a transfer (or a group's batch) the ring
+//!   submits as many `NOP`s as the completion queue holds, then the transfer behind them, without
+//!   reaping in between ([`Ring::pad_completions`]). The completion queue then really overflows:
+//!   the kernel keeps the overflowed CQEs (`IORING_FEAT_NODROP`) and hands them over at the next
+//!   `io_uring_enter`, where they are matched by token like any other. ([`Ring::cq_overflows`]
+//!   counts the times the kernel reported the overflow.) `EBUSY` from an enter is transient.
+//! - `eagain`, `short` (writer, reader, group) and `etime` (`gate.rs`, group) live in the callers,
+//!   which own the transfer's counters.
 
 use std::collections::HashMap;
 use std::io;
@@ -52,6 +76,7 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use fast_io::StatsHandle;
+use fast_io::faults::{self, Fault};
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
 
@@ -109,8 +134,9 @@ pub(crate) enum Owned {
 /// An SQE the kernel may still be working on (keyed by its token in [`Ring::outstanding`]).
 #[derive(Debug)]
 struct Pending {
-    /// An `AsyncCancel` pushed by `Drop`: its CQE is reaped and dropped, never cancelled itself.
-    cancel: bool,
+    /// An `AsyncCancel`, or an injected `NOP`: its CQE is reaped and dropped, never cancelled
+    /// itself.
+    discard: bool,
     owned: Owned,
 }
 
@@ -139,6 +165,11 @@ pub(crate) struct Ring {
     outstanding: HashMap<u64, Pending>,
     done: Vec<Done>,
     stats: StatsHandle,
+    /// Faults of `FAST_IO_FAULTS` this ring (or its owner, through [`Ring::note_injected`])
+    /// injected: always 0 in release builds.
+    injected: u64,
+    /// Times an injected overflow left CQEs in the kernel's overflow list.
+    cq_overflows: u64,
 }
 
 impl std::fmt::Debug for Ring {
@@ -165,7 +196,27 @@ fn build(entries: u32, setup: Setup) -> io::Result<IoUring> {
         }
         Setup::Plain => {}
     }
+    if faults::hit(Fault::CqOverflow) {
+        // Fault injection (tests only): the smallest completion queue the kernel accepts (no
+        // fewer entries than the submission queue), so that `pad_completions` overflows it.
+        builder.setup_cqsize(entries);
+    }
     builder.build(entries)
+}
+
+/// Fault injection (tests only): the errno the setup attempt numbered `attempt` (0 = first) is
+/// made to fail with. Only a ring's first attempt can fail, so the fallback is exercised and the
+/// ring then works.
+fn injected_setup_failure(attempt: usize) -> Option<i32> {
+    if attempt != 0 {
+        None
+    } else if faults::hit(Fault::SetupEnomem) {
+        Some(libc::ENOMEM)
+    } else if faults::hit(Fault::SetupEnobufs) {
+        Some(libc::ENOBUFS)
+    } else {
+        None
+    }
 }
 
 /// System calls `IoUring::build` makes (setup and the mmaps) and its drop makes (munmaps, close).
@@ -190,10 +241,30 @@ impl Ring {
         stats: StatsHandle,
         setups: &[Setup],
     ) -> io::Result<Ring> {
+        Ring::with_setups_failing(entries, stats, setups, injected_setup_failure)
+    }
+
+    /// [`Ring::with_setups`], where `fail(attempt)` names an errno the setup attempt numbered
+    /// `attempt` fails with instead of asking the kernel (fault injection; the unit tests make
+    /// every attempt fail). The last failure is returned when no setup works.
+    pub(crate) fn with_setups_failing(
+        entries: u32,
+        stats: StatsHandle,
+        setups: &[Setup],
+        fail: impl Fn(usize) -> Option<i32>,
+    ) -> io::Result<Ring> {
         let entries = entries.max(MIN_ENTRIES);
         let mut last = None;
-        for &setup in setups {
-            match build(entries, setup) {
+        let mut injected = 0;
+        for (attempt, &setup) in setups.iter().enumerate() {
+            let built = match fail(attempt) {
+                Some(errno) => {
+                    injected += 1;
+                    Err(io::Error::from_raw_os_error(errno))
+                }
+                None => build(entries, setup),
+            };
+            match built {
                 Ok(uring) => {
                     return Ok(Ring {
                         uring,
@@ -204,6 +275,8 @@ impl Ring {
                         outstanding: HashMap::new(),
                         done: Vec::new(),
                         stats,
+                        injected,
+                        cq_overflows: 0,
                     });
                 }
                 Err(err) => last = Some(err),
@@ -221,6 +294,22 @@ impl Ring {
     /// after the test-only owned operations.
     pub(crate) fn outstanding(&self) -> usize {
         self.outstanding.len()
+    }
+
+    /// Faults of `FAST_IO_FAULTS` injected by this ring and its owner (0 in release builds).
+    pub(crate) fn injected(&self) -> u64 {
+        self.injected
+    }
+
+    /// Counts a fault the ring's owner injected (an `eagain`, `short` or `etime`).
+    pub(crate) fn note_injected(&mut self) {
+        self.injected += 1;
+    }
+
+    /// Times an injected `cq_overflow` really overflowed the completion queue: the kernel
+    /// reported CQEs waiting in its overflow list (0 without fault injection).
+    pub(crate) fn cq_overflows(&self) -> u64 {
+        self.cq_overflows
     }
 
     fn count_entries(&self, n: u64) {
@@ -259,6 +348,13 @@ impl Ring {
 
     /// Makes room for `n` SQEs pushed back to back (a linked chain must go in one submission).
     fn reserve(&mut self, n: usize) {
+        if !self.uring.submission().is_empty() && faults::hit(Fault::SqFull) {
+            // Fault injection (tests only): as if the queue were full, submit what is queued
+            // first. Called before a chain's first SQE, so it never splits a chain. The entry is
+            // real and counted.
+            self.injected += 1;
+            self.enter(0).unwrap_or_else(|err| lost_track(&err));
+        }
         while !self.has_room(n) {
             self.enter(0).unwrap_or_else(|err| lost_track(&err));
         }
@@ -280,7 +376,7 @@ impl Ring {
     /// returned it or the ring's `Drop` has reaped or leaked it. Memory moved in through `owned`
     /// is kept by the ring for exactly that long. The caller must also have reserved room, so
     /// the push does not fail.
-    unsafe fn push(&mut self, entry: squeue::Entry, owned: Owned, cancel: bool) -> u64 {
+    unsafe fn push(&mut self, entry: squeue::Entry, owned: Owned, discard: bool) -> u64 {
         let token = self.next_token;
         self.next_token += 1;
         let entry = entry.user_data(token);
@@ -294,13 +390,19 @@ impl Ring {
             eprintln!("fast_io_uring: submission queue full after reserve; aborting");
             std::process::abort();
         }
-        self.outstanding.insert(token, Pending { cancel, owned });
+        self.outstanding.insert(token, Pending { discard, owned });
         token
     }
 
     /// One `io_uring_enter`: submits everything queued and waits for `want` CQEs. `EINTR`,
     /// `EAGAIN` and `EBUSY` are transient (C4): the caller loops until its CQEs are in.
     fn enter(&mut self, want: usize) -> io::Result<()> {
+        if faults::hit(Fault::Eintr) {
+            // Fault injection (tests only): as if the entry was cut short by EINTR before it
+            // submitted anything. No system call happened, so none is counted.
+            self.injected += 1;
+            return Ok(());
+        }
         self.count_entries(1);
         match self.uring.submit_and_wait(want) {
             Ok(_) => Ok(()),
@@ -329,7 +431,7 @@ impl Ring {
             let token = cqe.user_data();
             match outstanding.remove(&token) {
                 Some(pending) => {
-                    if !pending.cancel {
+                    if !pending.discard {
                         done.push(Done {
                             token,
                             result: cqe.result(),
@@ -368,11 +470,42 @@ impl Ring {
         })
     }
 
+    /// Fault injection (tests only, `cq_overflow`): queues as many `NOP`s as the completion queue
+    /// holds, before the caller pushes its operations; [`Ring::submit_padded`] then submits them
+    /// all without reaping, so the caller's CQEs land in the kernel's overflow list. Returns
+    /// whether it padded (never without `IORING_FEAT_NODROP`, where the kernel would drop CQEs).
+    fn pad_completions(&mut self) -> bool {
+        if !self.uring.params().is_feature_nodrop() || !faults::hit(Fault::CqOverflow) {
+            return false;
+        }
+        self.injected += 1;
+        for _ in 0..self.uring.params().cq_entries() {
+            self.reserve(1);
+            let nop = opcode::Nop::new().build();
+            // SAFETY: a NOP points at no memory; its CQE is reaped and dropped.
+            unsafe { self.push(nop, Owned::Nothing, true) };
+        }
+        true
+    }
+
+    /// After [`Ring::pad_completions`] and the caller's pushes: submits everything queued, without
+    /// reaping, and notes whether the kernel now holds overflowed CQEs. Aborts rather than
+    /// unwinds (the caller's borrowed memory is in the queue), like [`Ring::reserve`].
+    fn submit_padded(&mut self) {
+        while !self.uring.submission().is_empty() {
+            self.enter(0).unwrap_or_else(|err| lost_track(&err));
+        }
+        if self.uring.submission().cq_overflow() {
+            self.cq_overflows += 1;
+        }
+    }
+
     /// One SEND of `buf` (at most [`MAX_OP_BYTES`]) with `flags`; returns the CQE's result
     /// (bytes accepted, or `-errno`). One `io_uring_enter` when the kernel completes it inline,
     /// which it does for `MSG_DONTWAIT`.
     pub(crate) fn send(&mut self, fd: RawFd, buf: &[u8], flags: i32) -> io::Result<i32> {
         self.claim_issuer()?;
+        let padded = self.pad_completions();
         self.reserve(1);
         let len = buf.len().min(MAX_OP_BYTES) as u32;
         let entry = opcode::Send::new(Fd(fd), buf.as_ptr(), len)
@@ -381,6 +514,9 @@ impl Ring {
         // SAFETY: `buf` is borrowed for this whole call, and `wait_for` returns only after this
         // SEND's CQE is reaped, so the kernel reads `buf` only while it is alive.
         let token = unsafe { self.push(entry, Owned::Nothing, false) };
+        if padded {
+            self.submit_padded();
+        }
         let [result] = self.wait_for([token]);
         Ok(result)
     }
@@ -395,6 +531,7 @@ impl Ring {
         flags: i32,
     ) -> io::Result<i32> {
         self.claim_issuer()?;
+        let padded = self.pad_completions();
         self.reserve(1);
         let first_len = first.len().min(MAX_OP_BYTES);
         let second_len = second.len().min(MAX_OP_BYTES - first_len);
@@ -419,6 +556,9 @@ impl Ring {
         // for it; `wait_for` returns only after this SENDMSG's CQE is reaped, so everything the
         // kernel reads is alive for the whole operation.
         let token = unsafe { self.push(entry, Owned::Nothing, false) };
+        if padded {
+            self.submit_padded();
+        }
         let [result] = self.wait_for([token]);
         Ok(result)
     }
@@ -426,6 +566,7 @@ impl Ring {
     /// One RECV into `buf` (at most [`MAX_OP_BYTES`]) with `flags`; returns the CQE's result.
     pub(crate) fn recv(&mut self, fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<i32> {
         self.claim_issuer()?;
+        let padded = self.pad_completions();
         self.reserve(1);
         let len = buf.len().min(MAX_OP_BYTES) as u32;
         let entry = opcode::Recv::new(Fd(fd), buf.as_mut_ptr(), len)
@@ -435,6 +576,9 @@ impl Ring {
         // `wait_for` returns only after this RECV's CQE is reaped, so the kernel writes `buf`
         // only while it is alive and nobody else touches it.
         let token = unsafe { self.push(entry, Owned::Nothing, false) };
+        if padded {
+            self.submit_padded();
+        }
         let [result] = self.wait_for([token]);
         Ok(result)
     }
@@ -544,6 +688,7 @@ impl Ring {
         out: &mut Vec<i32>,
     ) -> io::Result<()> {
         self.claim_issuer()?;
+        let padded = self.pad_completions();
         let first = self.next_token;
         for (k, &(fd, buf)) in sends.iter().enumerate() {
             self.reserve(1);
@@ -556,6 +701,9 @@ impl Ring {
             // between the pushes and that wait can unwind (`reserve` and `push` abort instead).
             let token = unsafe { self.push(entry, Owned::Nothing, false) };
             debug_assert_eq!(token, first + k as u64, "a batch's tokens are consecutive");
+        }
+        if padded {
+            self.submit_padded();
         }
         self.wait_span(first, sends.len(), out);
         Ok(())
@@ -570,6 +718,7 @@ impl Ring {
         out: &mut Vec<i32>,
     ) -> io::Result<()> {
         self.claim_issuer()?;
+        let padded = self.pad_completions();
         let first = self.next_token;
         for (k, (fd, buf)) in recvs.iter_mut().enumerate() {
             self.reserve(1);
@@ -582,6 +731,9 @@ impl Ring {
             // reaped, so the kernel writes each buffer only while it is alive and untouched.
             let token = unsafe { self.push(entry, Owned::Nothing, false) };
             debug_assert_eq!(token, first + k as u64, "a batch's tokens are consecutive");
+        }
+        if padded {
+            self.submit_padded();
         }
         self.wait_span(first, recvs.len(), out);
         Ok(())
@@ -666,6 +818,12 @@ impl Ring {
         if !self.done.is_empty() || self.outstanding.is_empty() {
             return Ok(());
         }
+        if faults::hit(Fault::Eintr) {
+            // Fault injection (tests only): as if the wait was cut short by EINTR at once. No
+            // system call happened, so none is counted; the caller waits again.
+            self.injected += 1;
+            return Ok(());
+        }
         self.count_entries(1);
         let entered = match limit {
             None => self.uring.submit_and_wait(1),
@@ -694,7 +852,11 @@ impl Ring {
             return Ok(());
         }
         self.claim_issuer()?;
-        self.enter(0)
+        // An entry cut short by EINTR may have submitted nothing: enter until the queue is empty.
+        while !self.uring.submission().is_empty() {
+            self.enter(0)?;
+        }
+        Ok(())
     }
 
     /// The alternative fast path, kept to measure it against the chosen one: the gate and the
@@ -747,7 +909,7 @@ impl Ring {
         // SAFETY: the heap buffer moves into the ring's outstanding table with this push (moving
         // a `Box` does not move its heap memory), where it stays until the CQE is reaped.
         unsafe { self.push(entry, Owned::Buffer(buf), false) };
-        self.enter(0)
+        self.submit_queued()
     }
 
     /// Starts a gate of `slice` and returns without waiting for it (drop tests).
@@ -759,7 +921,7 @@ impl Ring {
         slice: Duration,
     ) -> io::Result<()> {
         self.queue_gate(fd, events, slice)?;
-        self.enter(0)
+        self.submit_queued()
     }
 }
 
@@ -788,7 +950,7 @@ impl Drop for Ring {
         let targets: Vec<u64> = self
             .outstanding
             .iter()
-            .filter(|(_, p)| !p.cancel)
+            .filter(|(_, p)| !p.discard)
             .map(|(&token, _)| token)
             .collect();
         for target in targets {
@@ -812,6 +974,10 @@ impl Drop for Ring {
             match self.uring.submitter().submit_with_args(1, &args) {
                 Ok(_) => {}
                 Err(err) if matches!(err.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
+                // The kernel is short of memory, or holds overflowed CQEs: reap below, retry.
+                Err(err) if matches!(err.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY)) => {
+                    thread::sleep(Duration::from_millis(1));
+                }
                 Err(_) => break,
             }
             self.reap();

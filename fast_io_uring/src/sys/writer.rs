@@ -16,12 +16,19 @@
 //! carries one SEND or SENDMSG (a gate adds its poll and timeout), so `Config::max_ops_per_submit`
 //! is always respected; the limit starts to bind when one ring serves many sockets (groups). The
 //! ring has `Config::ring_entries` entries, but at least 4: a gate needs two in one submission.
+//!
+//! Fault injection (tests only, [`fast_io::faults`]): `eagain` answers a transfer with `-EAGAIN`
+//! without submitting it (so it counts no operation and no kernel entry, and the gate is armed:
+//! on a writable socket it completes at once), and `short` offers the kernel only the first byte
+//! not yet accepted — a buffered one before any of the caller's (C1) — so the SEND comes back
+//! short of what was pending and is continued (C2). The ring's own hooks are in `ring.rs`.
 
 use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
+use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
 use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle};
 use socket2::Socket;
@@ -63,10 +70,20 @@ impl fmt::Debug for UringWriter {
 
 impl UringWriter {
     pub(crate) fn new(fd: BorrowedFd<'_>, config: &Config) -> Result<UringWriter, Error> {
+        UringWriter::with_ring(fd, config, Ring::new)
+    }
+
+    /// A writer whose ring `make_ring(entries, stats)` builds (the unit tests make it fail). The
+    /// descriptor is duplicated first, and closed again if the ring cannot be built (C12).
+    pub(crate) fn with_ring(
+        fd: BorrowedFd<'_>,
+        config: &Config,
+        make_ring: impl FnOnce(u32, StatsHandle) -> io::Result<Ring>,
+    ) -> Result<UringWriter, Error> {
         config.validate()?;
         let sock = adopt(fd)?;
         let stats = StatsHandle::new();
-        let ring = Ring::new(config.ring_entries, stats.clone()).map_err(Error::Os)?;
+        let ring = make_ring(config.ring_entries, stats.clone()).map_err(Error::Os)?;
         Ok(UringWriter {
             ring,
             sock,
@@ -89,6 +106,18 @@ impl UringWriter {
     /// The ring's setup flags, e.g. `"SINGLE_ISSUER|DEFER_TASKRUN"`.
     pub fn ring_setup(&self) -> &'static str {
         super::setup_name(self.ring.setup())
+    }
+
+    /// Faults of `FAST_IO_FAULTS` this writer was made to see ([`fast_io::faults`]; always 0
+    /// in release builds and without the variable).
+    pub fn injected_faults(&self) -> u64 {
+        self.ring.injected()
+    }
+
+    /// Times an injected `cq_overflow` really overflowed this writer's completion queue (the
+    /// kernel kept the CQEs and handed them over later); 0 without fault injection.
+    pub fn cq_overflows(&self) -> u64 {
+        self.ring.cq_overflows()
     }
 
     fn buffered_bytes(&self) -> usize {
@@ -129,17 +158,35 @@ impl UringWriter {
         loop {
             let pending = &self.batch[self.head..self.tail];
             let offered = (pending.len() + extra.len()).min(MAX_OP_BYTES);
-            let result = if pending.is_empty() {
-                self.ring.send(fd, extra, SEND_FLAGS)
-            } else if extra.is_empty() {
-                self.ring.send(fd, pending, SEND_FLAGS)
-            } else {
-                self.ring.send_pair(fd, pending, extra, SEND_FLAGS)
-            }
-            .map_err(Error::Os)?;
             let counters = self.stats.counters();
-            counters.ops_submitted.add(1);
-            counters.completions.add(1);
+            let result = if faults::hit(Fault::Eagain) {
+                // Fault injection (tests only): as if the SEND's CQE were -EAGAIN. Nothing was
+                // submitted, so no operation and no kernel entry is counted.
+                self.ring.note_injected();
+                -libc::EAGAIN
+            } else {
+                let result = if faults::hit(Fault::Short) {
+                    // Fault injection (tests only): offer 1 byte, the first one not accepted yet:
+                    // a buffered byte goes before any of the caller's (C1).
+                    self.ring.note_injected();
+                    let first = if pending.is_empty() {
+                        &extra[..extra.len().min(1)]
+                    } else {
+                        &pending[..1]
+                    };
+                    self.ring.send(fd, first, SEND_FLAGS)
+                } else if pending.is_empty() {
+                    self.ring.send(fd, extra, SEND_FLAGS)
+                } else if extra.is_empty() {
+                    self.ring.send(fd, pending, SEND_FLAGS)
+                } else {
+                    self.ring.send_pair(fd, pending, extra, SEND_FLAGS)
+                }
+                .map_err(Error::Os)?;
+                counters.ops_submitted.add(1);
+                counters.completions.add(1);
+                result
+            };
             if result > 0 {
                 let n = result as usize;
                 counters.bytes.add(n as u64);
