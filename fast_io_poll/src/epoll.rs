@@ -11,13 +11,45 @@
 //! - `group.rs`: many sockets on one `mio::Poll` (rules G1–G7), reusing the send and receive
 //!   steps and waiting on its own poller instead of each socket's gate.
 //! - `sticky.rs`: the first permanent error, replayed by later calls (C7).
+//!
+//! # Fault injection
+//!
+//! With `FAST_IO_FAULTS` set (see [`fast_io::faults`]; builds with debug assertions only, a
+//! constant `false` in release builds), each of the three system calls a transfer makes meets
+//! its faults in the one place it is made, so writers, readers and groups all see them. An
+//! injected fault stands in for the kernel's answer: the system call is skipped and counts no
+//! kernel entry, operation or completion; real calls keep counting exactly.
+//!
+//! - `eagain`, in `send_step` (`send.rs`) and `recv_step` (`reader.rs`): the transfer says
+//!   `EAGAIN`, and the wait after it is woken already (below).
+//! - `eintr`, in the same two steps and in `wait_once` (`readiness.rs`): the call says `EINTR`
+//!   and is tried again, as a real one is (C4).
+//! - `short`, in `send_step`: the kernel is offered only the first byte of the held bytes (or of
+//!   the caller's slice when nothing is held), so the send comes back short and is continued
+//!   from the next byte (C2), counted in `short_transfers`.
+//! - `etime`, in `wait_once`: the wait ends as an expired gate slice, counted in
+//!   `gate_expiries` as a real one is, and the transfer is tried again (C3, C4).
+//!
+//! An injected `EAGAIN` needs care, because mio registers edge-triggered: a real `EAGAIN` is
+//! followed by an edge as soon as the socket is ready, but an injected one consumed nothing, so
+//! on a socket that is ready no edge will ever come. Waiting for one would cost a whole gate
+//! slice (100 ms by default) per injection, or, in a group's `read`, whose expired slices do not
+//! retry, everything until more data arrives: forever, once the peer has sent its last byte.
+//! So the backend treats the wait after an injected `EAGAIN` as that of
+//! a real one on a ready socket, woken at once: it counts a readiness wait (the evidence that
+//! the fault fired), makes no `epoll_wait`, and tries the transfer again (a writer or reader
+//! straight away; a group member in the flush's next round, or the read's next pass). Progress
+//! never depends on a slice expiring, and the suite runs at its usual speed under `eagain`.
+//!
+//! The faults of ring setup and of the submission and completion queues (`setup_enomem`,
+//! `setup_enobufs`, `sq_full`, `cq_overflow`) are io_uring's; epoll has no such step, so they
+//! do nothing here. A fault at 100 % lets no call through, so a transfer under it cannot finish.
 
 mod batch;
 mod group;
 mod reader;
 mod readiness;
 mod send;
-mod sticky;
 mod writer;
 
 use std::os::fd::BorrowedFd;

@@ -106,6 +106,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Fault injection
+//!
+//! In builds with debug assertions, `FAST_IO_FAULTS` (see [`fast_io::faults`]) makes the
+//! backend's sends, receives and readiness waits meet `eagain`, `eintr`, `short` and `etime`
+//! at the one place each system call is made, so the conformance suite can check that writers,
+//! readers and groups stay byte-exact under them. Injected faults count no kernel entry. The
+//! other faults of that list are io_uring's and do nothing here.
+//!
 //! # Non-blocking without touching the caller's descriptor
 //!
 //! `O_NONBLOCK` lives on the open file description, which every `dup` of a socket shares: setting

@@ -32,20 +32,25 @@ const FALLBACK_POLICY: &str = "epoll";
 const POLICY_TESTS_FILTERSET: &str = "test(/^auto::/) | test(/::c14_policy$/)";
 const POLICY_TESTS_NAMES: &[&str] = &["auto::", "::c14_policy"];
 
-/// The fault-injection reruns of the conformance suite: each is a value of `FAST_IO_FAULTS`
-/// (see `fast_io::faults`), under which the suite must stay green and byte-exact.
+/// The fault-injection reruns of the conformance and group suites: each is a value of
+/// `FAST_IO_FAULTS` (see `fast_io::faults`), under which every backend must stay green and
+/// byte-exact. The io_uring-only faults (ring setup, SQ, CQ) do nothing to the other backends.
 const FAULT_RUNS: &[&str] = &[
     "eagain=20",
     "eintr=20",
     "short=30",
-    "eagain=10,eintr=10,short=20",
+    "etime=20",
+    "eagain=10,eintr=10,short=20,etime=10",
+    "setup_enomem",
+    "setup_enobufs",
+    "sq_full=50",
+    "cq_overflow",
 ];
 const FAULTS_ENV: &str = "FAST_IO_FAULTS";
 
-/// The suite modules whose backends have fault hooks, as a nextest filterset and as `cargo test`
-/// name filters.
-const FAULT_MODULES_FILTERSET: &str = "test(/^blocking::/)";
-const FAULT_MODULES_NAMES: &[&str] = &["blocking::"];
+/// What runs under faults: both suites, every fixed backend module (not the `auto::` rerun).
+const FAULT_FILTERSET: &str = "test(/^(blocking|poll|uring)::/)";
+const FAULT_NAMES: &[&str] = &["blocking::", "poll::", "uring::"];
 
 /// Runs every CI step. Takes no options; unknown ones are refused rather than ignored.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -98,16 +103,26 @@ pub fn run(args: &[String]) -> Result<(), String> {
     step(rerun)?;
     for faults in FAULT_RUNS {
         let mut cmd = if nextest {
-            let mut args = vec!["nextest", "run", "--no-fail-fast"];
-            args.extend(conformance);
-            args.extend(["-E", FAULT_MODULES_FILTERSET]);
-            tests(&args, None)
+            let args = [
+                "nextest",
+                "run",
+                "--no-fail-fast",
+                "-p",
+                "fast_io_tests",
+                "-E",
+            ];
+            tests(&[&args[..], &[FAULT_FILTERSET]].concat(), None)
         } else {
-            let mut args = vec!["test"];
-            args.extend(conformance);
-            args.push("--");
-            args.extend(FAULT_MODULES_NAMES);
-            tests(&args, None)
+            let args = [
+                "test",
+                "-p",
+                "fast_io_tests",
+                "--test",
+                "conformance",
+                "--test",
+                "groups",
+            ];
+            tests(&[&args[..], &["--"], FAULT_NAMES].concat(), None)
         };
         cmd.env(FAULTS_ENV, faults);
         step(cmd)?;

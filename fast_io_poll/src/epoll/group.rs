@@ -77,6 +77,17 @@
 //! and `epoll_ctl` in `join`, `epoll_ctl` and `close` in `leave`) are not counted, as a writer's
 //! construction is not.
 //!
+//! # Injected faults
+//!
+//! The group sends and receives through the same steps as a writer and a reader, and waits
+//! through the same `wait_once`, so `FAST_IO_FAULTS` reaches it there (see `epoll.rs`). An
+//! injected `EAGAIN` made no system call and will be followed by no edge, so it is taken as a
+//! real one whose wait was woken at once: on a send it ends the member's turn but leaves it
+//! unblocked, and the flush goes on to its next round without an `epoll_wait`; on a `recv` the
+//! member stays readable, and `read` serves it again without waiting. Either counts the
+//! member a readiness wait. An injected `ETIME` ends a flush's wait early; a wait that ends as
+//! an expired slice expires the members it was sized for, real or injected alike.
+//!
 //! # Ownership (G6, C11)
 //!
 //! Nothing is ever in flight in the kernel between calls: every send and receive completed
@@ -84,7 +95,6 @@
 //! descriptor is still open, and then close the duplicate.
 
 use std::fmt;
-use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
@@ -92,17 +102,16 @@ use std::time::{Duration, Instant};
 use fast_io::socket::adopt;
 use fast_io::{
     Config, Deadline, Error, FlushReport, Member, Pending, Received, SocketGroup, Stats,
-    StatsHandle,
+    StatsHandle, Sticky,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use socket2::Socket;
 
 use super::batch::Batch;
-use super::reader::recv_counted;
-use super::readiness::{Woken, wait_once};
+use super::reader::recv_step;
+use super::readiness::{Eagain, Transfer, Woken, wait_once};
 use super::send::send_step;
-use super::sticky::Sticky;
 
 /// Events taken per `epoll_wait`; more ready members wait in the kernel's list for the next.
 const EVENTS: usize = 1024;
@@ -268,6 +277,9 @@ impl PollGroup {
             // is empty or the kernel says EAGAIN.
             let mut sent = false;
             let mut waiting = false;
+            // A member met an injected EAGAIN and is not blocked: the next round serves it
+            // without a wait.
+            let mut woken = false;
             for (index, slot) in self.slots[scope.clone()]
                 .iter_mut()
                 .enumerate()
@@ -292,13 +304,22 @@ impl PollGroup {
                         &mut joined.batch,
                         &[],
                     ) {
-                        Ok(Some(_)) if joined.batch.is_empty() => break,
-                        Ok(Some(_)) => {} // Short (C2): continue from the next byte.
-                        Ok(None) => {
+                        Ok(Transfer::Moved(_)) if joined.batch.is_empty() => break,
+                        Ok(Transfer::Moved(_)) => {} // Short (C2): continue from the next byte.
+                        Ok(Transfer::Blocked(Eagain::Kernel)) => {
                             // Its own gate slice starts now (a clock read costs far less
                             // than the send that said EAGAIN).
                             joined.blocked = Some(Instant::now());
                             waiting = true;
+                            break;
+                        }
+                        Ok(Transfer::Blocked(Eagain::Injected)) => {
+                            // No system call was made, so no edge will follow: the member's
+                            // turn ends as after a real EAGAIN, and its wait counts as woken
+                            // already (see `readiness.rs`), with no `epoll_wait`.
+                            joined.stats.counters().readiness_waits.add(1);
+                            waiting = true;
+                            woken = true;
                             break;
                         }
                         Err(err) => {
@@ -319,7 +340,9 @@ impl PollGroup {
             if !waiting || deadline.passed() {
                 break;
             }
-            self.wait_writable(scope.clone(), slice, &deadline)?;
+            if !woken {
+                self.wait_writable(scope.clone(), slice, &deadline)?;
+            }
         }
         // A member fails at most once (then it is sticky and sent no more), but not in slot
         // order across rounds.
@@ -351,18 +374,19 @@ impl PollGroup {
         Ok(report)
     }
 
-    /// Every pending member of `scope` is blocked: retries those whose slice has run out, or
-    /// else makes one `epoll_wait` until the first slice ends (cut short by `deadline`).
-    fn wait_writable(
+    /// Unblocks the pending members of `scope` whose gate slice ends by `by`, counting a gate
+    /// expiry for each (C3, C4): their slice passed with no writable event, so the next round
+    /// tries their send again. Returns whether any was unblocked, and when the first slice still
+    /// running ends.
+    fn expire(
         &mut self,
         scope: std::ops::Range<usize>,
         slice: Duration,
-        deadline: &Deadline,
-    ) -> Result<(), Error> {
-        let now = Instant::now();
+        by: Instant,
+    ) -> (bool, Option<Instant>) {
         let mut first_end: Option<Instant> = None;
         let mut expired = false;
-        for slot in &mut self.slots[scope.clone()] {
+        for slot in &mut self.slots[scope] {
             let Some(joined) = slot.joined.as_mut().filter(|j| j.pending()) else {
                 continue;
             };
@@ -370,8 +394,7 @@ impl PollGroup {
                 continue;
             };
             let end = since + slice;
-            if end <= now {
-                // Its gate slice passed with no writable event: try the send again (C3, C4).
+            if end <= by {
                 joined.stats.counters().gate_expiries.add(1);
                 joined.blocked = None;
                 expired = true;
@@ -379,23 +402,48 @@ impl PollGroup {
                 first_end = Some(first_end.map_or(end, |first| first.min(end)));
             }
         }
+        (expired, first_end)
+    }
+
+    /// Every pending member of `scope` is blocked: retries those whose slice has run out, or
+    /// else makes one `epoll_wait` until the first slice ends (cut short by `deadline`). A wait
+    /// that ends as an expired slice (before the deadline) expires the members it was sized
+    /// for, as the next call would find them expired anyway; so an injected `etime`, which ends
+    /// the wait early, counts and retries them as a real expiry does.
+    fn wait_writable(
+        &mut self,
+        scope: std::ops::Range<usize>,
+        slice: Duration,
+        deadline: &Deadline,
+    ) -> Result<(), Error> {
+        let now = Instant::now();
+        let (expired, first_end) = self.expire(scope.clone(), slice, now);
         if expired {
             return Ok(());
         }
         let Some(first_end) = first_end else {
             return Ok(());
         };
-        for slot in &self.slots[scope] {
+        for slot in &self.slots[scope.clone()] {
             if let Some(joined) = slot.joined.as_ref().filter(|j| j.pending()) {
                 joined.stats.counters().readiness_waits.add(1);
             }
         }
         let timeout = deadline.slice(first_end.saturating_duration_since(now));
         let own = self.own.counters();
-        own.kernel_entries.add(1);
-        match wait_once(&mut self.poll, &mut self.events, timeout)? {
+        match wait_once(
+            &mut self.poll,
+            &mut self.events,
+            timeout,
+            &own.kernel_entries,
+        )? {
             Woken::Events => self.absorb(),
-            Woken::Expired | Woken::Interrupted => {}
+            // Cut short by the deadline: the flush ends, and nothing has expired.
+            Woken::Expired if deadline.passed() => {}
+            Woken::Expired => {
+                self.expire(scope, slice, first_end);
+            }
+            Woken::Interrupted => {}
         }
         Ok(())
     }
@@ -415,15 +463,9 @@ impl PollGroup {
                 if joined.inbox.is_empty() {
                     joined.inbox = vec![0; batch_bytes];
                 }
-                let result = loop {
-                    match recv_counted(&joined.socket, joined.stats.counters(), &mut joined.inbox) {
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                        other => break other,
-                    }
-                };
-                match result {
-                    Ok(0) => joined.read_end = Some(ReadEnd::Eof),
-                    Ok(n) => {
+                match recv_step(&joined.socket, joined.stats.counters(), &mut joined.inbox) {
+                    Ok(Transfer::Moved(0)) => joined.read_end = Some(ReadEnd::Eof),
+                    Ok(Transfer::Moved(n)) => {
                         // A full buffer may have left more behind, and a hang-up seen by the
                         // poller is still to be read: no new edge will say so. Otherwise the
                         // queue was drained, and whatever arrives next raises an edge.
@@ -432,8 +474,11 @@ impl PollGroup {
                         reported += 1;
                         continue;
                     }
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                        joined.readable = false;
+                    Ok(Transfer::Blocked(Eagain::Kernel)) => joined.readable = false,
+                    Ok(Transfer::Blocked(Eagain::Injected)) => {
+                        // No system call was made, so no edge will follow: the member stays
+                        // readable, and its wait counts as woken already (see `readiness.rs`).
+                        joined.stats.counters().readiness_waits.add(1);
                     }
                     Err(err) => {
                         // Receive errors carry an errno, so they always have a sticky form.
@@ -574,8 +619,13 @@ impl SocketGroup for PollGroup {
             .any(|joined| joined.readable || joined.read_end.is_some());
         if remembered {
             let own = self.own.counters();
-            own.kernel_entries.add(1);
-            if wait_once(&mut self.poll, &mut self.events, Duration::ZERO)? == Woken::Events {
+            let woken = wait_once(
+                &mut self.poll,
+                &mut self.events,
+                Duration::ZERO,
+                &own.kernel_entries,
+            )?;
+            if woken == Woken::Events {
                 self.absorb();
             }
         }
@@ -589,20 +639,33 @@ impl SocketGroup for PollGroup {
                 // Nothing could ever be reported.
                 return Ok(0);
             }
+            let limit = self.config.read_deadline;
+            let deadline = deadline.get_or_insert_with(|| Deadline::start(limit));
+            if self
+                .slots
+                .iter()
+                .filter_map(|slot| slot.joined.as_ref())
+                .any(|joined| joined.readable)
+            {
+                // Still readable after an injected EAGAIN (a real one clears it): that member's
+                // wait, counted there, is woken already, so serve it again without one.
+                if deadline.passed() {
+                    return Err(deadline.error(0));
+                }
+                continue;
+            }
             // Every member is waiting: one that had ended would have been reported.
             for joined in self.slots.iter().filter_map(|slot| slot.joined.as_ref()) {
                 joined.stats.counters().readiness_waits.add(1);
             }
-            let limit = self.config.read_deadline;
-            let deadline = deadline.get_or_insert_with(|| Deadline::start(limit));
             if deadline.passed() {
                 return Err(deadline.error(0));
             }
-            self.own.counters().kernel_entries.add(1);
             match wait_once(
                 &mut self.poll,
                 &mut self.events,
                 deadline.slice(self.config.gate_slice),
+                &self.own.counters().kernel_entries,
             )? {
                 Woken::Events => self.absorb(),
                 Woken::Expired => {

@@ -20,7 +20,8 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use fast_io::{Counters, Deadline, Error, StatsHandle};
+use fast_io::faults::{self, Fault};
+use fast_io::{Counter, Counters, Deadline, Error, StatsHandle};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use socket2::Socket;
@@ -74,20 +75,34 @@ impl Gate {
     /// mean "try again"), after `EINTR`, and after a slice that expired with no event, which is
     /// counted here and re-armed by the caller's next `EAGAIN` (C3, C4).
     ///
+    /// `eagain` says where the `EAGAIN` that led here came from. One that the kernel gave is
+    /// waited for as above. One that `FAST_IO_FAULTS` injected made no system call, so it used
+    /// up no readiness and no edge will follow it, while a real `EAGAIN` is followed by an edge
+    /// as soon as the socket is ready: at once, had it been ready all along. This wait behaves
+    /// as that one would, woken already. It counts as a readiness wait but makes no
+    /// `epoll_wait` (no kernel entry), and the caller tries again at once, not after a slice.
+    ///
     /// Trying the transfer after an expired slice, rather than waiting straight on, costs one
     /// system call per slice; in exchange a readiness change that raised no edge delays a
     /// transfer by one slice at most, never until the deadline. Once `deadline` has passed, the
     /// result is `Error::TimedOut` with `accepted: 0`, which the caller replaces with the bytes
     /// its call moved.
-    pub(crate) fn wait(&mut self, deadline: &Deadline) -> Result<(), Error> {
+    pub(crate) fn wait(&mut self, eagain: Eagain, deadline: &Deadline) -> Result<(), Error> {
         if deadline.passed() {
             return Err(deadline.error(0));
         }
         let slice = deadline.slice(self.slice);
         let counters = self.stats.counters();
         counters.readiness_waits.add(1);
-        counters.kernel_entries.add(1);
-        match wait_once(&mut self.poll, &mut self.events, slice)? {
+        if eagain == Eagain::Injected {
+            return Ok(());
+        }
+        match wait_once(
+            &mut self.poll,
+            &mut self.events,
+            slice,
+            &counters.kernel_entries,
+        )? {
             Woken::Events | Woken::Interrupted => Ok(()),
             Woken::Expired => {
                 if deadline.passed() {
@@ -98,6 +113,26 @@ impl Gate {
             }
         }
     }
+}
+
+/// Where an `EAGAIN` from a transfer step came from, which decides how the wait after it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Eagain {
+    /// The kernel said it: an edge comes when the socket becomes ready.
+    Kernel,
+    /// `FAST_IO_FAULTS` made the step skip its system call: nothing was consumed, so no edge
+    /// will come, and the socket may be ready now. The wait after it counts as woken already.
+    Injected,
+}
+
+/// What one non-blocking transfer step (a send of `send.rs`, a `recv` of `reader.rs`) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transfer {
+    /// Bytes moved: for a send, how many of the caller's slice the kernel took (the held bytes
+    /// go first, and may be all it took); for a `recv`, how many arrived (0: end of stream).
+    Moved(usize),
+    /// Nothing moved (`EAGAIN`): wait for readiness, as `Eagain` says, before the next try.
+    Blocked(Eagain),
 }
 
 /// How one wait on a poller ended.
@@ -112,12 +147,27 @@ pub(crate) enum Woken {
 }
 
 /// One `epoll_wait` of at most `slice` on `poll`, filling `events`: the single wait that a gate
-/// and a group (`group.rs`, many sockets on one poller) share. Counting it is the caller's part.
+/// and a group (`group.rs`, many sockets on one poller) share. It counts one kernel entry in
+/// `kernel_entries` when it enters the kernel; every other count is the caller's part.
+///
+/// Under `FAST_IO_FAULTS`, `eintr` makes it return [`Woken::Interrupted`] and `etime`
+/// [`Woken::Expired`] without the system call (so no kernel entry): the caller treats them as
+/// it treats the kernel's, counting an expired slice as a gate expiry. An edge that arrived
+/// meanwhile stays in the poller's ready list for the next real wait, so nothing is lost.
 pub(crate) fn wait_once(
     poll: &mut Poll,
     events: &mut Events,
     slice: Duration,
+    kernel_entries: &Counter,
 ) -> Result<Woken, Error> {
+    if faults::hit(Fault::Eintr) {
+        return Ok(Woken::Interrupted);
+    }
+    if faults::hit(Fault::Etime) {
+        events.clear();
+        return Ok(Woken::Expired);
+    }
+    kernel_entries.add(1);
     match poll.poll(events, Some(slice)) {
         Ok(()) if !events.is_empty() => Ok(Woken::Events),
         Ok(()) => Ok(Woken::Expired),

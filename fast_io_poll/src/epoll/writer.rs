@@ -29,12 +29,11 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle};
+use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky};
 
 use super::batch::Batch;
-use super::readiness::Gate;
+use super::readiness::{Gate, Transfer};
 use super::send::send_step;
-use super::sticky::Sticky;
 
 /// The epoll backend's writer.
 #[derive(Debug)]
@@ -79,7 +78,7 @@ impl PollWriter {
 
     /// One non-blocking send of the held bytes followed by `caller` (see [`send_step`]); a
     /// permanent error becomes sticky here (C7).
-    fn try_send(&mut self, caller: &[u8]) -> Result<Option<usize>, Error> {
+    fn try_send(&mut self, caller: &[u8]) -> Result<Transfer, Error> {
         let result = send_step(
             self.gate.socket(),
             self.gate.counters(),
@@ -100,9 +99,10 @@ impl PollWriter {
                 return Ok(buf.len());
             }
             match self.try_send(buf)? {
-                Some(0) => {} // Only held bytes went: the room they left may now take `buf`.
-                Some(n) => return Ok(n),
-                None => self.gate.wait(deadline)?,
+                // Only held bytes went: the room they left may now take `buf`.
+                Transfer::Moved(0) => {}
+                Transfer::Moved(n) => return Ok(n),
+                Transfer::Blocked(eagain) => self.gate.wait(eagain, deadline)?,
             }
         }
     }
@@ -114,8 +114,8 @@ impl PollWriter {
         while !self.batch.is_empty() {
             let before = self.batch.len();
             match self.try_send(&[])? {
-                Some(_) => flushed += (before - self.batch.len()) as u64,
-                None => match self.gate.wait(deadline) {
+                Transfer::Moved(_) => flushed += (before - self.batch.len()) as u64,
+                Transfer::Blocked(eagain) => match self.gate.wait(eagain, deadline) {
                     Err(Error::TimedOut { .. }) => return Err(deadline.error(flushed)),
                     other => other?,
                 },

@@ -105,12 +105,12 @@ use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
 use fast_io::{
     Config, Deadline, Error, FlushReport, MAX_RING_ENTRIES, Member, Pending, Received, SocketGroup,
-    Stats, StatsHandle,
+    Stats, StatsHandle, Sticky,
 };
 use socket2::Socket;
 
+use super::cqe::transfer_error;
 use super::ring::{MAX_OP_BYTES, Ring, Setup};
-use super::sticky::{Sticky, transfer_error};
 
 /// Flags of every SEND: return `-EAGAIN` instead of waiting (C3), no `SIGPIPE` (C7).
 const SEND_FLAGS: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;

@@ -11,12 +11,12 @@
 //! | `probe.rs`  | availability: ring creation, opcode probe, reasons a user can act on |
 //! | `sticky.rs` | the first permanent error, replayed (C7)                              |
 
+mod cqe;
 mod gate;
 mod group;
 mod probe;
 mod reader;
 mod ring;
-mod sticky;
 mod writer;
 
 pub use group::UringGroup;

@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
-use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle};
+use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky};
 use socket2::Socket;
 
+use super::cqe::transfer_error;
 use super::gate;
 use super::ring::{Ring, Setup};
-use super::sticky::{Sticky, transfer_error};
 
 /// The io_uring backend's reader. Built by [`UringBackend`](crate::UringBackend).
 pub struct UringReader {

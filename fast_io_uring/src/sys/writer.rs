@@ -30,12 +30,12 @@ use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
-use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle};
+use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky};
 use socket2::Socket;
 
+use super::cqe::transfer_error;
 use super::gate;
 use super::ring::{MAX_OP_BYTES, Ring};
-use super::sticky::{Sticky, transfer_error};
 
 /// Flags of every SEND: return `-EAGAIN` instead of waiting (C3), no `SIGPIPE` (C7).
 const SEND_FLAGS: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;

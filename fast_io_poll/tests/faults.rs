@@ -1,0 +1,416 @@
+//! C1, C2, C4: the epoll backend stays byte-exact under every fault of `FAST_IO_FAULTS` that
+//! applies to it (`eagain`, `eintr`, `short`, `etime`; see `fast_io::faults` and the module docs
+//! of the backend's `epoll.rs`), through a writer and a reader and through a group, and the
+//! counters show that each fault fired.
+//!
+//! `FAST_IO_FAULTS` is read once per process, so each test runs this test binary again as a
+//! child (`--exact <name>`), with the faults set and [`CHILD_ENV`] telling it to do the work;
+//! the parent only checks that the child passed within a generous deadlock guard, and kills it
+//! if not. The hooks exist only in builds with debug assertions; elsewhere the tests say they
+//! are skipped.
+//!
+//! Each transfer is 16 MiB, checked byte for byte against the pattern of `support`, whose bytes
+//! depend on their stream offset, so a lost, repeated or reordered byte shows at its position.
+//! `eagain` and `etime` run on sockets with small buffers (set before `listen`/`connect`), so
+//! the writers meet full buffers and wait on their gates, where those faults act.
+
+#![cfg(any(target_os = "linux", target_os = "android"))]
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use fast_io::faults::{FAULTS_ENV, FAULTS_SEED_ENV};
+use fast_io::{Config, Member, Received, SocketBackend, Stats};
+use fast_io_poll::PollBackend;
+use support::{fill, first_mismatch, guard, pair, pair_with_buffers};
+
+/// Set in a child: run the test body here, under the faults the parent chose.
+const CHILD_ENV: &str = "FAST_IO_POLL_FAULTS_CHILD";
+/// Bytes each transfer moves.
+const TOTAL: u64 = 16 << 20;
+/// Members of each group; each moves `TOTAL / MEMBERS` bytes.
+const MEMBERS: usize = 4;
+/// Socket buffers of the `eagain` and `etime` transfers.
+const SMALL_BUFFERS: usize = 8 << 10;
+/// The deadlock guard of a child's body: far beyond what a 16 MiB transfer needs in a debug
+/// build on a loaded 2-core machine.
+const BODY_GUARD: Duration = Duration::from_secs(120);
+/// The parent's guard on the child, which includes starting the process.
+const CHILD_GUARD: Duration = Duration::from_secs(180);
+
+/// Runs the test `name` in a child of this test binary with `FAST_IO_FAULTS=faults`, and
+/// `body` when this process is that child.
+fn under_faults(name: &str, faults: &str, body: fn()) {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        let configured = std::env::var(FAULTS_ENV).unwrap_or_default();
+        assert_eq!(
+            configured, faults,
+            "the child runs under the parent's faults"
+        );
+        guard(BODY_GUARD, body);
+        return;
+    }
+    if !cfg!(debug_assertions) {
+        println!("skipped: fault hooks exist only in builds with debug assertions");
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut child = Command::new(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env(FAULTS_ENV, faults)
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the test binary as a child");
+    // Read the output on threads, so a child that writes a lot never blocks on a full pipe.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break Some(status);
+        }
+        if started.elapsed() > CHILD_GUARD {
+            // Killing our own child, by its handle; reaped right after.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let out = out.join().expect("stdout reader");
+    let err = err.join().expect("stderr reader");
+    println!("{out}");
+    eprintln!("{err}");
+    let seed = std::env::var(FAULTS_SEED_ENV).unwrap_or_else(|_| "1 (default)".into());
+    match status {
+        None => panic!(
+            "deadlock guard: {name} under {FAULTS_ENV}={faults} (seed {seed}) not finished in \
+             {CHILD_GUARD:?}"
+        ),
+        Some(status) => assert!(
+            status.success(),
+            "{name} under {FAULTS_ENV}={faults} (seed {seed}) failed: {status}"
+        ),
+    }
+    // A child that ran no test (a renamed test, a filter that matched nothing) must not pass.
+    assert!(
+        out.contains("1 passed"),
+        "{name}: the child did not run exactly this test"
+    );
+}
+
+/// A writer on `client` sends `TOTAL` bytes of the pattern in pieces of odd sizes, and a reader
+/// on `server` (another thread) receives them, checking each byte; returns both sides' stats.
+fn writer_to_reader(client: TcpStream, server: TcpStream) -> (Stats, Stats) {
+    let reading = thread::spawn(move || {
+        let mut reader = PollBackend
+            .reader(server.as_fd(), &Config::default())
+            .expect("reader");
+        let mut buf = vec![0u8; 65_521];
+        let mut at = 0u64;
+        loop {
+            let n = reader.read(&mut buf).expect("C4: read under faults");
+            if n == 0 {
+                break;
+            }
+            if let Some(bad) = first_mismatch(&buf[..n], at) {
+                panic!("C1: byte {bad} differs");
+            }
+            at += n as u64;
+        }
+        assert_eq!(at, TOTAL, "C1: every byte, then end of stream");
+        reader.stats()
+    });
+    let mut writer = PollBackend
+        .writer(client.as_fd(), &Config::default())
+        .expect("writer");
+    // Pieces below, at and above the default batch, so every send path (copy, sendmsg of held
+    // bytes and caller slice, plain send) meets the faults.
+    let sizes = [10_007usize, 1 << 20, 333, 300_007];
+    let mut piece = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    for size in sizes.iter().cycle() {
+        if at == TOTAL {
+            break;
+        }
+        let len = (*size).min((TOTAL - at) as usize);
+        fill(&mut piece[..len], at);
+        writer
+            .write_all(&piece[..len])
+            .expect("C4: write under faults");
+        at += len as u64;
+    }
+    writer.shutdown().expect("C13: shutdown under faults");
+    let written = writer.stats();
+    let read = reading.join().expect("the reader passed");
+    assert_eq!(written.bytes, TOTAL, "writer's byte count (C15): {written}");
+    assert_eq!(read.bytes, TOTAL, "reader's byte count (C15): {read}");
+    println!("writer: {written}\nreader: {read}");
+    (written, read)
+}
+
+/// Wait calls that made no `epoll_wait`, over both sides: a wait woken at once after an
+/// injected `EAGAIN`, or one that an injected `EINTR` or `ETIME` ended. Without faults every
+/// system call is a transfer, a wait or the writer's shutdown, so this is 0.
+fn waits_without_kernel_entry(written: &Stats, read: &Stats) -> u64 {
+    let entries = written.kernel_entries + read.kernel_entries;
+    let accounted = written.ops_submitted + read.ops_submitted + 1;
+    assert!(entries >= accounted, "{written} / {read}");
+    let waits = written.readiness_waits + read.readiness_waits;
+    waits
+        .checked_sub(entries - accounted)
+        .expect("never more epoll_wait calls than readiness waits")
+}
+
+/// The byte stream of group member `i`: the pattern from `i * TOTAL / MEMBERS`, so bytes that
+/// reach the wrong member differ too.
+fn base(i: usize) -> u64 {
+    i as u64 * (TOTAL / MEMBERS as u64)
+}
+
+/// A group of `MEMBERS` sockets sends `TOTAL` bytes in all, flushing as it tops up each member,
+/// and a second group (another thread) reads them from the peers, checking each member's bytes;
+/// returns the totals of the sending and the receiving group.
+fn group_to_group(pairs: Vec<(TcpStream, TcpStream)>) -> (Stats, Stats) {
+    let each = TOTAL / MEMBERS as u64;
+    let (clients, servers): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+    let receiving = thread::spawn(move || {
+        let mut group = PollBackend.group(&Config::default()).expect("group");
+        let members: Vec<Member> = servers
+            .iter()
+            .map(|s| group.join(s.as_fd()).expect("join"))
+            .collect();
+        let slot: HashMap<Member, usize> =
+            members.iter().enumerate().map(|(i, &m)| (m, i)).collect();
+        let mut got = [0u64; MEMBERS];
+        let mut ended = [false; MEMBERS];
+        while ended.iter().any(|e| !e) {
+            let reported = group
+                .read(&mut |member, received| {
+                    let i = slot[&member];
+                    match received {
+                        Received::Data(data) => {
+                            assert!(!ended[i], "C8: member {i}: data after end of stream");
+                            if let Some(bad) = first_mismatch(data, base(i) + got[i]) {
+                                panic!("C1: member {i}: byte {} differs", bad - base(i));
+                            }
+                            got[i] += data.len() as u64;
+                        }
+                        Received::Eof => ended[i] = true,
+                        Received::Failed(err) => panic!("member {i}: {err}"),
+                    }
+                })
+                .expect("C4: group read under faults");
+            assert!(reported > 0, "a read with no deadline reports something");
+        }
+        assert_eq!(got, [each; MEMBERS], "C1: every byte of every member");
+        let totals = group.totals();
+        for member in members {
+            group.leave(member).expect("leave");
+        }
+        drop(servers);
+        totals
+    });
+    let mut group = PollBackend.group(&Config::default()).expect("group");
+    let members: Vec<Member> = clients
+        .iter()
+        .map(|c| group.join(c.as_fd()).expect("join"))
+        .collect();
+    let mut sent = [0u64; MEMBERS];
+    let mut piece = vec![0u8; 10_007];
+    while sent.iter().any(|&s| s < each) {
+        for (i, &member) in members.iter().enumerate() {
+            while sent[i] < each {
+                let len = piece.len().min((each - sent[i]) as usize);
+                fill(&mut piece[..len], base(i) + sent[i]);
+                match group.write(member, &piece[..len]).expect("write") {
+                    0 => break,
+                    n => sent[i] += n as u64,
+                }
+            }
+        }
+        let report = group.flush().expect("C4: flush under faults");
+        assert!(report.is_complete(), "no deadline: {report:?}");
+    }
+    for &member in &members {
+        group.shutdown(member).expect("C13: shutdown under faults");
+    }
+    let sending = group.totals();
+    let receiving = receiving.join().expect("the receiving group passed");
+    assert_eq!(
+        sending.bytes, TOTAL,
+        "sending group's byte count: {sending}"
+    );
+    assert_eq!(
+        receiving.bytes, TOTAL,
+        "receiving group's byte count: {receiving}"
+    );
+    println!("sending group: {sending}\nreceiving group: {receiving}");
+    drop(group);
+    drop(clients);
+    (sending, receiving)
+}
+
+fn small_pairs() -> Vec<(TcpStream, TcpStream)> {
+    (0..MEMBERS)
+        .map(|_| pair_with_buffers(SMALL_BUFFERS))
+        .collect()
+}
+
+fn default_pairs() -> Vec<(TcpStream, TcpStream)> {
+    (0..MEMBERS).map(|_| pair()).collect()
+}
+
+/// C4: injected `EAGAIN` on sends and receives. Each one's wait is woken at once, so it counts
+/// a readiness wait with no `epoll_wait` behind it: that difference shows the fault fired.
+#[test]
+fn eagain_writer_and_reader() {
+    under_faults("eagain_writer_and_reader", "eagain=30", || {
+        let (client, server) = pair_with_buffers(SMALL_BUFFERS);
+        let (written, read) = writer_to_reader(client, server);
+        assert!(written.readiness_waits > 0, "{written}");
+        assert!(read.readiness_waits > 0, "{read}");
+        assert!(
+            waits_without_kernel_entry(&written, &read) > 0,
+            "no injected EAGAIN was seen: {written} / {read}"
+        );
+    });
+}
+
+/// C4, G1: injected `EAGAIN` on a group's sends and receives; a member that met one is served
+/// again in the next round (flush) or pass (read), never left waiting for an edge that will
+/// not come.
+#[test]
+fn eagain_group() {
+    under_faults("eagain_group", "eagain=30", || {
+        let (sending, receiving) = group_to_group(small_pairs());
+        assert!(sending.readiness_waits > 0, "{sending}");
+        assert!(receiving.readiness_waits > 0, "{receiving}");
+    });
+}
+
+/// C4: injected `EINTR` on sends, receives and `epoll_wait`: every call is tried again. The
+/// waits that an injected `EINTR` ended made no `epoll_wait`, which shows it fired.
+#[test]
+fn eintr_writer_and_reader() {
+    under_faults("eintr_writer_and_reader", "eintr=30", || {
+        let (client, server) = pair_with_buffers(SMALL_BUFFERS);
+        let (written, read) = writer_to_reader(client, server);
+        assert!(
+            waits_without_kernel_entry(&written, &read) > 0,
+            "no injected EINTR ended a wait: {written} / {read}"
+        );
+    });
+}
+
+/// C4: injected `EINTR` on a group's sends, receives and `epoll_wait`.
+#[test]
+fn eintr_group() {
+    under_faults("eintr_group", "eintr=30", || {
+        group_to_group(small_pairs());
+    });
+}
+
+/// C2: sends cut to their first byte come back short and continue from the next byte, the
+/// held bytes of a `sendmsg` before the caller's.
+#[test]
+fn short_writer_and_reader() {
+    under_faults("short_writer_and_reader", "short=50", || {
+        let (client, server) = pair();
+        let (written, _) = writer_to_reader(client, server);
+        assert!(written.short_transfers > 0, "{written}");
+    });
+}
+
+/// C2: a group member's short sends continue from the next byte within its turn.
+#[test]
+fn short_group() {
+    under_faults("short_group", "short=50", || {
+        let (sending, _) = group_to_group(default_pairs());
+        assert!(sending.short_transfers > 0, "{sending}");
+    });
+}
+
+/// C3, C4: readiness waits that end as expired slices are counted as gate expiries and end in
+/// another try of the transfer, losing nothing.
+#[test]
+fn etime_writer_and_reader() {
+    under_faults("etime_writer_and_reader", "etime=30", || {
+        let (client, server) = pair_with_buffers(SMALL_BUFFERS);
+        let (written, read) = writer_to_reader(client, server);
+        assert!(
+            written.gate_expiries + read.gate_expiries > 0,
+            "{written} / {read}"
+        );
+        assert!(
+            waits_without_kernel_entry(&written, &read) > 0,
+            "no injected ETIME ended a wait: {written} / {read}"
+        );
+    });
+}
+
+/// C3, C4: a group's waits that end as expired slices expire the members they were sized for
+/// (sending) or are counted and waited again (receiving).
+#[test]
+fn etime_group() {
+    under_faults("etime_group", "etime=30", || {
+        let (sending, receiving) = group_to_group(small_pairs());
+        assert!(sending.gate_expiries > 0, "{sending} / {receiving}");
+    });
+}
+
+/// C1, C2, C4: every applicable fault at once.
+#[test]
+fn mixed_writer_reader_and_group() {
+    under_faults(
+        "mixed_writer_reader_and_group",
+        "eagain=10,eintr=10,short=20,etime=10",
+        || {
+            let (client, server) = pair_with_buffers(SMALL_BUFFERS);
+            let (written, read) = writer_to_reader(client, server);
+            assert!(written.short_transfers > 0, "{written}");
+            assert!(waits_without_kernel_entry(&written, &read) > 0);
+            let (sending, _) = group_to_group(small_pairs());
+            assert!(sending.short_transfers > 0, "{sending}");
+        },
+    );
+}
+
+/// Without `FAST_IO_FAULTS` (this process has none unless the run sets it), nothing is
+/// injected: every wait is an `epoll_wait`, and the counters add up exactly (C15).
+#[test]
+fn nothing_is_injected_without_faults() {
+    if std::env::var_os(FAULTS_ENV).is_some() {
+        println!("skipped: {FAULTS_ENV} is set for this run");
+        return;
+    }
+    guard(BODY_GUARD, || {
+        let (client, server) = pair_with_buffers(SMALL_BUFFERS);
+        let (written, read) = writer_to_reader(client, server);
+        assert_eq!(
+            waits_without_kernel_entry(&written, &read),
+            0,
+            "{written} / {read}"
+        );
+    });
+}
