@@ -8,7 +8,8 @@
 //! workspace, the tests that depend on the policy run once more with `FAST_IO_BACKEND` forcing
 //! [`FALLBACK_POLICY`], the fallback path of `Policy::Auto`, the way mio's CI reruns its suite on
 //! its fallback backend. Then the suite runs once per entry of [`FAULT_RUNS`] with faults injected
-//! (`FAST_IO_FAULTS`), for the backends that have the hooks.
+//! (`FAST_IO_FAULTS`), and `cargo xtask fallback` checks the real fallback with io_uring disabled
+//! by `kernel.io_uring_disabled=2` (restored afterwards; CI runs as root).
 
 use std::process::Command;
 
@@ -127,6 +128,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         cmd.env(FAULTS_ENV, faults);
         step(cmd)?;
     }
+    // The real fallback: io_uring switched off by the kernel (CI runs as root).
+    crate::fallback::run_fallback(&[])?;
     step(cargo(&["test", "--workspace", "--doc"]))?;
     step(cargo(&["bench", "--workspace", "--no-run"]))?;
     Ok(())
