@@ -50,6 +50,21 @@ impl fmt::Display for Stats {
     }
 }
 
+impl std::ops::AddAssign for Stats {
+    /// Adds another writer's, reader's or member's counters (for group totals); the high-water
+    /// mark is the larger of the two, since buffers are not held at the same moment.
+    fn add_assign(&mut self, other: Stats) {
+        self.bytes += other.bytes;
+        self.ops_submitted += other.ops_submitted;
+        self.completions += other.completions;
+        self.short_transfers += other.short_transfers;
+        self.readiness_waits += other.readiness_waits;
+        self.gate_expiries += other.gate_expiries;
+        self.kernel_entries += other.kernel_entries;
+        self.buffered_high_water = self.buffered_high_water.max(other.buffered_high_water);
+    }
+}
+
 /// One counter with a single writing thread.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -138,6 +153,26 @@ impl StatsHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_add_up_and_keep_the_highest_water_mark() {
+        let mut sum = Stats {
+            bytes: 1,
+            kernel_entries: 2,
+            buffered_high_water: 9,
+            ..Stats::default()
+        };
+        sum += Stats {
+            bytes: 10,
+            short_transfers: 3,
+            buffered_high_water: 4,
+            ..Stats::default()
+        };
+        assert_eq!(sum.bytes, 11);
+        assert_eq!(sum.kernel_entries, 2);
+        assert_eq!(sum.short_transfers, 3);
+        assert_eq!(sum.buffered_high_water, 9);
+    }
 
     #[test]
     fn handle_sees_what_the_owner_counts() {

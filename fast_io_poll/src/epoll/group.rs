@@ -560,15 +560,7 @@ impl SocketGroup for PollGroup {
         Self::deregister(&self.poll, &joined);
         let unsent = joined.batch.len();
         self.held -= unsent;
-        let stats = joined.stats.snapshot();
-        let departed = &mut self.departed;
-        departed.bytes += stats.bytes;
-        departed.ops_submitted += stats.ops_submitted;
-        departed.completions += stats.completions;
-        departed.short_transfers += stats.short_transfers;
-        departed.readiness_waits += stats.readiness_waits;
-        departed.gate_expiries += stats.gate_expiries;
-        departed.kernel_entries += stats.kernel_entries;
+        self.departed += joined.stats.snapshot();
         drop(joined); // Closes the duplicate, after the registration is gone.
         self.free.push(index as u32);
         self.len -= 1;
@@ -712,21 +704,13 @@ impl SocketGroup for PollGroup {
 
     fn totals(&self) -> Stats {
         let own = self.own.snapshot();
-        let mut totals = Stats {
-            kernel_entries: own.kernel_entries + self.departed.kernel_entries,
-            buffered_high_water: own.buffered_high_water,
-            ..self.departed
-        };
+        let mut totals = self.departed;
         for joined in self.slots.iter().filter_map(|slot| slot.joined.as_ref()) {
-            let stats = joined.stats.snapshot();
-            totals.bytes += stats.bytes;
-            totals.ops_submitted += stats.ops_submitted;
-            totals.completions += stats.completions;
-            totals.short_transfers += stats.short_transfers;
-            totals.readiness_waits += stats.readiness_waits;
-            totals.gate_expiries += stats.gate_expiries;
-            totals.kernel_entries += stats.kernel_entries;
+            totals += joined.stats.snapshot();
         }
+        // The group's own epoll_waits come on top; its buffers' high-water mark is the group's.
+        totals.kernel_entries += own.kernel_entries;
+        totals.buffered_high_water = own.buffered_high_water;
         totals
     }
 }

@@ -744,15 +744,7 @@ impl SocketGroup for UringGroup {
         self.members -= 1;
         let unsent = state.buffered();
         self.buffered_total -= unsent;
-        let gone = state.stats.snapshot();
-        let d = &mut self.departed;
-        d.bytes += gone.bytes;
-        d.ops_submitted += gone.ops_submitted;
-        d.completions += gone.completions;
-        d.short_transfers += gone.short_transfers;
-        d.readiness_waits += gone.readiness_waits;
-        d.gate_expiries += gone.gate_expiries;
-        d.kernel_entries += gone.kernel_entries;
+        self.departed += state.stats.snapshot();
         // Closes the descriptor and frees the buffers: nothing in the kernel refers to them.
         drop(state);
         Ok(unsent)
@@ -907,13 +899,7 @@ impl SocketGroup for UringGroup {
         let own = self.totals.snapshot();
         let mut sum = self.departed;
         for state in self.slots.iter().filter_map(|slot| slot.state.as_ref()) {
-            let s = state.stats.snapshot();
-            sum.bytes += s.bytes;
-            sum.ops_submitted += s.ops_submitted;
-            sum.completions += s.completions;
-            sum.short_transfers += s.short_transfers;
-            sum.readiness_waits += s.readiness_waits;
-            sum.gate_expiries += s.gate_expiries;
+            sum += state.stats.snapshot();
         }
         Stats {
             kernel_entries: own.kernel_entries,
