@@ -27,3 +27,8 @@
 pub mod fixtures;
 
 pub use fast_io;
+
+/// The README's Rust snippets, compiled as doc tests so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeSnippets;
