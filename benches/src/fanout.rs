@@ -14,6 +14,7 @@ use fast_io::{Config, SocketBackend};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::cpu::measure;
+use crate::harness::join;
 use crate::outcome::Outcome;
 use crate::pair::tcp_pair;
 
@@ -86,9 +87,7 @@ pub fn finish(
     sender_cpu: Duration,
     kernel_entries: Option<u64>,
 ) -> io::Result<Outcome> {
-    let (got, receiver_cpu) = receiver
-        .join()
-        .map_err(|_| io::Error::other("the receiver panicked"))??;
+    let (got, receiver_cpu) = join(receiver)?;
     let wall = started.elapsed();
     if let Some((i, n)) = got.iter().enumerate().find(|(_, n)| **n != each) {
         return Err(io::Error::other(format!(
@@ -143,9 +142,7 @@ pub fn threads(
     let mut cpu = Duration::ZERO;
     let mut entries = 0;
     for handle in handles {
-        let (e, c) = handle
-            .join()
-            .map_err(|_| io::Error::other("a sender panicked"))??;
+        let (e, c) = join(handle)?;
         entries += e;
         cpu += c;
     }

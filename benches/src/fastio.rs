@@ -12,14 +12,9 @@ use std::time::{Duration, Instant};
 use fast_io::{BackendKind, Config, SocketBackend};
 
 use crate::cpu::measure;
+use crate::harness::{check, join};
 use crate::outcome::Outcome;
 use crate::pair::tcp_pair;
-
-fn join<T>(handle: thread::JoinHandle<io::Result<T>>) -> io::Result<T> {
-    handle
-        .join()
-        .map_err(|_| io::Error::other("a benchmark thread panicked"))?
-}
 
 /// Reads until end of stream in `buf_size` reads; returns the byte count.
 fn drain(reader: &mut dyn Read, buf_size: usize) -> io::Result<u64> {
@@ -30,16 +25,6 @@ fn drain(reader: &mut dyn Read, buf_size: usize) -> io::Result<u64> {
             0 => return Ok(got),
             n => got += n as u64,
         }
-    }
-}
-
-fn check(sent: u64, got: u64) -> io::Result<()> {
-    if sent == got {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "sent {sent} bytes, received {got}"
-        )))
     }
 }
 

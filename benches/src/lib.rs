@@ -5,6 +5,7 @@ pub mod contender;
 pub mod cpu;
 pub mod fanout;
 pub mod fastio;
+pub mod harness;
 pub mod outcome;
 pub mod pair;
 

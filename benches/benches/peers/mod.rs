@@ -14,21 +14,4 @@
 pub mod compio_peer;
 pub mod tokio_peer;
 
-use std::io;
-use std::thread;
-
-pub fn join<T>(handle: thread::JoinHandle<io::Result<T>>) -> io::Result<T> {
-    handle
-        .join()
-        .map_err(|_| io::Error::other("a benchmark thread panicked"))?
-}
-
-pub fn check(sent: u64, got: u64) -> io::Result<()> {
-    if sent == got {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "sent {sent} bytes, received {got}"
-        )))
-    }
-}
+pub use benches::harness::{check, join};
