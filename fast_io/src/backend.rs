@@ -16,19 +16,30 @@
 //! # Waiting
 //!
 //! - **C3 Readiness gate.** A backend never gives the kernel a send that would sit waiting for the
-//!   peer to drain. It waits for the socket to become writable first (io_uring: `PollAdd(POLLOUT)`
-//!   linked to a timeout; epoll: `EPOLLOUT`), one [`Config::gate_slice`] at a time (default
-//!   100 ms). No thread is ever parked in the kernel without bound on behalf of a send, and a
-//!   submission never holds back the completions of anything else. The `std` baseline is the
-//!   documented exception: its blocking `send` parks its own thread (and only that thread),
-//!   bounded by the write deadline when one is set.
+//!   peer to drain. Every transfer is first tried without waiting (`MSG_DONTWAIT`: io_uring puts
+//!   it in the SEND's or RECV's flags, epoll on the `send`/`recv` itself); only when the kernel
+//!   answers `EAGAIN` does the backend wait for readiness (io_uring: `PollAdd(POLLOUT)` linked to
+//!   a `LinkTimeout`; epoll: `EPOLLOUT`), one [`Config::gate_slice`] at a time (default 100 ms).
+//!   So a writable socket never pays for a gate, no thread is ever parked in the kernel without
+//!   bound on behalf of a send, and a submission never holds back the completions of anything
+//!   else. The `std` baseline is the documented exception: its blocking `send` parks its own
+//!   thread (and only that thread), for at most one gate slice per call (`SO_SNDTIMEO`).
 //! - **C4 Transient results are not errors.** `EAGAIN`/`EWOULDBLOCK`, `EINTR`, `ETIME` (a gate
-//!   slice ran out) and `ECANCELED` (a linked poll cancelled by its timeout) make the backend wait
-//!   again. The caller never sees them, and no byte is lost or repeated because of them.
-//! - **C5 Deadlines.** [`Config::write_deadline`] and [`Config::read_deadline`] bound one call.
-//!   When a deadline passes, the call fails with `io::ErrorKind::TimedOut`, carrying
-//!   [`Error::TimedOut`] with the number of bytes of that call accepted before it. `None` waits
-//!   as long as the peer is alive.
+//!   slice ran out) and `ECANCELED` (a linked poll cancelled by its timeout) make the backend
+//!   wait again, and so do `ENOMEM` and `ENOBUFS` on a transfer (a moment of memory pressure:
+//!   the backend waits one gate slice and counts a transient error). A slice that ran out is
+//!   followed by a new attempt at the transfer *before* the next wait: the kernel reports
+//!   readiness later than room exists (a Unix socket polls writable only once its queue is down
+//!   to a quarter of the buffer, TCP once half is free), so a peer that drains a little and then
+//!   waits for us leaves a socket that never polls writable yet takes a send at once. With the
+//!   retry, such a transfer lags by one slice at most. The caller never sees any of these, and
+//!   no byte is lost or repeated because of them.
+//! - **C5 Deadlines.** [`Config::write_deadline`] and [`Config::read_deadline`] bound one call,
+//!   whether it is waiting or making steady progress: a `write_all` that keeps a slow peer busy
+//!   past its deadline fails too. When a deadline passes, the call fails with
+//!   `io::ErrorKind::TimedOut`, within one gate slice, carrying [`Error::TimedOut`] with the
+//!   exact number of bytes of that call accepted before it. `None` waits as long as the peer is
+//!   alive.
 //! - **C6 Independence.** A writer and a reader of one socket, used from two threads, never hold
 //!   each other up: a full send buffer does not stop receiving and a slow receive does not stop
 //!   sending, so a bidirectional transfer cannot freeze.
@@ -42,7 +53,12 @@
 //!   `shutdown(Write)`, every byte it sent is read before end of stream is seen.
 //! - **C9 Bad input.** An invalid [`Config`], a descriptor that is not a connected stream socket,
 //!   or a closed descriptor is refused at construction with a typed error (`InvalidInput` or the
-//!   OS error) — never a panic, never a hang.
+//!   OS error) — never a panic, never a hang. Every `Duration` in a `Config`, up to
+//!   `Duration::MAX`, is either refused by [`Config::validate`] naming the field and its limit
+//!   (`gate_slice` above [`MAX_GATE_SLICE`](crate::MAX_GATE_SLICE)) or taken as it is (a
+//!   deadline too far away for the clock never passes); none panics, overflows a kernel timeout
+//!   or makes a backend spin. A connection the peer reset while its bytes are still queued is
+//!   connected for this purpose: the reader delivers those bytes, then `ConnectionReset` (C8).
 //!
 //! # Resources
 //!
@@ -51,7 +67,9 @@
 //!   into batches; `flush` sends what is buffered.
 //! - **C11 Ownership.** A buffer given to the kernel stays alive and untouched until its
 //!   completion is reaped. Dropping a writer or reader with operations in flight cancels them and
-//!   waits for their completions before any buffer is freed or descriptor closed.
+//!   waits for their completions before any buffer is freed or descriptor closed; each
+//!   operation withdrawn is counted in [`Stats::cancelled`]. A writer or reader may be moved to
+//!   another thread between calls and keeps working there, byte-exact, leaking nothing.
 //! - **C12 Descriptors.** Writers and readers *share* the caller's socket: the constructor
 //!   duplicates the borrowed descriptor (`dup`), the writer or reader owns that duplicate and
 //!   closes it exactly once. No descriptor leaks: the process's descriptor count is the same
@@ -67,9 +85,12 @@
 //!   keeps the reasons for the ones it passed over; a policy naming an unavailable backend is an
 //!   error carrying the reason.
 //! - **C15 Observability.** Every writer and reader keeps [`Stats`]: bytes, operations submitted,
-//!   completions, short transfers, readiness waits, gate slices that expired and were re-armed,
-//!   and kernel entries (system calls). The counters are exact, so tests and benchmarks rely on
-//!   them.
+//!   completions, short transfers, readiness waits, gate slices that expired, transient errors,
+//!   operations cancelled, and kernel entries (system calls). The counters are exact, so tests
+//!   and benchmarks rely on them. One readiness wait is one slice waited after the transfer
+//!   found the socket not ready; a gate expiry is such a slice that ran out with the deadline
+//!   (if any) not yet passed. A group member counts both exactly as a lone writer or reader
+//!   does in the same situation.
 //!
 //! # Shared sockets and groups
 //!

@@ -2,14 +2,18 @@
 //! against.
 //!
 //! Each `write` is one `send(MSG_NOSIGNAL)` of the caller's whole buffer and each `read` one
-//! `recv`, with no buffering of its own (so [`SocketWriter::buffered`] is always 0). Deadlines
-//! (C5) use `SO_SNDTIMEO`/`SO_RCVTIMEO`: set once to the configured limit at construction, and
-//! lowered to the time left only when a call needs a second system call, which on a blocking
-//! socket happens only after a timeout or a signal cut the first one short.
+//! `recv`, with no buffering of its own (so [`SocketWriter::buffered`] is always 0).
+//!
+//! Every blocking call is bounded by one [`Config::gate_slice`] through `SO_SNDTIMEO` /
+//! `SO_RCVTIMEO` (set once at construction; lowered to the time left only while a deadline is
+//! closer than a slice, C5). A call whose slice ran out with nothing moved is made again at once
+//! (C4): the kernel wakes a thread asleep in `send` by the same late rule by which it reports
+//! `POLLOUT`, so a peer that drains a little and then waits for us would otherwise leave the
+//! thread asleep although the socket has room. The retry takes that room within one slice.
 //!
 //! This backend does not keep C3 the way the gated ones do: its blocking `send` parks the calling
-//! thread until the peer drains. That is the behaviour it exists to measure against; it parks only
-//! its own thread, and a write deadline bounds it.
+//! thread until the peer drains or the slice runs out. That is the behaviour it exists to measure
+//! against; it parks only its own thread, one slice at a time.
 
 use std::io::{self, Read, Write};
 use std::os::fd::BorrowedFd;
@@ -19,7 +23,7 @@ use socket2::Socket;
 
 use crate::faults::{self, Fault};
 use crate::socket::adopt;
-use crate::sticky::Sticky;
+use crate::sticky::{Sticky, is_shortage};
 use crate::{
     Availability, BackendKind, Config, Deadline, Error, SocketBackend, SocketGroup, SocketReader,
     SocketWriter, Stats, StatsHandle,
@@ -44,7 +48,7 @@ impl SocketBackend for StdBackend {
         config: &Config,
     ) -> Result<Box<dyn SocketWriter>, Error> {
         config.validate()?;
-        let sock = Blocking::new(socket, Direction::Send, config.write_deadline)?;
+        let sock = Blocking::new(socket, Direction::Send, config)?;
         Ok(Box::new(StdWriter { sock }))
     }
 
@@ -54,7 +58,7 @@ impl SocketBackend for StdBackend {
         config: &Config,
     ) -> Result<Box<dyn SocketReader>, Error> {
         config.validate()?;
-        let sock = Blocking::new(socket, Direction::Receive, config.read_deadline)?;
+        let sock = Blocking::new(socket, Direction::Receive, config)?;
         Ok(Box::new(StdReader { sock }))
     }
 
@@ -80,38 +84,66 @@ struct Blocking {
     sock: Socket,
     direction: Direction,
     limit: Option<Duration>,
-    /// The socket timeout was lowered below `limit` for a continuation and must be restored.
-    timeout_lowered: bool,
+    gate_slice: Duration,
+    /// The socket's `SO_SNDTIMEO`/`SO_RCVTIMEO` now: the gate slice, or less while a deadline is
+    /// closer than a slice. Changed only when a call needs another value.
+    timeout: Duration,
     sticky: Option<Sticky>,
     stats: StatsHandle,
 }
 
+/// The shortest socket timeout set: `SO_SNDTIMEO` has microseconds, and zero means "forever".
+const MIN_TIMEOUT: Duration = Duration::from_micros(1);
+
 impl Blocking {
-    fn new(
-        fd: BorrowedFd<'_>,
-        direction: Direction,
-        limit: Option<Duration>,
-    ) -> Result<Blocking, Error> {
+    fn new(fd: BorrowedFd<'_>, direction: Direction, config: &Config) -> Result<Blocking, Error> {
         let sock = adopt(fd)?;
         // Another user of the shared socket may have made it non-blocking; this backend blocks.
         sock.set_nonblocking(false).map_err(Error::Os)?;
+        let limit = match direction {
+            Direction::Send => config.write_deadline,
+            Direction::Receive => config.read_deadline,
+        };
         let mut this = Blocking {
             sock,
             direction,
             limit,
-            timeout_lowered: false,
+            gate_slice: config.gate_slice,
+            timeout: Duration::ZERO,
             sticky: None,
             stats: StatsHandle::new(),
         };
-        this.set_timeout(limit).map_err(Error::Os)?;
+        let first = Deadline::start(limit).slice(config.gate_slice);
+        this.set_timeout(first).map_err(Error::Os)?;
         Ok(this)
     }
 
-    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    /// Sets the socket timeout to `timeout` (at least [`MIN_TIMEOUT`]).
+    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        let timeout = timeout.max(MIN_TIMEOUT);
         match self.direction {
-            Direction::Send => self.sock.set_write_timeout(timeout),
-            Direction::Receive => self.sock.set_read_timeout(timeout),
+            Direction::Send => self.sock.set_write_timeout(Some(timeout))?,
+            Direction::Receive => self.sock.set_read_timeout(Some(timeout))?,
         }
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    /// Makes the socket timeout one gate slice, or the time left when the deadline is closer:
+    /// so no blocking call outlasts a slice (C3, C4) or the deadline (C5). Costs a system call
+    /// only when the value must change.
+    fn bound(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        let want = deadline.slice(self.gate_slice).max(MIN_TIMEOUT);
+        // Lower it when the deadline is closer than the current timeout (by more than a
+        // millisecond, so back-to-back calls under a short deadline do not each pay for a
+        // `setsockopt`); raise it back to a slice once a new call has room for one.
+        let lower = want < self.timeout.saturating_sub(Duration::from_millis(1));
+        let restore = want == self.gate_slice && self.timeout != self.gate_slice;
+        if lower || restore {
+            self.stats.counters().kernel_entries.add(1);
+            self.set_timeout(want).map_err(Error::Os)?;
+        }
+        Ok(())
     }
 
     fn syscall(&mut self, buf: SysBuf<'_>) -> io::Result<usize> {
@@ -122,6 +154,9 @@ impl Blocking {
         }
         if faults::hit(Fault::Eagain) {
             return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+        }
+        if let Some(errno) = faults::shortage() {
+            return Err(io::Error::from_raw_os_error(errno));
         }
         let counters = self.stats.counters();
         counters.kernel_entries.add(1);
@@ -142,30 +177,19 @@ impl Blocking {
     }
 
     /// Makes one transfer of at least one byte (or end of stream), retrying transient results
-    /// (C4) until `deadline`. `continuation` says an earlier system call of this call already
-    /// ran, so the socket timeout must be lowered to the time left.
-    fn transfer(
-        &mut self,
-        mut buf: SysBuf<'_>,
-        deadline: &Deadline,
-        mut continuation: bool,
-    ) -> Result<usize, Error> {
+    /// (C4) until `deadline`. Each blocking call is bounded by one gate slice (the socket
+    /// timeout): when it runs out with nothing moved, the call is made again at once, which
+    /// takes bytes as soon as any room exists even though the kernel never woke the sleeper
+    /// (it wakes a blocked `send` only once a good part of the buffer is free, C4).
+    fn transfer(&mut self, mut buf: SysBuf<'_>, deadline: &Deadline) -> Result<usize, Error> {
         if let Some(sticky) = self.sticky {
             return Err(sticky.error());
         }
         loop {
-            if continuation && let Some(left) = deadline.remaining() {
-                if left.is_zero() {
-                    return Err(deadline.error(0));
-                }
-                self.stats.counters().kernel_entries.add(1);
-                self.set_timeout(Some(left)).map_err(Error::Os)?;
-                self.timeout_lowered = true;
-            } else if self.timeout_lowered {
-                self.stats.counters().kernel_entries.add(1);
-                self.set_timeout(self.limit).map_err(Error::Os)?;
-                self.timeout_lowered = false;
+            if deadline.passed() {
+                return Err(deadline.error(0));
             }
+            self.bound(deadline)?;
             let offered = buf.len();
             match self.syscall(buf.reborrow()) {
                 Ok(n) => {
@@ -176,14 +200,24 @@ impl Blocking {
                     }
                     return Ok(n);
                 }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continuation = true,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if self.limit.is_none() {
-                        // Someone sharing the socket made it non-blocking again: undo that.
-                        self.stats.counters().kernel_entries.add(1);
-                        self.sock.set_nonblocking(false).map_err(Error::Os)?;
+                    // A slice ran out with nothing moved (or a fault said so): the thread waited
+                    // for readiness inside the call. Try again, unless the deadline passed.
+                    let counters = self.stats.counters();
+                    counters.readiness_waits.add(1);
+                    if !deadline.passed() {
+                        counters.gate_expiries.add(1);
                     }
-                    continuation = true;
+                    // Someone sharing the socket may have made it non-blocking, which would turn
+                    // this loop into a spin: make it blocking again (one `fcntl`, once a slice).
+                    counters.kernel_entries.add(1);
+                    self.sock.set_nonblocking(false).map_err(Error::Os)?;
+                }
+                Err(err) if err.raw_os_error().is_some_and(is_shortage) => {
+                    // The kernel is short of memory for a moment: wait one slice, try again.
+                    self.stats.counters().transient_errors.add(1);
+                    std::thread::sleep(deadline.slice(self.gate_slice));
                 }
                 Err(err) => {
                     let err = Error::from_os(err);
@@ -228,7 +262,7 @@ impl Write for StdWriter {
             return Ok(0);
         }
         let deadline = Deadline::start(self.sock.limit);
-        Ok(self.sock.transfer(SysBuf::Send(buf), &deadline, false)?)
+        Ok(self.sock.transfer(SysBuf::Send(buf), &deadline)?)
     }
 
     /// One deadline for the whole buffer, so a timeout reports every byte this call got accepted.
@@ -236,10 +270,7 @@ impl Write for StdWriter {
         let deadline = Deadline::start(self.sock.limit);
         let mut accepted = 0;
         while !buf.is_empty() {
-            match self
-                .sock
-                .transfer(SysBuf::Send(buf), &deadline, accepted > 0)
-            {
+            match self.sock.transfer(SysBuf::Send(buf), &deadline) {
                 Ok(n) => {
                     accepted += n as u64;
                     buf = &buf[n..];
@@ -295,7 +326,7 @@ impl Read for StdReader {
             return Ok(0);
         }
         let deadline = Deadline::start(self.sock.limit);
-        Ok(self.sock.transfer(SysBuf::Receive(buf), &deadline, false)?)
+        Ok(self.sock.transfer(SysBuf::Receive(buf), &deadline)?)
     }
 }
 

@@ -18,8 +18,10 @@ pub struct Config {
     /// How long one `read` may wait for data before failing with `TimedOut` (contract C5).
     /// `None`: as long as the peer is alive.
     pub read_deadline: Option<Duration>,
-    /// The longest single readiness wait (contract C3). A gated backend waits for writability in
-    /// slices of this length and re-arms when one expires, so it can notice deadlines and drops.
+    /// The longest single readiness wait (contracts C3, C4). A backend waits for readiness in
+    /// slices of this length and, when one expires, tries the transfer again before it waits
+    /// again: the kernel reports readiness later than room exists, so this is also the longest a
+    /// transfer can lag behind room that was never reported. At most [`MAX_GATE_SLICE`].
     pub gate_slice: Duration,
     /// The most bytes a writer buffers before it must hand them to the kernel (contract C10).
     pub batch_bytes: usize,
@@ -46,13 +48,25 @@ impl Default for Config {
 pub const MAX_BATCH_BYTES: usize = 1 << 30;
 /// The largest ring io_uring accepts (`IORING_MAX_ENTRIES`).
 pub const MAX_RING_ENTRIES: u32 = 32768;
+/// The longest gate slice a config may ask for: one hour. Every backend turns a slice into a
+/// kernel timeout (an io_uring `Timespec`, an `epoll_wait` timeout, `SO_SNDTIMEO`), and a slice is
+/// also the longest a transfer may lag behind room the kernel never reported (C4), so anything
+/// longer is a unit mistake, not a wish. Deadlines have no such limit (see [`Config::validate`]).
+pub const MAX_GATE_SLICE: Duration = Duration::from_secs(3600);
 
 impl Config {
-    /// Checks every value, naming the first one out of range.
+    /// Checks every value, naming the first one out of range and its limit.
+    ///
+    /// `write_deadline` and `read_deadline` take any non-zero `Duration`, up to `Duration::MAX`:
+    /// one too far away for the clock to represent never passes, exactly like `None` (except
+    /// that a `TimedOut` could name it), so nothing overflows and nothing panics.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |msg: &str| Err(Error::InvalidConfig(msg.to_owned()));
         if self.gate_slice.is_zero() {
             return bad("gate_slice must be greater than zero (it is the longest readiness wait)");
+        }
+        if self.gate_slice > MAX_GATE_SLICE {
+            return bad("gate_slice must be at most 3600 s (MAX_GATE_SLICE)");
         }
         if self.write_deadline == Some(Duration::ZERO) {
             return bad("write_deadline must be greater than zero; use None for no deadline");
@@ -110,6 +124,20 @@ mod tests {
                 ..base()
             },
             "gate_slice",
+        );
+        rejected(
+            Config {
+                gate_slice: MAX_GATE_SLICE + Duration::from_nanos(1),
+                ..base()
+            },
+            "gate_slice must be at most 3600 s",
+        );
+        rejected(
+            Config {
+                gate_slice: Duration::MAX,
+                ..base()
+            },
+            "MAX_GATE_SLICE",
         );
         rejected(
             Config {
@@ -173,5 +201,12 @@ mod tests {
             read_deadline: Some(Duration::from_secs(3600)),
         };
         config.validate().unwrap();
+        let longest = Config {
+            gate_slice: MAX_GATE_SLICE,
+            write_deadline: Some(Duration::MAX),
+            read_deadline: Some(Duration::MAX),
+            ..Config::default()
+        };
+        longest.validate().unwrap();
     }
 }

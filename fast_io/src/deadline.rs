@@ -1,8 +1,13 @@
 //! `Deadline`: the clock of one write or read call (contract C5), shared by every backend.
 //!
 //! A call starts one `Deadline` from the configured limit; every wait inside the call asks it how
-//! long it may still wait. Without a limit it never reads the clock, so the common case costs
-//! nothing.
+//! long it may still wait, and every transfer loop asks it whether it [`passed`](Deadline::passed)
+//! after each step that made progress, so steady progress cannot carry a call past its deadline.
+//! Without a limit it never reads the clock, so the common case costs nothing.
+//!
+//! Any `Duration` is a valid limit (contract C9): one so large that `Instant::now() + limit`
+//! cannot be represented (`Duration::MAX`, say) is a deadline that never passes. It still names
+//! the configured limit in its error, and it still slices waits by the gate.
 
 use std::time::{Duration, Instant};
 
@@ -16,11 +21,12 @@ pub struct Deadline {
 }
 
 impl Deadline {
-    /// A deadline `limit` from now; `None` never passes.
+    /// A deadline `limit` from now; `None`, or a limit beyond what the clock can represent,
+    /// never passes.
     pub fn start(limit: Option<Duration>) -> Deadline {
         Deadline {
             limit,
-            at: limit.map(|limit| Instant::now() + limit),
+            at: limit.and_then(|limit| Instant::now().checked_add(limit)),
         }
     }
 
@@ -62,6 +68,24 @@ mod tests {
             deadline.slice(Duration::from_millis(100)),
             Duration::from_millis(100)
         );
+    }
+
+    #[test]
+    fn a_limit_beyond_the_clock_never_passes_and_never_panics() {
+        let deadline = Deadline::start(Some(Duration::MAX));
+        assert!(!deadline.passed());
+        assert_eq!(deadline.remaining(), None);
+        assert_eq!(
+            deadline.slice(Duration::from_millis(7)),
+            Duration::from_millis(7)
+        );
+        assert!(matches!(
+            deadline.error(0),
+            Error::TimedOut {
+                deadline: Duration::MAX,
+                ..
+            }
+        ));
     }
 
     #[test]

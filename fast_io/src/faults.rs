@@ -17,6 +17,12 @@
 //! | `setup_enobufs`| creating an io_uring ring fails with `ENOBUFS`                             |
 //! | `sq_full`      | the submission queue looks full, forcing a submission to make room         |
 //! | `cq_overflow`  | completions are left unreaped until the completion queue overflows         |
+//! | `enomem`       | a send or receive fails with `ENOMEM` (a short memory squeeze)            |
+//! | `enobufs`      | a send or receive fails with `ENOBUFS` (no buffer space, for a moment)    |
+//!
+//! `enomem` and `enobufs` are transient (contract C4): the backend waits one gate slice, counts a
+//! [`Stats::transient_errors`](crate::Stats::transient_errors), and tries again. Unlike
+//! `setup_enomem`, they strike transfers at run time, on every backend.
 //!
 //! The hooks exist only in builds with debug assertions (the tests'): in release builds [`hit`]
 //! is a constant `false` the optimiser removes, so no benchmark or user binary pays for them.
@@ -50,11 +56,18 @@ pub enum Fault {
     SqFull,
     /// Completions are left unreaped until the completion queue overflows.
     CqOverflow,
+    /// A send or receive fails with `ENOMEM`.
+    Enomem,
+    /// A send or receive fails with `ENOBUFS`.
+    Enobufs,
 }
+
+/// How many faults there are.
+const COUNT: usize = Fault::ALL.len();
 
 impl Fault {
     /// Every fault, in the order of the table above.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 10] = [
         Fault::Eagain,
         Fault::Eintr,
         Fault::Short,
@@ -63,6 +76,8 @@ impl Fault {
         Fault::SetupEnobufs,
         Fault::SqFull,
         Fault::CqOverflow,
+        Fault::Enomem,
+        Fault::Enobufs,
     ];
 
     /// The name used in `FAST_IO_FAULTS`.
@@ -76,13 +91,25 @@ impl Fault {
             Fault::SetupEnobufs => "setup_enobufs",
             Fault::SqFull => "sq_full",
             Fault::CqOverflow => "cq_overflow",
+            Fault::Enomem => "enomem",
+            Fault::Enobufs => "enobufs",
+        }
+    }
+
+    /// The errno a transient-shortage fault stands for (`enomem`, `enobufs`), for the hooks that
+    /// answer a transfer with it.
+    pub fn errno(self) -> Option<i32> {
+        match self {
+            Fault::Enomem => Some(libc::ENOMEM),
+            Fault::Enobufs => Some(libc::ENOBUFS),
+            _ => None,
         }
     }
 }
 
 /// Parses a `FAST_IO_FAULTS` value into a percentage per fault (0 = never).
-pub fn parse(text: &str) -> Result<[u8; 8], String> {
-    let mut percent = [0u8; 8];
+pub fn parse(text: &str) -> Result<[u8; COUNT], String> {
+    let mut percent = [0u8; COUNT];
     for item in text
         .split(',')
         .map(str::trim)
@@ -114,12 +141,12 @@ pub fn parse(text: &str) -> Result<[u8; 8], String> {
 }
 
 #[cfg(debug_assertions)]
-fn configured() -> &'static [u8; 8] {
-    static FAULTS: OnceLock<[u8; 8]> = OnceLock::new();
+fn configured() -> &'static [u8; COUNT] {
+    static FAULTS: OnceLock<[u8; COUNT]> = OnceLock::new();
     FAULTS.get_or_init(|| match std::env::var(FAULTS_ENV) {
         // A typo must not silently test nothing: fail loudly, this is a test-only switch.
         Ok(text) => parse(&text).unwrap_or_else(|err| panic!("{err}")),
-        Err(_) => [0; 8],
+        Err(_) => [0; COUNT],
     })
 }
 
@@ -156,6 +183,19 @@ pub fn hit(fault: Fault) -> bool {
     }
 }
 
+/// The errno of a transient shortage (`ENOMEM` or `ENOBUFS`) a transfer should meet now, if
+/// `enomem` or `enobufs` fires: the one hook every backend's send and receive steps share.
+#[inline]
+pub fn shortage() -> Option<i32> {
+    if hit(Fault::Enomem) {
+        Fault::Enomem.errno()
+    } else if hit(Fault::Enobufs) {
+        Fault::Enobufs.errno()
+    } else {
+        None
+    }
+}
+
 /// Whether any fault is configured (backends may then, e.g., log once). Always `false` in
 /// release builds.
 pub fn any() -> bool {
@@ -180,7 +220,7 @@ mod tests {
         assert_eq!(parsed[Fault::Short as usize], 100);
         assert_eq!(parsed[Fault::Etime as usize], 5);
         assert_eq!(parsed[Fault::Eintr as usize], 0);
-        assert_eq!(parse("").unwrap(), [0; 8]);
+        assert_eq!(parse("").unwrap(), [0; COUNT]);
     }
 
     #[test]

@@ -23,26 +23,63 @@
 //! - **G6 Ownership.** Dropping a group, or a member leaving, with operations in flight cancels
 //!   them and reaps their completions before any buffer is freed or descriptor closed (C11).
 //! - **G7 Membership.** Sockets join and leave between calls, whatever is pending; a member that
-//!   leaves gives back the count of its buffered bytes that were never sent, and a stale
-//!   [`Member`] is refused with `InvalidInput`.
+//!   leaves gives back the count of its buffered bytes that were never sent. A stale [`Member`]
+//!   (its socket left) and a foreign one (handed out by another group) are refused with
+//!   `InvalidInput`: every group has its own [`GroupId`], and a member carries it.
+//!
+//! Waiting and counting work as for a lone writer or reader (C3, C4, C15): a member whose
+//! gate slice expired tries its transfer again (in the next round, or the read's next pass)
+//! before it waits again, and its `Stats` count waits and expiries exactly as a lone writer or
+//! reader counts them in the same situation.
 
 use std::fmt;
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{Error, Stats};
+use crate::{Error, Stats, StatsHandle};
 
-/// A socket in a group: an index and a generation, so a handle kept after `leave` is refused
-/// rather than silently naming a socket that joined later in the same slot.
+/// The identity of one group, unique in the process: a [`Member`] names the group that handed it
+/// out, so another group refuses it (G7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(u64);
+
+impl GroupId {
+    /// A fresh id, never handed out before in this process (for backends, once per group).
+    pub fn new() -> GroupId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        GroupId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl Default for GroupId {
+    fn default() -> GroupId {
+        GroupId::new()
+    }
+}
+
+/// A socket in a group: the group, an index and a generation, so a handle kept after `leave` is
+/// refused rather than silently naming a socket that joined later in the same slot, and a handle
+/// from another group is refused rather than naming whatever sits in the same slot here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Member {
+    group: GroupId,
     index: u32,
     generation: u32,
 }
 
 impl Member {
-    /// A handle for slot `index` in its `generation` (for backends).
-    pub fn new(index: u32, generation: u32) -> Member {
-        Member { index, generation }
+    /// A handle for slot `index` of `group` in its `generation` (for backends).
+    pub fn new(group: GroupId, index: u32, generation: u32) -> Member {
+        Member {
+            group,
+            index,
+            generation,
+        }
+    }
+
+    /// The group that handed this member out.
+    pub fn group(self) -> GroupId {
+        self.group
     }
 
     /// The slot.
@@ -146,4 +183,14 @@ pub trait SocketGroup: Send + fmt::Debug {
     /// The group's own counters: kernel entries of the shared ring or poller, rounds, and the
     /// sum of every member's bytes.
     fn totals(&self) -> Stats;
+
+    /// A handle on the group's own counters (the shared ring's or poller's kernel entries,
+    /// buffered high water, operations cancelled), readable from any thread and after the group
+    /// is dropped: how a test sees that a drop cancelled what was in flight (G6).
+    fn stats_handle(&self) -> StatsHandle;
+
+    /// Operations handed to the kernel whose completion has not been reaped yet (between calls,
+    /// a backend's gates in flight; always 0 for a backend with nothing in flight between calls).
+    /// Dropping the group withdraws exactly these, counted in [`Stats::cancelled`] (G6).
+    fn in_flight(&self) -> usize;
 }

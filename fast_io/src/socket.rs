@@ -2,6 +2,14 @@
 //!
 //! Every backend starts here, so "not a connected stream socket" and "closed descriptor" are
 //! refused the same way by all of them, before any backend-specific setup.
+//!
+//! "Connected" includes a connection the peer has already reset while bytes it sent are still
+//! queued: TCP then reports the socket as not connected (`getpeername` fails with `ENOTCONN`),
+//! yet every one of those bytes was acknowledged to the peer and must be delivered (C8). Such a
+//! socket is told from one that never connected by a `recv` with `MSG_PEEK | MSG_DONTWAIT`: it
+//! has bytes to read, which an unconnected socket never has. Peeking takes nothing from the
+//! queue. A reset socket with nothing left to read is refused with `ConnectionReset`, which is
+//! what its first read would have said.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
@@ -36,9 +44,33 @@ pub fn adopt(fd: BorrowedFd<'_>) -> Result<Socket, Error> {
             "a listening socket cannot carry data".into(),
         ));
     }
-    sock.peer_addr().map_err(|e| describe("not connected", e))?;
+    if let Err(err) = sock.peer_addr()
+        && !reset_with_bytes_queued(&sock, &err)?
+    {
+        return Err(describe("not connected", err));
+    }
     let owned: OwnedFd = fd
         .try_clone_to_owned()
         .map_err(|e| describe("cannot duplicate", e))?;
     Ok(Socket::from(owned))
+}
+
+/// Whether a socket that `getpeername` calls unconnected (`not_connected`) is a connection the
+/// peer reset with bytes still queued for us (see the module docs). `Err(PeerReset)` when it was
+/// reset and nothing is left: the error its first read would return.
+fn reset_with_bytes_queued(
+    sock: &SockRef<'_>,
+    not_connected: &std::io::Error,
+) -> Result<bool, Error> {
+    if not_connected.raw_os_error() != Some(libc::ENOTCONN) {
+        return Ok(false);
+    }
+    let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    match sock.recv_with_flags(&mut probe, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+        Ok(n) => Ok(n > 0),
+        // The peek consumed the pending reset (`sock_error` clears it): report it here, since
+        // no later call on this socket would see it again.
+        Err(err) if err.raw_os_error() == Some(libc::ECONNRESET) => Err(Error::PeerReset),
+        Err(_) => Ok(false),
+    }
 }

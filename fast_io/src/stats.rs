@@ -30,6 +30,13 @@ pub struct Stats {
     pub kernel_entries: u64,
     /// The most bytes the writer held in its own buffers at once (contract C10).
     pub buffered_high_water: u64,
+    /// Transfers the kernel answered with a transient shortage (`ENOMEM`, `ENOBUFS`): each is
+    /// followed by one gate slice of waiting and a new attempt, never by an error (contract C4).
+    pub transient_errors: u64,
+    /// Operations in flight that the backend withdrew (an io_uring `AsyncCancel` per operation)
+    /// because their writer, reader, group or member went away (contracts C11, G6). Readable
+    /// through a [`StatsHandle`] after the owner was dropped.
+    pub cancelled: u64,
 }
 
 impl fmt::Display for Stats {
@@ -37,7 +44,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "bytes={} ops={} completions={} short={} waits={} gate_expiries={} kernel_entries={} \
-             buffered_high_water={}",
+             buffered_high_water={} transient_errors={} cancelled={}",
             self.bytes,
             self.ops_submitted,
             self.completions,
@@ -45,7 +52,9 @@ impl fmt::Display for Stats {
             self.readiness_waits,
             self.gate_expiries,
             self.kernel_entries,
-            self.buffered_high_water
+            self.buffered_high_water,
+            self.transient_errors,
+            self.cancelled
         )
     }
 }
@@ -62,6 +71,8 @@ impl std::ops::AddAssign for Stats {
         self.gate_expiries += other.gate_expiries;
         self.kernel_entries += other.kernel_entries;
         self.buffered_high_water = self.buffered_high_water.max(other.buffered_high_water);
+        self.transient_errors += other.transient_errors;
+        self.cancelled += other.cancelled;
     }
 }
 
@@ -111,6 +122,10 @@ pub struct Counters {
     pub kernel_entries: Counter,
     /// See [`Stats::buffered_high_water`].
     pub buffered_high_water: Counter,
+    /// See [`Stats::transient_errors`].
+    pub transient_errors: Counter,
+    /// See [`Stats::cancelled`].
+    pub cancelled: Counter,
 }
 
 impl Counters {
@@ -125,6 +140,8 @@ impl Counters {
             gate_expiries: self.gate_expiries.get(),
             kernel_entries: self.kernel_entries.get(),
             buffered_high_water: self.buffered_high_water.get(),
+            transient_errors: self.transient_errors.get(),
+            cancelled: self.cancelled.get(),
         }
     }
 }

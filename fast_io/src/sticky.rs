@@ -3,10 +3,21 @@
 //!
 //! [`Error`] holds an `io::Error`, which cannot be cloned, so the sticky error keeps what is
 //! needed to rebuild an equal one: the peer failure, or the errno.
+//!
+//! Not every errno sticks: [`is_shortage`] names the transient shortages of kernel memory
+//! (`ENOMEM`, `ENOBUFS`) that a backend waits out (one gate slice, then a new attempt, C4).
 
 use std::io;
 
 use crate::Error;
+
+/// Whether `errno` is a transient shortage of kernel memory (`ENOMEM`, `ENOBUFS`) on a transfer:
+/// a moment of memory pressure, not a property of the connection. Backends wait one gate slice,
+/// count [`Stats::transient_errors`](crate::Stats::transient_errors) and try again (C4); such an
+/// errno is never made sticky.
+pub fn is_shortage(errno: i32) -> bool {
+    errno == libc::ENOMEM || errno == libc::ENOBUFS
+}
 
 /// A permanent error in a replayable form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +37,10 @@ impl Sticky {
         match err {
             Error::PeerClosed => Some(Sticky::Closed),
             Error::PeerReset => Some(Sticky::Reset),
-            Error::Os(err) => err.raw_os_error().map(Sticky::Os),
+            Error::Os(err) => err
+                .raw_os_error()
+                .filter(|&errno| !is_shortage(errno))
+                .map(Sticky::Os),
             _ => None,
         }
     }
@@ -61,5 +75,11 @@ mod tests {
         };
         assert_eq!(Sticky::of(&timed_out), None);
         assert_eq!(Sticky::of(&Error::Os(io::Error::other("no errno"))), None);
+        for errno in [libc::ENOMEM, libc::ENOBUFS] {
+            assert!(is_shortage(errno));
+            let shortage = Error::Os(io::Error::from_raw_os_error(errno));
+            assert_eq!(Sticky::of(&shortage), None, "a shortage never sticks");
+        }
+        assert!(!is_shortage(libc::EPIPE));
     }
 }

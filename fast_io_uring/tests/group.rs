@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use fast_io::{Config, Error, Member, Received, SocketBackend, SocketGroup};
+use fast_io::{Config, Error, GroupId, Member, Received, SocketBackend, SocketGroup};
 use fast_io_uring::{UringBackend, UringGroup};
 use support::{MARKER, Rng, check, fill, guard, pair, pattern, saturate, uring};
 
@@ -622,7 +622,9 @@ fn g7_join_leave_while_pending() {
             group.leave(gone).unwrap_err(),
             group.stats(gone).unwrap_err(),
             group.buffered(gone).unwrap_err(),
-            group.write(Member::new(999, 0), b"x").unwrap_err(),
+            group
+                .write(Member::new(GroupId::new(), 999, 0), b"x")
+                .unwrap_err(),
         ] {
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
         }

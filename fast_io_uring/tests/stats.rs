@@ -21,6 +21,8 @@ fn delta(after: Stats, before: Stats) -> Stats {
         gate_expiries: after.gate_expiries - before.gate_expiries,
         kernel_entries: after.kernel_entries - before.kernel_entries,
         buffered_high_water: after.buffered_high_water,
+        transient_errors: after.transient_errors - before.transient_errors,
+        cancelled: after.cancelled - before.cancelled,
     }
 }
 

@@ -101,7 +101,7 @@ use std::time::{Duration, Instant};
 
 use fast_io::socket::adopt;
 use fast_io::{
-    Config, Deadline, Error, FlushReport, Member, Pending, Received, SocketGroup, Stats,
+    Config, Deadline, Error, FlushReport, GroupId, Member, Pending, Received, SocketGroup, Stats,
     StatsHandle, Sticky,
 };
 use mio::unix::SourceFd;
@@ -180,6 +180,8 @@ struct Slot {
 
 /// The epoll backend's socket group.
 pub(crate) struct PollGroup {
+    /// Stamped on every `Member` this group hands out, so another group's are refused (G7).
+    id: GroupId,
     poll: Poll,
     events: Events,
     slots: Vec<Slot>,
@@ -200,6 +202,7 @@ impl PollGroup {
     /// An empty group with its own epoll instance; `config` must be valid.
     pub(crate) fn new(config: &Config) -> Result<PollGroup, Error> {
         Ok(PollGroup {
+            id: GroupId::new(),
             poll: Poll::new().map_err(Error::Os)?,
             events: Events::with_capacity(EVENTS),
             slots: Vec::new(),
@@ -215,7 +218,11 @@ impl PollGroup {
     /// The slot of `member`, if it is the slot's current member.
     fn index(&self, member: Member) -> Result<usize, Error> {
         match self.slots.get(member.index()) {
-            Some(slot) if slot.generation == member.generation() && slot.joined.is_some() => {
+            Some(slot)
+                if member.group() == self.id
+                    && slot.generation == member.generation()
+                    && slot.joined.is_some() =>
+            {
                 Ok(member.index())
             }
             _ => Err(stale(member)),
@@ -241,7 +248,7 @@ impl PollGroup {
             let Some(slot) = self.slots.get_mut(index) else {
                 continue;
             };
-            let current = Member::new(index as u32, slot.generation);
+            let current = Member::new(self.id, index as u32, slot.generation);
             let Some(joined) = slot.joined.as_mut() else {
                 continue;
             };
@@ -356,7 +363,7 @@ impl PollGroup {
             let Some(joined) = slot.joined.as_ref() else {
                 continue;
             };
-            let member = Member::new(index as u32, slot.generation);
+            let member = Member::new(self.id, index as u32, slot.generation);
             if let Some((_, err)) = failed_now.next_if(|(at, _)| *at == index) {
                 report.failed.push((member, err));
             } else if let Some(sticky) = joined.sticky {
@@ -455,7 +462,7 @@ impl PollGroup {
         let mut reported = 0;
         let batch_bytes = self.config.batch_bytes;
         for (index, slot) in self.slots.iter_mut().enumerate() {
-            let member = Member::new(index as u32, slot.generation);
+            let member = Member::new(self.id, index as u32, slot.generation);
             let Some(joined) = slot.joined.as_mut() else {
                 continue;
             };
@@ -525,7 +532,7 @@ impl SocketGroup for PollGroup {
                 index
             }
         };
-        let member = Member::new(index, self.slots[index as usize].generation);
+        let member = Member::new(self.id, index, self.slots[index as usize].generation);
         let registered = self.poll.registry().register(
             &mut SourceFd(&socket.as_raw_fd()),
             token(member),
@@ -712,6 +719,16 @@ impl SocketGroup for PollGroup {
         totals.kernel_entries += own.kernel_entries;
         totals.buffered_high_water = own.buffered_high_water;
         totals
+    }
+
+    fn stats_handle(&self) -> StatsHandle {
+        self.own.clone()
+    }
+
+    /// Always 0: every `send` and `recv` completes within its call, and a registration with the
+    /// poller is not an operation the kernel works on, so a drop has nothing to withdraw (G6).
+    fn in_flight(&self) -> usize {
+        0
     }
 }
 

@@ -104,8 +104,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
 use fast_io::{
-    Config, Deadline, Error, FlushReport, MAX_RING_ENTRIES, Member, Pending, Received, SocketGroup,
-    Stats, StatsHandle, Sticky,
+    Config, Deadline, Error, FlushReport, GroupId, MAX_RING_ENTRIES, Member, Pending, Received,
+    SocketGroup, Stats, StatsHandle, Sticky,
 };
 use socket2::Socket;
 
@@ -237,6 +237,8 @@ pub struct UringGroup {
     // Fields drop in declaration order: the ring first, so every gate still in flight is
     // cancelled and reaped before any member's buffer is freed or descriptor closed (G6, C11).
     ring: Ring,
+    /// Stamped on every `Member` this group hands out, so another group's are refused (G7).
+    id: GroupId,
     slots: Vec<Slot>,
     free: Vec<usize>,
     members: usize,
@@ -273,6 +275,7 @@ impl UringGroup {
         let ring = Ring::with_setups(entries, totals.clone(), &GROUP_SETUPS).map_err(Error::Os)?;
         Ok(UringGroup {
             ring,
+            id: GroupId::new(),
             slots: Vec::new(),
             free: Vec::new(),
             members: 0,
@@ -319,7 +322,11 @@ impl UringGroup {
     fn slot_of(&self, member: Member) -> Result<usize, Error> {
         let index = member.index();
         match self.slots.get(index) {
-            Some(slot) if slot.generation == member.generation() && slot.state.is_some() => {
+            Some(slot)
+                if member.group() == self.id
+                    && slot.generation == member.generation()
+                    && slot.state.is_some() =>
+            {
                 Ok(index)
             }
             _ => Err(Error::InvalidSocket(format!(
@@ -337,7 +344,7 @@ impl UringGroup {
     }
 
     fn member_at(&self, index: usize) -> Member {
-        Member::new(index as u32, self.slots[index].generation)
+        Member::new(self.id, index as u32, self.slots[index].generation)
     }
 
     /// Grows the ring, if needed, so that one more member fits (see the module docs).
@@ -906,5 +913,13 @@ impl SocketGroup for UringGroup {
             buffered_high_water: own.buffered_high_water,
             ..sum
         }
+    }
+
+    fn stats_handle(&self) -> StatsHandle {
+        self.totals.clone()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.ring.outstanding()
     }
 }
