@@ -42,6 +42,8 @@ const FAULT_RUNS: &[&str] = &[
     "short=30",
     "etime=20",
     "eagain=10,eintr=10,short=20,etime=10",
+    "enomem=20",
+    "enobufs=20",
     "setup_enomem",
     "setup_enobufs",
     "sq_full=50",

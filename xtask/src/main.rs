@@ -6,6 +6,8 @@
 //! - `cargo xtask sanitize`: the fast backends' conformance tests under ASan and LSan.
 //! - `cargo xtask fallback`: with `kernel.io_uring_disabled=2`, `auto` must pick epoll (root).
 //! - `cargo xtask soak [--minutes N]`: saturated and bidirectional transfers in a loop.
+//! - `cargo xtask mutants [--backend uring|poll] [--timeout SECS] [--shard K/N] [--list]`:
+//!   mutation testing of the gates, transfers and drops of the fast backends (not in `ci`).
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +15,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod fallback;
+mod mutants;
 mod sanitize;
 mod soak;
 mod tidy;
@@ -28,9 +31,11 @@ fn main() -> ExitCode {
         Some("sanitize") => sanitize::run_sanitize(&args[1..]),
         Some("fallback") => fallback::run_fallback(&args[1..]),
         Some("soak") => soak::run_soak(&args[1..]),
+        Some("mutants") => mutants::run_mutants(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|tidy|bench [--quick]|sanitize|fallback|soak [--minutes N]>"
+                "usage: cargo xtask <ci|tidy|bench [--quick]|sanitize|fallback|soak [--minutes N]|\
+                 mutants [--backend uring|poll] [--timeout SECS] [--shard K/N] [--list]>"
             );
             return ExitCode::from(2);
         }
