@@ -190,3 +190,93 @@ fn std_has_no_group_and_says_why() {
     assert_eq!(err.kind(), io::ErrorKind::Unsupported);
     assert!(err.to_string().contains("thread per connection"), "{err}");
 }
+
+/// Resets the connection from `sock`'s side (`SO_LINGER` 0, then close), and waits until the
+/// peer `other` has seen the reset: its `getpeername` then fails with `ENOTCONN`.
+fn reset(sock: TcpStream, other: &TcpStream) {
+    socket2::SockRef::from(&sock)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(sock);
+    let started = Instant::now();
+    while other.peer_addr().is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the reset never arrived"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// C9, C8: a connection the peer reset after sending is still a connection: the socket is adopted
+/// (although `getpeername` calls it unconnected), every byte the kernel holds is delivered, and
+/// then the reset is reported, stickily.
+#[test]
+fn a_reset_socket_with_bytes_queued_is_adopted_and_delivers_them() {
+    guard(Duration::from_secs(30), || {
+        let (client, server) = pair();
+        let sent: Vec<u8> = (0..65_536u64).map(pattern).collect();
+        (&client).write_all(&sent).unwrap();
+        // The bytes must be in the server's receive queue before the reset travels.
+        let started = Instant::now();
+        let mut peek = [0u8; 1];
+        while server.peek(&mut peek).unwrap() == 0 {
+            assert!(started.elapsed() < Duration::from_secs(10));
+        }
+        thread::sleep(Duration::from_millis(50));
+        reset(client, &server);
+        let mut reader = StdBackend
+            .reader(server.as_fd(), &Config::default())
+            .expect("a reset connection with bytes queued is adopted");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        let err = loop {
+            match reader.read(&mut buf) {
+                Ok(0) => panic!(
+                    "end of stream after {} bytes: the reset was lost",
+                    got.len()
+                ),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(got.len(), sent.len(), "every queued byte is delivered");
+        assert!(got == sent, "byte for byte");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        let again = reader.read(&mut buf).unwrap_err();
+        assert_eq!(
+            again.kind(),
+            io::ErrorKind::ConnectionReset,
+            "sticky: {again}"
+        );
+    });
+}
+
+/// C9: a reset connection with nothing left to read is refused with `ConnectionReset` (what its
+/// first read would say), and a socket that never connected is still refused as `InvalidInput`.
+#[test]
+fn a_reset_socket_with_nothing_queued_and_a_fresh_socket_are_refused() {
+    guard(Duration::from_secs(30), || {
+        let (client, server) = pair();
+        reset(client, &server);
+        let err = StdBackend
+            .reader(server.as_fd(), &Config::default())
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        let fresh =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        fresh
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        let err = StdBackend
+            .reader(fresh.as_fd(), &Config::default())
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("not connected"), "{err}");
+    });
+}
