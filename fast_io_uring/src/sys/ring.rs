@@ -219,6 +219,21 @@ fn injected_setup_failure(attempt: usize) -> Option<i32> {
     }
 }
 
+/// The kernel timeout for `limit`. A `__kernel_timespec` holds its seconds in an `i64`, and the
+/// io-uring crate's `From<Duration>` casts `as_secs()` (a `u64`) into it, so a `Duration` beyond
+/// `i64::MAX` seconds would become a negative timeout (`EINVAL`). No caller passes one today (gate
+/// slices are at most `MAX_GATE_SLICE`, one hour, and waits are bounded by a slice or by what is
+/// left of a deadline, which `Deadline` keeps representable), but the clamp keeps it true by
+/// construction: a longer limit waits about 292 billion years instead.
+pub(crate) fn timespec(limit: Duration) -> Timespec {
+    const MAX_SECS: u64 = i64::MAX as u64;
+    if limit.as_secs() > MAX_SECS {
+        Timespec::new().sec(MAX_SECS).nsec(999_999_999)
+    } else {
+        Timespec::from(limit)
+    }
+}
+
 /// System calls `IoUring::build` makes (setup and the mmaps) and its drop makes (munmaps, close).
 fn setup_syscalls(uring: &IoUring) -> u64 {
     if uring.params().is_feature_single_mmap() {
@@ -593,7 +608,7 @@ impl Ring {
     ) -> io::Result<Readiness> {
         self.claim_issuer()?;
         self.reserve(2);
-        let timespec = Timespec::from(slice);
+        let timespec = timespec(slice);
         let poll = opcode::PollAdd::new(Fd(fd), events)
             .build()
             .flags(squeue::Flags::IO_LINK);
@@ -752,7 +767,7 @@ impl Ring {
     ) -> io::Result<(u64, u64)> {
         self.claim_issuer()?;
         self.reserve(2);
-        let timespec = Box::new(Timespec::from(slice));
+        let timespec = Box::new(timespec(slice));
         let poll = opcode::PollAdd::new(Fd(fd), events)
             .build()
             .flags(squeue::Flags::IO_LINK);
@@ -778,10 +793,12 @@ impl Ring {
         out.extend(self.done.drain(..).map(|done| (done.token, done.result)));
     }
 
-    /// Withdraws queued operations: an `AsyncCancel` for each of `targets` still outstanding,
-    /// then waits until the CQE of every target and of every cancel is reaped, and discards
-    /// their results. Afterwards the kernel holds nothing of theirs, so the memory and the
-    /// descriptors they used may go. (Cancelling a poll also ends its linked timeout.)
+    /// Withdraws queued operations: an `AsyncCancel` for each of `targets` still outstanding
+    /// (each counted in the ring's [`Stats::cancelled`](fast_io::Stats::cancelled)), then waits
+    /// until the CQE of every target and of every cancel is reaped, and discards their results.
+    /// Afterwards the kernel holds nothing of theirs, so the memory and the descriptors they used
+    /// may go. (Cancelling a poll also ends its linked timeout; the timeout is still named, and
+    /// counted, when it was outstanding too.)
     pub(crate) fn cancel(&mut self, targets: &[u64]) -> io::Result<()> {
         self.claim_issuer()?;
         self.reap();
@@ -794,6 +811,7 @@ impl Ring {
                 cancels.push(unsafe { self.push(cancel, Owned::Nothing, true) });
             }
         }
+        self.stats.counters().cancelled.add(cancels.len() as u64);
         loop {
             self.reap();
             let busy = targets
@@ -811,11 +829,17 @@ impl Ring {
 
     /// Submits whatever is queued, then waits until at least one completion has been reaped or
     /// `limit` has passed (`None`: no limit). Returns at once when a completion is already
-    /// waiting, or when nothing is outstanding (nothing could ever complete).
+    /// waiting, or when nothing is outstanding and there is no limit (nothing could ever
+    /// complete). With nothing outstanding and a limit, it is a plain timed sleep in the kernel
+    /// (one counted `io_uring_enter` that ends with `ETIME`): how a writer, a reader or a group
+    /// member backs off one slice after a transient shortage (C4).
+    ///
+    /// `limit` may be any `Duration`: it is clamped to what a kernel timespec holds
+    /// ([`timespec`]), so even `Duration::MAX` waits (practically) forever instead of failing.
     pub(crate) fn wait_any(&mut self, limit: Option<Duration>) -> io::Result<()> {
         self.claim_issuer()?;
         self.reap();
-        if !self.done.is_empty() || self.outstanding.is_empty() {
+        if !self.done.is_empty() || (self.outstanding.is_empty() && limit.is_none()) {
             return Ok(());
         }
         if faults::hit(Fault::Eintr) {
@@ -828,7 +852,7 @@ impl Ring {
         let entered = match limit {
             None => self.uring.submit_and_wait(1),
             Some(limit) => {
-                let timespec = Timespec::from(limit);
+                let timespec = timespec(limit);
                 let args = SubmitArgs::new().timespec(&timespec);
                 self.uring.submitter().submit_with_args(1, &args)
             }
@@ -873,7 +897,7 @@ impl Ring {
     ) -> io::Result<(i32, i32)> {
         self.claim_issuer()?;
         self.reserve(3);
-        let timespec = Timespec::from(slice);
+        let timespec = timespec(slice);
         let poll = opcode::PollAdd::new(Fd(fd), libc::POLLOUT as u32)
             .build()
             .flags(squeue::Flags::IO_LINK);
@@ -937,8 +961,9 @@ fn lost_track(err: &io::Error) -> ! {
 }
 
 impl Drop for Ring {
-    /// Contract C11: cancels every outstanding operation, reaps every CQE, and only then lets
-    /// the owned memory go. If the kernel does not report them within [`DROP_WAIT`] (or refuses,
+    /// Contract C11: cancels every outstanding operation (one `AsyncCancel` each, counted in
+    /// [`Stats::cancelled`](fast_io::Stats::cancelled)), reaps every CQE, and only then lets the
+    /// owned memory go. If the kernel does not report them within [`DROP_WAIT`] (or refuses,
     /// e.g. because a single-issuer ring is dropped on a thread other than its issuer), the
     /// memory is leaked rather than freed under the kernel.
     fn drop(&mut self) {
@@ -965,9 +990,12 @@ impl Drop for Ring {
             let cancel = opcode::AsyncCancel::new(target).build();
             // SAFETY: an `AsyncCancel` points at no memory; it names its target by token.
             unsafe { self.push(cancel, Owned::Nothing, true) };
+            // C11: every operation withdrawn is counted, readable after the drop through any
+            // `StatsHandle` of this ring's counters.
+            self.stats.counters().cancelled.add(1);
         }
         let give_up = Instant::now() + DROP_WAIT;
-        let slice = Timespec::from(Duration::from_millis(50));
+        let slice = timespec(Duration::from_millis(50));
         let args = SubmitArgs::new().timespec(&slice);
         while !self.outstanding.is_empty() && Instant::now() < give_up {
             self.count_entries(1);
