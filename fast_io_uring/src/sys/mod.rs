@@ -38,3 +38,5 @@ mod drop_tests;
 mod fast_path_tests;
 #[cfg(test)]
 mod setup_tests;
+#[cfg(test)]
+mod timespec_tests;
