@@ -133,6 +133,13 @@ fn g1_stuck_peer_does_not_block_others() {
         for reader in readers {
             assert_eq!(reader.join().unwrap(), TOTAL);
         }
+        // Alone now, the stuck member meets its full socket at the start of the flush and waits
+        // behind its gate until the deadline. (In the busy flushes above a round of 63 others
+        // may outlast the 50 ms deadline, and a member that meets `EAGAIN` after its deadline
+        // does not wait: C15 counts no slice for it, as for a lone writer.)
+        let report = group.flush().unwrap();
+        assert_eq!(report.pending.len(), 1, "{report:?}");
+        assert_eq!(report.pending[0].member, stuck);
         let stuck_stats = group.stats(stuck).unwrap();
         assert!(stuck_stats.readiness_waits > 0, "{stuck_stats}");
         assert!(stuck_stats.bytes < sent[0], "{stuck_stats}");

@@ -544,3 +544,20 @@ impl SocketGroup for UringGroup {
         self.ring.outstanding()
     }
 }
+
+#[cfg(test)]
+impl UringGroup {
+    /// Makes `member`'s next SEND wait out a transient shortage, as if its last SEND had been
+    /// answered `-ENOMEM` outside any call's deadline (group tests).
+    pub(crate) fn hold_back_for_test(&mut self, member: Member) -> Result<(), Error> {
+        let index = self.slot_of(member)?;
+        let gate_slice = self.config.gate_slice;
+        self.live_mut(index).short_of_memory(
+            Dir::Write,
+            gate_slice,
+            &Deadline::start(None),
+            Instant::now(),
+        );
+        Ok(())
+    }
+}
