@@ -18,10 +18,27 @@
 //!   at once: every SQE of the batch points into a slice borrowed for the whole call, and the call
 //!   returns only after [`Ring::wait_span`] has reaped the CQE of every one of them. A group's
 //!   round is one such call.
-//! - *Owned* operations ([`Ring::queue_gate`], used by groups, whose gates outlive calls; and the
-//!   drop tests' hooks) move their memory into the ring's table of outstanding operations; it is
-//!   freed only when its CQE is reaped, or leaked if the kernel never reports it. Their results
-//!   are handed over by [`Ring::completions`], and [`Ring::cancel`] withdraws them.
+//! - *Owned* operations ([`Ring::queue_gate`], used by groups, whose read gates may outlive
+//!   calls; and the drop tests' hooks) move their memory into the ring's table of outstanding
+//!   operations; it is freed only when its CQE is reaped, or leaked if the kernel never reports
+//!   it. Their results are handed over by [`Ring::completions`], and [`Ring::cancel`] withdraws
+//!   them.
+//!
+//! # Withdrawing operations (C11, G6)
+//!
+//! [`Ring::cancel`] and the ring's `Drop` push one `AsyncCancel` per operation they withdraw,
+//! and add one to the ring's [`Stats::cancelled`](fast_io::Stats::cancelled) for each: the
+//! counters of the `StatsHandle` the ring was built with (a lone writer's or reader's own, a
+//! group's totals), so a handle taken before a drop reads the count after it.
+//!
+//! # Timeouts
+//!
+//! Every timeout the ring hands the kernel (a gate's `LinkTimeout`, the timeout of a wait) goes
+//! through [`timespec`], which clamps the seconds to what a kernel timespec holds (`i64`): any
+//! `Duration`, up to `Duration::MAX`, is a valid limit and never becomes a negative timeout (C9).
+//! Callers bound their timeouts anyway (a slice is at most one hour, a wait at most what is left
+//! of a deadline); the clamp is the last line. A wait with a limit and nothing in flight is a
+//! plain timed sleep in the kernel ([`Ring::wait_any`]): the back-off after a transient shortage.
 //!
 //! # Matching completions
 //!
@@ -37,8 +54,10 @@
 //! `io_uring_enter` from one thread, but writers and readers are `Send` and are often built on one
 //! thread and used on another. So the ring is created disabled (`R_DISABLED`) and enabled by the
 //! first thread that uses it (one `io_uring_register`, counted as a kernel entry); if it is later
-//! used from another thread, it is rebuilt there. That is sound because no scoped operation is
-//! in flight between calls.
+//! used from another thread, it is rebuilt there, and the old ring is dropped on the spot (its
+//! descriptor closed, its mappings unmapped: `tests/thread_moves.rs` checks the process's
+//! descriptor count). That is sound because no scoped operation is in flight between calls; a
+//! ring with owned operations in flight refuses to move instead.
 //!
 //! # Kernel entries (C15)
 //!
@@ -66,8 +85,8 @@
 //!   the kernel keeps the overflowed CQEs (`IORING_FEAT_NODROP`) and hands them over at the next
 //!   `io_uring_enter`, where they are matched by token like any other. ([`Ring::cq_overflows`]
 //!   counts the times the kernel reported the overflow.) `EBUSY` from an enter is transient.
-//! - `eagain`, `short` (writer, reader, group) and `etime` (`gate.rs`, group) live in the callers,
-//!   which own the transfer's counters.
+//! - `eagain`, `enomem`, `enobufs`, `short` (writer, reader, group) and `etime` (`gate.rs`,
+//!   group) live in the callers, which own the transfer's counters.
 
 use std::collections::HashMap;
 use std::io;
@@ -316,7 +335,8 @@ impl Ring {
         self.injected
     }
 
-    /// Counts a fault the ring's owner injected (an `eagain`, `short` or `etime`).
+    /// Counts a fault the ring's owner injected (an `eagain`, `enomem`, `enobufs`, `short` or
+    /// `etime`).
     pub(crate) fn note_injected(&mut self) {
         self.injected += 1;
     }

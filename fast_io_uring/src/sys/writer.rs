@@ -10,7 +10,14 @@
 //!
 //! Every SEND carries `MSG_DONTWAIT | MSG_NOSIGNAL`: it completes at once with the bytes the
 //! socket took, or `-EAGAIN`, never waiting for the peer inside the kernel (C3), and never raising
-//! `SIGPIPE` (C7). Only `-EAGAIN` arms the readiness gate ([`gate::wait`]).
+//! `SIGPIPE` (C7). Only `-EAGAIN` arms the readiness gate ([`gate::wait`]), for ONE slice: after
+//! it, ready or run out, the SEND is tried again before the next slice (C4), because the kernel
+//! reports `POLLOUT` later than a send can succeed. `-ENOMEM`/`-ENOBUFS` wait one slice
+//! ([`gate::back_off`]) and try again; they are counted, never sticky (C4).
+//!
+//! A call's deadline bounds it also while it makes progress (C5): `write_all`, `write` and `flush`
+//! check it after every transfer that moved bytes while bytes remain, and fail with `TimedOut`
+//! carrying the exact count of that call's bytes accepted.
 //!
 //! Because a socket never has more than one transfer in flight, each submission of a writer
 //! carries one SEND or SENDMSG (a gate adds its poll and timeout), so `Config::max_ops_per_submit`
@@ -19,9 +26,11 @@
 //!
 //! Fault injection (tests only, [`fast_io::faults`]): `eagain` answers a transfer with `-EAGAIN`
 //! without submitting it (so it counts no operation and no kernel entry, and the gate is armed:
-//! on a writable socket it completes at once), and `short` offers the kernel only the first byte
-//! not yet accepted — a buffered one before any of the caller's (C1) — so the SEND comes back
-//! short of what was pending and is continued (C2). The ring's own hooks are in `ring.rs`.
+//! on a writable socket it completes at once); `enomem` and `enobufs` answer it with `-ENOMEM` or
+//! `-ENOBUFS` the same way (so the writer backs off one slice); and `short` offers the kernel only
+//! the first byte not yet accepted — a buffered one before any of the caller's (C1) — so the SEND
+//! comes back short of what was pending and is continued (C2). The ring's own hooks are in
+//! `ring.rs`.
 
 use std::fmt;
 use std::io::{self, Write};
