@@ -68,19 +68,31 @@ fn connected(transport: Transport) -> (OwnedFd, OwnedFd) {
     }
 }
 
-/// Sends 4 KiB blocks of `MARKER` without blocking until the socket answers `EAGAIN`; returns
-/// how many bytes are queued.
+/// Sends 4 KiB blocks of `MARKER` without blocking until the socket answers `EAGAIN`, and again
+/// after a pause until a pause brings no more room; returns how many bytes are queued.
+///
+/// TCP keeps moving queued bytes to the peer for a moment after the first `EAGAIN` (about 300 KiB
+/// more some 50 ms later, after a delayed acknowledgement, measured here), which would free room
+/// the kernel does not report either; filling to the fixpoint makes the peer's partial read the
+/// only source of room, as the scenario says.
 fn fill_until_eagain(sock: &OwnedFd) -> usize {
     let sock = SockRef::from(sock);
     sock.set_nonblocking(true).unwrap();
     let block = [MARKER; 4096];
     let mut queued = 0;
     loop {
-        match sock.send(&block) {
-            Ok(n) => queued += n,
-            Err(err) if err.kind() == ErrorKind::WouldBlock => break,
-            Err(err) => panic!("prefill: {err}"),
+        let before = queued;
+        loop {
+            match sock.send(&block) {
+                Ok(n) => queued += n,
+                Err(err) if err.kind() == ErrorKind::WouldBlock => break,
+                Err(err) => panic!("prefill: {err}"),
+            }
         }
+        if queued == before && before > 0 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(80));
     }
     sock.set_nonblocking(false).unwrap();
     queued
