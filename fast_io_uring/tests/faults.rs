@@ -379,7 +379,8 @@ fn short_sends_byte_exact() {
     });
 }
 
-/// `etime`: gates that end as expired slices are counted and re-armed; nothing is lost.
+/// `etime`: gates that end as expired slices are counted, and the transfer is tried again after
+/// each; nothing is lost or repeated.
 #[test]
 fn etime_gate_expiries_byte_exact() {
     under_faults("etime_gate_expiries_byte_exact", "etime=30", || {

@@ -131,7 +131,7 @@ pub(crate) enum Readiness {
     /// The socket reported the events (or an error or hang-up, which the next transfer reports).
     Ready,
     /// The slice ran out (`-ECANCELED` for the poll, `-ETIME` for its timeout) or a signal cut it
-    /// short: wait again (C4).
+    /// short: the caller tries its transfer again before it waits again (C4).
     Expired,
 }
 
