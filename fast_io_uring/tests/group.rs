@@ -575,9 +575,9 @@ fn g6_drop_group_in_flight() {
 
 /// G6 with many read gates: 200 members; the peer of the first sends a byte, the others never
 /// send. The read returns with that byte and leaves a `POLLIN` gate (30 s slice, no read
-/// deadline) in flight for each of the 199 others; dropping the group cancels all 398 operations
-/// (one `AsyncCancel` each, counted in `cancelled`), reaps them promptly and closes every
-/// descriptor.
+/// deadline) in flight for each of the 199 others; one of them leaves (its 2 operations
+/// withdrawn), and dropping the group cancels the other 396 (one `AsyncCancel` each, all counted
+/// in `cancelled`), reaps them promptly and closes every descriptor.
 #[test]
 fn g6_drop_group_with_read_gates_in_flight() {
     const MEMBERS: usize = 200;
@@ -605,15 +605,19 @@ fn g6_drop_group_with_read_gates_in_flight() {
             })
             .unwrap();
         assert_eq!(reported, 1);
-        let in_flight = group.in_flight();
-        assert_eq!(in_flight, 2 * (MEMBERS - 1), "{group:?}");
+        assert_eq!(group.in_flight(), 2 * (MEMBERS - 1), "{group:?}");
+        // A member leaving withdraws its gate: two operations, each counted.
         let handle = group.stats_handle();
+        assert_eq!(group.leave(members[1]).unwrap(), 0);
+        assert_eq!(handle.snapshot().cancelled, 2);
+        let in_flight = group.in_flight();
+        assert_eq!(in_flight, 2 * (MEMBERS - 2), "{group:?}");
         let started = Instant::now();
         drop(group);
         let took = started.elapsed();
         assert!(took < Duration::from_secs(2), "drop waited {took:?}");
         let after = handle.snapshot();
-        assert_eq!(after.cancelled, in_flight as u64, "{after}");
+        assert_eq!(after.cancelled, 2 + in_flight as u64, "{after}");
         // The peers' bytes now find no reader of the group: they stay in the sockets.
         for (client, server) in &socks {
             (&*client).write_all(b"after").unwrap();
