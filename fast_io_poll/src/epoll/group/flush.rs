@@ -69,22 +69,7 @@ impl PollGroup {
                 joined.outbound = Outbound::Ready;
             }
         }
-        loop {
-            if self.round(scope.clone(), &deadline, &mut failed_now) {
-                report.rounds += 1;
-            }
-            if deadline.passed() {
-                break;
-            }
-            let now = Instant::now();
-            match self.settle_sends(scope.clone(), now) {
-                Settled::Done => break,
-                Settled::Ready => {}
-                Settled::Waiting(until) => {
-                    self.wait_writable(scope.clone(), until, now, &deadline)?;
-                }
-            }
-        }
+        report.rounds = self.rounds(scope.clone(), &deadline, &mut failed_now)?;
         // A member fails at most once (then it is sticky and sent no more), but not in slot
         // order across rounds.
         failed_now.sort_by_key(|(index, _)| *index);
@@ -113,6 +98,34 @@ impl PollGroup {
             }
         }
         Ok(report)
+    }
+
+    /// Rounds until no member of `scope` has anything left to send or `deadline` passes, with
+    /// a wait whenever no pending member is ready; returns how many rounds sent. Members that
+    /// failed are added to `failed_now`.
+    fn rounds(
+        &mut self,
+        scope: Range<usize>,
+        deadline: &Deadline,
+        failed_now: &mut Vec<(usize, Error)>,
+    ) -> Result<u64, Error> {
+        let mut rounds = 0;
+        loop {
+            if self.round(scope.clone(), deadline, failed_now) {
+                rounds += 1;
+            }
+            if deadline.passed() {
+                return Ok(rounds);
+            }
+            let now = Instant::now();
+            match self.settle_sends(scope.clone(), now) {
+                Settled::Done => return Ok(rounds),
+                Settled::Ready => {}
+                Settled::Waiting(until) => {
+                    self.wait_writable(scope.clone(), until, now, deadline)?
+                }
+            }
+        }
     }
 
     /// One round: every pending member of `scope` that is ready sends until its buffer is empty,
@@ -249,5 +262,87 @@ impl PollGroup {
             Woken::Interrupted => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::Duration;
+
+    use fast_io::{Config, SocketGroup};
+
+    use super::*;
+
+    /// Two members with 100 bytes each; the first is backing off from a shortage until `pause`
+    /// from now. Runs the rounds under `limit` on another thread (a deadlock guard fails the
+    /// test if they do not return) and gives back the group and both members.
+    fn back_off_one(pause: Duration, limit: Option<Duration>) -> (PollGroup, [Member; 2]) {
+        let config = Config {
+            gate_slice: Duration::from_millis(50),
+            write_deadline: limit,
+            ..Config::default()
+        };
+        let mut group = PollGroup::new(&config).unwrap();
+        let mut members = Vec::new();
+        let mut peers = Vec::new();
+        for _ in 0..2 {
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            let member = group.join(ours.as_fd()).unwrap();
+            assert_eq!(group.write(member, &[9u8; 100]).unwrap(), 100);
+            members.push(member);
+            peers.push((ours, theirs));
+        }
+        let paused = members[0];
+        group.joined_mut(paused).unwrap().outbound = Outbound::BackingOff {
+            until: Instant::now() + pause,
+        };
+        let (done, finished) = mpsc::channel();
+        thread::spawn(move || {
+            let deadline = Deadline::start(group.config.write_deadline);
+            let scope = 0..group.slots.len();
+            let mut failed = Vec::new();
+            group.rounds(scope, &deadline, &mut failed).unwrap();
+            assert!(failed.is_empty());
+            done.send(group).unwrap();
+            drop(peers);
+        });
+        let group = finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("deadlock guard: the rounds did not return");
+        (group, [members[0], members[1]])
+    }
+
+    /// C4, G1: a member backing off from a shortage is skipped until its retry instant while
+    /// the other member is served, and the flush's wait ends at the deadline, not at the end of
+    /// an hour's pause.
+    #[test]
+    fn a_member_backing_off_stalls_no_other() {
+        let (group, [paused, other]) =
+            back_off_one(Duration::from_secs(3600), Some(Duration::from_millis(200)));
+        assert_eq!(group.buffered(other).unwrap(), 0);
+        let other_stats = group.stats(other).unwrap();
+        assert_eq!(other_stats.bytes, 100, "{other_stats}");
+        let paused_stats = group.stats(paused).unwrap();
+        assert_eq!(group.buffered(paused).unwrap(), 100);
+        assert_eq!(paused_stats.ops_submitted, 0, "{paused_stats}");
+        // A pause is not a readiness wait, and its end is no gate expiry.
+        assert_eq!(paused_stats.readiness_waits, 0, "{paused_stats}");
+        assert_eq!(paused_stats.gate_expiries, 0, "{paused_stats}");
+    }
+
+    /// C4: the flush's wait ends when a member's pause does, and the member is tried again.
+    #[test]
+    fn a_member_is_tried_again_when_its_pause_ends() {
+        let (group, [paused, other]) = back_off_one(Duration::from_millis(150), None);
+        for member in [paused, other] {
+            let stats = group.stats(member).unwrap();
+            assert_eq!(group.buffered(member).unwrap(), 0, "{stats}");
+            assert_eq!((stats.bytes, stats.ops_submitted), (100, 1), "{stats}");
+            assert_eq!((stats.readiness_waits, stats.gate_expiries), (0, 0));
+        }
     }
 }

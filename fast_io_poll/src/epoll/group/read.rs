@@ -253,3 +253,65 @@ impl PollGroup {
         deadline.error(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc;
+    use std::thread;
+
+    use fast_io::{Config, SocketGroup};
+
+    use super::*;
+
+    /// C3, C4: a readable edge the group never saw (collected here by a wait whose events are
+    /// thrown away, as if lost) delays the data by one slice, not forever: the member's slice
+    /// runs out, and the `recv` tried after it finds the data.
+    #[test]
+    fn a_lost_readable_edge_costs_one_slice() {
+        let config = Config {
+            gate_slice: Duration::from_millis(50),
+            ..Config::default()
+        };
+        let mut group = PollGroup::new(&config).unwrap();
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let member = group.join(ours.as_fd()).unwrap();
+        theirs.write_all(b"late").unwrap();
+        group
+            .poll
+            .poll(&mut group.events, Some(Duration::ZERO))
+            .unwrap();
+        assert!(
+            group.events.iter().any(|event| event.is_readable()),
+            "the edge was there to lose"
+        );
+        group.events.clear();
+        let (done, finished) = mpsc::channel();
+        thread::spawn(move || {
+            let mut got = Vec::new();
+            group
+                .read(&mut |from, received| match received {
+                    Received::Data(data) => {
+                        assert_eq!(from, member);
+                        got.extend_from_slice(data);
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .unwrap();
+            done.send((got, group.stats(member).unwrap())).unwrap();
+        });
+        let (got, stats) = finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("deadlock guard: the lost edge left the member waiting");
+        assert_eq!(got, b"late");
+        assert_eq!(
+            (stats.readiness_waits, stats.gate_expiries),
+            (1, 1),
+            "{stats}"
+        );
+        assert_eq!(stats.ops_submitted, 1, "{stats}");
+        drop((ours, theirs));
+    }
+}
