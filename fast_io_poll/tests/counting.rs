@@ -202,10 +202,11 @@ fn c15_member_counts_per_slice_not_per_wakeup() {
             (3..=6).contains(&quiet_stats.readiness_waits),
             "one wait per slice, not per wake-up: {quiet_stats}"
         );
-        assert_eq!(
-            quiet_stats.readiness_waits,
-            quiet_stats.gate_expiries + 1,
-            "every slice but the running one expired: {quiet_stats}"
+        // Every slice expired but the one running, if one is: a slice that ran out while a
+        // read returned the busy member's byte starts again only when a read waits.
+        assert!(
+            quiet_stats.readiness_waits - quiet_stats.gate_expiries <= 1,
+            "{quiet_stats}"
         );
         drop(quiet_peer);
     });

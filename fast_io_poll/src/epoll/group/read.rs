@@ -46,7 +46,7 @@ use fast_io::{Deadline, Error, Member, Received, Sticky};
 
 use super::super::reader::recv_step;
 use super::super::readiness::{Eagain, Transfer, Woken, wait_once};
-use super::{Inbound, PollGroup, ReadEnd, Settled};
+use super::{Inbound, Joined, PollGroup, ReadEnd, Settled};
 
 impl PollGroup {
     /// The group's `read`: see the module docs.
@@ -116,11 +116,19 @@ impl PollGroup {
         let batch_bytes = self.config.batch_bytes;
         let slice = self.config.gate_slice;
         let id = self.id;
+        // Read once, and only if some member waits on a clock.
+        let mut now = None;
         for (index, slot) in self.slots.iter_mut().enumerate() {
             let member = Member::new(id, index as u32, slot.generation);
             let Some(joined) = slot.joined.as_mut() else {
                 continue;
             };
+            // A slice or pause that ended is served now, even while other members keep every
+            // read busy and it never waits: its `recv` is tried at the end of its slice however
+            // busy the others are, and a pause ends when it should.
+            if joined.read_end.is_none() && waits_on_clock(joined.inbound) {
+                end_wait(joined, *now.get_or_insert_with(Instant::now), slice);
+            }
             if joined.read_end.is_none() && joined.inbound == Inbound::Readable {
                 if joined.inbox.is_empty() {
                     joined.inbox = vec![0; batch_bytes];
@@ -187,27 +195,14 @@ impl PollGroup {
             if joined.read_end.is_some() {
                 continue;
             }
-            let end = match joined.inbound {
-                Inbound::Readable => {
-                    settled = Settled::Ready;
-                    continue;
-                }
-                Inbound::Idle { since: None } => {
-                    joined.stats.counters().readiness_waits.add(1);
-                    joined.inbound = Inbound::Idle { since: Some(now) };
-                    now + slice
-                }
-                Inbound::Idle { since: Some(since) } => since + slice,
-                Inbound::BackingOff { until } => until,
-            };
-            if end <= by {
-                if matches!(joined.inbound, Inbound::Idle { .. }) {
-                    joined.stats.counters().gate_expiries.add(1);
-                }
-                joined.inbound = Inbound::Readable;
-                settled = Settled::Ready;
-            } else {
-                settled = settled.wait_until(end);
+            if joined.inbound == (Inbound::Idle { since: None }) {
+                joined.stats.counters().readiness_waits.add(1);
+                joined.inbound = Inbound::Idle { since: Some(now) };
+            }
+            // Every idle member has a slice now, so a member with no clock is readable.
+            match end_wait(joined, by, slice) {
+                Some(end) => settled = settled.wait_until(end),
+                None => settled = Settled::Ready,
             }
         }
         settled
@@ -252,6 +247,33 @@ impl PollGroup {
         }
         deadline.error(0)
     }
+}
+
+/// Whether `inbound` waits for a gate slice or a pause to end.
+fn waits_on_clock(inbound: Inbound) -> bool {
+    matches!(
+        inbound,
+        Inbound::Idle { since: Some(_) } | Inbound::BackingOff { .. }
+    )
+}
+
+/// Ends `joined`'s gate slice or pause if it ended by `by`, making the member readable; a slice
+/// that ran out counts a gate expiry (C15). Returns when it ends otherwise, or `None` when the
+/// member waits on no clock (now readable, or idle with no slice started yet).
+fn end_wait(joined: &mut Joined, by: Instant, slice: Duration) -> Option<Instant> {
+    let (end, slice_ran_out) = match joined.inbound {
+        Inbound::Idle { since: Some(since) } => (since + slice, true),
+        Inbound::BackingOff { until } => (until, false),
+        Inbound::Readable | Inbound::Idle { since: None } => return None,
+    };
+    if end > by {
+        return Some(end);
+    }
+    if slice_ran_out {
+        joined.stats.counters().gate_expiries.add(1);
+    }
+    joined.inbound = Inbound::Readable;
+    None
 }
 
 #[cfg(test)]
