@@ -382,13 +382,15 @@ fn etime_writer_and_reader() {
     });
 }
 
-/// C3, C4: a group's waits that end as expired slices expire the members they were sized for
-/// (sending) or are counted and waited again (receiving).
+/// C3, C4: a group's waits that end as expired slices expire the members they were sized for,
+/// whose transfer is then tried again: a send in the flush's next round, a `recv` in the read's
+/// next pass.
 #[test]
 fn etime_group() {
     under_faults("etime_group", "etime=30", || {
         let (sending, receiving) = group_to_group(small_pairs());
         assert!(sending.gate_expiries > 0, "{sending} / {receiving}");
+        assert!(receiving.gate_expiries > 0, "{sending} / {receiving}");
     });
 }
 
