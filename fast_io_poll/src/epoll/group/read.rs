@@ -23,7 +23,9 @@
 //! makes the member readable, so the next pass tries its `recv` before it waits again: a
 //! readable edge missed for any reason delays its data by one slice, never forever. A member
 //! whose `recv` met `ENOMEM`/`ENOBUFS` is skipped for one slice and then tried again, while the
-//! others are served. So a member counts exactly what a lone `PollReader` counts in its place:
+//! others are served. Every pass looks at the clock of the members waiting on one, not only a
+//! pass after a wait: reads that other members keep busy (or an ended member's replayed end)
+//! never wait, and a slice or pause must end all the same. So a member counts exactly what a lone `PollReader` counts in its place:
 //! on a silent peer with 200 ms slices and a 700 ms deadline, slices end at 200, 400, 600 and
 //! 700 ms, for 4 readiness waits and 3 gate expiries.
 //!
