@@ -108,6 +108,9 @@ pub fn run_mutants(args: &[String]) -> Result<(), String> {
     install()?;
     for scope in scopes {
         let output = root().join("target/mutants").join(scope.name);
+        // cargo-mutants makes `mutants.out` inside this directory, but not the directory itself.
+        std::fs::create_dir_all(&output)
+            .map_err(|err| format!("mutants: cannot create {}: {err}", output.display()))?;
         let output = output.to_string_lossy().into_owned();
         let mut cmd = cargo(&["mutants", "--package", scope.package, "--re", scope.examine]);
         for file in scope.files {
