@@ -43,6 +43,8 @@ mod drop_tests;
 #[cfg(test)]
 mod fast_path_tests;
 #[cfg(test)]
+mod gate_tests;
+#[cfg(test)]
 mod group_tests;
 #[cfg(test)]
 mod setup_tests;

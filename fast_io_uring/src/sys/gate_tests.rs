@@ -1,0 +1,47 @@
+//! What a gate and an idle reader report when nothing goes as planned: a poll the kernel refuses
+//! is an error with its errno, never an expired slice (which would send the caller round again),
+//! and a reader that met no fault says so. These kill mutants of `Ring::gate` and of the reader's
+//! accessors that the conformance suite cannot reach (`cargo xtask mutants`).
+
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use fast_io::{Config, StatsHandle};
+
+use super::UringReader;
+use super::ring::Ring;
+
+/// A `PollAdd` on a descriptor that is not open completes with `-EBADF`: the gate returns that
+/// error, with the positive errno, and takes it for neither readiness nor an expired slice.
+#[test]
+fn a_refused_poll_is_an_error_with_its_errno() {
+    let mut ring = Ring::new(8, StatsHandle::new()).unwrap();
+    // A descriptor number far above anything this process opens.
+    let closed = 1_000_000;
+    let err = ring
+        .gate(closed, libc::POLLOUT as u32, Duration::from_millis(50))
+        .expect_err("a poll of a closed descriptor fails");
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
+    assert_eq!(ring.outstanding(), 0, "both CQEs were reaped");
+}
+
+/// Without `FAST_IO_FAULTS`, a reader that read saw no injected fault and no overflow, and its
+/// `Debug` names it with its descriptor.
+#[test]
+fn an_idle_reader_reports_no_faults_and_debugs_its_descriptor() {
+    if fast_io::faults::any() {
+        println!("not applicable under FAST_IO_FAULTS: faults are injected on purpose");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let reader = UringReader::new(server.as_fd(), &Config::default()).unwrap();
+    assert_eq!(reader.injected_faults(), 0);
+    assert_eq!(reader.cq_overflows(), 0);
+    let shown = format!("{reader:?}");
+    assert!(shown.starts_with("UringReader"), "{shown}");
+    assert!(shown.contains("fd"), "{shown}");
+    drop(client);
+}
