@@ -443,6 +443,63 @@ fn enomem_group() {
     });
 }
 
+/// C4: a shortage is waited out for a whole gate slice before the transfer is tried again, on
+/// each side: the writer's and the reader's thread each spend at least one slice per transient
+/// error they counted (a lower bound only: sleeping can take longer, never shorter).
+#[test]
+fn enomem_waits_a_slice_each_time() {
+    under_faults("enomem_waits_a_slice_each_time", "enomem=30", || {
+        const LEN: usize = 256 << 10;
+        let slice = Duration::from_millis(10);
+        let config = Config {
+            gate_slice: slice,
+            ..Config::default()
+        };
+        let (client, server) = pair();
+        let reader_config = config.clone();
+        let reading = thread::spawn(move || {
+            let mut reader = PollBackend
+                .reader(server.as_fd(), &reader_config)
+                .expect("reader");
+            let started = Instant::now();
+            let mut got = Vec::with_capacity(LEN);
+            let mut buf = vec![0u8; 16 << 10];
+            loop {
+                let n = reader
+                    .read(&mut buf)
+                    .expect("C4: a shortage is not an error");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            (got, reader.stats(), started.elapsed())
+        });
+        let mut writer = PollBackend.writer(client.as_fd(), &config).expect("writer");
+        let mut data = vec![0u8; LEN];
+        fill(&mut data, 0);
+        let started = Instant::now();
+        for piece in data.chunks(4096) {
+            writer
+                .write_all(piece)
+                .expect("C4: a shortage is not an error");
+        }
+        writer.shutdown().expect("C13: shutdown");
+        let (wrote, took) = (writer.stats(), started.elapsed());
+        let (got, read, read_took) = reading.join().expect("the reader passed");
+        assert!(got == data, "C1: byte for byte");
+        for (side, stats, took) in [("writer", wrote, took), ("reader", read, read_took)] {
+            assert!(stats.transient_errors > 0, "{side}: {stats}");
+            let waited = slice * stats.transient_errors as u32;
+            assert!(
+                took >= waited,
+                "C4: the {side} counted {} shortages but spent only {took:?} (< {waited:?})",
+                stats.transient_errors
+            );
+        }
+    });
+}
+
 /// C4: injected `ENOBUFS`, as `enomem_writer_and_reader`.
 #[test]
 fn enobufs_writer_and_reader() {

@@ -98,21 +98,25 @@ pub(super) fn recv_step(
 ) -> io::Result<Transfer> {
     loop {
         // Injected faults (tests only) stand in for the kernel's answer: no system call, so
-        // nothing is counted for them.
-        if faults::hit(Fault::Eintr) {
-            continue;
-        }
-        if faults::hit(Fault::Eagain) {
+        // nothing is counted for them. An injected EINTR or shortage goes through the same
+        // classification below as the kernel's would.
+        let injected = if faults::hit(Fault::Eintr) {
+            Some(libc::EINTR)
+        } else if faults::hit(Fault::Eagain) {
             return Ok(Transfer::Blocked(Eagain::Injected));
-        }
-        if faults::shortage().is_some() {
-            counters.transient_errors.add(1);
-            return Ok(Transfer::Shortage);
-        }
-        counters.kernel_entries.add(1);
-        counters.ops_submitted.add(1);
-        let result = recv(socket, buf);
-        counters.completions.add(1);
+        } else {
+            faults::shortage()
+        };
+        let result = match injected {
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            None => {
+                counters.kernel_entries.add(1);
+                counters.ops_submitted.add(1);
+                let result = recv(socket, buf);
+                counters.completions.add(1);
+                result
+            }
+        };
         match result {
             Ok(n) => {
                 counters.bytes.add(n as u64);

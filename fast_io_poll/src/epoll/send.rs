@@ -52,37 +52,41 @@ pub(crate) fn send_step(
         // A zero-byte send would "succeed" with 0 and be mistaken for a full buffer.
         debug_assert!(offered > 0, "send_step needs bytes to send");
         // Injected faults (tests only) stand in for the kernel's answer: no system call, so
-        // nothing is counted for them.
-        if faults::hit(Fault::Eintr) {
-            continue;
-        }
-        if faults::hit(Fault::Eagain) {
+        // nothing is counted for them. An injected EINTR or shortage goes through the same
+        // classification below as the kernel's would.
+        let injected = if faults::hit(Fault::Eintr) {
+            Some(libc::EINTR)
+        } else if faults::hit(Fault::Eagain) {
             return Ok(Transfer::Blocked(Eagain::Injected));
-        }
-        if faults::shortage().is_some() {
-            counters.transient_errors.add(1);
-            return Ok(Transfer::Shortage);
-        }
-        if faults::hit(Fault::Short) {
-            // The first byte of the first non-empty slice: the held bytes go first.
-            if held.is_empty() {
-                caller = &caller[..1];
-            } else {
-                held = &held[..1];
-                caller = &[];
-            }
-        }
-        counters.kernel_entries.add(1);
-        counters.ops_submitted.add(1);
-        let result = if held.is_empty() {
-            socket.send_with_flags(caller, SEND_FLAGS)
-        } else if caller.is_empty() {
-            socket.send_with_flags(held, SEND_FLAGS)
         } else {
-            let both = [IoSlice::new(held), IoSlice::new(caller)];
-            socket.send_vectored_with_flags(&both, SEND_FLAGS)
+            faults::shortage()
         };
-        counters.completions.add(1);
+        let result = match injected {
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            None => {
+                if faults::hit(Fault::Short) {
+                    // The first byte of the first non-empty slice: the held bytes go first.
+                    if held.is_empty() {
+                        caller = &caller[..1];
+                    } else {
+                        held = &held[..1];
+                        caller = &[];
+                    }
+                }
+                counters.kernel_entries.add(1);
+                counters.ops_submitted.add(1);
+                let result = if held.is_empty() {
+                    socket.send_with_flags(caller, SEND_FLAGS)
+                } else if caller.is_empty() {
+                    socket.send_with_flags(held, SEND_FLAGS)
+                } else {
+                    let both = [IoSlice::new(held), IoSlice::new(caller)];
+                    socket.send_vectored_with_flags(&both, SEND_FLAGS)
+                };
+                counters.completions.add(1);
+                result
+            }
+        };
         match result {
             // A stream socket reports a full buffer as EAGAIN, never as 0 of n > 0 bytes; should
             // one ever do otherwise, waiting for readiness is the safe reading of it.
