@@ -1,0 +1,86 @@
+//! Counting: the counters of C15 are exact, and the transient shortages of C4 are waited out and
+//! counted, never reported. One body per test, generic over the backend (from its [`Trial`]);
+//! `main.rs` runs them once per backend.
+
+use fast_io::{Config, faults};
+use fast_io_tests::deadlines::{COUNTED, Counted, silent_peer_read, silent_peer_write};
+use fast_io_tests::fixtures::{
+    Expect, Pattern, Transport, Trial, receive_to_end, send_pattern, shortages_injected, small_pair,
+};
+use fast_io_tests::peers::{join, spawn};
+
+/// **C15** (observability: one readiness wait per slice waited, one gate expiry per slice that
+/// ran out before the deadline), with C5: a reader whose peer never writes and a writer whose
+/// full socket is never read, each with 200 ms slices and a 700 ms deadline. Their slices end at
+/// 200, 400, 600 and 700 ms: each counts exactly 4 readiness waits and 3 gate expiries. (Under
+/// `FAST_IO_FAULTS` the injected results change the count, so only the timeouts are checked.)
+pub fn c15_waits_counted_per_slice(t: &Trial) {
+    let read: Counted = silent_peer_read(t).into();
+    let write: Counted = silent_peer_write(t).into();
+    if faults::any() {
+        println!(
+            "not applicable under injected faults: exact wait counts (reader {read:?}, \
+             writer {write:?})"
+        );
+        return;
+    }
+    assert_eq!(
+        read, COUNTED,
+        "C15: a read that waited 200, 200, 200 and the last 100 ms of its deadline"
+    );
+    assert_eq!(
+        write, COUNTED,
+        "C15: a write that waited 200, 200, 200 and the last 100 ms of its deadline"
+    );
+}
+
+/// **C4** (transient results: `ENOMEM` and `ENOBUFS` on a transfer are waited out), with C15 and
+/// C1: 1 MiB through 4 KiB buffers between a writer and a reader of the backend under test, with
+/// 5 ms slices. When `FAST_IO_FAULTS` injects `enomem` or `enobufs`, both sides meet shortages:
+/// the transfer still completes without an error, byte for byte, and both count
+/// `transient_errors`. Without those faults nothing counts one.
+pub fn c4_transient_shortages(t: &Trial) {
+    const TOTAL: u64 = 1 << 20;
+    let config = Config {
+        gate_slice: std::time::Duration::from_millis(5),
+        ..Config::default()
+    };
+    let (client, server) = small_pair(Transport::Tcp4);
+    let pattern = Pattern::new(16);
+    let backend = t.backend();
+    let mut writer = t.writer(&*backend, &client, &config, "writer");
+    let mut reader = t.reader(&*t.backend(), &server, &config, "reader");
+    drop((client, server));
+    let writing = spawn("c4 shortages writer", move || {
+        send_pattern(&mut *writer, pattern, 0, TOTAL, 64 * 1024)
+            .expect("C4: a shortage is not an error");
+        writer.shutdown().expect("C13: shutdown");
+        writer.stats()
+    });
+    let mut expect = Expect::new("payload", pattern);
+    let received = receive_to_end(&mut *reader, &mut expect);
+    let written = join(writing);
+    let read = reader.stats();
+    assert_eq!(received, TOTAL, "C1: every byte arrived");
+    assert_eq!(written.bytes, TOTAL, "writer's byte count (C15)");
+    if shortages_injected() {
+        assert!(
+            written.transient_errors > 0 && read.transient_errors > 0,
+            "C4/C15: FAST_IO_FAULTS injects shortages into every send and receive step, yet \
+             the writer counted {} and the reader {} (writer: {written}; reader: {read})",
+            written.transient_errors,
+            read.transient_errors
+        );
+        println!(
+            "shortages waited out: writer {}, reader {}",
+            written.transient_errors, read.transient_errors
+        );
+    } else {
+        assert_eq!(
+            (written.transient_errors, read.transient_errors),
+            (0, 0),
+            "C15: no shortage was injected, and loopback has memory to spare: writer \
+             {written}; reader {read}"
+        );
+    }
+}
