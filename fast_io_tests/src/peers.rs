@@ -10,7 +10,8 @@
 //!   is found on a twin pair, where the room can be proven with a one-byte send; on the pair under
 //!   test, where that room belongs to the writer being tested, the socket is checked not to poll
 //!   writable.
-//! - [`TrickleReader`] reads 4 KiB every 10 ms, checking every byte, until told to drain;
+//! - [`TrickleReader`] reads 4 KiB every 10 ms for a while, checking every byte, and the rest
+//!   once told to;
 //!   [`TrickleSender`] writes 4 KiB every 10 ms for a fixed number of chunks, then falls silent
 //!   without closing. They keep a call busy with steady progress (contract C5).
 //! - [`reset_with_bytes_queued`] is a TCP socket whose peer sent bytes and then reset the
@@ -20,7 +21,8 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::panic;
-use std::sync::mpsc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -309,81 +311,143 @@ pub const TRICKLE_CHUNK: usize = 4096;
 /// The pause between two steps of a trickle.
 pub const TRICKLE_PAUSE: Duration = Duration::from_millis(10);
 
+/// The longest a trickling peer's read or write blocks before it looks whether it was dropped:
+/// a test that fails midway drops its peer while the other end is still open, and the drop
+/// must not wait for an end of stream that never comes, nor leave a thread holding the socket
+/// (under `cargo test` a later test that counts descriptors would see it).
+const LOOK_AGAIN: Duration = Duration::from_millis(50);
+
+/// What a trickling peer's thread is told: go on, hurry (read the rest at full speed), or stop
+/// (its owner was dropped without finishing it).
+#[derive(Debug, Default)]
+struct Orders {
+    hurry: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// Whether an I/O error only means the [`LOOK_AGAIN`] timeout ran out (or a signal came).
+fn timed_out_or_interrupted(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
 /// A peer that reads at most [`TRICKLE_CHUNK`] bytes every [`TRICKLE_PAUSE`] with blocking
-/// reads, checking every byte against its [`Expect`], until [`finish`](Self::finish) tells it
-/// to read the rest at full speed to end of stream.
+/// reads, checking every byte against its [`Expect`], for a while; then it reads nothing until
+/// [`finish`](Self::finish) tells it to read the rest at full speed to end of stream. The while
+/// is a test's deadline and its margin: a writer that ignores its deadline under steady
+/// progress then finds its peer silent and comes back late, which the test reports, instead of
+/// writing on for minutes. Dropped unfinished (a test failed), the peer stops within
+/// [`LOOK_AGAIN`] and its thread is joined.
 #[derive(Debug)]
 pub struct TrickleReader {
-    hurry: mpsc::Sender<()>,
-    thread: JoinHandle<u64>,
+    orders: Arc<Orders>,
+    thread: Option<JoinHandle<u64>>,
 }
 
 impl TrickleReader {
-    /// Starts reading `sock` (in blocking mode) on a thread named `name`.
-    pub fn start(name: &str, sock: Socket, mut expect: Expect) -> TrickleReader {
-        let (hurry, hurried) = mpsc::channel();
+    /// Starts reading `sock` (in blocking mode) on a thread named `name`, trickling for
+    /// `trickle_for`.
+    pub fn start(
+        name: &str,
+        sock: Socket,
+        mut expect: Expect,
+        trickle_for: Duration,
+    ) -> TrickleReader {
+        let orders = Arc::new(Orders::default());
+        let told = Arc::clone(&orders);
         let thread = spawn(name, move || {
             sock.set_nonblocking(false).expect("clear O_NONBLOCK");
+            sock.set_read_timeout(Some(LOOK_AGAIN))
+                .expect("set SO_RCVTIMEO");
+            let started = Instant::now();
             let mut buf = vec![0u8; 64 * 1024];
-            let mut slow = true;
-            loop {
-                if slow && hurried.try_recv().is_ok() {
-                    slow = false;
+            while !told.stop.load(Ordering::Relaxed) {
+                let slow = !told.hurry.load(Ordering::Relaxed);
+                if slow && started.elapsed() >= trickle_for {
+                    thread::sleep(LOOK_AGAIN);
+                    continue;
                 }
                 let want = if slow { TRICKLE_CHUNK } else { buf.len() };
-                let n = loop {
-                    match (&sock).read(&mut buf[..want]) {
-                        Ok(n) => break n,
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                        Err(err) => panic!("trickle reader: read failed: {err}"),
-                    }
-                };
-                if n == 0 {
-                    return expect.received();
+                match (&sock).read(&mut buf[..want]) {
+                    Ok(0) => return expect.received(),
+                    Ok(n) => expect.check(&buf[..n]),
+                    Err(err) if timed_out_or_interrupted(&err) => continue,
+                    Err(err) => panic!("trickle reader: read failed: {err}"),
                 }
-                expect.check(&buf[..n]);
                 if slow {
                     thread::sleep(TRICKLE_PAUSE);
                 }
             }
+            expect.received()
         });
-        TrickleReader { hurry, thread }
+        TrickleReader {
+            orders,
+            thread: Some(thread),
+        }
     }
 
     /// Stops trickling, reads to end of stream (the writer side must be closed for it to come)
     /// and returns how many payload bytes arrived in all, every one checked.
-    pub fn finish(self) -> u64 {
-        let _ = self.hurry.send(());
-        join(self.thread)
+    pub fn finish(mut self) -> u64 {
+        self.orders.hurry.store(true, Ordering::Relaxed);
+        join(self.thread.take().expect("finished once"))
+    }
+}
+
+impl Drop for TrickleReader {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.orders.stop.store(true, Ordering::Relaxed);
+            // The test already failed (or it would have called `finish`): its own panic is the
+            // one to report, not this thread's.
+            let _ = thread.join();
+        }
     }
 }
 
 /// A peer that writes `chunks` pattern chunks of [`TRICKLE_CHUNK`] bytes, one every
 /// [`TRICKLE_PAUSE`], then falls silent without closing: [`finish`](Self::finish) gives the
-/// socket back, still open.
+/// socket back, still open. Dropped unfinished (a test failed), it stops within [`LOOK_AGAIN`]
+/// and its thread is joined.
 #[derive(Debug)]
 pub struct TrickleSender {
-    thread: JoinHandle<Socket>,
+    orders: Arc<Orders>,
+    thread: Option<JoinHandle<Socket>>,
     total: u64,
 }
 
 impl TrickleSender {
     /// Starts writing stream `pattern` to `sock` (in blocking mode) on a thread named `name`.
     pub fn start(name: &str, sock: Socket, pattern: Pattern, chunks: u64) -> TrickleSender {
+        let orders = Arc::new(Orders::default());
+        let told = Arc::clone(&orders);
         let thread = spawn(name, move || {
             sock.set_nonblocking(false).expect("clear O_NONBLOCK");
+            sock.set_write_timeout(Some(LOOK_AGAIN))
+                .expect("set SO_SNDTIMEO");
             let mut buf = [0u8; TRICKLE_CHUNK];
             for i in 0..chunks {
                 pattern.fill(i * TRICKLE_CHUNK as u64, &mut buf);
-                (&sock)
-                    .write_all(&buf)
-                    .expect("trickle sender: the reader side takes 4 KiB");
+                let mut done = 0;
+                while done < buf.len() {
+                    if told.stop.load(Ordering::Relaxed) {
+                        return sock;
+                    }
+                    match (&sock).write(&buf[done..]) {
+                        Ok(n) => done += n,
+                        Err(err) if timed_out_or_interrupted(&err) => {}
+                        Err(err) => panic!("trickle sender: write failed: {err}"),
+                    }
+                }
                 thread::sleep(TRICKLE_PAUSE);
             }
             sock
         });
         TrickleSender {
-            thread,
+            orders,
+            thread: Some(thread),
             total: chunks * TRICKLE_CHUNK as u64,
         }
     }
@@ -394,7 +458,18 @@ impl TrickleSender {
     }
 
     /// Waits until the last chunk was sent and returns the socket, still open.
-    pub fn finish(self) -> Socket {
-        join(self.thread)
+    pub fn finish(mut self) -> Socket {
+        join(self.thread.take().expect("finished once"))
+    }
+}
+
+impl Drop for TrickleSender {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.orders.stop.store(true, Ordering::Relaxed);
+            // The test already failed (or it would have called `finish`): its own panic is the
+            // one to report, not this thread's.
+            let _ = thread.join();
+        }
     }
 }

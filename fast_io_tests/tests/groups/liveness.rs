@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fast_io::{Config, Received};
-use fast_io_tests::deadlines::{on_time, timed_out_error};
+use fast_io_tests::deadlines::{LATE, on_time, timed_out_error};
 use fast_io_tests::fixtures::{
     Expect, Pattern, Transport, Trial, drain, expect_end, receive, small_pair,
 };
@@ -130,6 +130,7 @@ pub fn g4_steady_progress_flush(t: &Trial) {
             &format!("g4 {transport} trickle reader"),
             server,
             Expect::new(format!("{transport} payload"), stream.pattern),
+            deadline + SLICE + LATE,
         );
         let started = Instant::now();
         let report = group.flush().expect("a slow peer does not fail the group");
