@@ -44,10 +44,15 @@ impl Stream {
     }
 }
 
+/// A group of the backend under test, whose own counters the deadlock guard prints if the test
+/// gets stuck (a member's counters have no handle; the group's show whether it is still waiting).
 pub fn new_group(t: &Trial, config: &Config) -> Box<dyn SocketGroup> {
-    t.backend()
+    let group = t
+        .backend()
         .group(config)
-        .unwrap_or_else(|err| panic!("{}: no group: {err}", t.kind()))
+        .unwrap_or_else(|err| panic!("{}: no group: {err}", t.kind()));
+    t.watch("group", group.stats_handle());
+    group
 }
 
 /// Hands the member as many of the stream's next bytes as its buffer takes (G2: `write` copies
