@@ -10,7 +10,9 @@ use std::thread;
 use std::time::Duration;
 
 use fast_io::{Config, MAX_GATE_SLICE, Member, Received, SocketGroup};
-use fast_io_tests::fixtures::{Expect, Pattern, Transport, Trial, drain, pair, receive};
+use fast_io_tests::fixtures::{
+    Expect, Pattern, Transport, Trial, drain, pair, receive, shortages_injected,
+};
 use fast_io_tests::peers::{Stalled, join, spawn};
 
 use crate::rules::{Stream, feed, new_group};
@@ -24,7 +26,8 @@ const NO_SPIN: u64 = 1000;
 
 /// **G2** (C9 per member: every `Duration` up to `Duration::MAX` is refused by name or taken as
 /// it is), with C5 and C1. A group with `gate_slice` = `MAX_GATE_SLICE` flushes to a member and
-/// reads a member whose peer writes 0.3 s later (readiness, not the slice, ends the wait). A
+/// reads a member whose peer writes 0.3 s later (readiness, not the slice, ends the wait; not
+/// checked under injected shortages, each of which would wait out an hour-long slice). A
 /// group with write and read deadlines of `Duration::MAX` flushes 64 KiB to a member whose full
 /// socket the peer drains 0.3 s later, and reads a member whose peer writes 0.3 s later. Every
 /// byte arrives, no call fails or panics, and the waits cost a handful of system calls (the
@@ -43,6 +46,11 @@ pub fn g2_duration_limits(t: &Trial) {
         ("gate_slice MAX_GATE_SLICE", longest),
         ("Duration::MAX deadlines", forever),
     ] {
+        if config.gate_slice == MAX_GATE_SLICE && shortages_injected() {
+            // A shortage is waited out for one gate slice (C4): an hour, with this slice.
+            println!("not applicable under injected shortages: {label} (an hour per shortage)");
+            continue;
+        }
         let mut group = new_group(t, &config);
 
         // A flush to a full socket whose peer drains later.
