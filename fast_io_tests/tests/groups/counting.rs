@@ -111,12 +111,13 @@ pub fn g2_counts_like_a_lone_writer(t: &Trial) {
 }
 
 /// **G2** (C4 per member: `ENOMEM` and `ENOBUFS` on a transfer are waited out), with C15 and C1:
-/// through 4 KiB TCP buffers and 5 ms slices, one member sends 1 MiB to a plain peer, then
-/// another member receives 1 MiB from a plain peer until end of stream. When `FAST_IO_FAULTS`
+/// through 4 KiB TCP buffers and 5 ms slices, one member sends 8 MiB to a plain peer, then
+/// another member receives 8 MiB from a plain peer until end of stream (over a thousand transfer
+/// steps each, so even a 1 % fault rate hits both). When `FAST_IO_FAULTS`
 /// injects `enomem` or `enobufs`, both transfers still complete without an error, byte for byte,
 /// and both members count `transient_errors`; without those faults neither counts one.
 pub fn g2_transient_shortages(t: &Trial) {
-    const TOTAL: u64 = 1 << 20;
+    const TOTAL: u64 = 8 << 20;
     let config = Config {
         gate_slice: Duration::from_millis(5),
         ..Config::default()
