@@ -4,8 +4,11 @@
 
 use std::io::Read;
 
+use fast_io::Stats;
 use fast_io::{Config, faults};
-use fast_io_tests::deadlines::{COUNTED, Counted, silent_peer_read, silent_peer_write};
+use fast_io_tests::deadlines::{
+    COUNTED, COUNTING_ATTEMPTS, Counted, silent_peer_read, silent_peer_write, until_exact,
+};
 use fast_io_tests::fixtures::{
     Expect, Pattern, Transport, Trial, send_pattern, shortages_injected, small_pair,
 };
@@ -14,26 +17,39 @@ use fast_io_tests::peers::{join, spawn};
 /// **C15** (observability: one readiness wait per slice waited, one gate expiry per slice that
 /// ran out before the deadline), with C5: a reader whose peer never writes and a writer whose
 /// full socket is never read, each with 200 ms slices and a 700 ms deadline. Their slices end at
-/// 200, 400, 600 and 700 ms: each counts exactly 4 readiness waits and 3 gate expiries. (Under
-/// `FAST_IO_FAULTS` the injected results change the count, so only the timeouts are checked.)
+/// 200, 400, 600 and 700 ms: each counts exactly 4 readiness waits and 3 gate expiries. Every
+/// run must count one expiry fewer than waits; a run on a loaded machine may see a wake-up so
+/// late that only three slices fit, so the scenario is run up to three times for the exact
+/// count (see `deadlines::until_exact`). (Under `FAST_IO_FAULTS` the injected results change
+/// the count, so only the timeouts are checked.)
 pub fn c15_waits_counted_per_slice(t: &Trial) {
-    let read: Counted = silent_peer_read(t).into();
-    let write: Counted = silent_peer_write(t).into();
-    if faults::any() {
-        println!(
-            "not applicable under injected faults: exact wait counts (reader {read:?}, \
-             writer {write:?})"
+    let faults = faults::any();
+    for (what, scenario) in [
+        (
+            "a read of a silent peer",
+            silent_peer_read as fn(&Trial) -> Stats,
+        ),
+        ("a write to a silent peer", silent_peer_write),
+    ] {
+        let (counted, exact) = until_exact(
+            || Counted::from(scenario(t)),
+            |counted| {
+                if !faults {
+                    counted.check_slices(what);
+                }
+                faults || *counted == COUNTED
+            },
         );
-        return;
+        if faults {
+            println!("not applicable under injected faults: exact wait counts of {what}");
+            continue;
+        }
+        assert!(
+            exact,
+            "C15: {what} that waited 200, 200, 200 and the last 100 ms of its deadline counted \
+             {counted:?} in each of {COUNTING_ATTEMPTS} runs, not {COUNTED:?}"
+        );
     }
-    assert_eq!(
-        read, COUNTED,
-        "C15: a read that waited 200, 200, 200 and the last 100 ms of its deadline"
-    );
-    assert_eq!(
-        write, COUNTED,
-        "C15: a write that waited 200, 200, 200 and the last 100 ms of its deadline"
-    );
 }
 
 /// **C4** (transient results: `ENOMEM` and `ENOBUFS` on a transfer are waited out), with C15 and
