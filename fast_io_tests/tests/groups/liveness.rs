@@ -4,7 +4,6 @@
 //! (from its [`Trial`]); `main.rs` runs them once per backend that has groups.
 
 use std::os::fd::AsFd;
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,9 +20,13 @@ use crate::rules::{Stream, feed, new_group};
 /// about it.
 const SLICE: Duration = Duration::from_millis(100);
 
-/// How long a test lets a flush sit on its member's full socket before the peer makes room, so
-/// that the member has met `EAGAIN` and is waiting (it is also checked to have waited).
+/// How long a test lets a flush sit on its member's full socket before the peer makes room, once
+/// the group has entered the kernel for it: enough for the member to meet `EAGAIN` and wait (it
+/// is also checked to have waited).
 const PARKED: Duration = Duration::from_millis(300);
+
+/// The longest a test waits for the group's first kernel entry of the flush.
+const STARTED: Duration = Duration::from_secs(5);
 
 /// **G2** (the per-member contract: C4, an expired slice is followed by a new attempt), with G4,
 /// C1 and C15: the kernel's late readiness, for a group member. Over Unix (4 KiB buffers) and TCP
@@ -55,15 +58,20 @@ pub fn g2_late_readiness_flush(t: &Trial) {
                 taken, PAYLOAD,
                 "{label}: the member's buffer takes 100 bytes"
             );
-            let (flushing, started) = mpsc::channel();
+            let entries = group.stats_handle();
+            let before = entries.snapshot().kernel_entries;
             let flush = spawn(format!("g2 {label}"), move || {
-                let _ = flushing.send(());
                 let since = Instant::now();
                 let report = group.flush();
                 (report, since.elapsed(), group)
             });
-            // Not a timing assertion: the member's wait count below shows it did wait.
-            started.recv().expect("the flushing thread started");
+            // A member's counters have no handle; the group's own show when the flush reached
+            // the kernel (its send, then its wait). Not a timing assertion: the member's wait
+            // count below shows it did wait.
+            let since = Instant::now();
+            while entries.snapshot().kernel_entries == before && since.elapsed() < STARTED {
+                thread::sleep(Duration::from_millis(1));
+            }
             thread::sleep(PARKED);
             late.make_room(&mut stalled);
             let (report, took, group) = join(flush);
