@@ -1,16 +1,22 @@
 //! The Linux implementation: constructors for [`PollWriter`], [`PollReader`] and `PollGroup`,
 //! and the availability probe.
 //!
-//! - `readiness.rs`: the gate, a socket registered with its own `mio::Poll`, waited on in slices;
-//!   and the one `epoll_wait` step (`wait_once`) that the gate and a group share.
+//! - `readiness.rs`: the gate, a socket registered with its own `mio::Poll`, waited on one slice
+//!   at a time (after which the transfer is tried again), the backoff after a shortage, and the
+//!   one `epoll_wait` step (`wait_once`) that the gate and a group share.
 //! - `batch.rs`: the fixed-size coalescing buffer of a writer or group member (C10).
 //! - `send.rs`: the one non-blocking send step (held bytes plus a caller slice), the only place
 //!   that calls `send`/`sendmsg`.
 //! - `writer.rs` / `reader.rs`: the transfer loops of one socket; `reader.rs` holds the only
 //!   `recv`.
-//! - `group.rs`: many sockets on one `mio::Poll` (rules G1–G7), reusing the send and receive
-//!   steps and waiting on its own poller instead of each socket's gate.
-//! - `sticky.rs`: the first permanent error, replayed by later calls (C7).
+//! - `group.rs`: many sockets on one `mio::Poll` (rules G1–G7): membership and each member's
+//!   state; `group/flush.rs` sends in rounds, `group/read.rs` receives in passes. Both reuse the
+//!   send and receive steps and wait on the group's poller instead of each socket's gate, one
+//!   gate slice per member.
+//!
+//! Every wait, lone or grouped, is one gate slice long and is followed by another try of the
+//! transfer, whether an edge came or not: the kernel reports readiness later than a transfer can
+//! succeed (`readiness.rs`), so a transfer never waits for an edge that will not come.
 //!
 //! # Fault injection
 //!
@@ -24,6 +30,10 @@
 //!   `EAGAIN`, and the wait after it is woken already (below).
 //! - `eintr`, in the same two steps and in `wait_once` (`readiness.rs`): the call says `EINTR`
 //!   and is tried again, as a real one is (C4).
+//! - `enomem` and `enobufs` (`fast_io::faults::shortage`), in the same two steps: the transfer
+//!   meets a shortage of kernel memory, counted in `transient_errors`; a writer or reader sleeps
+//!   one gate slice (bounded by the deadline) and tries again, a group member is skipped for one
+//!   slice while the others are served (C4). Real `ENOMEM`/`ENOBUFS` take the same path.
 //! - `short`, in `send_step`: the kernel is offered only the first byte of the held bytes (or of
 //!   the caller's slice when nothing is held), so the send comes back short and is continued
 //!   from the next byte (C2), counted in `short_transfers`.
@@ -33,13 +43,12 @@
 //! An injected `EAGAIN` needs care, because mio registers edge-triggered: a real `EAGAIN` is
 //! followed by an edge as soon as the socket is ready, but an injected one consumed nothing, so
 //! on a socket that is ready no edge will ever come. Waiting for one would cost a whole gate
-//! slice (100 ms by default) per injection, or, in a group's `read`, whose expired slices do not
-//! retry, everything until more data arrives: forever, once the peer has sent its last byte.
-//! So the backend treats the wait after an injected `EAGAIN` as that of
-//! a real one on a ready socket, woken at once: it counts a readiness wait (the evidence that
-//! the fault fired), makes no `epoll_wait`, and tries the transfer again (a writer or reader
-//! straight away; a group member in the flush's next round, or the read's next pass). Progress
-//! never depends on a slice expiring, and the suite runs at its usual speed under `eagain`.
+//! slice (100 ms by default) per injection before the retry after the expired slice found the
+//! data. So the backend treats the wait after an injected `EAGAIN` as that of a real one on a
+//! ready socket, woken at once: it counts a readiness wait (the evidence that the fault fired),
+//! makes no `epoll_wait`, and tries the transfer again (a writer or reader straight away; a
+//! group member in the flush's next round, or the read's next pass). The suite runs at its
+//! usual speed under `eagain`.
 //!
 //! The faults of ring setup and of the submission and completion queues (`setup_enomem`,
 //! `setup_enobufs`, `sq_full`, `cq_overflow`) are io_uring's; epoll has no such step, so they

@@ -38,14 +38,21 @@
 //! - **C3 Readiness gate.** Every `send`/`sendmsg` carries `MSG_DONTWAIT`, so the kernel never
 //!   parks the thread on a full send buffer: it answers `EAGAIN`, and the writer then waits for
 //!   `EPOLLOUT` in slices of [`Config::gate_slice`](fast_io::Config::gate_slice), each cut
-//!   short by the write deadline, re-arming (and counting the expiry) when a slice ends with no
-//!   event.
+//!   short by the write deadline, counting one readiness wait per slice and a gate expiry for
+//!   each slice that ends with no event before the deadline (C15).
 //! - **C4 Transient results.** `EAGAIN` means "wait on the gate"; `EINTR` from a transfer or from
 //!   `epoll_wait` means "try again". mio registers edge-triggered, so after any wake-up the writer
 //!   (or reader) retries the transfer until it makes progress or sees `EAGAIN` again before it
 //!   waits: an edge raised after that `EAGAIN` cannot be missed, and a spurious one costs one
-//!   extra system call. A slice that expires also ends in a retry of the transfer, so even a
-//!   readiness change that raised no edge at all costs at most one slice.
+//!   extra system call. A slice that expires also ends in a retry of the transfer: the kernel
+//!   reports `EPOLLOUT` later than a send can succeed (a Unix socket once its queue is down to a
+//!   quarter of the buffer, TCP once half is free), so a peer that drains a little and then
+//!   waits for us raises no edge at all, and the retry takes the room within one slice.
+//!   `ENOMEM`/`ENOBUFS` from a transfer make the writer or reader sleep one slice (bounded by
+//!   the deadline) and try again, counted in `transient_errors`; they never stick.
+//! - **C5 Deadlines.** A deadline bounds a call also while it makes steady progress: a writer
+//!   looks at it after every send that moved bytes while bytes remain, and fails with
+//!   `TimedOut` carrying exactly the bytes of that call the kernel accepted.
 //! - **C6 Independence.** A writer and a reader each own a duplicate of the descriptor and their
 //!   own `mio::Poll` (one epoll instance each), registered for writable or readable interest
 //!   only. Nothing is shared between them but the kernel socket, so a writer blocked on its gate
@@ -64,9 +71,11 @@
 //! through one `mio::Poll`, keeping the group rules G1–G7 of [`fast_io::group`]. A flush sends,
 //! round by round, the buffer of every member not blocked on `EAGAIN`, and waits on the shared
 //! poller only when every pending member is blocked; each member waits behind its own gate slice,
-//! so one whose peer stopped reading holds back no other (G1). With every member writable, a
-//! flush costs one `send` per member with bytes buffered and no `epoll_wait` (G3); a group cannot
-//! do better on epoll, where each socket needs its own `send`.
+//! so one whose peer stopped reading holds back no other (G1), and after its slice it tries its
+//! send (or, reading, its `recv`) again, exactly as a lone writer or reader does, and counts
+//! the same. With every member writable, a flush costs one `send` per member with bytes
+//! buffered and no `epoll_wait` (G3); a group cannot do better on epoll, where each socket needs
+//! its own `send`.
 //!
 //! ```
 //! use std::io::Read;
@@ -109,10 +118,10 @@
 //! # Fault injection
 //!
 //! In builds with debug assertions, `FAST_IO_FAULTS` (see [`fast_io::faults`]) makes the
-//! backend's sends, receives and readiness waits meet `eagain`, `eintr`, `short` and `etime`
-//! at the one place each system call is made, so the conformance suite can check that writers,
-//! readers and groups stay byte-exact under them. Injected faults count no kernel entry. The
-//! other faults of that list are io_uring's and do nothing here.
+//! backend's sends, receives and readiness waits meet `eagain`, `eintr`, `short`, `etime`,
+//! `enomem` and `enobufs` at the one place each system call is made, so the conformance suite
+//! can check that writers, readers and groups stay byte-exact under them. Injected faults count
+//! no kernel entry. The other faults of that list are io_uring's and do nothing here.
 //!
 //! # Non-blocking without touching the caller's descriptor
 //!

@@ -1,7 +1,9 @@
 //! C1, C2, C4: the epoll backend stays byte-exact under every fault of `FAST_IO_FAULTS` that
-//! applies to it (`eagain`, `eintr`, `short`, `etime`; see `fast_io::faults` and the module docs
-//! of the backend's `epoll.rs`), through a writer and a reader and through a group, and the
-//! counters show that each fault fired.
+//! applies to it (`eagain`, `eintr`, `short`, `etime`, `enomem`, `enobufs`; see
+//! `fast_io::faults` and the module docs of the backend's `epoll.rs`), through a writer and a
+//! reader and through a group, and the counters show that each fault fired. C5 under `short`:
+//! sends of one byte each are steady progress that never meets `EAGAIN`, and the write deadline
+//! still ends the call, with the exact count of bytes accepted.
 //!
 //! `FAST_IO_FAULTS` is read once per process, so each test runs this test binary again as a
 //! child (`--exact <name>`), with the faults set and [`CHILD_ENV`] telling it to do the work;
@@ -12,14 +14,15 @@
 //! Each transfer is 16 MiB, checked byte for byte against the pattern of `support`, whose bytes
 //! depend on their stream offset, so a lost, repeated or reordered byte shows at its position.
 //! `eagain` and `etime` run on sockets with small buffers (set before `listen`/`connect`), so
-//! the writers meet full buffers and wait on their gates, where those faults act.
+//! the writers meet full buffers and wait on their gates, where those faults act. `enomem` and
+//! `enobufs` make each hit wait one gate slice, so those transfers use 2 ms slices.
 
 #![cfg(any(target_os = "linux", target_os = "android"))]
 
 mod support;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
@@ -27,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fast_io::faults::{FAULTS_ENV, FAULTS_SEED_ENV};
-use fast_io::{Config, Member, Received, SocketBackend, Stats};
+use fast_io::{Config, Error, Member, Received, SocketBackend, Stats};
 use fast_io_poll::PollBackend;
 use support::{fill, first_mismatch, guard, pair, pair_with_buffers};
 
@@ -122,9 +125,15 @@ fn under_faults(name: &str, faults: &str, body: fn()) {
 /// A writer on `client` sends `TOTAL` bytes of the pattern in pieces of odd sizes, and a reader
 /// on `server` (another thread) receives them, checking each byte; returns both sides' stats.
 fn writer_to_reader(client: TcpStream, server: TcpStream) -> (Stats, Stats) {
+    writer_to_reader_with(client, server, Config::default())
+}
+
+/// [`writer_to_reader`] with `config` on both sides.
+fn writer_to_reader_with(client: TcpStream, server: TcpStream, config: Config) -> (Stats, Stats) {
+    let reader_config = config.clone();
     let reading = thread::spawn(move || {
         let mut reader = PollBackend
-            .reader(server.as_fd(), &Config::default())
+            .reader(server.as_fd(), &reader_config)
             .expect("reader");
         let mut buf = vec![0u8; 65_521];
         let mut at = 0u64;
@@ -141,9 +150,7 @@ fn writer_to_reader(client: TcpStream, server: TcpStream) -> (Stats, Stats) {
         assert_eq!(at, TOTAL, "C1: every byte, then end of stream");
         reader.stats()
     });
-    let mut writer = PollBackend
-        .writer(client.as_fd(), &Config::default())
-        .expect("writer");
+    let mut writer = PollBackend.writer(client.as_fd(), &config).expect("writer");
     // Pieces below, at and above the default batch, so every send path (copy, sendmsg of held
     // bytes and caller slice, plain send) meets the faults.
     let sizes = [10_007usize, 1 << 20, 333, 300_007];
@@ -192,10 +199,16 @@ fn base(i: usize) -> u64 {
 /// and a second group (another thread) reads them from the peers, checking each member's bytes;
 /// returns the totals of the sending and the receiving group.
 fn group_to_group(pairs: Vec<(TcpStream, TcpStream)>) -> (Stats, Stats) {
+    group_to_group_with(pairs, Config::default())
+}
+
+/// [`group_to_group`] with `config` for both groups.
+fn group_to_group_with(pairs: Vec<(TcpStream, TcpStream)>, config: Config) -> (Stats, Stats) {
     let each = TOTAL / MEMBERS as u64;
     let (clients, servers): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+    let receiving_config = config.clone();
     let receiving = thread::spawn(move || {
-        let mut group = PollBackend.group(&Config::default()).expect("group");
+        let mut group = PollBackend.group(&receiving_config).expect("group");
         let members: Vec<Member> = servers
             .iter()
             .map(|s| group.join(s.as_fd()).expect("join"))
@@ -231,7 +244,7 @@ fn group_to_group(pairs: Vec<(TcpStream, TcpStream)>) -> (Stats, Stats) {
         drop(servers);
         totals
     });
-    let mut group = PollBackend.group(&Config::default()).expect("group");
+    let mut group = PollBackend.group(&config).expect("group");
     let members: Vec<Member> = clients
         .iter()
         .map(|c| group.join(c.as_fd()).expect("join"))
@@ -369,13 +382,15 @@ fn etime_writer_and_reader() {
     });
 }
 
-/// C3, C4: a group's waits that end as expired slices expire the members they were sized for
-/// (sending) or are counted and waited again (receiving).
+/// C3, C4: a group's waits that end as expired slices expire the members they were sized for,
+/// whose transfer is then tried again: a send in the flush's next round, a `recv` in the read's
+/// next pass.
 #[test]
 fn etime_group() {
     under_faults("etime_group", "etime=30", || {
         let (sending, receiving) = group_to_group(small_pairs());
         assert!(sending.gate_expiries > 0, "{sending} / {receiving}");
+        assert!(receiving.gate_expiries > 0, "{sending} / {receiving}");
     });
 }
 
@@ -392,6 +407,166 @@ fn mixed_writer_reader_and_group() {
             assert!(waits_without_kernel_entry(&written, &read) > 0);
             let (sending, _) = group_to_group(small_pairs());
             assert!(sending.short_transfers > 0, "{sending}");
+        },
+    );
+}
+
+/// The config of the shortage runs: each injected shortage waits one gate slice, so slices are
+/// short, or a 16 MiB transfer would sleep for minutes.
+fn shortage_config() -> Config {
+    Config {
+        gate_slice: Duration::from_millis(2),
+        ..Config::default()
+    }
+}
+
+/// C4: injected `ENOMEM` on sends and receives. Each is counted as a transient error, waited
+/// out for one slice and retried; none sticks, and every byte arrives.
+#[test]
+fn enomem_writer_and_reader() {
+    under_faults("enomem_writer_and_reader", "enomem=20", || {
+        let (client, server) = pair();
+        let (written, read) = writer_to_reader_with(client, server, shortage_config());
+        assert!(written.transient_errors > 0, "{written}");
+        assert!(read.transient_errors > 0, "{read}");
+    });
+}
+
+/// C4, G1: injected `ENOMEM` on a group's sends and receives: the member hit pauses one slice,
+/// the others go on, and every byte of every member arrives.
+#[test]
+fn enomem_group() {
+    under_faults("enomem_group", "enomem=20", || {
+        let (sending, receiving) = group_to_group_with(default_pairs(), shortage_config());
+        assert!(sending.transient_errors > 0, "{sending}");
+        assert!(receiving.transient_errors > 0, "{receiving}");
+    });
+}
+
+/// C4: injected `ENOBUFS`, as `enomem_writer_and_reader`.
+#[test]
+fn enobufs_writer_and_reader() {
+    under_faults("enobufs_writer_and_reader", "enobufs=20", || {
+        let (client, server) = pair();
+        let (written, read) = writer_to_reader_with(client, server, shortage_config());
+        assert!(written.transient_errors > 0, "{written}");
+        assert!(read.transient_errors > 0, "{read}");
+    });
+}
+
+/// C4, G1: injected `ENOBUFS`, as `enomem_group`.
+#[test]
+fn enobufs_group() {
+    under_faults("enobufs_group", "enobufs=20", || {
+        let (sending, receiving) = group_to_group_with(default_pairs(), shortage_config());
+        assert!(sending.transient_errors > 0, "{sending}");
+        assert!(receiving.transient_errors > 0, "{receiving}");
+    });
+}
+
+/// The bytes accepted that a `TimedOut` carries, checking the kind and the deadline.
+fn timed_out(err: &io::Error, deadline: Duration) -> u64 {
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    match Error::from_io(err) {
+        Some(Error::TimedOut {
+            accepted,
+            deadline: d,
+        }) => {
+            assert_eq!(*d, deadline);
+            *accepted
+        }
+        other => panic!("expected TimedOut, got {other:?}"),
+    }
+}
+
+/// Reads `peer` to end of stream on another thread, checking the pattern from offset 0;
+/// returns the count.
+fn spawn_checked_drain(mut peer: TcpStream) -> thread::JoinHandle<u64> {
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 65_521];
+        let mut at = 0u64;
+        loop {
+            let n = peer.read(&mut buf).expect("read");
+            if n == 0 {
+                return at;
+            }
+            if let Some(bad) = first_mismatch(&buf[..n], at) {
+                panic!("C1: byte {bad} differs");
+            }
+            at += n as u64;
+        }
+    })
+}
+
+/// C5: under `short=100` every send offers the kernel one byte, which a reading peer's socket
+/// takes at once: steady progress that need never meet `EAGAIN`. The write deadline still ends
+/// `write_all`, `flush` and a group's flush, each failing (or reporting its member pending)
+/// with exactly the bytes that call got accepted; the peer receives exactly those, in order.
+#[test]
+fn short_steady_progress_meets_the_deadline() {
+    under_faults(
+        "short_steady_progress_meets_the_deadline",
+        "short=100",
+        || {
+            // 4 MiB a byte at a time takes four million sends: far longer than the deadline.
+            const BATCH: usize = 4 << 20;
+            const BIG: usize = 16 << 20;
+            let deadline = Duration::from_millis(300);
+            let config = Config {
+                write_deadline: Some(deadline),
+                batch_bytes: BATCH,
+                ..Config::default()
+            };
+            let mut payload = vec![0u8; 2 * BIG];
+            fill(&mut payload, 0);
+
+            let (client, server) = pair();
+            let reading = spawn_checked_drain(server);
+            let mut writer = PollBackend.writer(client.as_fd(), &config).expect("writer");
+            // Sent a byte at a time; only a last piece shorter than a batch could be copied.
+            let err = writer.write_all(&payload[..BIG]).unwrap_err();
+            let accepted = timed_out(&err, deadline);
+            let after_write = writer.stats();
+            assert!(
+                accepted > 0 && accepted < (BIG - BATCH) as u64,
+                "{after_write}"
+            );
+            assert_eq!(accepted, after_write.bytes, "write_all: {after_write}");
+            assert_eq!(writer.buffered(), 0);
+            // Shorter than a batch: copied, then flushed a byte at a time.
+            let at = accepted as usize;
+            writer.write_all(&payload[at..at + BATCH - 1]).unwrap();
+            let err = writer.flush().unwrap_err();
+            let flushed = timed_out(&err, deadline);
+            let after_flush = writer.stats();
+            assert!(flushed > 0, "{after_flush}");
+            assert_eq!(
+                flushed,
+                after_flush.bytes - after_write.bytes,
+                "{after_flush}"
+            );
+            assert_eq!(writer.buffered() as u64, BATCH as u64 - 1 - flushed);
+            println!("writer: {after_flush}");
+            drop(writer);
+            drop(client);
+            assert_eq!(reading.join().expect("the peer passed"), after_flush.bytes);
+
+            let (client, server) = pair();
+            let reading = spawn_checked_drain(server);
+            let mut group = PollBackend.group(&config).expect("group");
+            let member = group.join(client.as_fd()).expect("join");
+            assert_eq!(group.write(member, &payload[..BATCH]).unwrap(), BATCH);
+            let report = group.flush().expect("flush");
+            assert!(report.failed.is_empty(), "{report:?}");
+            let pending = report.pending.first().expect("the member is still pending");
+            let stats = group.stats(member).unwrap();
+            assert!(pending.accepted > 0, "{stats}");
+            assert_eq!(pending.accepted, stats.bytes, "{stats}");
+            assert_eq!(pending.accepted + pending.buffered as u64, BATCH as u64);
+            println!("member: {stats}");
+            drop(group);
+            drop(client);
+            assert_eq!(reading.join().expect("the peer passed"), stats.bytes);
         },
     );
 }

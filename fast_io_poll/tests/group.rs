@@ -455,7 +455,8 @@ fn g5_peer_failure_isolated() {
 }
 
 /// G6, C11: a group dropped with members blocked on full sockets, bytes buffered, unread data
-/// and a read that timed out returns at once, and the caller's sockets stay usable.
+/// and a read that timed out returns at once, with nothing in flight and nothing cancelled, and
+/// the caller's sockets stay usable.
 #[test]
 fn g6_drop_group_in_flight() {
     guard(Duration::from_secs(60), || {
@@ -483,9 +484,14 @@ fn g6_drop_group_in_flight() {
             // Nothing to read yet: the read deadline passes.
             let err = group.read(&mut |_, _| {}).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            // Every send and receive completed within its call: nothing is in flight, so a
+            // drop withdraws nothing and counts nothing cancelled (G6, C11).
+            assert_eq!(group.in_flight(), 0);
+            let own = group.stats_handle();
             let started = Instant::now();
             thread::spawn(move || drop(group)).join().unwrap();
             assert!(started.elapsed() < Duration::from_secs(5));
+            assert_eq!(own.snapshot().cancelled, 0, "{}", own.snapshot());
         }
         // The caller's descriptors are open and working: a peer reads what the kernel took.
         let (client, mut server) = pairs.pop().unwrap();

@@ -209,6 +209,10 @@ fn c5_write_deadline_reports_accepted_bytes() {
         assert!(waited >= deadline && waited < deadline * 10, "{waited:?}");
         assert!(stats.gate_expiries >= 2, "{stats}");
         assert_accounted(&stats, 0);
+        // C11: nothing is in flight between calls, so a drop cancels nothing.
+        let handle = writer.stats_handle();
+        drop(writer);
+        assert_eq!(handle.snapshot().cancelled, 0);
         drop(server);
     });
 }

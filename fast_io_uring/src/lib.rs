@@ -9,9 +9,19 @@
 //!   an `O_NONBLOCK` socket. With it, the operation completes at once, with bytes or `-EAGAIN`.
 //!   Only then does the backend wait, behind the readiness gate: a [`POLL_ADD`] for `POLLOUT`
 //!   (`POLLIN` for reads) linked to a [`LINK_TIMEOUT`] of `Config::gate_slice`, shortened to the
-//!   deadline (C5), re-armed on `-ECANCELED`/`-ETIME` (C4). So a writable socket costs one
+//!   deadline (C5). After each slice — the socket ready, or the slice run out
+//!   (`-ECANCELED`/`-ETIME`) — the transfer is tried again before another gate is armed (C4):
+//!   the kernel reports `POLLOUT` later than a send can succeed (a Unix socket only once its
+//!   queue is down to a quarter of the buffer, TCP once half is free), so a gate that were merely
+//!   re-armed could wait for ever on a socket with room. So a writable socket costs one
 //!   `io_uring_enter` per batch (the [`SEND`] is submitted with `submit_and_wait(1)` and completes
-//!   inline), and a full one never parks a thread without bound.
+//!   inline), a full one never parks a thread without bound, and a transfer lags at most one
+//!   slice behind room the kernel never reported. `-ENOMEM`/`-ENOBUFS` back off one slice and try
+//!   again (C4). Every slice waited counts one readiness wait, every slice that ran out before
+//!   the deadline one gate expiry (C15).
+//! - **C5, deadlines.** A write call checks its deadline also after every transfer that made
+//!   progress, so a slow but steady peer cannot carry it past the deadline; the error carries
+//!   the exact count of that call's bytes accepted.
 //! - **C1/C2, order.** At most one SEND (or one SENDMSG whose iovec holds the buffered bytes and
 //!   then the caller's slice) of a socket is in flight at any time, and the next one starts at the
 //!   first byte the kernel did not accept. Order holds by construction: there is never a second
@@ -25,20 +35,25 @@
 //!   buffer once a call has returned; `in_flight()` is 0 between calls. The one place SQEs that
 //!   point at memory are pushed is `sys/ring.rs` (`unsafe fn push`). A ring dropped with an
 //!   operation in flight anyway (possible only through its test hooks) cancels it with
-//!   [`ASYNC_CANCEL`], reaps every completion, and only then frees memory and closes descriptors.
+//!   [`ASYNC_CANCEL`] (counted in `Stats::cancelled`), reaps every completion, and only then frees
+//!   memory and closes descriptors. A writer or reader moved to another thread rebuilds its
+//!   single-issuer ring there and closes the old one: no descriptor leaks (C11, C12).
 //!
 //! - **G1–G7, groups.** [`UringGroup`] (from [`SocketBackend::group`]) drives many sockets from
 //!   ONE shared ring on one thread. A flush works in rounds; a round is one `io_uring_enter`
-//!   carrying one `MSG_DONTWAIT` SEND per member that has bytes and is not behind its gate, so it
-//!   costs exactly one kernel entry when the members are writable (G3). A member whose SEND got
-//!   `-EAGAIN` waits behind its own gate, which stays in flight across rounds and calls with its
-//!   timeout owned by the ring, so no SEND ever parks the shared ring and a stuck peer never holds
-//!   back the others (G1). Dropping the group, or a member leaving, cancels and reaps its gates
-//!   before any descriptor closes (G6). The details are in the module docs of `sys/group.rs`.
+//!   carrying one `MSG_DONTWAIT` SEND per member that has bytes and whose turn it is to try, so
+//!   it costs exactly one kernel entry when the members are writable (G3). A member whose SEND
+//!   got `-EAGAIN` waits one slice behind its own gate (its timeout owned by the ring, as a read
+//!   gate may outlive the call), then tries again in a later round, so no SEND ever parks the
+//!   shared ring, a stuck peer never holds back the others (G1), and a member counts its waits
+//!   exactly as a lone writer or reader does (C15). Dropping the group, or a member leaving,
+//!   cancels and reaps its gates before any descriptor closes (G6), each counted in `cancelled`.
+//!   The details are in the module docs of `sys/group.rs`.
 //!
 //! - **Fault injection (tests only).** With `FAST_IO_FAULTS` set (see [`fast_io::faults`]; debug
-//!   builds only, compiled out of release builds), every fault it names applies here: `eagain`
-//!   and `short` to SEND/SENDMSG/RECV, `etime` to gates, `eintr` to `io_uring_enter`, `setup_*` to
+//!   builds only, compiled out of release builds), every fault it names applies here: `eagain`,
+//!   `enomem`, `enobufs` and `short` to SEND/SENDMSG/RECV, `etime` to gates, `eintr` to
+//!   `io_uring_enter`, `setup_*` to
 //!   a ring's first setup attempt, `sq_full` to making room in the submission queue, and
 //!   `cq_overflow` overflows the completion queue for real. Where each hook sits is in the module
 //!   docs of `sys/ring.rs`; `tests/faults.rs` shows every fault byte-exact. `injected_faults()`

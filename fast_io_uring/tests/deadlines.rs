@@ -1,15 +1,197 @@
 //! C5: a write to a peer that never reads and a read from a peer that never writes fail with
 //! `TimedOut` near the deadline, the write reporting exactly the bytes the peer then receives;
-//! C4: gate slices expire and are re-armed on the way.
+//! C4: gate slices expire and the transfer is tried again on the way. A deadline also bounds a
+//! call that keeps making progress: a `write_all`, a `flush` and a group's flush to a peer that
+//! reads slowly but steadily end at the deadline with the exact count of bytes accepted.
 
 mod support;
 
 use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use fast_io::{Config, Error, SocketReader, SocketWriter};
+use fast_io::{Config, Error, SocketGroup, SocketReader, SocketWriter};
+use fast_io_uring::UringBackend;
 use support::{check, fill, guard, pair, uring};
+
+/// A peer that reads 4 KiB every 10 ms until `hurry` is set, then everything until end of
+/// stream; returns how many bytes it read, all checked against the pattern.
+fn slow_peer(mut sock: TcpStream, hurry: Arc<AtomicBool>) -> JoinHandle<u64> {
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        loop {
+            let want = if hurry.load(Ordering::Relaxed) {
+                buf.len()
+            } else {
+                thread::sleep(Duration::from_millis(10));
+                4096
+            };
+            let n = sock.read(&mut buf[..want]).unwrap();
+            if n == 0 {
+                return at;
+            }
+            check(&buf[..n], at);
+            at += n as u64;
+        }
+    })
+}
+
+/// How a call under steady progress ended: the bytes it reported accepted, and how long it took.
+fn steady(call: impl FnOnce() -> (u64, Duration), deadline: Duration, slice: Duration) -> u64 {
+    let (accepted, took) = call();
+    println!("accepted {accepted} bytes in {took:?}");
+    assert!(took >= deadline, "returned after {took:?}");
+    // A deadlock guard, not a speed check: the deadline plus one slice, and then some.
+    assert!(
+        took < deadline + slice + Duration::from_secs(2),
+        "returned after {took:?}"
+    );
+    assert!(accepted > 0, "the peer read steadily");
+    accepted
+}
+
+/// The contract's example: `write_all` of 64 MiB to a peer reading 4 KiB every 10 ms, with a
+/// 1 s deadline, fails with `TimedOut` within about a second and one slice, reporting exactly
+/// the bytes the peer then receives.
+#[test]
+fn c5_write_all_under_steady_progress_meets_the_deadline() {
+    const PAYLOAD: usize = 64 << 20;
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(60), move || {
+        let (client, server) = pair(None);
+        let hurry = Arc::new(AtomicBool::new(false));
+        let peer = slow_peer(server, hurry.clone());
+        let config = Config {
+            write_deadline: Some(Duration::from_secs(1)),
+            ..Config::default()
+        };
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        let mut payload = vec![0u8; PAYLOAD];
+        fill(&mut payload, 0);
+        let accepted = steady(
+            || {
+                let started = Instant::now();
+                let err = writer.write_all(&payload).unwrap_err();
+                let took = started.elapsed();
+                assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+                let Some(Error::TimedOut { accepted, .. }) = Error::from_io(&err) else {
+                    panic!("no TimedOut inside {err:?}");
+                };
+                (*accepted, took)
+            },
+            Duration::from_secs(1),
+            config.gate_slice,
+        );
+        let stats = writer.stats();
+        assert_eq!(stats.bytes, accepted, "{stats}");
+        assert_eq!(
+            writer.buffered(),
+            0,
+            "nothing of a timed-out write_all stays"
+        );
+        assert_eq!(writer.in_flight(), 0);
+        drop(writer);
+        hurry.store(true, Ordering::Relaxed);
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(
+            peer.join().unwrap(),
+            accepted,
+            "exactly the bytes reported accepted"
+        );
+    });
+}
+
+/// `flush` of 8 MiB buffered, to the same slow peer: `TimedOut` at the deadline with the bytes
+/// this flush got accepted; the rest stays buffered.
+#[test]
+fn c5_flush_under_steady_progress_meets_the_deadline() {
+    const PAYLOAD: usize = 8 << 20;
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(60), move || {
+        let (client, server) = pair(None);
+        let hurry = Arc::new(AtomicBool::new(false));
+        let peer = slow_peer(server, hurry.clone());
+        let config = Config {
+            write_deadline: Some(Duration::from_secs(1)),
+            batch_bytes: PAYLOAD + 1,
+            ..Config::default()
+        };
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        let mut payload = vec![0u8; PAYLOAD];
+        fill(&mut payload, 0);
+        writer.write_all(&payload).unwrap();
+        assert_eq!(writer.buffered(), PAYLOAD);
+        let accepted = steady(
+            || {
+                let started = Instant::now();
+                let err = writer.flush().unwrap_err();
+                let took = started.elapsed();
+                let Some(Error::TimedOut { accepted, .. }) = Error::from_io(&err) else {
+                    panic!("no TimedOut inside {err:?}");
+                };
+                (*accepted, took)
+            },
+            Duration::from_secs(1),
+            config.gate_slice,
+        );
+        assert_eq!(writer.stats().bytes, accepted);
+        assert_eq!(writer.buffered() as u64, PAYLOAD as u64 - accepted);
+        drop(writer);
+        hurry.store(true, Ordering::Relaxed);
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(peer.join().unwrap(), accepted);
+    });
+}
+
+/// A group's flush of 8 MiB buffered for one member, to the same slow peer: it returns at the
+/// deadline with the member pending, the bytes it got accepted during the flush and the bytes
+/// still buffered (G4).
+#[test]
+fn g4_group_flush_under_steady_progress_meets_the_deadline() {
+    const PAYLOAD: usize = 8 << 20;
+    if uring().is_none() {
+        return;
+    }
+    guard(Duration::from_secs(60), move || {
+        let (client, server) = pair(None);
+        let hurry = Arc::new(AtomicBool::new(false));
+        let peer = slow_peer(server, hurry.clone());
+        let config = Config {
+            write_deadline: Some(Duration::from_secs(1)),
+            batch_bytes: PAYLOAD,
+            ..Config::default()
+        };
+        let mut group = UringBackend.new_group(&config).unwrap();
+        let member = group.join(client.as_fd()).unwrap();
+        let mut payload = vec![0u8; PAYLOAD];
+        fill(&mut payload, 0);
+        assert_eq!(group.write(member, &payload).unwrap(), PAYLOAD);
+        let accepted = steady(
+            || {
+                let started = Instant::now();
+                let report = group.flush().unwrap();
+                let took = started.elapsed();
+                assert_eq!(report.pending.len(), 1, "{report:?}");
+                let pending = report.pending[0];
+                assert_eq!(pending.accepted as usize + pending.buffered, PAYLOAD);
+                (pending.accepted, took)
+            },
+            Duration::from_secs(1),
+            config.gate_slice,
+        );
+        assert_eq!(group.stats(member).unwrap().bytes, accepted);
+        assert_eq!(group.in_flight(), 0);
+        drop(group);
+        hurry.store(true, Ordering::Relaxed);
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(peer.join().unwrap(), accepted);
+    });
+}
 
 #[test]
 fn c5_write_deadline_reports_the_bytes_accepted() {
@@ -91,9 +273,13 @@ fn c5_read_deadline_then_the_next_read_succeeds() {
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
         assert!(took >= deadline && took < deadline * 5, "took {took:?}");
         assert_eq!(reader.in_flight(), 0);
+        // C15: one wait per slice; every slice but the last (cut short at the deadline) ran out
+        // before the deadline. 30 ms slices in 200 ms: about 7 waits and 6 expiries.
         let stats = reader.stats();
-        assert_eq!(stats.readiness_waits, 1, "{stats}");
+        assert_eq!(stats.readiness_waits, stats.gate_expiries + 1, "{stats}");
         assert!(stats.gate_expiries >= 3, "30 ms slices in 200 ms: {stats}");
+        // After each expired slice the RECV was tried again (C4): one per slice, plus the first.
+        assert_eq!(stats.ops_submitted, stats.readiness_waits, "{stats}");
         // A deadline is not sticky.
         (&client).write_all(b"late").unwrap();
         assert_eq!(reader.read(&mut buf).unwrap(), 4);

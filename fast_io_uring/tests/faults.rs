@@ -104,11 +104,17 @@ struct PairReport {
 /// 16 MiB from a writer to a reader, in writes of random sizes (small ones coalesce, large ones
 /// go out as SENDMSG of the buffered bytes and the caller's slice), checked byte for byte.
 fn writer_to_reader(buffers: Option<usize>) -> PairReport {
+    writer_to_reader_sliced(buffers, Config::default().gate_slice)
+}
+
+/// [`writer_to_reader`] with gate slices of `gate_slice` (a shortage backs off one slice).
+fn writer_to_reader_sliced(buffers: Option<usize>, gate_slice: Duration) -> PairReport {
     let (client, server) = pair(buffers);
     let config = Config {
         // A bound on every wait, so a fault that stalled the backend fails instead of hanging.
         write_deadline: Some(Duration::from_secs(60)),
         read_deadline: Some(Duration::from_secs(60)),
+        gate_slice,
         ..Config::default()
     };
     let mut writer = UringBackend.new_writer(client.as_fd(), &config).unwrap();
@@ -214,9 +220,15 @@ fn peer(mut sock: TcpStream, i: usize) -> JoinHandle<()> {
 /// 16 members × 1 MiB through one group (writes of random sizes, flushed in rounds), then every
 /// member's reply read through the group; both directions checked byte for byte.
 fn group_transfer(buffers: Option<usize>) -> GroupReport {
+    group_transfer_sliced(buffers, Config::default().gate_slice)
+}
+
+/// [`group_transfer`] with gate slices of `gate_slice` (a shortage backs off one slice).
+fn group_transfer_sliced(buffers: Option<usize>, gate_slice: Duration) -> GroupReport {
     let config = Config {
         write_deadline: Some(Duration::from_secs(60)),
         read_deadline: Some(Duration::from_secs(60)),
+        gate_slice,
         ..Config::default()
     };
     let mut group: UringGroup = UringBackend.new_group(&config).unwrap();
@@ -367,7 +379,8 @@ fn short_sends_byte_exact() {
     });
 }
 
-/// `etime`: gates that end as expired slices are counted and re-armed; nothing is lost.
+/// `etime`: gates that end as expired slices are counted, and the transfer is tried again after
+/// each; nothing is lost or repeated.
 #[test]
 fn etime_gate_expiries_byte_exact() {
     under_faults("etime_gate_expiries_byte_exact", "etime=30", || {
@@ -426,5 +439,130 @@ fn cq_overflow_byte_exact() {
         assert!(group.overflows > 0);
         let pair = writer_to_reader(SMALL);
         assert!(pair.writer_overflows > 0 && pair.reader_overflows > 0);
+    });
+}
+
+/// `enomem` and `enobufs`: a SEND or RECV answered with a transient shortage backs off one slice
+/// (1 ms here, so that thousands of them take seconds, not minutes), counts a transient error,
+/// and tries again; it never sticks, and nothing is lost or repeated — for a writer, a reader
+/// and a group, whose members back off one by one.
+fn shortage_waited_out() {
+    const SLICE: Duration = Duration::from_millis(1);
+    let pair = writer_to_reader_sliced(SMALL, SLICE);
+    assert!(pair.writer.transient_errors > 0, "{}", pair.writer);
+    assert!(pair.reader.transient_errors > 0, "{}", pair.reader);
+    assert!(pair.writer_injected > 0 && pair.reader_injected > 0);
+    let group = group_transfer_sliced(SMALL, SLICE);
+    assert!(group.totals.transient_errors > 0, "{}", group.totals);
+    assert!(group.injected > 0);
+}
+
+#[test]
+fn enomem_waited_out_byte_exact() {
+    under_faults(
+        "enomem_waited_out_byte_exact",
+        "enomem=20",
+        shortage_waited_out,
+    );
+}
+
+#[test]
+fn enobufs_waited_out_byte_exact() {
+    under_faults(
+        "enobufs_waited_out_byte_exact",
+        "enobufs=20",
+        shortage_waited_out,
+    );
+}
+
+/// A peer that reads everything at once, for the steady-progress test; returns the bytes it read,
+/// checked against the pattern.
+fn eager_peer(mut sock: TcpStream) -> JoinHandle<u64> {
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        loop {
+            let n = sock.read(&mut buf).unwrap();
+            if n == 0 {
+                return at;
+            }
+            check(&buf[..n], at);
+            at += n as u64;
+        }
+    })
+}
+
+/// `short` on every SEND (1 byte each) to a peer that keeps up: transfers make progress and never
+/// meet `EAGAIN`, so only the check after each transfer that made progress can end them at the
+/// deadline (C5). A `write_all`, a `flush` and a group's flush each fail (or report pending) at
+/// the deadline with the exact count of bytes accepted, which the peer then receives.
+#[test]
+fn short_steady_progress_meets_the_deadline() {
+    under_faults("short_steady_progress_meets_the_deadline", "short", || {
+        const PAYLOAD: usize = 1 << 20;
+        let deadline = Duration::from_millis(300);
+        let config = Config {
+            write_deadline: Some(deadline),
+            batch_bytes: PAYLOAD + 1,
+            ..Config::default()
+        };
+        let mut payload = vec![0u8; PAYLOAD];
+        fill(&mut payload, 0);
+        // Each call's bytes accepted and its time, bounded by a deadlock guard, not a speed check.
+        let bounded = |took: Duration| {
+            assert!(took >= deadline, "{took:?}");
+            assert!(took < deadline + Duration::from_secs(10), "{took:?}");
+        };
+        let timed_out = |err: std::io::Error| match fast_io::Error::from_io(&err) {
+            Some(fast_io::Error::TimedOut { accepted, .. }) => *accepted,
+            _ => panic!("expected TimedOut, got {err}"),
+        };
+        for call in ["write_all", "flush", "group flush"] {
+            let (client, server) = pair(None);
+            let peer = eager_peer(server);
+            let started = Instant::now();
+            let accepted = match call {
+                "write_all" => {
+                    let mut writer = UringBackend.new_writer(client.as_fd(), &config).unwrap();
+                    // Larger than the batch: sent from the caller's slice, 1 byte per SEND.
+                    let mut big = vec![0u8; 2 * PAYLOAD + 2];
+                    fill(&mut big, 0);
+                    let accepted = timed_out(writer.write_all(&big).unwrap_err());
+                    bounded(started.elapsed());
+                    assert_eq!(writer.stats().bytes, accepted);
+                    accepted
+                }
+                "flush" => {
+                    let mut writer = UringBackend.new_writer(client.as_fd(), &config).unwrap();
+                    writer.write_all(&payload).unwrap();
+                    let started = Instant::now();
+                    let accepted = timed_out(writer.flush().unwrap_err());
+                    bounded(started.elapsed());
+                    assert_eq!(writer.stats().bytes, accepted);
+                    assert_eq!(writer.buffered() as u64, PAYLOAD as u64 - accepted);
+                    accepted
+                }
+                _ => {
+                    let mut group = UringBackend.new_group(&config).unwrap();
+                    let member = group.join(client.as_fd()).unwrap();
+                    assert_eq!(group.write(member, &payload).unwrap(), PAYLOAD);
+                    let report = group.flush().unwrap();
+                    bounded(started.elapsed());
+                    assert_eq!(report.pending.len(), 1, "{report:?}");
+                    assert_eq!(
+                        group.stats(member).unwrap().bytes,
+                        report.pending[0].accepted
+                    );
+                    report.pending[0].accepted
+                }
+            };
+            println!("{call}: {accepted} bytes accepted in 1-byte SENDs");
+            assert!(
+                accepted > 0 && accepted < PAYLOAD as u64,
+                "{call}: {accepted}"
+            );
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            assert_eq!(peer.join().unwrap(), accepted, "{call}");
+        }
     });
 }

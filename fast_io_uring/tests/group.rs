@@ -133,6 +133,13 @@ fn g1_stuck_peer_does_not_block_others() {
         for reader in readers {
             assert_eq!(reader.join().unwrap(), TOTAL);
         }
+        // Alone now, the stuck member meets its full socket at the start of the flush and waits
+        // behind its gate until the deadline. (In the busy flushes above a round of 63 others
+        // may outlast the 50 ms deadline, and a member that meets `EAGAIN` after its deadline
+        // does not wait: C15 counts no slice for it, as for a lone writer.)
+        let report = group.flush().unwrap();
+        assert_eq!(report.pending.len(), 1, "{report:?}");
+        assert_eq!(report.pending[0].member, stuck);
         let stuck_stats = group.stats(stuck).unwrap();
         assert!(stuck_stats.readiness_waits > 0, "{stuck_stats}");
         assert!(stuck_stats.bytes < sent[0], "{stuck_stats}");
@@ -335,13 +342,23 @@ fn g4_deadline_reports_pending() {
         for p in &report.pending {
             assert_eq!(p.accepted as usize + p.buffered, PAYLOAD, "{p:?}");
             assert_eq!(group.buffered(p.member).unwrap(), p.buffered);
-            assert_eq!(group.stats(p.member).unwrap().bytes, p.accepted);
+            let stats = group.stats(p.member).unwrap();
+            assert_eq!(stats.bytes, p.accepted);
+            // C15, as a lone writer counts: 100 ms slices in 200 ms, the second shortened to end
+            // at the deadline, so 2 waits and 1 expiry; and a SEND after each of them but the last.
+            assert_eq!(
+                (stats.readiness_waits, stats.gate_expiries),
+                (2, 1),
+                "{stats}"
+            );
+            assert_eq!(stats.ops_submitted, 2, "{stats}");
         }
         for (member, ..) in &free {
             assert_eq!(group.buffered(*member).unwrap(), 0);
         }
-        // Gates stay in flight across calls; now the stuck peers drain and a flush completes.
-        assert!(group.in_flight() > 0, "{group:?}");
+        // Every gate ended by the deadline and was reaped: none outlives its flush. Now the stuck
+        // peers drain and a flush completes.
+        assert_eq!(group.in_flight(), 0, "{group:?}");
         let readers: Vec<_> = stuck
             .iter()
             .map(|(_, _, server, prefill)| drain(server.try_clone().unwrap(), *prefill))
@@ -466,8 +483,12 @@ fn clone(err: &Error) -> Error {
     }
 }
 
-/// G6: dropping a group whose gates wait on saturated sockets (30 s slices) cancels and reaps
-/// them promptly, frees the memory only afterwards, and closes every descriptor it owns.
+/// G6: dropping a group whose gates wait (30 s slices) cancels and reaps them promptly — one
+/// `AsyncCancel` per operation in flight, each counted in `cancelled` — frees the memory only
+/// afterwards, and closes every descriptor it owns. A flush that reached its deadline leaves no
+/// write gate behind (each slice ended by the deadline and was reaped); the gates in flight here
+/// are the `POLLIN` gates of the saturated members, whose peers never send, left armed by a read
+/// that returned with another member's byte.
 #[test]
 fn g6_drop_group_in_flight() {
     const MEMBERS: usize = 16;
@@ -475,7 +496,7 @@ fn g6_drop_group_in_flight() {
     let _serial = serial();
     guard(Duration::from_secs(30), || {
         let before = open_fds();
-        let (group_fds, socks) = {
+        let (group_fds, socks, talker_socks) = {
             let config = Config {
                 write_deadline: Some(Duration::from_millis(100)),
                 gate_slice: Duration::from_secs(30),
@@ -490,46 +511,73 @@ fn g6_drop_group_in_flight() {
                 assert_eq!(group.write(member, &[0x42; 50_000]).unwrap(), 50_000);
                 socks.push((client, server, prefill));
             }
+            let (talker_client, talker_server) = pair(None);
+            let talker = group.join(talker_client.as_fd()).unwrap();
             let report = group.flush().unwrap();
             assert_eq!(report.pending.len(), MEMBERS, "{report:?}");
+            assert_eq!(group.in_flight(), 0, "no write gate outlives its flush");
+            (&talker_server).write_all(b"x").unwrap();
+            let reported = group
+                .read(&mut |member, received| {
+                    assert_eq!(member, talker);
+                    assert!(matches!(received, Received::Data(b"x")), "{received:?}");
+                })
+                .unwrap();
+            assert_eq!(reported, 1);
+            let in_flight = group.in_flight();
             assert_eq!(
-                group.in_flight(),
+                in_flight,
                 2 * MEMBERS,
-                "a poll and a timeout per member"
+                "a poll and a timeout per silent member"
             );
             let fds = open_fds();
             let totals = group.totals();
+            assert_eq!(totals.cancelled, 0, "{totals}");
+            let handle = group.stats_handle();
             let started = Instant::now();
             drop(group);
             let took = started.elapsed();
             assert!(took < Duration::from_secs(2), "drop waited {took:?}");
-            assert!(totals.readiness_waits >= MEMBERS as u64, "{totals}");
-            (fds, socks)
+            assert!(totals.readiness_waits >= 2 * MEMBERS as u64, "{totals}");
+            let after = handle.snapshot();
+            assert_eq!(
+                after.cancelled, in_flight as u64,
+                "one AsyncCancel each: {after}"
+            );
+            (fds, socks, (talker_client, talker_server))
         };
-        // The ring and one duplicate per member were closed by the drop.
-        assert_eq!(open_fds() + MEMBERS + 1, group_fds);
+        // The ring and one duplicate per member (the talker's too) were closed by the drop.
+        assert_eq!(open_fds() + MEMBERS + 2, group_fds);
         // Like-sized allocations over whatever was freed; then the sockets drain: nothing of the
         // dropped group may react.
         let canaries: Vec<Box<[u8]>> = (0..MEMBERS)
             .map(|_| vec![0xA5u8; 64 << 10].into_boxed_slice())
             .collect();
-        for (_, server, prefill) in &socks {
+        for (client, server, prefill) in &socks {
             let mut buf = vec![0u8; 65536];
             let mut drained = 0;
             while drained < *prefill {
                 drained += (&*server).read(&mut buf).unwrap();
             }
+            // The peer's bytes find no reader of the group: they stay in the socket.
+            (&*server).write_all(b"after").unwrap();
+            let mut got = [0u8; 5];
+            (&*client).read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"after");
         }
         thread::sleep(Duration::from_millis(50));
         assert!(canaries.iter().all(|c| c.iter().all(|&b| b == 0xA5)));
         drop(socks);
+        drop(talker_socks);
         assert_eq!(open_fds(), before, "descriptors leaked");
     });
 }
 
-/// G6 with read gates: 200 members whose peers never send leave a `POLLIN` gate each in flight
-/// (30 s slices) after a read times out; dropping the group cancels and reaps all 400 operations
-/// promptly and closes every descriptor.
+/// G6 with many read gates: 200 members; the peer of the first sends a byte, the others never
+/// send. The read returns with that byte and leaves a `POLLIN` gate (30 s slice, no read
+/// deadline) in flight for each of the 199 others; one of them leaves (its 2 operations
+/// withdrawn), and dropping the group cancels the other 396 (one `AsyncCancel` each, all counted
+/// in `cancelled`), reaps them promptly and closes every descriptor.
 #[test]
 fn g6_drop_group_with_read_gates_in_flight() {
     const MEMBERS: usize = 200;
@@ -538,26 +586,38 @@ fn g6_drop_group_with_read_gates_in_flight() {
     guard(Duration::from_secs(30), || {
         let before = open_fds();
         let config = Config {
-            read_deadline: Some(Duration::from_millis(50)),
             gate_slice: Duration::from_secs(30),
             ..Config::default()
         };
         let mut group = group(&config);
         let mut socks = Vec::new();
+        let mut members = Vec::new();
         for _ in 0..MEMBERS {
             let (client, server) = pair(None);
-            group.join(server.as_fd()).unwrap();
+            members.push(group.join(server.as_fd()).unwrap());
             socks.push((client, server));
         }
-        let err = group
-            .read(&mut |m, _| panic!("{m}: nothing was sent"))
-            .unwrap_err();
-        assert!(matches!(err, Error::TimedOut { .. }), "{err}");
-        assert_eq!(group.in_flight(), 2 * MEMBERS, "{group:?}");
+        (&socks[0].0).write_all(b"x").unwrap();
+        let reported = group
+            .read(&mut |member, received| {
+                assert_eq!(member, members[0]);
+                assert!(matches!(received, Received::Data(b"x")), "{received:?}");
+            })
+            .unwrap();
+        assert_eq!(reported, 1);
+        assert_eq!(group.in_flight(), 2 * (MEMBERS - 1), "{group:?}");
+        // A member leaving withdraws its gate: two operations, each counted.
+        let handle = group.stats_handle();
+        assert_eq!(group.leave(members[1]).unwrap(), 0);
+        assert_eq!(handle.snapshot().cancelled, 2);
+        let in_flight = group.in_flight();
+        assert_eq!(in_flight, 2 * (MEMBERS - 2), "{group:?}");
         let started = Instant::now();
         drop(group);
         let took = started.elapsed();
         assert!(took < Duration::from_secs(2), "drop waited {took:?}");
+        let after = handle.snapshot();
+        assert_eq!(after.cancelled, 2 + in_flight as u64, "{after}");
         // The peers' bytes now find no reader of the group: they stay in the sockets.
         for (client, server) in &socks {
             (&*client).write_all(b"after").unwrap();
@@ -570,8 +630,9 @@ fn g6_drop_group_with_read_gates_in_flight() {
     });
 }
 
-/// G7: members join and leave while others are pending behind their gates (and the ring grows
-/// under them); a leaving member gives back its unsent count; stale handles are refused.
+/// G7: members join and leave while others are pending, with gates in flight (the ring grows
+/// under them, withdrawing each gate: one `AsyncCancel` per operation, counted in `cancelled`);
+/// a leaving member gives back its unsent count; stale handles are refused.
 #[test]
 fn g7_join_leave_while_pending() {
     const PAYLOAD: usize = 100_000;
@@ -581,6 +642,8 @@ fn g7_join_leave_while_pending() {
         let before = open_fds();
         let config = Config {
             write_deadline: Some(Duration::from_millis(100)),
+            // Read gates that stay in flight until the ring grows under them.
+            gate_slice: Duration::from_secs(30),
             ring_entries: 16,
             ..Config::default()
         };
@@ -597,7 +660,19 @@ fn g7_join_leave_while_pending() {
         }
         let report = group.flush().unwrap();
         assert_eq!(report.pending.len(), 4, "{report:?}");
-        assert!(group.in_flight() > 0);
+        assert_eq!(group.in_flight(), 0, "no write gate outlives its flush");
+        // A read that returns with the first stuck member's byte leaves a read gate armed for
+        // each of the other three, whose peers never send.
+        (&stuck[0].2).write_all(b"t").unwrap();
+        let first = stuck[0].0;
+        let reported = group
+            .read(&mut |member, received| {
+                assert_eq!(member, first);
+                assert!(matches!(received, Received::Data(b"t")), "{received:?}");
+            })
+            .unwrap();
+        assert_eq!(reported, 1);
+        assert_eq!(group.in_flight(), 6, "{group:?}");
         let entries_before = group.ring_entries();
         // Join enough members to grow the ring while gates are in flight.
         let mut joined = Vec::new();
@@ -611,6 +686,9 @@ fn g7_join_leave_while_pending() {
             joined.push((member, client, drain(server, 0)));
         }
         assert!(group.ring_entries() > entries_before, "{group:?}");
+        assert_eq!(group.in_flight(), 0, "growing the ring withdrew every gate");
+        assert_eq!(group.stats_handle().snapshot().cancelled, 6);
+        assert_eq!(group.totals().cancelled, 6);
         // A pending member leaves: its unsent bytes come back, and its handle goes stale.
         let (gone, gone_client, gone_server, _) = stuck.remove(1);
         let buffered = group.buffered(gone).unwrap();
@@ -711,10 +789,17 @@ fn group_read_deadline_data_and_eof() {
             .unwrap_err();
         assert!(matches!(err, Error::TimedOut { accepted: 0, .. }), "{err}");
         assert!(started.elapsed() >= Duration::from_millis(145));
-        assert!(
-            group.stats(member).unwrap().gate_expiries > 0,
-            "40 ms slices in 150 ms"
+        // C15, as a lone reader counts: 40 ms slices in 150 ms end at 40, 80, 120 and 150 (the
+        // last shortened to the deadline), so 4 waits and 3 expiries, with a RECV before each.
+        let stats = group.stats(member).unwrap();
+        assert_eq!(
+            (stats.readiness_waits, stats.gate_expiries),
+            (4, 3),
+            "{stats}"
         );
+        assert_eq!(stats.ops_submitted, 4, "{stats}");
+        // The last slice ended at the deadline and was reaped: no gate outlives a timed-out read.
+        assert_eq!(group.in_flight(), 0, "{group:?}");
         let mut block = vec![0u8; 5000];
         fill(&mut block, 0);
         (&client).write_all(&block).unwrap();
@@ -774,8 +859,9 @@ fn group_shutdown_member_while_another_is_stuck() {
     });
 }
 
-/// The group is `Send`: flushed on one thread with gates left in flight, then moved to another
-/// thread that drives it to completion.
+/// The group is `Send`: flushed and read on one thread, where a read leaves a gate in flight (a
+/// `POLLIN` gate of a member whose peer has not sent yet), then moved to another thread, which
+/// reaps that gate's completion and drives the group to completion.
 #[test]
 fn group_moves_between_threads_with_gates_in_flight() {
     let Some(_) = uring() else { return };
@@ -783,33 +869,61 @@ fn group_moves_between_threads_with_gates_in_flight() {
     guard(Duration::from_secs(30), || {
         let config = Config {
             write_deadline: Some(Duration::from_millis(100)),
+            gate_slice: Duration::from_secs(30),
             ..Config::default()
         };
         let (client, server) = pair(Some(4096));
         let prefill = saturate(&client);
+        let (talker_client, talker_server) = pair(None);
         let mut group: Box<dyn SocketGroup> = UringBackend.group(&config).unwrap();
         let member = group.join(client.as_fd()).unwrap();
+        let talker = group.join(talker_client.as_fd()).unwrap();
         let mut block = vec![0u8; 40_000];
         fill(&mut block, 0);
         assert_eq!(group.write(member, &block).unwrap(), 40_000);
+        (&talker_server).write_all(b"x").unwrap();
         let mut group = thread::spawn(move || {
             let report = group.flush().unwrap();
             assert_eq!(report.pending.len(), 1);
+            let reported = group
+                .read(&mut |m, received| {
+                    assert_eq!(m, talker);
+                    assert!(matches!(received, Received::Data(b"x")), "{received:?}");
+                })
+                .unwrap();
+            assert_eq!(reported, 1);
+            assert_eq!(group.in_flight(), 2, "the member's read gate");
             group
         })
         .join()
         .unwrap();
-        let reader = drain(server, prefill);
+        assert_eq!(group.in_flight(), 2);
+        let reader = drain(server.try_clone().unwrap(), prefill);
         let started = Instant::now();
         while !group.flush().unwrap().is_complete() {
             assert!(started.elapsed() < Duration::from_secs(20));
         }
+        // The gate armed on the other thread reports the peer's byte here.
+        (&server).write_all(b"y").unwrap();
+        let mut seen = false;
+        while !seen {
+            group
+                .read(&mut |m, received| {
+                    assert_eq!(m, member, "the talker's peer sent nothing more");
+                    assert!(matches!(received, Received::Data(b"y")), "{received:?}");
+                    seen = true;
+                })
+                .unwrap();
+        }
         group.shutdown(member).unwrap();
         assert_eq!(reader.join().unwrap(), 40_000);
         let totals = group.totals();
-        assert_eq!(totals.bytes, 40_000);
-        assert_eq!(totals.bytes, group.stats(member).unwrap().bytes);
-        drop(client);
+        assert_eq!(totals.bytes, 40_000 + 2);
+        assert_eq!(
+            totals.bytes,
+            group.stats(member).unwrap().bytes + group.stats(talker).unwrap().bytes
+        );
+        drop((client, talker_server));
     });
 }
 

@@ -1,6 +1,9 @@
 //! `PollGroup`: many sockets driven by one thread through one `mio::Poll` (one epoll instance),
 //! keeping the group rules G1–G7 of [`fast_io::group`] on top of C1–C15 per member.
 //!
+//! This file holds membership and the state of each member; the sending side is in
+//! `group/flush.rs` (rounds, G1, G3, G4) and the receiving side in `group/read.rs`.
+//!
 //! # Members
 //!
 //! `join` duplicates the caller's socket (`fast_io::socket::adopt`, C9, C12) and registers the
@@ -12,66 +15,31 @@
 //! the same size allocated on its first `read`, its own counters and its own sticky error (C7,
 //! G5). `write` copies into the member's buffer and returns how much fit, with no system call.
 //!
-//! # Flush: rounds, and how G1 and G3 hold
+//! # Waiting: one gate slice per member
 //!
-//! A flush works in rounds. A round goes over every pending member (bytes buffered, no sticky
-//! error) that is not known to be blocked and sends its buffer with the send step it shares with
-//! `PollWriter` (`send.rs`: `MSG_DONTWAIT | MSG_NOSIGNAL`, short sends continued from the next
-//! byte, C2), until the buffer is empty or the kernel says `EAGAIN`. A member that said `EAGAIN`
-//! is *blocked*: it is skipped by later rounds until the poller reports it writable (or its
-//! socket in error or hung up, which the next send turns into its error) or until its own gate
-//! slice (`Config::gate_slice`, counted from its `EAGAIN`) has passed with no such event. The
-//! retry after an expired slice is the writer's reasoning (`readiness.rs`): epoll's "writable"
-//! is stricter than "a send would take bytes", so a socket can sit between the two without an
-//! edge; its slice bounds that delay, however busy the other members keep the poller.
+//! Each member waits behind its own gate, as a lone writer or reader does, only on the shared
+//! poller: its sending side and its receiving side each have their own state ([`Outbound`],
+//! [`Inbound`]). A member that found its socket not ready starts a gate slice of its own
+//! (`Config::gate_slice`); the group's `epoll_wait` lasts until the first slice of any member
+//! ends (cut short by the deadline). An event ends the member's wait; a slice that runs out
+//! with no event ends it too, and the member's transfer is tried again (`MSG_DONTWAIT`) before it
+//! waits again, however busy the other members keep the poller. The kernel reports readiness
+//! later than room exists (`readiness.rs`), so without that retry a member whose peer drained a
+//! little and then waited for us would wait for an edge that never comes.
 //!
-//! When every pending member is blocked, the flush makes one `epoll_wait`, for at most the time
-//! until the first blocked member's slice ends, cut short by the write deadline. Every member
-//! blocked during that wait counts a readiness wait, and every member whose slice ran out counts
-//! a gate expiry.
-//!
-//! - **G1.** A member whose peer stopped reading is blocked after its first `EAGAIN` and costs
-//!   nothing more than its slice-end retry (one `send` per gate slice); no send ever waits in the
-//!   kernel, and every round serves every other member that can take bytes.
-//! - **G3.** What a round costs is exact and visible in `Stats`: for each member it serves, one
-//!   `send` that empties the buffer, or a run of short sends (C2) ended by one that empties it or
-//!   by the `send` that says `EAGAIN`; between rounds one `epoll_wait`, made only when every
-//!   pending member is blocked. So when every member is writable and its socket takes its whole
-//!   buffer, a flush is one round and costs exactly one `send` per member with bytes buffered,
-//!   and no `epoll_wait` (`g3_round_costs_one_send_per_pending_member`). A flush with nothing
-//!   buffered makes no system call. [`FlushReport::rounds`] counts the rounds that sent.
-//!
-//! Per-member failures (`EPIPE`, `ECONNRESET`) become that member's sticky error; its buffered
-//! bytes stay (`leave` counts them), every later `write` returns the error, and every flush lists
-//! the member in [`FlushReport::failed`] until it leaves (G5). When the write deadline passes,
-//! the flush returns with the members still pending, each with the bytes accepted during this
-//! flush and the bytes still buffered (G4).
-//!
-//! # Read
-//!
-//! `read` serves every member the poller reported readable (or hung up, or in error) with one
-//! `recv` (`MSG_DONTWAIT`) into its receive buffer, and calls back once per member with data,
-//! end of stream or failure. Edge-triggered readiness is kept as state: a member whose `recv`
-//! filled the buffer may have more and stays readable, so the next `read` serves it without
-//! waiting; one whose `recv` came up short (or said `EAGAIN`) waits for the next edge, which
-//! every arrival of data raises. A hang-up or error the poller reported is remembered too: it
-//! may sit behind data that a short `recv` left, and no new edge would announce it. When members
-//! are still readable from an earlier call (or have ended, below), `read` first makes one
-//! `epoll_wait` that does not wait, so the edges of the others are collected and a member that
-//! keeps its buffer full cannot starve them. When nothing is readable, `read` waits on the
-//! poller in gate slices until the read deadline (`TimedOut`).
-//!
-//! End of stream and a receive error end a member's receiving side, and are replayed by every
-//! later `read`, as a reader returns 0 at end of stream every time (C8): `leave` a member once
-//! its end was seen. A receive error does not make writes fail; the send side meets its own
-//! error. A `read` of an empty group returns `Ok(0)` at once.
+//! A transfer that met `ENOMEM`/`ENOBUFS` (C4) makes its member back off one slice on its own:
+//! the member is skipped until its retry instant, which also bounds the group's `epoll_wait`,
+//! while every other member goes on being served. Nothing sleeps.
 //!
 //! # Counting (C15)
 //!
-//! A member's counters are its own: `kernel_entries` are its `send`, `recv` and `shutdown`
-//! calls; `readiness_waits` count the group's waits it was blocked in (writing) or waiting in
-//! (reading), `gate_expiries` its slices that ran out. The group's `epoll_wait` calls belong to
-//! no member: [`totals`](PollGroup::totals) adds them to the sum of every member's counters
+//! A member's counters are its own, and count exactly as a lone `PollWriter` or `PollReader`
+//! counts in the same situation: one readiness wait per slice the member waits after a transfer
+//! found its socket not ready (not one per group `epoll_wait`, which other members' events may
+//! end many times within one slice), one gate expiry per such slice that ran out while the
+//! call's deadline had not passed, one transient error per shortage. `kernel_entries` are the
+//! member's `send`, `recv` and `shutdown` calls. The group's `epoll_wait` calls belong to no
+//! member: [`totals`](PollGroup::totals) adds them to the sum of every member's counters
 //! (members that left included), so its `kernel_entries` are exactly the sends and receives
 //! (`ops_submitted`), the shutdowns, and the group's `epoll_wait` calls. Membership costs (`dup`
 //! and `epoll_ctl` in `join`, `epoll_ctl` and `close` in `leave`) are not counted, as a writer's
@@ -82,36 +50,37 @@
 //! The group sends and receives through the same steps as a writer and a reader, and waits
 //! through the same `wait_once`, so `FAST_IO_FAULTS` reaches it there (see `epoll.rs`). An
 //! injected `EAGAIN` made no system call and will be followed by no edge, so it is taken as a
-//! real one whose wait was woken at once: on a send it ends the member's turn but leaves it
-//! unblocked, and the flush goes on to its next round without an `epoll_wait`; on a `recv` the
-//! member stays readable, and `read` serves it again without waiting. Either counts the
-//! member a readiness wait. An injected `ETIME` ends a flush's wait early; a wait that ends as
-//! an expired slice expires the members it was sized for, real or injected alike.
+//! real one whose wait was woken at once: the member counts a readiness wait and stays ready,
+//! and is served again in the flush's next round or the read's next pass without an
+//! `epoll_wait`. An injected `ETIME` ends a wait early; a wait that ends as an expired slice
+//! expires the members it was sized for, real or injected alike. Injected `enomem`/`enobufs`
+//! make the member back off as a real shortage does.
 //!
 //! # Ownership (G6, C11)
 //!
 //! Nothing is ever in flight in the kernel between calls: every send and receive completed
-//! before its call returned. `leave` and `Drop` therefore only remove the registration, while the
-//! descriptor is still open, and then close the duplicate.
+//! before its call returned, and a registration with the poller is not an operation. `leave` and
+//! `Drop` therefore only remove the registration, while the descriptor is still open, and then
+//! close the duplicate; [`in_flight`](PollGroup::in_flight) is always 0 and nothing is ever
+//! counted in `Stats::cancelled`.
+
+mod flush;
+mod read;
 
 use std::fmt;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fast_io::socket::adopt;
 use fast_io::{
-    Config, Deadline, Error, FlushReport, GroupId, Member, Pending, Received, SocketGroup, Stats,
-    StatsHandle, Sticky,
+    Config, Error, FlushReport, GroupId, Member, Received, SocketGroup, Stats, StatsHandle, Sticky,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use socket2::Socket;
 
 use super::batch::Batch;
-use super::reader::recv_step;
-use super::readiness::{Eagain, Transfer, Woken, wait_once};
-use super::send::send_step;
 
 /// Events taken per `epoll_wait`; more ready members wait in the kernel's list for the next.
 const EVENTS: usize = 1024;
@@ -137,16 +106,61 @@ fn stale(member: Member) -> Error {
     ))
 }
 
+/// Where a member's sending side stands between the rounds of a flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outbound {
+    /// The next round sends its buffer.
+    Ready,
+    /// A send said `EAGAIN` at `since`, starting a gate slice: skipped until a writable event,
+    /// or until the slice runs out (then counted as a gate expiry and tried again).
+    Blocked { since: Instant },
+    /// A send met a shortage (`ENOMEM`/`ENOBUFS`): skipped until `until`, one slice later.
+    BackingOff { until: Instant },
+}
+
+/// Where a member's receiving side stands between the passes of a read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Inbound {
+    /// A `recv` may find something: a readable event came, a `recv` filled the buffer, a slice
+    /// ran out, or a backoff ended. The next pass receives.
+    Readable,
+    /// The last `recv` found nothing, and an edge will say when data arrives. `since` is when
+    /// the member's current gate slice started: `None` until a read waits on the poller for it.
+    Idle { since: Option<Instant> },
+    /// A `recv` met a shortage: skipped until `until`, one slice later.
+    BackingOff { until: Instant },
+}
+
+/// Where the members stand between the rounds of a flush or the passes of a read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settled {
+    /// No member has anything left to do.
+    Done,
+    /// At least one member can be served now, without a wait.
+    Ready,
+    /// Every member with something left to do waits; the first wait ends at this instant.
+    Waiting(Instant),
+}
+
+impl Settled {
+    /// Folds one member's next instant into a `Waiting`.
+    fn wait_until(self, end: Instant) -> Settled {
+        match self {
+            Settled::Ready => Settled::Ready,
+            Settled::Waiting(first) => Settled::Waiting(first.min(end)),
+            Settled::Done => Settled::Waiting(end),
+        }
+    }
+}
+
 /// One joined socket.
 struct Joined {
     socket: Socket,
     batch: Batch,
     stats: StatsHandle,
     sticky: Option<Sticky>,
-    /// When a send said `EAGAIN`, if no writable event or expired slice has come since.
-    blocked: Option<Instant>,
-    /// A readable event, or a `recv` that filled the buffer, since the last `recv` that did not.
-    readable: bool,
+    outbound: Outbound,
+    inbound: Inbound,
     /// The poller reported the read side hung up or the socket in error: end of stream or an
     /// error is waiting behind any data, and no new edge will announce it.
     closed: bool,
@@ -239,9 +253,19 @@ impl PollGroup {
         Ok(self.slots[index].joined.as_mut().expect("index() checked"))
     }
 
+    /// Every current member, with its slot index.
+    fn members_mut(&mut self) -> impl Iterator<Item = (usize, &mut Joined)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, slot)| slot.joined.as_mut().map(|joined| (index, joined)))
+    }
+
     /// Records what the last `epoll_wait` reported: writable (or error, or hang-up: the next
-    /// send finds out which) unblocks a member; readable (or read hang-up, or error) marks it
-    /// readable. Events for a slot's former member are dropped.
+    /// send finds out which) ends a member's wait to send; readable (or read hang-up, or error)
+    /// ends its wait to receive. A member backing off from a shortage stays backing off: its
+    /// socket may well be ready, the kernel's memory is not. Events for a slot's former member
+    /// are dropped.
     fn absorb(&mut self) {
         for event in self.events.iter() {
             let index = slot_of(event.token());
@@ -255,255 +279,18 @@ impl PollGroup {
             if event.token() != token(current) {
                 continue;
             }
-            if event.is_writable() || event.is_write_closed() || event.is_error() {
-                joined.blocked = None;
+            let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+            if writable && matches!(joined.outbound, Outbound::Blocked { .. }) {
+                joined.outbound = Outbound::Ready;
             }
-            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                joined.readable = true;
+            let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+            if readable && matches!(joined.inbound, Inbound::Idle { .. }) {
+                joined.inbound = Inbound::Readable;
             }
             if event.is_read_closed() || event.is_error() {
                 joined.closed = true;
             }
         }
-    }
-
-    /// Flushes the members in `scope` (every slot, or one for `shutdown`) in rounds; see the
-    /// module docs.
-    fn flush_scope(&mut self, scope: std::ops::Range<usize>) -> Result<FlushReport, Error> {
-        let deadline = Deadline::start(self.config.write_deadline);
-        let slice = self.config.gate_slice;
-        let mut report = FlushReport::default();
-        let mut failed_now: Vec<(usize, Error)> = Vec::new();
-        for slot in &mut self.slots[scope.clone()] {
-            if let Some(joined) = slot.joined.as_mut() {
-                joined.accepted = 0;
-            }
-        }
-        loop {
-            // One round: every pending member not known to be blocked sends until its buffer
-            // is empty or the kernel says EAGAIN.
-            let mut sent = false;
-            let mut waiting = false;
-            // A member met an injected EAGAIN and is not blocked: the next round serves it
-            // without a wait.
-            let mut woken = false;
-            for (index, slot) in self.slots[scope.clone()]
-                .iter_mut()
-                .enumerate()
-                .map(|(i, slot)| (scope.start + i, slot))
-            {
-                let Some(joined) = slot.joined.as_mut() else {
-                    continue;
-                };
-                if !joined.pending() {
-                    continue;
-                }
-                if joined.blocked.is_some() {
-                    waiting = true;
-                    continue;
-                }
-                sent = true;
-                let before = joined.batch.len();
-                loop {
-                    match send_step(
-                        &joined.socket,
-                        joined.stats.counters(),
-                        &mut joined.batch,
-                        &[],
-                    ) {
-                        Ok(Transfer::Moved(_)) if joined.batch.is_empty() => break,
-                        Ok(Transfer::Moved(_)) => {} // Short (C2): continue from the next byte.
-                        Ok(Transfer::Blocked(Eagain::Kernel)) => {
-                            // Its own gate slice starts now (a clock read costs far less
-                            // than the send that said EAGAIN).
-                            joined.blocked = Some(Instant::now());
-                            waiting = true;
-                            break;
-                        }
-                        Ok(Transfer::Blocked(Eagain::Injected)) => {
-                            // No system call was made, so no edge will follow: the member's
-                            // turn ends as after a real EAGAIN, and its wait counts as woken
-                            // already (see `readiness.rs`), with no `epoll_wait`.
-                            joined.stats.counters().readiness_waits.add(1);
-                            waiting = true;
-                            woken = true;
-                            break;
-                        }
-                        Err(err) => {
-                            // Send errors carry an errno, so they always have a sticky form.
-                            joined.sticky = Some(Sticky::of(&err).unwrap_or(Sticky::Os(libc::EIO)));
-                            failed_now.push((index, err));
-                            break;
-                        }
-                    }
-                }
-                let took = before - joined.batch.len();
-                joined.accepted += took as u64;
-                self.held -= took;
-            }
-            if sent {
-                report.rounds += 1;
-            }
-            if !waiting || deadline.passed() {
-                break;
-            }
-            if !woken {
-                self.wait_writable(scope.clone(), slice, &deadline)?;
-            }
-        }
-        // A member fails at most once (then it is sticky and sent no more), but not in slot
-        // order across rounds.
-        failed_now.sort_by_key(|(index, _)| *index);
-        let mut failed_now = failed_now.into_iter().peekable();
-        for (index, slot) in self.slots[scope.clone()]
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| (scope.start + i, slot))
-        {
-            let Some(joined) = slot.joined.as_ref() else {
-                continue;
-            };
-            let member = Member::new(self.id, index as u32, slot.generation);
-            if let Some((_, err)) = failed_now.next_if(|(at, _)| *at == index) {
-                report.failed.push((member, err));
-            } else if let Some(sticky) = joined.sticky {
-                // Failed before this flush: the error keeps being reported until the member
-                // leaves (C7, G5).
-                report.failed.push((member, sticky.error()));
-            } else if joined.pending() {
-                report.pending.push(Pending {
-                    member,
-                    accepted: joined.accepted,
-                    buffered: joined.batch.len(),
-                });
-            }
-        }
-        Ok(report)
-    }
-
-    /// Unblocks the pending members of `scope` whose gate slice ends by `by`, counting a gate
-    /// expiry for each (C3, C4): their slice passed with no writable event, so the next round
-    /// tries their send again. Returns whether any was unblocked, and when the first slice still
-    /// running ends.
-    fn expire(
-        &mut self,
-        scope: std::ops::Range<usize>,
-        slice: Duration,
-        by: Instant,
-    ) -> (bool, Option<Instant>) {
-        let mut first_end: Option<Instant> = None;
-        let mut expired = false;
-        for slot in &mut self.slots[scope] {
-            let Some(joined) = slot.joined.as_mut().filter(|j| j.pending()) else {
-                continue;
-            };
-            let Some(since) = joined.blocked else {
-                continue;
-            };
-            let end = since + slice;
-            if end <= by {
-                joined.stats.counters().gate_expiries.add(1);
-                joined.blocked = None;
-                expired = true;
-            } else {
-                first_end = Some(first_end.map_or(end, |first| first.min(end)));
-            }
-        }
-        (expired, first_end)
-    }
-
-    /// Every pending member of `scope` is blocked: retries those whose slice has run out, or
-    /// else makes one `epoll_wait` until the first slice ends (cut short by `deadline`). A wait
-    /// that ends as an expired slice (before the deadline) expires the members it was sized
-    /// for, as the next call would find them expired anyway; so an injected `etime`, which ends
-    /// the wait early, counts and retries them as a real expiry does.
-    fn wait_writable(
-        &mut self,
-        scope: std::ops::Range<usize>,
-        slice: Duration,
-        deadline: &Deadline,
-    ) -> Result<(), Error> {
-        let now = Instant::now();
-        let (expired, first_end) = self.expire(scope.clone(), slice, now);
-        if expired {
-            return Ok(());
-        }
-        let Some(first_end) = first_end else {
-            return Ok(());
-        };
-        for slot in &self.slots[scope.clone()] {
-            if let Some(joined) = slot.joined.as_ref().filter(|j| j.pending()) {
-                joined.stats.counters().readiness_waits.add(1);
-            }
-        }
-        let timeout = deadline.slice(first_end.saturating_duration_since(now));
-        let own = self.own.counters();
-        match wait_once(
-            &mut self.poll,
-            &mut self.events,
-            timeout,
-            &own.kernel_entries,
-        )? {
-            Woken::Events => self.absorb(),
-            // Cut short by the deadline: the flush ends, and nothing has expired.
-            Woken::Expired if deadline.passed() => {}
-            Woken::Expired => {
-                self.expire(scope, slice, first_end);
-            }
-            Woken::Interrupted => {}
-        }
-        Ok(())
-    }
-
-    /// One `recv` for every member known to be readable; calls back for each that had data,
-    /// and for each whose receiving side has ended (end of stream or an error, replayed on every
-    /// call, C8). Returns how many members were reported.
-    fn serve_readable(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> usize {
-        let mut reported = 0;
-        let batch_bytes = self.config.batch_bytes;
-        for (index, slot) in self.slots.iter_mut().enumerate() {
-            let member = Member::new(self.id, index as u32, slot.generation);
-            let Some(joined) = slot.joined.as_mut() else {
-                continue;
-            };
-            if joined.read_end.is_none() && joined.readable {
-                if joined.inbox.is_empty() {
-                    joined.inbox = vec![0; batch_bytes];
-                }
-                match recv_step(&joined.socket, joined.stats.counters(), &mut joined.inbox) {
-                    Ok(Transfer::Moved(0)) => joined.read_end = Some(ReadEnd::Eof),
-                    Ok(Transfer::Moved(n)) => {
-                        // A full buffer may have left more behind, and a hang-up seen by the
-                        // poller is still to be read: no new edge will say so. Otherwise the
-                        // queue was drained, and whatever arrives next raises an edge.
-                        joined.readable = n == joined.inbox.len() || joined.closed;
-                        on_read(member, Received::Data(&joined.inbox[..n]));
-                        reported += 1;
-                        continue;
-                    }
-                    Ok(Transfer::Blocked(Eagain::Kernel)) => joined.readable = false,
-                    Ok(Transfer::Blocked(Eagain::Injected)) => {
-                        // No system call was made, so no edge will follow: the member stays
-                        // readable, and its wait counts as woken already (see `readiness.rs`).
-                        joined.stats.counters().readiness_waits.add(1);
-                    }
-                    Err(err) => {
-                        // Receive errors carry an errno, so they always have a sticky form.
-                        let sticky =
-                            Sticky::of(&Error::from_os(err)).unwrap_or(Sticky::Os(libc::EIO));
-                        joined.read_end = Some(ReadEnd::Failed(sticky));
-                    }
-                }
-            }
-            match joined.read_end {
-                Some(ReadEnd::Eof) => on_read(member, Received::Eof),
-                Some(ReadEnd::Failed(sticky)) => on_read(member, Received::Failed(&sticky.error())),
-                None => continue,
-            }
-            joined.readable = false;
-            reported += 1;
-        }
-        reported
     }
 
     /// Removes `joined`'s registration while its descriptor is still open; the descriptor is
@@ -547,9 +334,9 @@ impl SocketGroup for PollGroup {
             batch: Batch::new(self.config.batch_bytes),
             stats: StatsHandle::new(),
             sticky: None,
-            blocked: None,
+            outbound: Outbound::Ready,
             // The registration reports a socket that is already readable, so no guess is needed.
-            readable: false,
+            inbound: Inbound::Idle { since: None },
             closed: false,
             read_end: None,
             inbox: Vec::new(),
@@ -607,79 +394,7 @@ impl SocketGroup for PollGroup {
     }
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {
-        // Members still readable from earlier calls, or whose end is replayed, are reported
-        // without any wait, and the edges of the others would stay in the kernel's ready list:
-        // one `epoll_wait` that does not wait collects them first, so a member that keeps its
-        // buffer full, or one left in the group after its end, cannot starve the rest.
-        let remembered = self
-            .slots
-            .iter()
-            .filter_map(|slot| slot.joined.as_ref())
-            .any(|joined| joined.readable || joined.read_end.is_some());
-        if remembered {
-            let own = self.own.counters();
-            let woken = wait_once(
-                &mut self.poll,
-                &mut self.events,
-                Duration::ZERO,
-                &own.kernel_entries,
-            )?;
-            if woken == Woken::Events {
-                self.absorb();
-            }
-        }
-        let mut deadline = None;
-        loop {
-            let reported = self.serve_readable(on_read);
-            if reported > 0 {
-                return Ok(reported);
-            }
-            if self.len == 0 {
-                // Nothing could ever be reported.
-                return Ok(0);
-            }
-            let limit = self.config.read_deadline;
-            let deadline = deadline.get_or_insert_with(|| Deadline::start(limit));
-            if self
-                .slots
-                .iter()
-                .filter_map(|slot| slot.joined.as_ref())
-                .any(|joined| joined.readable)
-            {
-                // Still readable after an injected EAGAIN (a real one clears it): that member's
-                // wait, counted there, is woken already, so serve it again without one.
-                if deadline.passed() {
-                    return Err(deadline.error(0));
-                }
-                continue;
-            }
-            // Every member is waiting: one that had ended would have been reported.
-            for joined in self.slots.iter().filter_map(|slot| slot.joined.as_ref()) {
-                joined.stats.counters().readiness_waits.add(1);
-            }
-            if deadline.passed() {
-                return Err(deadline.error(0));
-            }
-            match wait_once(
-                &mut self.poll,
-                &mut self.events,
-                deadline.slice(self.config.gate_slice),
-                &self.own.counters().kernel_entries,
-            )? {
-                Woken::Events => self.absorb(),
-                Woken::Expired => {
-                    if deadline.passed() {
-                        return Err(deadline.error(0));
-                    }
-                    // Readable edges come with every arrival, so an expired slice needs no
-                    // retry: it is counted, and the wait goes on.
-                    for joined in self.slots.iter().filter_map(|slot| slot.joined.as_ref()) {
-                        joined.stats.counters().gate_expiries.add(1);
-                    }
-                }
-                Woken::Interrupted => {}
-            }
-        }
+        self.read_members(on_read)
     }
 
     fn shutdown(&mut self, member: Member) -> Result<(), Error> {
@@ -726,7 +441,8 @@ impl SocketGroup for PollGroup {
     }
 
     /// Always 0: every `send` and `recv` completes within its call, and a registration with the
-    /// poller is not an operation the kernel works on, so a drop has nothing to withdraw (G6).
+    /// poller is not an operation the kernel works on, so a drop has nothing to withdraw (G6)
+    /// and `Stats::cancelled` stays 0.
     fn in_flight(&self) -> usize {
         0
     }

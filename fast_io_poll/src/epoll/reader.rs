@@ -3,8 +3,16 @@
 //!
 //! A read returns at least one byte, or `Ok(0)` at end of stream (C8); a reset peer gives
 //! `ConnectionReset`, and the first permanent error is replayed by later calls (C7). The read
-//! deadline (C5) starts at the first `EAGAIN` of the call: before it the call has made one
-//! non-blocking `recv` and nothing else, so no clock is read on the path where data is waiting.
+//! deadline (C5) starts at the first `EAGAIN` (or shortage) of the call: before it the call has
+//! made one non-blocking `recv` and nothing else, so no clock is read on the path where data is
+//! waiting. A read that got bytes returns them at once, so steady progress never carries a call
+//! past its deadline.
+//!
+//! After `EAGAIN` the reader waits one gate slice on its gate and then tries the `recv` again,
+//! whether the slice brought an event or ran out (`readiness.rs`): a readable edge missed for
+//! any reason delays the data by one slice, never forever. `ENOMEM`/`ENOBUFS` from the `recv`
+//! (or the `enomem`/`enobufs` faults) make it sleep one slice, bounded by the deadline, and try
+//! again (C4); they are counted in `transient_errors` and never stick.
 //!
 //! Every `recv` counts one kernel entry, one operation and one completion (C15). A reader that
 //! outruns its writer pays for readiness: each wait is a `recv` that says `EAGAIN`, an
@@ -16,14 +24,17 @@
 //! receive faults of `FAST_IO_FAULTS` (tests only, see `fast_io::faults`) are injected there:
 //! `eintr` skips the system call and retries, as a real `EINTR` is retried; `eagain` skips it
 //! and reports [`Eagain::Injected`], after which the wait counts as woken already (see
-//! `readiness.rs`). Neither counts a kernel entry.
+//! `readiness.rs`); `enomem` and `enobufs` skip it and report [`Transfer::Shortage`]. None
+//! counts a kernel entry.
 
 use std::io::{self, Read};
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
-use fast_io::{Config, Counters, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky};
+use fast_io::{
+    Config, Counters, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky, is_shortage,
+};
 use socket2::Socket;
 
 use super::RECV_FLAGS;
@@ -59,6 +70,11 @@ impl PollReader {
                     let deadline = deadline.get_or_insert_with(|| Deadline::start(limit));
                     self.gate.wait(eagain, deadline)?;
                 }
+                Ok(Transfer::Shortage) => {
+                    let limit = self.limit;
+                    let deadline = deadline.get_or_insert_with(|| Deadline::start(limit));
+                    self.gate.back_off(deadline)?;
+                }
                 Err(err) => {
                     let err = Error::from_os(err);
                     self.sticky = Sticky::of(&err);
@@ -71,9 +87,10 @@ impl PollReader {
 
 /// One non-blocking `recv` into the non-empty `buf`, counted: one kernel entry, one operation
 /// and one completion per system call, and the bytes it delivered (C15). Shared by `PollReader`
-/// and `PollGroup`. Returns [`Transfer::Moved`] with the bytes received (0: end of stream) or
-/// [`Transfer::Blocked`] on `EAGAIN`; `EINTR` is retried; any other error is returned for the
-/// caller to classify.
+/// and `PollGroup`. Returns [`Transfer::Moved`] with the bytes received (0: end of stream),
+/// [`Transfer::Blocked`] on `EAGAIN`, or [`Transfer::Shortage`] on `ENOMEM`/`ENOBUFS` (counted
+/// as a transient error); `EINTR` is retried; any other error is returned for the caller to
+/// classify.
 pub(super) fn recv_step(
     socket: &Socket,
     counters: &Counters,
@@ -88,6 +105,10 @@ pub(super) fn recv_step(
         if faults::hit(Fault::Eagain) {
             return Ok(Transfer::Blocked(Eagain::Injected));
         }
+        if faults::shortage().is_some() {
+            counters.transient_errors.add(1);
+            return Ok(Transfer::Shortage);
+        }
         counters.kernel_entries.add(1);
         counters.ops_submitted.add(1);
         let result = recv(socket, buf);
@@ -100,6 +121,10 @@ pub(super) fn recv_step(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                 return Ok(Transfer::Blocked(Eagain::Kernel));
+            }
+            Err(err) if err.raw_os_error().is_some_and(is_shortage) => {
+                counters.transient_errors.add(1);
+                return Ok(Transfer::Shortage);
             }
             Err(err) => return Err(err),
         }

@@ -1,5 +1,5 @@
 //! The readiness gate: one duplicated socket registered with its own `mio::Poll`, and the wait
-//! for it in slices of `Config::gate_slice` (contracts C3, C4, C5).
+//! for it in slices of `Config::gate_slice` (contracts C3, C4, C5, C15).
 //!
 //! The gate owns the socket, so the registration is removed in `Drop` while the descriptor is
 //! still open, and the descriptor is closed (by the `Socket` field) only afterwards: the order is
@@ -9,12 +9,22 @@
 //! "try the transfer again", and callers wait only after a transfer reported `EAGAIN`, so any
 //! readiness that arrives after that `EAGAIN` raises a fresh edge that this wait will see.
 //!
-//! "Writable" to epoll is stricter than "a send would take bytes": TCP reports `EPOLLOUT` (and
-//! wakes waiters) only once a good part of its send buffer is free again, while a send succeeds
-//! as soon as any room is. When the peer drains slowly the socket can sit between the two for a
-//! whole slice; it was seen once in about ten 1 GiB transfers on a loaded machine, where the
-//! send after the expired slice took 64 KiB at once. That is why an expired slice ends in
-//! another try of the transfer rather than in another wait.
+//! "Writable" to epoll is stricter than "a send would take bytes" (KERNEL-NOTES): a Unix stream
+//! socket polls writable only once its queue is down to a quarter of `SO_SNDBUF`, TCP once half
+//! of what is queued is free, while a send succeeds as soon as any room is. A peer that drains a
+//! little and then waits for us leaves a socket that never raises the edge yet takes a send at
+//! once. So every wait is one slice long and returns to the caller, which tries its transfer
+//! again (`MSG_DONTWAIT`) before it waits again: such a transfer lags by one slice at most, never
+//! until the deadline, and without a deadline it still ends.
+//!
+//! Counting (C15): [`Gate::wait`] counts one readiness wait per slice it waits, and one gate
+//! expiry per slice that ran out with the deadline not yet passed. A group member counts the
+//! same way (`group.rs`), so a lone writer or reader and a member agree in the same situation.
+//!
+//! A transient shortage (`ENOMEM`/`ENOBUFS` from a transfer, C4) is not a readiness question:
+//! the socket may well poll ready, so a wait on the poller could return at once, again and
+//! again. [`Gate::back_off`] sleeps one slice instead (bounded by the deadline); the transfer
+//! step has counted the transient error.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -72,8 +82,9 @@ impl Gate {
 
     /// Waits one gate slice (cut short by `deadline`) for an event on the socket, then returns
     /// so the caller tries its transfer again: after an event (readiness, error and hang-up all
-    /// mean "try again"), after `EINTR`, and after a slice that expired with no event, which is
-    /// counted here and re-armed by the caller's next `EAGAIN` (C3, C4).
+    /// mean "try again"), after `EINTR`, and after a slice that expired with no event (C3, C4).
+    /// Each call counts one readiness wait, and a slice that ran out before the deadline also
+    /// counts one gate expiry (C15); one cut short by the deadline counts none.
     ///
     /// `eagain` says where the `EAGAIN` that led here came from. One that the kernel gave is
     /// waited for as above. One that `FAST_IO_FAULTS` injected made no system call, so it used
@@ -113,6 +124,20 @@ impl Gate {
             }
         }
     }
+
+    /// Waits out a transient shortage (C4): one gate slice, cut short by `deadline`, after which
+    /// the caller tries its transfer again. A sleep, not a wait on the poller: the socket may
+    /// poll ready all along, and a readiness wait would return at once and spin. The transfer
+    /// step counted the transient error; the sleep counts nothing, as the `std` backend's does
+    /// not. Once `deadline` has passed, the result is `Error::TimedOut` with `accepted: 0`, which
+    /// the caller replaces with the bytes its call moved.
+    pub(crate) fn back_off(&self, deadline: &Deadline) -> Result<(), Error> {
+        if deadline.passed() {
+            return Err(deadline.error(0));
+        }
+        std::thread::sleep(deadline.slice(self.slice));
+        Ok(())
+    }
 }
 
 /// Where an `EAGAIN` from a transfer step came from, which decides how the wait after it ends.
@@ -133,6 +158,10 @@ pub(crate) enum Transfer {
     Moved(usize),
     /// Nothing moved (`EAGAIN`): wait for readiness, as `Eagain` says, before the next try.
     Blocked(Eagain),
+    /// Nothing moved: the kernel was short of memory (`ENOMEM`, `ENOBUFS`, or the `enomem` and
+    /// `enobufs` faults). The step counted a transient error; wait one gate slice (not for
+    /// readiness) before the next try (C4).
+    Shortage,
 }
 
 /// How one wait on a poller ended.

@@ -6,18 +6,23 @@
 //! [`Transfer::Blocked`], and what to do then (wait on a gate, or on a group's poller) is the
 //! caller's business.
 //!
+//! `ENOMEM` and `ENOBUFS` (the kernel short of memory for a moment, `fast_io::is_shortage`) are
+//! transient (C4): the step counts a transient error and reports [`Transfer::Shortage`], and the
+//! caller waits one gate slice before it tries again. They never become sticky.
+//!
 //! This is the one place the backend sends, so the send faults of `FAST_IO_FAULTS` (tests only,
 //! see `fast_io::faults`) are injected here, for writers and groups alike: `eintr` skips the
 //! system call and retries, as a real `EINTR` is retried; `eagain` skips it and reports
-//! [`Eagain::Injected`]; `short` offers the kernel only the first byte of the held bytes (or of
-//! the caller's slice when nothing is held), so order is kept and the send comes back short.
-//! An injected fault counts no kernel entry, operation or completion; only the 1-byte send of
-//! `short` is real, and counts as every send does (a short transfer among them).
+//! [`Eagain::Injected`]; `enomem` and `enobufs` skip it and report a shortage, counted as a real
+//! one is; `short` offers the kernel only the first byte of the held bytes (or of the caller's
+//! slice when nothing is held), so order is kept and the send comes back short. An injected
+//! fault counts no kernel entry, operation or completion; only the 1-byte send of `short` is
+//! real, and counts as every send does (a short transfer among them).
 
 use std::io::{self, IoSlice};
 
 use fast_io::faults::{self, Fault};
-use fast_io::{Counters, Error};
+use fast_io::{Counters, Error, is_shortage};
 use socket2::Socket;
 
 use super::SEND_FLAGS;
@@ -27,11 +32,13 @@ use super::readiness::{Eagain, Transfer};
 /// One non-blocking send of `batch`'s held bytes followed by `caller`, in one system call.
 /// Returns [`Transfer::Moved`] with how many bytes of `caller` the kernel took (the held bytes
 /// always go first, and those taken are dropped from the batch), or [`Transfer::Blocked`] when
-/// it took nothing (`EAGAIN`). `EINTR` is retried. A permanent error is returned classified
-/// (`PeerClosed`, `PeerReset`, or the OS error); making it sticky is the caller's part.
+/// it took nothing (`EAGAIN`), or [`Transfer::Shortage`] when the kernel was short of memory.
+/// `EINTR` is retried. A permanent error is returned classified (`PeerClosed`, `PeerReset`, or
+/// the OS error); making it sticky is the caller's part.
 ///
 /// Every system call counts one kernel entry, one operation and one completion in `counters`;
-/// one that took fewer bytes than offered also counts a short transfer (C2, C15).
+/// one that took fewer bytes than offered also counts a short transfer (C2, C15), and a shortage
+/// (real or injected) counts a transient error.
 pub(crate) fn send_step(
     socket: &Socket,
     counters: &Counters,
@@ -51,6 +58,10 @@ pub(crate) fn send_step(
         }
         if faults::hit(Fault::Eagain) {
             return Ok(Transfer::Blocked(Eagain::Injected));
+        }
+        if faults::shortage().is_some() {
+            counters.transient_errors.add(1);
+            return Ok(Transfer::Shortage);
         }
         if faults::hit(Fault::Short) {
             // The first byte of the first non-empty slice: the held bytes go first.
@@ -88,6 +99,10 @@ pub(crate) fn send_step(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                 return Ok(Transfer::Blocked(Eagain::Kernel));
+            }
+            Err(err) if err.raw_os_error().is_some_and(is_shortage) => {
+                counters.transient_errors.add(1);
+                return Ok(Transfer::Shortage);
             }
             Err(err) => return Err(Error::from_os(err)),
         }

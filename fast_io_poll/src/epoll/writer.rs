@@ -19,8 +19,19 @@
 //!   held bytes accepted during that `flush`.
 //! - `shutdown()`: `flush`, then `shutdown(Write)` (C13).
 //! - Drop: held bytes that were never flushed are discarded; nothing is in flight in the kernel
-//!   (every send completed before its call returned), so nothing needs cancelling (C11). Dropping
-//!   never blocks: a flush there could wait on a peer that never reads.
+//!   (every send completed before its call returned), so nothing needs cancelling and
+//!   `Stats::cancelled` stays 0 (C11). Dropping never blocks: a flush there could wait on a peer
+//!   that never reads.
+//!
+//! Waiting (C3, C4): every wait on the gate is one slice, after which the send is tried again
+//! whether an edge came or not (`readiness.rs` says why: the kernel reports writable later than
+//! a send can succeed). `ENOMEM`/`ENOBUFS` from a send make the writer sleep one slice, bounded
+//! by the deadline, and try again; they are counted in `transient_errors` and never stick.
+//!
+//! Deadlines (C5) bound steady progress too: `write`, `write_all` and `flush` look at the
+//! deadline after every send that moved bytes while bytes remain, so a peer that keeps taking a
+//! little at a time cannot carry a call past its deadline. Without a deadline that look reads no
+//! clock.
 //!
 //! Every `send`/`sendmsg` (made by the send step in `send.rs`, shared with groups) counts one
 //! kernel entry, one operation and one completion; a send that took fewer bytes than offered also
@@ -99,10 +110,13 @@ impl PollWriter {
                 return Ok(buf.len());
             }
             match self.try_send(buf)? {
-                // Only held bytes went: the room they left may now take `buf`.
+                // Only held bytes went: the room they left may now take `buf`, unless the
+                // deadline passed meanwhile (C5: progress on held bytes does not extend it).
+                Transfer::Moved(0) if deadline.passed() => return Err(deadline.error(0)),
                 Transfer::Moved(0) => {}
                 Transfer::Moved(n) => return Ok(n),
                 Transfer::Blocked(eagain) => self.gate.wait(eagain, deadline)?,
+                Transfer::Shortage => self.gate.back_off(deadline)?,
             }
         }
     }
@@ -113,12 +127,21 @@ impl PollWriter {
         let mut flushed = 0u64;
         while !self.batch.is_empty() {
             let before = self.batch.len();
-            match self.try_send(&[])? {
-                Transfer::Moved(_) => flushed += (before - self.batch.len()) as u64,
-                Transfer::Blocked(eagain) => match self.gate.wait(eagain, deadline) {
-                    Err(Error::TimedOut { .. }) => return Err(deadline.error(flushed)),
-                    other => other?,
-                },
+            let waited = match self.try_send(&[])? {
+                Transfer::Moved(_) => {
+                    flushed += (before - self.batch.len()) as u64;
+                    // C5: a peer that keeps taking a little does not extend the deadline.
+                    if !self.batch.is_empty() && deadline.passed() {
+                        return Err(deadline.error(flushed));
+                    }
+                    Ok(())
+                }
+                Transfer::Blocked(eagain) => self.gate.wait(eagain, deadline),
+                Transfer::Shortage => self.gate.back_off(deadline),
+            };
+            match waited {
+                Err(Error::TimedOut { .. }) => return Err(deadline.error(flushed)),
+                other => other?,
             }
         }
         Ok(())
@@ -155,6 +178,10 @@ impl Write for PollWriter {
                 Ok(n) => {
                     accepted += n as u64;
                     buf = &buf[n..];
+                    // C5: steady progress does not carry the call past its deadline.
+                    if !buf.is_empty() && deadline.passed() {
+                        return Err(deadline.error(accepted).into());
+                    }
                 }
                 Err(Error::TimedOut { .. }) => return Err(deadline.error(accepted).into()),
                 Err(err) => return Err(err.into()),

@@ -1,5 +1,5 @@
 //! Helpers shared by this crate's tests: socket pairs (plain, with 4 KiB buffers, with large
-//! buffers), the byte pattern, a send buffer filler and the deadlock guard.
+//! buffers), the byte pattern, send buffer fillers and the deadlock guard.
 //!
 //! The conformance suite in `fast_io_tests` has the full set; these are the few the backend's
 //! own tests need, kept small on purpose.
@@ -61,6 +61,43 @@ pub fn saturate(socket: &TcpStream) -> u64 {
     }
     socket.set_nonblocking(false).unwrap();
     sent
+}
+
+/// Fills `socket`'s send buffer with [`MARKER`] in non-blocking sends of `block` bytes
+/// (`MSG_DONTWAIT`, so the descriptor's own mode is left alone) until the kernel says `EAGAIN`;
+/// returns how many bytes went. Works on TCP and Unix stream sockets alike.
+pub fn fill_to_eagain(socket: socket2::SockRef<'_>, block: usize) -> u64 {
+    let block = vec![MARKER; block];
+    let mut sent = 0u64;
+    loop {
+        match socket.send_with_flags(&block, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) {
+            Ok(n) => sent += n as u64,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return sent,
+            Err(err) => panic!("prefill failed: {err}"),
+        }
+    }
+}
+
+/// Whether `socket` polls writable now: a fresh epoll instance reports the socket's current
+/// state on its first wait, which does not wait.
+pub fn polls_writable(socket: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut poll = mio::Poll::new().unwrap();
+    let fd = socket.as_raw_fd();
+    poll.registry()
+        .register(
+            &mut mio::unix::SourceFd(&fd),
+            mio::Token(0),
+            mio::Interest::WRITABLE,
+        )
+        .unwrap();
+    let mut events = mio::Events::with_capacity(4);
+    poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
+    let writable = events.iter().any(|event| event.is_writable());
+    poll.registry()
+        .deregister(&mut mio::unix::SourceFd(&fd))
+        .unwrap();
+    writable
 }
 
 /// The byte at stream offset `at`: a mix of the offset, so a lost, repeated or moved run of

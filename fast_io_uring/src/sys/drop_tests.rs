@@ -4,6 +4,9 @@
 //! these tests use the crate-private hooks that do it on purpose: a RECV parked without
 //! `MSG_DONTWAIT`, and a gate armed on a saturated socket. They live inside the crate because the
 //! hooks must not be public.
+//!
+//! Each drop must withdraw exactly the operations in flight, one `AsyncCancel` each, and count
+//! them in `Stats::cancelled`: the tests read it through a `StatsHandle` taken before the drop.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -67,8 +70,16 @@ fn canary(setup: Setup) {
         1,
         "the parked RECV is in flight ({setup:?})"
     );
+    let stats = fast_io::SocketReader::stats_handle(&reader);
+    assert_eq!(stats.snapshot().cancelled, 0);
     let started = Instant::now();
     drop(reader);
+    assert_eq!(
+        stats.snapshot().cancelled,
+        1,
+        "{setup:?}: the RECV was withdrawn: {}",
+        stats.snapshot()
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "drop waited {:?}",
@@ -109,8 +120,11 @@ fn c11_drop_writer_with_gate_in_flight_on_saturated_socket() {
     writer.arm_gate_for_test(Duration::from_secs(30)).unwrap();
     assert_eq!(writer.in_flight(), 2, "the poll and its linked timeout");
     let stats = fast_io::SocketWriter::stats_handle(&writer);
+    assert_eq!(stats.snapshot().cancelled, 0);
     let started = Instant::now();
     drop(writer);
+    // One AsyncCancel for the poll and one for its linked timeout.
+    assert_eq!(stats.snapshot().cancelled, 2, "{}", stats.snapshot());
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "drop waited {:?}",

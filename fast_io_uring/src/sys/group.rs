@@ -6,11 +6,19 @@
 //! first read), its own [`StatsHandle`], its own sticky error, and its own readiness gates (one for
 //! writing, one for reading). `write` copies into the member's buffer and makes no system call.
 //!
+//! | file              | holds                                                                |
+//! |-------------------|----------------------------------------------------------------------|
+//! | `group.rs`        | the group, membership (join, leave, ring growth), counters           |
+//! | `group/member.rs` | a member's state, and the rules by which it waits and counts (C15)   |
+//! | `group/gates.rs`  | arming gates on the shared ring and routing their CQEs to members    |
+//! | `group/flush.rs`  | flushes: rounds of SENDs                                              |
+//! | `group/read.rs`   | reads: passes of RECVs                                                |
+//!
 //! # Rounds (G3)
 //!
 //! A flush works in rounds. A round pushes one SEND (`MSG_DONTWAIT | MSG_NOSIGNAL`) for every
-//! member that has buffered bytes and is not waiting behind its gate, and submits them all with
-//! one `io_uring_enter` that also waits for them ([`Ring::send_batch`]). `MSG_DONTWAIT` makes the
+//! member that has buffered bytes and whose turn it is to try, and submits them all with one
+//! `io_uring_enter` that also waits for them ([`Ring::send_batch`]). `MSG_DONTWAIT` makes the
 //! kernel complete every one of them inline, with bytes or `-EAGAIN`, so **a round costs exactly
 //! one kernel entry** when the members are writable, whatever their number: `totals()` counts
 //! every `io_uring_enter` (and every other system call) of the shared ring, and
@@ -27,203 +35,129 @@
 //! plus slack (a round needs at most two per member: a SEND, or a queued gate's poll and timeout;
 //! the completion queue, twice the submission queue, then holds every CQE a member can owe).
 //! Rebuilding happens between calls, after every gate in flight was cancelled and reaped (the
-//! members it held are re-gated by the next call). The kernel's limit of 32 768 entries is
-//! reached at 8 190 members; a round of more members is submitted in pieces as the queue fills,
-//! one extra entry per piece.
+//! members it held try their transfer first in the next call). The kernel's limit of 32 768
+//! entries is reached at 8 190 members; a round of more members is submitted in pieces as the
+//! queue fills, one extra entry per piece.
 //!
-//! # Gates across rounds (G1)
+//! # Gates, retries and counting (G1, C4, C15)
 //!
 //! A member whose SEND returned `-EAGAIN` queues its own gate: a `PollAdd(POLLOUT)` linked to a
-//! `LinkTimeout` of `Config::gate_slice`. Gates outlive rounds, and flush calls when a deadline
-//! passes (the slice is not shortened to the deadline: the thread's wait is bounded by the
-//! deadline through the entry's own timeout, and a gate left armed lets the next call find the
-//! member's readiness already reported), so their `Timespec` is *owned* by the ring's table of
-//! outstanding operations ([`Ring::queue_gate`]) and each CQE is routed back to its member by
-//! token. A ready poll lets the member send again in the next round; a slice that ran out
-//! (`-ECANCELED`/`-ETIME`) is re-armed and counted as a gate expiry of that member (C4). No SEND
-//! ever waits in the kernel, so **a member stuck behind its gate never holds back another**: the
-//! others keep getting rounds, and the stuck one's gate CQE is reaped by whichever entry comes
-//! next. Only when no member can send does the thread wait, for any gate's CQE, bounded by the
-//! write deadline ([`Ring::wait_any`]).
+//! `LinkTimeout` of one `Config::gate_slice`, **shortened to the deadline of the call** as a lone
+//! writer's is. When the gate is over — the socket ready, or the slice run out — the member tries
+//! its SEND again in the next round before it arms another gate: the kernel reports `POLLOUT`
+//! later than a send can succeed, so a member that only re-armed would wait forever on a socket
+//! with room. A member therefore never spins (every `-EAGAIN` is followed by a gate) and never
+//! lags more than one slice behind room the kernel did not report. Reads work the same way with
+//! `POLLIN` and RECV, in passes instead of rounds.
+//!
+//! A member counts exactly as a lone writer or reader does in the same situation: one readiness
+//! wait per slice it waits, and one gate expiry per slice that ran out while the deadline of the
+//! call that armed it had not passed. Shortening each slice to the deadline is what makes the two
+//! agree: the last slice of a call that times out ends at the deadline and is not an expiry, for
+//! both. (A silent peer, slices of 200 ms, a deadline of 700 ms: slices end at 200, 400, 600 and
+//! 700, so 4 waits and 3 expiries, alone or in a group.) Whether a slice counts as an expiry is
+//! decided when it is armed, so a CQE reaped late — in a later call — counts the same.
+//!
+//! Gates are owned by the ring's table of outstanding operations ([`Ring::queue_gate`]), because
+//! read gates outlive calls: a `read` returns as soon as one member has news, and the others keep
+//! waiting behind theirs. Each CQE is routed back to its member by token (`group/gates.rs`). **A
+//! member behind its gate never holds back another**: no SEND or RECV ever waits in the kernel,
+//! the others keep getting rounds, and the gate's CQEs are reaped by whichever entry comes next.
+//! Only when no member can try does the thread wait, for any gate's CQE, bounded by the deadline
+//! and by the earliest back-off (below) ([`Ring::wait_any`]). A call that reaches its deadline
+//! first reaps the gates it waits on (every one of them ends by that deadline), so no write gate
+//! outlives a flush and no read gate outlives a read that timed out.
+//!
+//! A transient shortage (`-ENOMEM`/`-ENOBUFS`, C4) on a member's SEND or RECV counts a transient
+//! error and holds that member back for one slice (bounded by the deadline): it gets a `retry_at`
+//! that rounds and passes honour and that bounds the thread's wait, so it backs off without
+//! stalling any other member.
 //!
 //! A peer failure (`EPIPE`, `ECONNRESET`, or any other error of a SEND) becomes that member's
 //! sticky error: its buffered bytes stay (counted by `leave`), every later `write` returns the
 //! error, and every flush lists the member in `FlushReport::failed` until it leaves (G5). With
 //! `Config::write_deadline`, a flush returns at the deadline with the members still pending, the
-//! bytes each had accepted during that flush and the bytes still buffered (G4).
+//! bytes each had accepted during that flush and the bytes still buffered (G4); the deadline is
+//! checked after every round, so steady progress cannot carry a flush past it (C5).
 //!
 //! # Reads
 //!
-//! `read` serves the proxy and fan-in shapes: it queues a gate for `POLLIN` for every member that
-//! has none, waits for gate CQEs (bounded by the read deadline: `TimedOut` when it passes with
-//! nothing), then hands one RECV (`MSG_DONTWAIT`) per ready member to the kernel in one
-//! submission ([`Ring::recv_batch`]), into per-member receive buffers, and calls `on_read` for
-//! each member with data, end of stream or an error. A RECV that filled the buffer leaves its
-//! member marked readable, so the next `read` receives again without a gate. End of stream and a
-//! receive error are replayed by every later `read` (C8: a read at end of stream returns 0 every
-//! time), so `leave` a member once its end was seen. A `read` of an empty group returns 0 at once.
+//! `read` serves the proxy and fan-in shapes: in each pass it hands one RECV (`MSG_DONTWAIT`) per
+//! member whose turn it is to try to the kernel in one submission ([`Ring::recv_batch`]), into
+//! per-member receive buffers; members answered `-EAGAIN` queue a gate for `POLLIN`. It calls
+//! `on_read` for each member with data, end of stream or an error, and returns once it reported
+//! any; otherwise it waits for gate CQEs (bounded by the read deadline: `TimedOut` when it passes
+//! with nothing) and makes another pass. A member that received data tries again at the next
+//! `read`, as a lone reader does. End of stream and a receive error are replayed by every later
+//! `read` (C8: a read at end of stream returns 0 every time), so `leave` a member once its end
+//! was seen. A `read` of an empty group returns 0 at once.
 //!
 //! A member's [`Stats`] count both directions (SENDs and RECVs, bytes accepted and bytes
 //! received). Its `kernel_entries` count the system calls made for it alone (`shutdown(2)`): the
 //! shared ring's entries each carry many members' operations, so they are counted once, in
-//! [`SocketGroup::totals`], which also sums every member's counters (including those that left)
-//! and holds the most bytes the group buffered at once.
+//! [`SocketGroup::totals`], which also sums every member's counters (including those that left),
+//! holds the most bytes the group buffered at once, and the operations withdrawn by
+//! `AsyncCancel` (`cancelled`: gates of members that left, of a dropped group, and of a ring that
+//! grew), all from the ring's own counters that [`SocketGroup::stats_handle`] returns.
 //!
 //! # Leaving and dropping (G6, G7)
 //!
-//! SENDs and RECVs never outlive the call that submitted them; only gates are in flight between
-//! calls. `leave` cancels the member's gates (`AsyncCancel` by token), reaps their CQEs and only
-//! then closes its descriptor and frees its buffers, returning the count of bytes it never sent.
-//! A handle whose generation does not match its slot (the member left) is refused with
-//! `InvalidSocket` (`InvalidInput`). Dropping the group drops the ring first (field order): the
-//! ring's `Drop` cancels every gate, reaps every CQE and frees the owned timeouts, and only then
-//! are the members' buffers freed and their descriptors closed.
+//! SENDs and RECVs never outlive the call that submitted them; only gates may be in flight
+//! between calls (read gates, see above). `leave` cancels the member's gates (`AsyncCancel` by
+//! token), reaps their CQEs and only then closes its descriptor and frees its buffers, returning
+//! the count of bytes it never sent. A handle whose generation does not match its slot (the
+//! member left) is refused with `InvalidSocket` (`InvalidInput`). Dropping the group drops the
+//! ring first (field order): the ring's `Drop` cancels every gate, reaps every CQE and frees the
+//! owned timeouts, and only then are the members' buffers freed and their descriptors closed.
 //!
 //! # Fault injection (tests only)
 //!
 //! With `FAST_IO_FAULTS` ([`fast_io::faults`]; debug builds only): `eagain` answers a member's
 //! SEND or RECV with `-EAGAIN` without submitting it (nothing counted but the readiness wait it
-//! leads to), `short` offers the kernel only the first pending byte of a member, and `etime`
-//! makes a gate that completed count as a slice that ran out (a gate expiry; the next call
-//! re-arms it, and a real gate on a ready socket completes at once; at 100% it would re-arm until
-//! the deadline, or forever without one, so a percentage below 100 is meant). The shared ring's
-//! hooks (`eintr`, `sq_full`, `setup_*`, `cq_overflow`) are in `ring.rs`; with `cq_overflow` a
-//! round's SENDs, and the gates queued before it, are submitted behind a completion queue full
-//! of `NOP`s, so their CQEs really overflow and come back from the kernel's overflow list.
+//! leads to: the gate armed on a ready socket completes at once), `enomem` and `enobufs` answer it
+//! with `-ENOMEM` or `-ENOBUFS` the same way (a transient error and a back-off), `short` offers
+//! the kernel only the first pending byte of a member, and `etime` makes a gate that completed
+//! count as a slice that ran out (a gate expiry; the member tries again, as after a real one).
+//! The shared ring's hooks (`eintr`, `sq_full`, `setup_*`, `cq_overflow`) are in `ring.rs`; with
+//! `cq_overflow` a round's SENDs, and the gates queued before it, are submitted behind a
+//! completion queue full of `NOP`s, so their CQEs really overflow and come back from the
+//! kernel's overflow list.
 //!
 //! # Threads
 //!
-//! The group is `Send`. Its gates live across calls, so its ring is built without
+//! The group is `Send`. Its gates may live across calls, so its ring is built without
 //! `SINGLE_ISSUER` (`COOP_TASKRUN`, else no flags): a single-issuer ring with gates in flight
 //! could be neither driven nor cancelled from the thread the group was moved to.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+mod flush;
+mod gates;
+mod member;
+mod read;
 
-use fast_io::faults::{self, Fault};
+use std::fmt;
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
 use fast_io::socket::adopt;
 use fast_io::{
-    Config, Deadline, Error, FlushReport, GroupId, MAX_RING_ENTRIES, Member, Pending, Received,
-    SocketGroup, Stats, StatsHandle, Sticky,
+    Config, Deadline, Error, FlushReport, GroupId, MAX_RING_ENTRIES, Member, Received, SocketGroup,
+    Stats, StatsHandle,
 };
-use socket2::Socket;
 
-use super::cqe::transfer_error;
-use super::ring::{MAX_OP_BYTES, Ring, Setup};
+use super::ring::{Ring, Setup};
+use gates::Routes;
+use member::{Dir, State, Turn};
 
-/// Flags of every SEND: return `-EAGAIN` instead of waiting (C3), no `SIGPIPE` (C7).
-const SEND_FLAGS: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-/// Flags of every RECV: return `-EAGAIN` instead of waiting.
-const RECV_FLAGS: i32 = libc::MSG_DONTWAIT;
 /// Submission queue entries reserved per member (see the module docs on ring sizing).
 const SQES_PER_MEMBER: u32 = 4;
 /// Submission queue entries beyond the members' (cancels of a leaving member).
 const SQE_SLACK: u32 = 8;
 /// The group ring's setups, best first: none is single-issuer (see the module docs on threads).
 const GROUP_SETUPS: [Setup; 2] = [Setup::CoopTaskrun, Setup::Plain];
-
-/// Which way a gate waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dir {
-    Write,
-    Read,
-}
-
-/// Which SQE of a gate a token names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Part {
-    Poll,
-    Timeout,
-}
-
-/// Where a gate's CQE goes.
-#[derive(Clone, Copy, Debug)]
-struct Route {
-    slot: usize,
-    dir: Dir,
-    part: Part,
-}
-
-/// A member's gate in one direction: the tokens whose CQEs are still owed, and the poll's result
-/// once it came. The gate is over when both CQEs are in.
-#[derive(Debug, Default)]
-struct Gate {
-    poll: Option<u64>,
-    timeout: Option<u64>,
-    polled: Option<i32>,
-}
-
-impl Gate {
-    fn in_flight(&self) -> bool {
-        self.poll.is_some() || self.timeout.is_some()
-    }
-
-    fn tokens(&self) -> impl Iterator<Item = u64> + '_ {
-        self.poll.iter().chain(&self.timeout).copied()
-    }
-}
-
-/// How a member's receiving side ended; replayed by every later `read`.
-#[derive(Clone, Copy, Debug)]
-enum ReadEnd {
-    Eof,
-    Failed(Sticky),
-}
-
-/// One member: its socket, buffers, counters and gates.
-struct State {
-    sock: Socket,
-    /// The write buffer, allocated at the first write; bytes `head..tail` are not yet accepted.
-    batch: Option<Box<[u8]>>,
-    head: usize,
-    tail: usize,
-    /// The receive buffer, allocated at the first RECV.
-    rx: Option<Box<[u8]>>,
-    stats: StatsHandle,
-    /// The first permanent error of a SEND (C7).
-    sticky: Option<Sticky>,
-    /// The last SEND returned `-EAGAIN`: the member waits behind its write gate.
-    blocked: bool,
-    write_gate: Gate,
-    read_gate: Gate,
-    /// `POLLIN` was reported (or the last RECV filled the buffer): RECV without a gate.
-    readable: bool,
-    read_end: Option<ReadEnd>,
-    /// Bytes accepted during the current flush (G4).
-    accepted: u64,
-    /// Bytes the last RECV of the current `read` delivered into `rx`.
-    received: usize,
-}
-
-impl State {
-    fn buffered(&self) -> usize {
-        self.tail - self.head
-    }
-
-    fn pending(&self) -> &[u8] {
-        match &self.batch {
-            Some(batch) => &batch[self.head..self.tail],
-            None => &[],
-        }
-    }
-
-    /// Applies `n` accepted bytes (C2: the next SEND starts at the first byte not taken).
-    fn consume(&mut self, n: usize) {
-        self.head += n;
-        if self.head == self.tail {
-            self.head = 0;
-            self.tail = 0;
-        }
-    }
-
-    fn gate(&mut self, dir: Dir) -> &mut Gate {
-        match dir {
-            Dir::Write => &mut self.write_gate,
-            Dir::Read => &mut self.read_gate,
-        }
-    }
-}
+/// How long a call that reached its deadline waits, at most, for the CQEs of the gates it was
+/// waiting on. Each of them ended by the deadline, so their CQEs are due at once; the bound only
+/// keeps a kernel that never reports them from holding the call (they are then reaped later).
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 /// A slot of the member table: its generation counts the members that used it before.
 struct Slot {
@@ -243,15 +177,15 @@ pub struct UringGroup {
     free: Vec<usize>,
     members: usize,
     /// Token → member, for every gate CQE still owed.
-    routes: HashMap<u64, Route>,
+    routes: Routes,
     config: Config,
-    /// The group's own counters: the ring's kernel entries, and the group's buffered high water.
+    /// The group's own counters, which the ring counts into: its kernel entries and operations
+    /// cancelled, and the group's buffered high water.
     totals: StatsHandle,
     /// Counters of members that left, so totals never go backwards.
     departed: Stats,
     buffered_total: usize,
     // Scratch space reused by every call.
-    completions: Vec<(u64, i32)>,
     results: Vec<i32>,
     chosen: Vec<usize>,
 }
@@ -261,7 +195,7 @@ impl fmt::Debug for UringGroup {
         f.debug_struct("UringGroup")
             .field("members", &self.members)
             .field("ring", &self.ring)
-            .field("gates_in_flight", &(self.routes.len() / 2))
+            .field("gates_in_flight", &self.routes.gates())
             .field("buffered", &self.buffered_total)
             .finish_non_exhaustive()
     }
@@ -279,12 +213,11 @@ impl UringGroup {
             slots: Vec::new(),
             free: Vec::new(),
             members: 0,
-            routes: HashMap::new(),
+            routes: Routes::default(),
             config: config.clone(),
             totals,
             departed: Stats::default(),
             buffered_total: 0,
-            completions: Vec::new(),
             results: Vec::new(),
             chosen: Vec::new(),
         })
@@ -337,123 +270,27 @@ impl UringGroup {
 
     fn state(&self, member: Member) -> Result<&State, Error> {
         let index = self.slot_of(member)?;
-        Ok(self.slots[index]
+        Ok(self.live(index))
+    }
+
+    /// The state of a slot known to be live.
+    fn live(&self, index: usize) -> &State {
+        self.slots[index]
             .state
             .as_ref()
-            .expect("slot_of checked it"))
+            .expect("the slot of a live member")
+    }
+
+    /// The state of a slot known to be live, to change.
+    fn live_mut(&mut self, index: usize) -> &mut State {
+        self.slots[index]
+            .state
+            .as_mut()
+            .expect("the slot of a live member")
     }
 
     fn member_at(&self, index: usize) -> Member {
         Member::new(self.id, index as u32, self.slots[index].generation)
-    }
-
-    /// Grows the ring, if needed, so that one more member fits (see the module docs).
-    fn make_room(&mut self, members: usize) -> Result<(), Error> {
-        let needed = u32::try_from(members)
-            .unwrap_or(u32::MAX)
-            .saturating_mul(SQES_PER_MEMBER)
-            .saturating_add(SQE_SLACK)
-            .min(MAX_RING_ENTRIES);
-        if needed <= self.ring.capacity() {
-            return Ok(());
-        }
-        // The ring can be replaced only with nothing in flight: withdraw every gate. Members
-        // behind a write gate stay blocked and are re-gated by the next flush; read gates are
-        // re-armed by the next read.
-        self.settle();
-        let tokens: Vec<u64> = self.routes.keys().copied().collect();
-        self.ring.cancel(&tokens).map_err(Error::Os)?;
-        self.routes.clear();
-        for state in self.slots.iter_mut().filter_map(|slot| slot.state.as_mut()) {
-            state.write_gate = Gate::default();
-            state.read_gate = Gate::default();
-        }
-        let entries = needed.next_power_of_two().min(MAX_RING_ENTRIES);
-        self.ring.resize(entries).map_err(Error::Os)
-    }
-
-    /// Routes every gate CQE the ring has reaped to its member. A gate is over when both of its
-    /// CQEs are in: a ready poll unblocks the member (write) or marks it readable (read); a slice
-    /// that ran out counts a gate expiry, and the next call re-arms it.
-    fn settle(&mut self) {
-        self.ring.completions(&mut self.completions);
-        for (token, result) in self.completions.drain(..) {
-            let Some(route) = self.routes.remove(&token) else {
-                debug_assert!(false, "gate CQE {token} has no route");
-                continue;
-            };
-            let Some(state) = self.slots[route.slot].state.as_mut() else {
-                debug_assert!(false, "gate CQE {token} for an empty slot");
-                continue;
-            };
-            let gate = state.gate(route.dir);
-            match route.part {
-                Part::Poll => {
-                    gate.poll = None;
-                    gate.polled = Some(result);
-                }
-                Part::Timeout => gate.timeout = None,
-            }
-            if gate.in_flight() {
-                continue;
-            }
-            let polled = gate.polled.take().unwrap_or(-libc::ECANCELED);
-            // -ECANCELED: the linked timeout fired first; -EINTR: cut short (C4). Anything else,
-            // including an error, lets the next transfer find out and report it.
-            let mut expired = polled == -libc::ECANCELED || polled == -libc::EINTR;
-            if !expired && faults::hit(Fault::Etime) {
-                // Fault injection (tests only): the gate ends as a slice that ran out.
-                self.ring.note_injected();
-                expired = true;
-            }
-            let counters = state.stats.counters();
-            match (route.dir, expired) {
-                (Dir::Write, true) => {
-                    if state.blocked {
-                        counters.gate_expiries.add(1);
-                    }
-                }
-                (Dir::Write, false) => state.blocked = false,
-                (Dir::Read, true) => counters.gate_expiries.add(1),
-                (Dir::Read, false) => state.readable = true,
-            }
-        }
-    }
-
-    /// Queues a gate of one full `gate_slice` for slot `index` in direction `dir`; the next entry
-    /// of the ring submits it. The slice is not shortened to the call's deadline: the wait is
-    /// bounded by the deadline through the entry's own timeout ([`Ring::wait_any`]), and a gate
-    /// that outlives the call stays armed while the caller is away.
-    fn arm(&mut self, index: usize, dir: Dir) -> Result<(), Error> {
-        let slice = self.config.gate_slice;
-        let state = self.slots[index]
-            .state
-            .as_mut()
-            .expect("arming a live member");
-        let events = match dir {
-            Dir::Write => libc::POLLOUT,
-            Dir::Read => libc::POLLIN,
-        } as u32;
-        let (poll, timeout) = self
-            .ring
-            .queue_gate(state.sock.as_raw_fd(), events, slice)
-            .map_err(Error::Os)?;
-        *state.gate(dir) = Gate {
-            poll: Some(poll),
-            timeout: Some(timeout),
-            polled: None,
-        };
-        for (token, part) in [(poll, Part::Poll), (timeout, Part::Timeout)] {
-            self.routes.insert(
-                token,
-                Route {
-                    slot: index,
-                    dir,
-                    part,
-                },
-            );
-        }
-        Ok(())
     }
 
     /// Slots of live members, in order (all of them, or just `only`).
@@ -466,227 +303,95 @@ impl UringGroup {
         }
     }
 
-    /// Rounds until every member in scope has no buffered bytes (or failed), or the deadline
-    /// passes; fills `report`.
-    fn drive(
-        &mut self,
-        only: Option<usize>,
-        deadline: &Deadline,
-        report: &mut FlushReport,
-    ) -> Result<(), Error> {
-        let scope = self.scope(only);
-        for &index in &scope {
-            if let Some(state) = self.slots[index].state.as_mut() {
-                state.accepted = 0;
-            }
+    /// Routes every gate CQE the ring has reaped to its member (`deadline`: the call in
+    /// progress, `None` between calls).
+    fn settle(&mut self, deadline: Option<&Deadline>) {
+        self.routes
+            .settle(&mut self.ring, &mut self.slots, deadline);
+    }
+
+    /// Arms a gate for the member in `index`, direction `dir`, after its try found the socket
+    /// not ready; with the deadline passed it arms nothing and the member rests (C15).
+    fn gate(&mut self, index: usize, dir: Dir, deadline: &Deadline) -> Result<(), Error> {
+        let gate_slice = self.config.gate_slice;
+        let UringGroup {
+            ring,
+            slots,
+            routes,
+            ..
+        } = self;
+        let state = slots[index].state.as_mut().expect("gating a live member");
+        match state.would_block(dir, gate_slice, deadline) {
+            Some(slice) => routes.arm(ring, index, state, dir, slice),
+            None => Ok(()),
         }
+    }
+
+    /// How long the thread may wait for a gate's CQE now: until the deadline, or until the
+    /// earliest member of `scope` backing off in direction `dir` may try again.
+    fn wait_limit(&self, scope: &[usize], dir: Dir, deadline: &Deadline) -> Option<Duration> {
+        let now = Instant::now();
+        let backoff = scope
+            .iter()
+            .filter_map(|&index| {
+                let state = self.live(index);
+                match dir {
+                    Dir::Write => state.write.backing_off(now),
+                    Dir::Read => state.read.backing_off(now),
+                }
+            })
+            .min()
+            .map(|at| at.saturating_duration_since(now));
+        match (deadline.remaining(), backoff) {
+            (Some(left), Some(backoff)) => Some(left.min(backoff)),
+            (left, backoff) => left.or(backoff),
+        }
+    }
+
+    /// After the deadline passed: reaps the gates of `scope` in direction `dir`, which all ended
+    /// by it (see the module docs), for at most [`DRAIN_LIMIT`].
+    fn drain(&mut self, scope: &[usize], dir: Dir, deadline: &Deadline) -> Result<(), Error> {
+        let give_up = Instant::now() + DRAIN_LIMIT;
         loop {
-            self.settle();
-            let mut chosen = std::mem::take(&mut self.chosen);
-            chosen.clear();
-            let mut waiting = false;
-            for &index in &scope {
-                let state = self.slots[index].state.as_ref().expect("scope is live");
-                if state.sticky.is_some() || state.buffered() == 0 {
-                    continue;
-                }
-                if !state.blocked {
-                    chosen.push(index);
-                    continue;
-                }
-                waiting = true;
-                if !state.write_gate.in_flight() {
-                    self.arm(index, Dir::Write)?;
-                }
+            self.settle(Some(deadline));
+            let gated = scope.iter().any(|&index| {
+                let state = self.live(index);
+                let side = match dir {
+                    Dir::Write => &state.write,
+                    Dir::Read => &state.read,
+                };
+                side.turn == Turn::Gated
+            });
+            let left = give_up.saturating_duration_since(Instant::now());
+            if !gated || left.is_zero() {
+                return Ok(());
             }
-            if chosen.is_empty() && !waiting {
-                self.chosen = chosen;
-                break;
-            }
-            if deadline.passed() {
-                self.chosen = chosen;
-                // Gates queued for members still waiting reach the kernel now, so they are
-                // armed while the caller is away (G4: they stay in flight across calls).
-                self.ring.submit_queued().map_err(Error::Os)?;
-                for &index in &scope {
-                    let state = self.slots[index].state.as_ref().expect("scope is live");
-                    if state.sticky.is_none() && state.buffered() > 0 {
-                        report.pending.push(Pending {
-                            member: self.member_at(index),
-                            accepted: state.accepted,
-                            buffered: state.buffered(),
-                        });
-                    }
-                }
-                break;
-            }
-            if chosen.is_empty() {
-                // Every pending member waits behind its gate: wait for any gate's CQE.
-                self.chosen = chosen;
-                self.ring
-                    .wait_any(deadline.remaining())
-                    .map_err(Error::Os)?;
-            } else {
-                let sent = self.round(&chosen);
-                self.chosen = chosen;
-                sent?;
-                report.rounds += 1;
-            }
+            self.ring.wait_any(Some(left)).map_err(Error::Os)?;
         }
-        for &index in &scope {
-            let state = self.slots[index].state.as_ref().expect("scope is live");
-            if let Some(sticky) = state.sticky {
-                report.failed.push((self.member_at(index), sticky.error()));
-            }
-        }
-        Ok(())
     }
 
-    /// One round: one SEND for each of `chosen`, all in one submission, then their results.
-    fn round(&mut self, chosen: &[usize]) -> Result<(), Error> {
-        let UringGroup {
-            ring,
-            slots,
-            results,
-            buffered_total,
-            ..
-        } = self;
-        // Members whose SEND an injected `eagain` answers without submitting it (tests only), in
-        // the order of `chosen`; empty (no allocation) otherwise.
-        let mut refused = Vec::new();
-        let mut sends: Vec<(RawFd, &[u8])> = Vec::with_capacity(chosen.len());
-        for &index in chosen {
-            let state = slots[index].state.as_ref().expect("chosen is live");
-            if faults::hit(Fault::Eagain) {
-                ring.note_injected();
-                refused.push(index);
-                continue;
-            }
-            let mut pending = state.pending();
-            if faults::hit(Fault::Short) {
-                // Fault injection (tests only): offer only the first pending byte.
-                ring.note_injected();
-                pending = &pending[..1];
-            }
-            sends.push((state.sock.as_raw_fd(), pending));
+    /// Grows the ring, if needed, so that one more member fits (see the module docs).
+    fn make_room(&mut self, members: usize) -> Result<(), Error> {
+        let needed = u32::try_from(members)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(SQES_PER_MEMBER)
+            .saturating_add(SQE_SLACK)
+            .min(MAX_RING_ENTRIES);
+        if needed <= self.ring.capacity() {
+            return Ok(());
         }
-        results.clear();
-        if !sends.is_empty() {
-            ring.send_batch(&sends, SEND_FLAGS, results)
-                .map_err(Error::Os)?;
+        // The ring can be replaced only with nothing in flight: withdraw every gate. The members
+        // behind them try their transfer first in the next call.
+        self.settle(None);
+        let tokens = self.routes.tokens();
+        self.ring.cancel(&tokens).map_err(Error::Os)?;
+        self.routes.clear();
+        for state in self.slots.iter_mut().filter_map(|slot| slot.state.as_mut()) {
+            state.write.withdrawn();
+            state.read.withdrawn();
         }
-        drop(sends);
-        let mut refused = refused.into_iter().peekable();
-        let mut results = results.iter();
-        for &index in chosen {
-            let state = slots[index].state.as_mut().expect("chosen is live");
-            let counters = state.stats.counters();
-            if refused.next_if_eq(&index).is_some() {
-                // As if the SEND's CQE were -EAGAIN: nothing was submitted or counted.
-                state.blocked = true;
-                counters.readiness_waits.add(1);
-                continue;
-            }
-            let result = *results.next().expect("one result per SEND submitted");
-            counters.ops_submitted.add(1);
-            counters.completions.add(1);
-            if result > 0 {
-                let n = result as usize;
-                let offered = state.buffered().min(MAX_OP_BYTES);
-                counters.bytes.add(n as u64);
-                if n < offered {
-                    counters.short_transfers.add(1);
-                }
-                state.consume(n);
-                state.accepted += n as u64;
-                *buffered_total -= n;
-                continue;
-            }
-            match -result {
-                // A full socket: wait behind this member's own gate (C3, G1).
-                0 | libc::EAGAIN => {
-                    state.blocked = true;
-                    counters.readiness_waits.add(1);
-                }
-                // Cut short: try again next round (C4).
-                libc::EINTR => {}
-                _ => state.sticky = Sticky::of(&transfer_error(result)),
-            }
-        }
-        Ok(())
-    }
-
-    /// One RECV for each of `chosen`, in one submission; records what each got.
-    fn receive(&mut self, chosen: &[usize]) -> Result<(), Error> {
-        let batch_bytes = self.config.batch_bytes;
-        let UringGroup {
-            ring,
-            slots,
-            results,
-            ..
-        } = self;
-        let mut recvs: Vec<(RawFd, &mut [u8])> = Vec::with_capacity(chosen.len());
-        // Members whose RECV an injected `eagain` answers without submitting it (tests only).
-        let mut refused = Vec::new();
-        // Disjoint slots, borrowed one by one: `chosen` holds each slot at most once.
-        let mut rest: &mut [Slot] = slots;
-        let mut base = 0;
-        for &index in chosen {
-            let (_, tail) = rest.split_at_mut(index - base);
-            let (slot, after) = tail.split_first_mut().expect("chosen is in range");
-            rest = after;
-            base = index + 1;
-            if faults::hit(Fault::Eagain) {
-                ring.note_injected();
-                refused.push(index);
-                continue;
-            }
-            let state = slot.state.as_mut().expect("chosen is live");
-            let fd = state.sock.as_raw_fd();
-            let rx = state
-                .rx
-                .get_or_insert_with(|| vec![0; batch_bytes].into_boxed_slice());
-            recvs.push((fd, &mut rx[..]));
-        }
-        results.clear();
-        if !recvs.is_empty() {
-            ring.recv_batch(&mut recvs, RECV_FLAGS, results)
-                .map_err(Error::Os)?;
-        }
-        drop(recvs);
-        let mut refused = refused.into_iter().peekable();
-        let mut results = results.iter();
-        for &index in chosen {
-            let state = slots[index].state.as_mut().expect("chosen is live");
-            let counters = state.stats.counters();
-            state.received = 0;
-            if refused.next_if_eq(&index).is_some() {
-                // As if the RECV's CQE were -EAGAIN: nothing was submitted or counted.
-                state.readable = false;
-                continue;
-            }
-            let result = *results.next().expect("one result per RECV submitted");
-            counters.ops_submitted.add(1);
-            counters.completions.add(1);
-            if result > 0 {
-                let n = result as usize;
-                counters.bytes.add(n as u64);
-                state.received = n;
-                // A full buffer suggests more is waiting: receive again without a gate.
-                state.readable = n == batch_bytes;
-                continue;
-            }
-            state.readable = false;
-            match -result {
-                0 => state.read_end = Some(ReadEnd::Eof),
-                libc::EAGAIN | libc::EINTR => {}
-                errno => {
-                    let sticky = Sticky::of(&transfer_error(result)).unwrap_or(Sticky::Os(errno));
-                    state.read_end = Some(ReadEnd::Failed(sticky));
-                }
-            }
-        }
-        Ok(())
+        let entries = needed.next_power_of_two().min(MAX_RING_ENTRIES);
+        self.ring.resize(entries).map_err(Error::Os)
     }
 }
 
@@ -694,22 +399,6 @@ impl SocketGroup for UringGroup {
     fn join(&mut self, socket: BorrowedFd<'_>) -> Result<Member, Error> {
         let sock = adopt(socket)?;
         self.make_room(self.members + 1)?;
-        let state = State {
-            sock,
-            batch: None,
-            head: 0,
-            tail: 0,
-            rx: None,
-            stats: StatsHandle::new(),
-            sticky: None,
-            blocked: false,
-            write_gate: Gate::default(),
-            read_gate: Gate::default(),
-            readable: false,
-            read_end: None,
-            accepted: 0,
-            received: 0,
-        };
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
@@ -720,29 +409,25 @@ impl SocketGroup for UringGroup {
                 self.slots.len() - 1
             }
         };
-        self.slots[index].state = Some(state);
+        self.slots[index].state = Some(State::new(sock));
         self.members += 1;
         Ok(self.member_at(index))
     }
 
     fn leave(&mut self, member: Member) -> Result<usize, Error> {
         let index = self.slot_of(member)?;
-        self.settle();
-        let state = self.slots[index]
-            .state
-            .as_ref()
-            .expect("slot_of checked it");
+        self.settle(None);
+        let state = self.live(index);
         let tokens: Vec<u64> = state
-            .write_gate
+            .write
+            .gate
             .tokens()
-            .chain(state.read_gate.tokens())
+            .chain(state.read.gate.tokens())
             .collect();
         if !tokens.is_empty() {
             // Cancel and reap first: only then may the descriptor close (G6).
             self.ring.cancel(&tokens).map_err(Error::Os)?;
-            for token in &tokens {
-                self.routes.remove(token);
-            }
+            self.routes.forget(&tokens);
         }
         let slot = &mut self.slots[index];
         let state = slot.state.take().expect("slot_of checked it");
@@ -764,10 +449,7 @@ impl SocketGroup for UringGroup {
     fn write(&mut self, member: Member, buf: &[u8]) -> Result<usize, Error> {
         let index = self.slot_of(member)?;
         let batch_bytes = self.config.batch_bytes;
-        let state = self.slots[index]
-            .state
-            .as_mut()
-            .expect("slot_of checked it");
+        let state = self.live_mut(index);
         if let Some(sticky) = state.sticky {
             return Err(sticky.error());
         }
@@ -809,69 +491,7 @@ impl SocketGroup for UringGroup {
     }
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {
-        if self.members == 0 {
-            return Ok(0);
-        }
-        let deadline = Deadline::start(self.config.read_deadline);
-        let scope = self.scope(None);
-        loop {
-            self.settle();
-            let mut chosen = std::mem::take(&mut self.chosen);
-            chosen.clear();
-            for &index in &scope {
-                let state = self.slots[index].state.as_mut().expect("scope is live");
-                state.received = 0;
-                if state.read_end.is_some() {
-                    continue;
-                } else if state.readable {
-                    chosen.push(index);
-                } else if !state.read_gate.in_flight() {
-                    state.stats.counters().readiness_waits.add(1);
-                    self.arm(index, Dir::Read)?;
-                }
-            }
-            let received = if chosen.is_empty() {
-                Ok(())
-            } else {
-                self.receive(&chosen)
-            };
-            let any_chosen = !chosen.is_empty();
-            self.chosen = chosen;
-            received?;
-            let mut reported = 0;
-            for &index in &scope {
-                let member = self.member_at(index);
-                let state = self.slots[index].state.as_ref().expect("scope is live");
-                if state.received > 0 {
-                    let rx = state.rx.as_deref().expect("a RECV allocated it");
-                    on_read(member, Received::Data(&rx[..state.received]));
-                    reported += 1;
-                } else {
-                    match state.read_end {
-                        Some(ReadEnd::Eof) => on_read(member, Received::Eof),
-                        Some(ReadEnd::Failed(sticky)) => {
-                            on_read(member, Received::Failed(&sticky.error()))
-                        }
-                        None => continue,
-                    }
-                    reported += 1;
-                }
-            }
-            if reported > 0 {
-                // Gates queued for the members without news are armed before returning.
-                self.ring.submit_queued().map_err(Error::Os)?;
-                return Ok(reported);
-            }
-            if deadline.passed() {
-                self.ring.submit_queued().map_err(Error::Os)?;
-                return Err(deadline.error(0));
-            }
-            if !any_chosen {
-                self.ring
-                    .wait_any(deadline.remaining())
-                    .map_err(Error::Os)?;
-            }
-        }
+        self.read_members(on_read)
     }
 
     fn shutdown(&mut self, member: Member) -> Result<(), Error> {
@@ -885,10 +505,7 @@ impl SocketGroup for UringGroup {
         if let Some(pending) = report.pending.first() {
             return Err(deadline.error(pending.accepted));
         }
-        let state = self.slots[index]
-            .state
-            .as_ref()
-            .expect("slot_of checked it");
+        let state = self.live(index);
         // A plain shutdown(2): one system call for this member, never waits.
         state.stats.counters().kernel_entries.add(1);
         self.totals.counters().kernel_entries.add(1);
@@ -902,6 +519,8 @@ impl SocketGroup for UringGroup {
         Ok(self.state(member)?.stats.snapshot())
     }
 
+    /// The sum of every member's counters (those that left included), with the shared ring's
+    /// own: its kernel entries, the operations it cancelled, and the group's buffered high water.
     fn totals(&self) -> Stats {
         let own = self.totals.snapshot();
         let mut sum = self.departed;
@@ -911,6 +530,8 @@ impl SocketGroup for UringGroup {
         Stats {
             kernel_entries: own.kernel_entries,
             buffered_high_water: own.buffered_high_water,
+            // Members never cancel anything themselves: every AsyncCancel is the ring's.
+            cancelled: own.cancelled + sum.cancelled,
             ..sum
         }
     }
@@ -921,5 +542,22 @@ impl SocketGroup for UringGroup {
 
     fn in_flight(&self) -> usize {
         self.ring.outstanding()
+    }
+}
+
+#[cfg(test)]
+impl UringGroup {
+    /// Makes `member`'s next SEND wait out a transient shortage, as if its last SEND had been
+    /// answered `-ENOMEM` outside any call's deadline (group tests).
+    pub(crate) fn hold_back_for_test(&mut self, member: Member) -> Result<(), Error> {
+        let index = self.slot_of(member)?;
+        let gate_slice = self.config.gate_slice;
+        self.live_mut(index).short_of_memory(
+            Dir::Write,
+            gate_slice,
+            &Deadline::start(None),
+            Instant::now(),
+        );
+        Ok(())
     }
 }

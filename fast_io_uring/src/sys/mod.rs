@@ -1,15 +1,21 @@
 //! The io_uring implementation: Linux only. `lib.rs` includes this module behind the crate's one
 //! `cfg(target_os = "linux")`; everything that touches io_uring lives below it.
 //!
-//! | file        | holds                                                                 |
-//! |-------------|-----------------------------------------------------------------------|
-//! | `ring.rs`   | the ring, its setup flags, tokens, and the one `unsafe fn push`      |
-//! | `gate.rs`   | the readiness gate: `PollAdd` linked to `LinkTimeout`, re-armed       |
-//! | `writer.rs` | [`UringWriter`]: batch buffer, one SEND/SENDMSG in flight             |
-//! | `reader.rs` | [`UringReader`]: RECV                                                  |
-//! | `group.rs`  | [`UringGroup`]: many sockets, one shared ring, one entry per round     |
-//! | `probe.rs`  | availability: ring creation, opcode probe, reasons a user can act on |
-//! | `sticky.rs` | the first permanent error, replayed (C7)                              |
+//! | file          | holds                                                                |
+//! |---------------|----------------------------------------------------------------------|
+//! | `ring.rs`     | the ring, its setup flags, tokens, timeouts, the one `unsafe fn push` |
+//! | `gate.rs`     | a lone gate: one slice of `PollAdd` + `LinkTimeout`; shortage back-off |
+//! | `writer.rs`   | [`UringWriter`]: batch buffer, one SEND/SENDMSG in flight            |
+//! | `reader.rs`   | [`UringReader`]: RECV                                                 |
+//! | `group.rs`    | [`UringGroup`]: many sockets, one shared ring, one entry per round   |
+//! | `group/`      | a member's turns and counting, gate routing, rounds, passes          |
+//! | `probe.rs`    | availability: ring creation, opcode probe, reasons a user can act on |
+//! | `cqe.rs`      | a transfer's `-errno` as the contract's error (C7)                   |
+//!
+//! Every wait, lone or grouped, is one gate slice at a time and ends in a new try of the transfer
+//! (C4): the kernel reports readiness later than room exists, so a wait that only re-armed could
+//! last for ever. A lone writer or reader and a group member count their waits alike: one
+//! readiness wait per slice, one gate expiry per slice that ran out before the deadline (C15).
 
 mod cqe;
 mod gate;
@@ -37,4 +43,8 @@ mod drop_tests;
 #[cfg(test)]
 mod fast_path_tests;
 #[cfg(test)]
+mod group_tests;
+#[cfg(test)]
 mod setup_tests;
+#[cfg(test)]
+mod timespec_tests;

@@ -1,13 +1,18 @@
 //! [`UringReader`]: RECV on io_uring, readiness-gated.
 //!
 //! Each `read` is one RECV with `MSG_DONTWAIT` into the caller's buffer: it completes at once with
-//! data, end of stream (`0`, C8) or `-EAGAIN`. Only `-EAGAIN` arms the gate for `POLLIN`, one
-//! [`Config::gate_slice`] at a time within the read deadline (C5); so no RECV is ever parked in
-//! the kernel, and the call returns only after its RECV's completion was reaped (C11).
+//! data, end of stream (`0`, C8) or `-EAGAIN`. Only `-EAGAIN` arms the gate for `POLLIN`, for one
+//! [`Config::gate_slice`] (shortened to the read deadline, C5); after that slice, whether the
+//! socket became readable or the slice ran out, the RECV is tried again before the next slice
+//! (C4; see `gate.rs` for how slices are counted). `-ENOMEM`/`-ENOBUFS` back off one slice and try
+//! again (C4). So no RECV is ever parked in the kernel, and the call returns only after its
+//! RECV's completion was reaped (C11). A read returns as soon as one RECV delivered data, so a
+//! deadline cannot be outlasted by steady progress.
 //!
 //! Fault injection (tests only, [`fast_io::faults`]): `eagain` answers a RECV with `-EAGAIN`
 //! without submitting it (no operation and no kernel entry counted), so the gate is armed; with
-//! data waiting, it completes at once.
+//! data waiting, it completes at once. `enomem` and `enobufs` answer it with `-ENOMEM` or
+//! `-ENOBUFS` the same way, so the reader backs off one slice.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -16,7 +21,7 @@ use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
-use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky};
+use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky, is_shortage};
 use socket2::Socket;
 
 use super::cqe::transfer_error;
@@ -112,6 +117,10 @@ impl Read for UringReader {
                 // submitted, so no operation and no kernel entry is counted.
                 self.ring.note_injected();
                 -libc::EAGAIN
+            } else if let Some(errno) = faults::shortage() {
+                // Fault injection (tests only): as if the RECV's CQE were -ENOMEM or -ENOBUFS.
+                self.ring.note_injected();
+                -errno
             } else {
                 let result = self
                     .ring
@@ -135,6 +144,9 @@ impl Read for UringReader {
                     counters,
                 )?,
                 libc::EINTR => {}
+                errno if is_shortage(errno) => {
+                    gate::back_off(&mut self.ring, self.gate_slice, &deadline, counters)?
+                }
                 _ => {
                     let err = transfer_error(result);
                     self.sticky = Sticky::of(&err);

@@ -18,10 +18,27 @@
 //!   at once: every SQE of the batch points into a slice borrowed for the whole call, and the call
 //!   returns only after [`Ring::wait_span`] has reaped the CQE of every one of them. A group's
 //!   round is one such call.
-//! - *Owned* operations ([`Ring::queue_gate`], used by groups, whose gates outlive calls; and the
-//!   drop tests' hooks) move their memory into the ring's table of outstanding operations; it is
-//!   freed only when its CQE is reaped, or leaked if the kernel never reports it. Their results
-//!   are handed over by [`Ring::completions`], and [`Ring::cancel`] withdraws them.
+//! - *Owned* operations ([`Ring::queue_gate`], used by groups, whose read gates may outlive
+//!   calls; and the drop tests' hooks) move their memory into the ring's table of outstanding
+//!   operations; it is freed only when its CQE is reaped, or leaked if the kernel never reports
+//!   it. Their results are handed over by [`Ring::completions`], and [`Ring::cancel`] withdraws
+//!   them.
+//!
+//! # Withdrawing operations (C11, G6)
+//!
+//! [`Ring::cancel`] and the ring's `Drop` push one `AsyncCancel` per operation they withdraw,
+//! and add one to the ring's [`Stats::cancelled`](fast_io::Stats::cancelled) for each: the
+//! counters of the `StatsHandle` the ring was built with (a lone writer's or reader's own, a
+//! group's totals), so a handle taken before a drop reads the count after it.
+//!
+//! # Timeouts
+//!
+//! Every timeout the ring hands the kernel (a gate's `LinkTimeout`, the timeout of a wait) goes
+//! through [`timespec`], which clamps the seconds to what a kernel timespec holds (`i64`): any
+//! `Duration`, up to `Duration::MAX`, is a valid limit and never becomes a negative timeout (C9).
+//! Callers bound their timeouts anyway (a slice is at most one hour, a wait at most what is left
+//! of a deadline); the clamp is the last line. A wait with a limit and nothing in flight is a
+//! plain timed sleep in the kernel ([`Ring::wait_any`]): the back-off after a transient shortage.
 //!
 //! # Matching completions
 //!
@@ -37,8 +54,10 @@
 //! `io_uring_enter` from one thread, but writers and readers are `Send` and are often built on one
 //! thread and used on another. So the ring is created disabled (`R_DISABLED`) and enabled by the
 //! first thread that uses it (one `io_uring_register`, counted as a kernel entry); if it is later
-//! used from another thread, it is rebuilt there. That is sound because no scoped operation is
-//! in flight between calls.
+//! used from another thread, it is rebuilt there, and the old ring is dropped on the spot (its
+//! descriptor closed, its mappings unmapped: `tests/thread_moves.rs` checks the process's
+//! descriptor count). That is sound because no scoped operation is in flight between calls; a
+//! ring with owned operations in flight refuses to move instead.
 //!
 //! # Kernel entries (C15)
 //!
@@ -66,8 +85,8 @@
 //!   the kernel keeps the overflowed CQEs (`IORING_FEAT_NODROP`) and hands them over at the next
 //!   `io_uring_enter`, where they are matched by token like any other. ([`Ring::cq_overflows`]
 //!   counts the times the kernel reported the overflow.) `EBUSY` from an enter is transient.
-//! - `eagain`, `short` (writer, reader, group) and `etime` (`gate.rs`, group) live in the callers,
-//!   which own the transfer's counters.
+//! - `eagain`, `enomem`, `enobufs`, `short` (writer, reader, group) and `etime` (`gate.rs`,
+//!   group) live in the callers, which own the transfer's counters.
 
 use std::collections::HashMap;
 use std::io;
@@ -112,7 +131,7 @@ pub(crate) enum Readiness {
     /// The socket reported the events (or an error or hang-up, which the next transfer reports).
     Ready,
     /// The slice ran out (`-ECANCELED` for the poll, `-ETIME` for its timeout) or a signal cut it
-    /// short: wait again (C4).
+    /// short: the caller tries its transfer again before it waits again (C4).
     Expired,
 }
 
@@ -219,6 +238,21 @@ fn injected_setup_failure(attempt: usize) -> Option<i32> {
     }
 }
 
+/// The kernel timeout for `limit`. A `__kernel_timespec` holds its seconds in an `i64`, and the
+/// io-uring crate's `From<Duration>` casts `as_secs()` (a `u64`) into it, so a `Duration` beyond
+/// `i64::MAX` seconds would become a negative timeout (`EINVAL`). No caller passes one today (gate
+/// slices are at most `MAX_GATE_SLICE`, one hour, and waits are bounded by a slice or by what is
+/// left of a deadline, which `Deadline` keeps representable), but the clamp keeps it true by
+/// construction: a longer limit waits about 292 billion years instead.
+pub(crate) fn timespec(limit: Duration) -> Timespec {
+    const MAX_SECS: u64 = i64::MAX as u64;
+    if limit.as_secs() > MAX_SECS {
+        Timespec::new().sec(MAX_SECS).nsec(999_999_999)
+    } else {
+        Timespec::from(limit)
+    }
+}
+
 /// System calls `IoUring::build` makes (setup and the mmaps) and its drop makes (munmaps, close).
 fn setup_syscalls(uring: &IoUring) -> u64 {
     if uring.params().is_feature_single_mmap() {
@@ -301,7 +335,8 @@ impl Ring {
         self.injected
     }
 
-    /// Counts a fault the ring's owner injected (an `eagain`, `short` or `etime`).
+    /// Counts a fault the ring's owner injected (an `eagain`, `enomem`, `enobufs`, `short` or
+    /// `etime`).
     pub(crate) fn note_injected(&mut self) {
         self.injected += 1;
     }
@@ -593,7 +628,7 @@ impl Ring {
     ) -> io::Result<Readiness> {
         self.claim_issuer()?;
         self.reserve(2);
-        let timespec = Timespec::from(slice);
+        let timespec = timespec(slice);
         let poll = opcode::PollAdd::new(Fd(fd), events)
             .build()
             .flags(squeue::Flags::IO_LINK);
@@ -752,7 +787,7 @@ impl Ring {
     ) -> io::Result<(u64, u64)> {
         self.claim_issuer()?;
         self.reserve(2);
-        let timespec = Box::new(Timespec::from(slice));
+        let timespec = Box::new(timespec(slice));
         let poll = opcode::PollAdd::new(Fd(fd), events)
             .build()
             .flags(squeue::Flags::IO_LINK);
@@ -778,10 +813,12 @@ impl Ring {
         out.extend(self.done.drain(..).map(|done| (done.token, done.result)));
     }
 
-    /// Withdraws queued operations: an `AsyncCancel` for each of `targets` still outstanding,
-    /// then waits until the CQE of every target and of every cancel is reaped, and discards
-    /// their results. Afterwards the kernel holds nothing of theirs, so the memory and the
-    /// descriptors they used may go. (Cancelling a poll also ends its linked timeout.)
+    /// Withdraws queued operations: an `AsyncCancel` for each of `targets` still outstanding
+    /// (each counted in the ring's [`Stats::cancelled`](fast_io::Stats::cancelled)), then waits
+    /// until the CQE of every target and of every cancel is reaped, and discards their results.
+    /// Afterwards the kernel holds nothing of theirs, so the memory and the descriptors they used
+    /// may go. (Cancelling a poll also ends its linked timeout; the timeout is still named, and
+    /// counted, when it was outstanding too.)
     pub(crate) fn cancel(&mut self, targets: &[u64]) -> io::Result<()> {
         self.claim_issuer()?;
         self.reap();
@@ -794,6 +831,7 @@ impl Ring {
                 cancels.push(unsafe { self.push(cancel, Owned::Nothing, true) });
             }
         }
+        self.stats.counters().cancelled.add(cancels.len() as u64);
         loop {
             self.reap();
             let busy = targets
@@ -811,11 +849,17 @@ impl Ring {
 
     /// Submits whatever is queued, then waits until at least one completion has been reaped or
     /// `limit` has passed (`None`: no limit). Returns at once when a completion is already
-    /// waiting, or when nothing is outstanding (nothing could ever complete).
+    /// waiting, or when nothing is outstanding and there is no limit (nothing could ever
+    /// complete). With nothing outstanding and a limit, it is a plain timed sleep in the kernel
+    /// (one counted `io_uring_enter` that ends with `ETIME`): how a writer, a reader or a group
+    /// member backs off one slice after a transient shortage (C4).
+    ///
+    /// `limit` may be any `Duration`: it is clamped to what a kernel timespec holds
+    /// ([`timespec`]), so even `Duration::MAX` waits (practically) forever instead of failing.
     pub(crate) fn wait_any(&mut self, limit: Option<Duration>) -> io::Result<()> {
         self.claim_issuer()?;
         self.reap();
-        if !self.done.is_empty() || self.outstanding.is_empty() {
+        if !self.done.is_empty() || (self.outstanding.is_empty() && limit.is_none()) {
             return Ok(());
         }
         if faults::hit(Fault::Eintr) {
@@ -828,7 +872,7 @@ impl Ring {
         let entered = match limit {
             None => self.uring.submit_and_wait(1),
             Some(limit) => {
-                let timespec = Timespec::from(limit);
+                let timespec = timespec(limit);
                 let args = SubmitArgs::new().timespec(&timespec);
                 self.uring.submitter().submit_with_args(1, &args)
             }
@@ -873,7 +917,7 @@ impl Ring {
     ) -> io::Result<(i32, i32)> {
         self.claim_issuer()?;
         self.reserve(3);
-        let timespec = Timespec::from(slice);
+        let timespec = timespec(slice);
         let poll = opcode::PollAdd::new(Fd(fd), libc::POLLOUT as u32)
             .build()
             .flags(squeue::Flags::IO_LINK);
@@ -937,8 +981,9 @@ fn lost_track(err: &io::Error) -> ! {
 }
 
 impl Drop for Ring {
-    /// Contract C11: cancels every outstanding operation, reaps every CQE, and only then lets
-    /// the owned memory go. If the kernel does not report them within [`DROP_WAIT`] (or refuses,
+    /// Contract C11: cancels every outstanding operation (one `AsyncCancel` each, counted in
+    /// [`Stats::cancelled`](fast_io::Stats::cancelled)), reaps every CQE, and only then lets the
+    /// owned memory go. If the kernel does not report them within [`DROP_WAIT`] (or refuses,
     /// e.g. because a single-issuer ring is dropped on a thread other than its issuer), the
     /// memory is leaked rather than freed under the kernel.
     fn drop(&mut self) {
@@ -965,9 +1010,12 @@ impl Drop for Ring {
             let cancel = opcode::AsyncCancel::new(target).build();
             // SAFETY: an `AsyncCancel` points at no memory; it names its target by token.
             unsafe { self.push(cancel, Owned::Nothing, true) };
+            // C11: every operation withdrawn is counted, readable after the drop through any
+            // `StatsHandle` of this ring's counters.
+            self.stats.counters().cancelled.add(1);
         }
         let give_up = Instant::now() + DROP_WAIT;
-        let slice = Timespec::from(Duration::from_millis(50));
+        let slice = timespec(Duration::from_millis(50));
         let args = SubmitArgs::new().timespec(&slice);
         while !self.outstanding.is_empty() && Instant::now() < give_up {
             self.count_entries(1);

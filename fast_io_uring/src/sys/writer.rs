@@ -10,7 +10,14 @@
 //!
 //! Every SEND carries `MSG_DONTWAIT | MSG_NOSIGNAL`: it completes at once with the bytes the
 //! socket took, or `-EAGAIN`, never waiting for the peer inside the kernel (C3), and never raising
-//! `SIGPIPE` (C7). Only `-EAGAIN` arms the readiness gate ([`gate::wait`]).
+//! `SIGPIPE` (C7). Only `-EAGAIN` arms the readiness gate ([`gate::wait`]), for ONE slice: after
+//! it, ready or run out, the SEND is tried again before the next slice (C4), because the kernel
+//! reports `POLLOUT` later than a send can succeed. `-ENOMEM`/`-ENOBUFS` wait one slice
+//! ([`gate::back_off`]) and try again; they are counted, never sticky (C4).
+//!
+//! A call's deadline bounds it also while it makes progress (C5): `write_all`, `write` and `flush`
+//! check it after every transfer that moved bytes while bytes remain, and fail with `TimedOut`
+//! carrying the exact count of that call's bytes accepted.
 //!
 //! Because a socket never has more than one transfer in flight, each submission of a writer
 //! carries one SEND or SENDMSG (a gate adds its poll and timeout), so `Config::max_ops_per_submit`
@@ -19,9 +26,11 @@
 //!
 //! Fault injection (tests only, [`fast_io::faults`]): `eagain` answers a transfer with `-EAGAIN`
 //! without submitting it (so it counts no operation and no kernel entry, and the gate is armed:
-//! on a writable socket it completes at once), and `short` offers the kernel only the first byte
-//! not yet accepted — a buffered one before any of the caller's (C1) — so the SEND comes back
-//! short of what was pending and is continued (C2). The ring's own hooks are in `ring.rs`.
+//! on a writable socket it completes at once); `enomem` and `enobufs` answer it with `-ENOMEM` or
+//! `-ENOBUFS` the same way (so the writer backs off one slice); and `short` offers the kernel only
+//! the first byte not yet accepted — a buffered one before any of the caller's (C1) — so the SEND
+//! comes back short of what was pending and is continued (C2). The ring's own hooks are in
+//! `ring.rs`.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -30,7 +39,7 @@ use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
-use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky};
+use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky, is_shortage};
 use socket2::Socket;
 
 use super::cqe::transfer_error;
@@ -147,9 +156,11 @@ impl UringWriter {
         n - from_batch
     }
 
-    /// Hands the buffered bytes followed by `extra` to the kernel in one operation, waiting
-    /// behind the gate while the socket is full, until at least one byte is accepted; returns
-    /// how many were. At most one SEND/SENDMSG of this socket is ever in flight (C1, C2).
+    /// Hands the buffered bytes followed by `extra` to the kernel in one operation, until at
+    /// least one byte is accepted; returns how many were. While the socket is full it waits one
+    /// gate slice at a time and tries the SEND again after each (C3, C4), also after a slice that
+    /// ran out; a transient shortage backs off one slice and tries again. At most one
+    /// SEND/SENDMSG of this socket is ever in flight (C1, C2).
     fn transfer(&mut self, extra: &[u8], deadline: &Deadline) -> Result<usize, Error> {
         if let Some(sticky) = self.sticky {
             return Err(sticky.error());
@@ -164,6 +175,10 @@ impl UringWriter {
                 // submitted, so no operation and no kernel entry is counted.
                 self.ring.note_injected();
                 -libc::EAGAIN
+            } else if let Some(errno) = faults::shortage() {
+                // Fault injection (tests only): as if the SEND's CQE were -ENOMEM or -ENOBUFS.
+                self.ring.note_injected();
+                -errno
             } else {
                 let result = if faults::hit(Fault::Short) {
                     // Fault injection (tests only): offer 1 byte, the first one not accepted yet:
@@ -196,7 +211,7 @@ impl UringWriter {
                 return Ok(n);
             }
             match -result {
-                // Full socket: wait behind the gate, then try again (C3, C4).
+                // Full socket: wait one slice behind the gate, then try again (C3, C4).
                 0 | libc::EAGAIN => gate::wait(
                     &mut self.ring,
                     fd,
@@ -206,6 +221,10 @@ impl UringWriter {
                     counters,
                 )?,
                 libc::EINTR => {}
+                // The kernel is short of memory for a moment: one slice, then again (C4).
+                errno if is_shortage(errno) => {
+                    gate::back_off(&mut self.ring, self.gate_slice, deadline, counters)?
+                }
                 _ => {
                     let err = transfer_error(result);
                     self.sticky = Sticky::of(&err);
@@ -227,6 +246,9 @@ impl UringWriter {
 impl Write for UringWriter {
     /// Buffers `buf` if it fits; otherwise sends the buffer and `buf` together until the buffer
     /// is empty and some of `buf` was accepted (or the rest of it fits in the emptied buffer).
+    /// The deadline bounds the call under steady progress too (C5): a call whose transfers
+    /// still had buffered bytes to send when it passed fails with `TimedOut` (accepted 0: any
+    /// byte of `buf` accepted makes the call return its count at once).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -257,11 +279,18 @@ impl Write for UringWriter {
                     return Ok(taken);
                 }
             }
+            // Progress, but only on buffered bytes (any of `buf` accepted returned above), and
+            // bytes remain: steady progress must not outlast the deadline (C5).
+            if deadline.passed() {
+                return Err(deadline.error(0).into());
+            }
         }
     }
 
     /// One deadline for the whole of `buf`; a timeout reports how many of its bytes the kernel
-    /// accepted (none of them is left in the buffer then: copying is the last step).
+    /// accepted (none of them is left in the buffer then: copying is the last step). The
+    /// deadline is checked after every transfer that made progress while bytes remain, so a
+    /// slow but steady peer cannot carry the call past it (C5).
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         if let Some(sticky) = self.sticky {
             return Err(sticky.error().into());
@@ -272,6 +301,7 @@ impl Write for UringWriter {
         }
         let deadline = Deadline::start(self.limit);
         let mut taken = 0;
+        let mut progressed = false;
         loop {
             if self.buffered_bytes() == 0 {
                 let rest = &buf[taken..];
@@ -280,14 +310,22 @@ impl Write for UringWriter {
                     return Ok(());
                 }
             }
+            if progressed && deadline.passed() {
+                return Err(deadline.error(taken as u64).into());
+            }
             match self.transfer(&buf[taken..], &deadline) {
-                Ok(n) => taken += self.consume(n),
+                Ok(n) => {
+                    taken += self.consume(n);
+                    progressed = true;
+                }
                 Err(err) => return Err(Self::failed(&deadline, taken as u64, err)),
             }
         }
     }
 
-    /// Hands every buffered byte to the kernel; `Ok` means all were accepted (C1).
+    /// Hands every buffered byte to the kernel; `Ok` means all were accepted (C1). A timeout,
+    /// waiting or under steady progress (C5), reports the bytes this flush got accepted; the rest
+    /// stays buffered for the next call.
     fn flush(&mut self) -> io::Result<()> {
         if let Some(sticky) = self.sticky {
             return Err(sticky.error().into());
@@ -295,6 +333,9 @@ impl Write for UringWriter {
         let deadline = Deadline::start(self.limit);
         let mut accepted = 0;
         while self.buffered_bytes() > 0 {
+            if accepted > 0 && deadline.passed() {
+                return Err(deadline.error(accepted).into());
+            }
             match self.transfer(&[], &deadline) {
                 Ok(n) => {
                     self.consume(n);

@@ -76,17 +76,33 @@ pub fn check(got: &[u8], at: u64) {
 /// The byte `saturate` fills with.
 pub const MARKER: u8 = 0xEE;
 
-/// Writes `MARKER` bytes into `sock` until a non-blocking send would block; returns how many.
+/// Writes `MARKER` bytes into `sock` until a non-blocking send would block, and keeps doing so
+/// until the socket stays full through a pause; returns how many bytes it wrote.
+///
+/// One `EAGAIN` is not enough for a peer that never reads: TCP keeps moving queued bytes into
+/// the peer's receive buffer for a moment (measured here: 4 KiB buffers full at 10 KiB took
+/// 2 KiB more about 50 ms later, after a delayed acknowledgement, then nothing for seconds).
+/// Writers retry their send after every expired slice (C4) and would take that room; a test that
+/// needs a stuck writer needs the fixpoint.
 pub fn saturate(sock: &TcpStream) -> usize {
     sock.set_nonblocking(true).unwrap();
     let chunk = [MARKER; 4096];
     let mut total = 0;
-    loop {
-        match (&*sock).write(&chunk) {
-            Ok(n) => total += n,
-            Err(err) if err.kind() == ErrorKind::WouldBlock => break,
-            Err(err) => panic!("saturate: {err}"),
+    let mut quiet_pauses = 0;
+    while quiet_pauses < 1 {
+        let mut wrote = false;
+        loop {
+            match (&*sock).write(&chunk) {
+                Ok(n) => {
+                    total += n;
+                    wrote = true;
+                }
+                Err(err) if err.kind() == ErrorKind::WouldBlock => break,
+                Err(err) => panic!("saturate: {err}"),
+            }
         }
+        quiet_pauses = if wrote { 0 } else { quiet_pauses + 1 };
+        thread::sleep(Duration::from_millis(80));
     }
     sock.set_nonblocking(false).unwrap();
     total

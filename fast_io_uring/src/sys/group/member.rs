@@ -1,0 +1,261 @@
+//! One member of a group: its socket, buffers, counters, and where it stands in each direction.
+//!
+//! This module holds the rules by which a member waits and counts (C4, C15), written once for
+//! both directions so that a member counts exactly as a lone writer or reader does:
+//!
+//! - A member tries its transfer (`Turn::Try`) at the start of every call and after every slice
+//!   of its gate, whether the slice ended with the socket ready or ran out: the kernel reports
+//!   readiness later than room exists, so only a new try finds room it never reported.
+//! - A try answered `-EAGAIN` counts one readiness wait and arms a gate of one slice, shortened
+//!   to the call's deadline ([`State::would_block`]); with the deadline already passed it arms
+//!   nothing and counts nothing (`Turn::Rest`: the call is over for this member).
+//! - A slice that ran out counts one gate expiry unless it was the slice shortened to the deadline
+//!   of the call that armed it ([`Gate::counts_expiry`], decided when it is armed, so a CQE reaped
+//!   late is counted the same). A lone gate counts exactly those: it, too, is shortened to the
+//!   deadline, and its last slice ends at it.
+//! - `-ENOMEM`/`-ENOBUFS` count a transient error and hold the member back until `retry_at`, one
+//!   slice later (bounded by the deadline); the others go on meanwhile ([`State::short_of_memory`]).
+
+use std::time::{Duration, Instant};
+
+use fast_io::{Deadline, StatsHandle, Sticky};
+use socket2::Socket;
+
+/// Which way a gate waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Dir {
+    Write,
+    Read,
+}
+
+impl Dir {
+    /// The poll events the gate waits for.
+    pub(super) fn events(self) -> u32 {
+        (match self {
+            Dir::Write => libc::POLLOUT,
+            Dir::Read => libc::POLLIN,
+        }) as u32
+    }
+}
+
+/// Where a member stands in one direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Turn {
+    /// Tries its transfer in the next round (writes) or pass (reads), unless it backs off.
+    Try,
+    /// Waits behind its gate, which is in flight.
+    Gated,
+    /// Its last slice ended at the current call's deadline, or a try found the socket not
+    /// ready after it: nothing more in this call. The next call tries first.
+    Rest,
+}
+
+/// A member's gate in one direction: the tokens whose CQEs are still owed, and the poll's result
+/// once it came. The gate is over when both CQEs are in.
+#[derive(Debug, Default)]
+pub(super) struct Gate {
+    pub(super) poll: Option<u64>,
+    pub(super) timeout: Option<u64>,
+    pub(super) polled: Option<i32>,
+    /// Whether this slice, if it runs out, is a gate expiry: `false` when it was shortened to the
+    /// deadline of the call that armed it, so that it runs out only at that deadline (C15).
+    pub(super) counts_expiry: bool,
+}
+
+impl Gate {
+    pub(super) fn in_flight(&self) -> bool {
+        self.poll.is_some() || self.timeout.is_some()
+    }
+
+    pub(super) fn tokens(&self) -> impl Iterator<Item = u64> + '_ {
+        self.poll.iter().chain(&self.timeout).copied()
+    }
+}
+
+/// A member in one direction: its turn, its gate, and its back-off after a shortage.
+#[derive(Debug)]
+pub(super) struct Side {
+    pub(super) turn: Turn,
+    pub(super) gate: Gate,
+    /// After a transient shortage (C4): no try before this instant.
+    pub(super) retry_at: Option<Instant>,
+}
+
+impl Default for Side {
+    fn default() -> Side {
+        Side {
+            turn: Turn::Try,
+            gate: Gate::default(),
+            retry_at: None,
+        }
+    }
+}
+
+impl Side {
+    /// A new call begins: a member that rested at the last call's deadline tries first.
+    pub(super) fn start_call(&mut self) {
+        if self.turn == Turn::Rest {
+            self.turn = Turn::Try;
+        }
+    }
+
+    /// Whether the member tries its transfer now.
+    pub(super) fn due(&self, now: Instant) -> bool {
+        self.turn == Turn::Try && self.retry_at.is_none_or(|at| at <= now)
+    }
+
+    /// When a member that must not try yet may try again, if it backs off.
+    pub(super) fn backing_off(&self, now: Instant) -> Option<Instant> {
+        self.retry_at
+            .filter(|&at| self.turn == Turn::Try && at > now)
+    }
+
+    /// The gate was withdrawn (cancelled and reaped) before it ended: the member tries again.
+    pub(super) fn withdrawn(&mut self) {
+        self.gate = Gate::default();
+        if self.turn == Turn::Gated {
+            self.turn = Turn::Try;
+        }
+    }
+}
+
+/// How a member's receiving side ended; replayed by every later `read`.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum ReadEnd {
+    Eof,
+    Failed(Sticky),
+}
+
+/// One member: its socket, buffers, counters and gates.
+pub(super) struct State {
+    pub(super) sock: Socket,
+    /// The write buffer, allocated at the first write; bytes `head..tail` are not yet accepted.
+    pub(super) batch: Option<Box<[u8]>>,
+    pub(super) head: usize,
+    pub(super) tail: usize,
+    /// The receive buffer, allocated at the first RECV.
+    pub(super) rx: Option<Box<[u8]>>,
+    pub(super) stats: StatsHandle,
+    /// The first permanent error of a SEND (C7).
+    pub(super) sticky: Option<Sticky>,
+    pub(super) write: Side,
+    pub(super) read: Side,
+    pub(super) read_end: Option<ReadEnd>,
+    /// Bytes accepted during the current flush (G4).
+    pub(super) accepted: u64,
+    /// Bytes the last RECV of the current `read` delivered into `rx`.
+    pub(super) received: usize,
+}
+
+impl State {
+    pub(super) fn new(sock: Socket) -> State {
+        State {
+            sock,
+            batch: None,
+            head: 0,
+            tail: 0,
+            rx: None,
+            stats: StatsHandle::new(),
+            sticky: None,
+            write: Side::default(),
+            read: Side::default(),
+            read_end: None,
+            accepted: 0,
+            received: 0,
+        }
+    }
+
+    pub(super) fn buffered(&self) -> usize {
+        self.tail - self.head
+    }
+
+    pub(super) fn pending(&self) -> &[u8] {
+        match &self.batch {
+            Some(batch) => &batch[self.head..self.tail],
+            None => &[],
+        }
+    }
+
+    /// Whether a flush still has work for this member: bytes to send and no sticky error.
+    pub(super) fn flushing(&self) -> bool {
+        self.sticky.is_none() && self.buffered() > 0
+    }
+
+    /// Applies `n` accepted bytes (C2: the next SEND starts at the first byte not taken).
+    pub(super) fn consume(&mut self, n: usize) {
+        self.head += n;
+        if self.head == self.tail {
+            self.head = 0;
+            self.tail = 0;
+        }
+    }
+
+    pub(super) fn side(&mut self, dir: Dir) -> &mut Side {
+        match dir {
+            Dir::Write => &mut self.write,
+            Dir::Read => &mut self.read,
+        }
+    }
+
+    /// A try in direction `dir` found the socket not ready (`-EAGAIN`). Returns the slice to
+    /// arm a gate for, and whether its running out would be a gate expiry; counts the wait.
+    /// With the deadline passed there is no wait: `None`, and the member rests.
+    pub(super) fn would_block(
+        &mut self,
+        dir: Dir,
+        gate_slice: Duration,
+        deadline: &Deadline,
+    ) -> Option<(Duration, bool)> {
+        let remaining = deadline.remaining();
+        if remaining.is_some_and(|left| left.is_zero()) {
+            self.side(dir).turn = Turn::Rest;
+            return None;
+        }
+        self.stats.counters().readiness_waits.add(1);
+        // Shortened to the deadline like a lone gate (C5); a slice that ends at the deadline is
+        // not an expiry (C15).
+        let counts_expiry = remaining.is_none_or(|left| gate_slice < left);
+        Some((deadline.slice(gate_slice), counts_expiry))
+    }
+
+    /// A transfer in direction `dir` met a transient shortage (C4): count it, and hold the
+    /// member back one slice (bounded by the deadline) while the others go on.
+    pub(super) fn short_of_memory(
+        &mut self,
+        dir: Dir,
+        gate_slice: Duration,
+        deadline: &Deadline,
+        now: Instant,
+    ) {
+        self.stats.counters().transient_errors.add(1);
+        let side = self.side(dir);
+        if deadline.passed() {
+            side.turn = Turn::Rest;
+        } else {
+            side.turn = Turn::Try;
+            side.retry_at = Some(now + deadline.slice(gate_slice));
+        }
+    }
+
+    /// A try in direction `dir` was made: any back-off it honoured is over.
+    pub(super) fn tried(&mut self, dir: Dir) {
+        self.side(dir).retry_at = None;
+    }
+
+    /// The gate of direction `dir` is over: ready, or run out (`expired`). Either way the member
+    /// tries again (C4) — unless the current call's deadline passed (`deadline`: the call in
+    /// progress, `None` between calls), which ends its turn for this call. Counts the expiry.
+    pub(super) fn gate_over(&mut self, dir: Dir, expired: bool, deadline: Option<&Deadline>) {
+        let counts = self.side(dir).gate.counts_expiry;
+        if expired && counts {
+            self.stats.counters().gate_expiries.add(1);
+        }
+        let side = self.side(dir);
+        side.gate = Gate::default();
+        side.turn = if expired && deadline.is_some_and(Deadline::passed) {
+            Turn::Rest
+        } else {
+            Turn::Try
+        };
+    }
+}
