@@ -861,6 +861,19 @@ impl Drop for Token {
     }
 }
 
+/// The config of the tests that move many megabytes and reason about no timing:
+/// `Config::default()`, except under injected shortages ([`shortages_injected`]), where the gate
+/// slice is 2 ms. Each shortage is waited out for one slice (C4), so at `enomem=20` a test making
+/// thousands of transfers would otherwise spend minutes asleep (c13's 20 000 sends on std: some
+/// 400 s at 100 ms a shortage).
+pub fn bulk_config() -> Config {
+    let mut config = Config::default();
+    if shortages_injected() {
+        config.gate_slice = Duration::from_millis(2);
+    }
+    config
+}
+
 /// Whether `FAST_IO_FAULTS` makes transfers meet transient shortages (`enomem` or `enobufs`
 /// above 0 %) in this build. The hooks exist only in builds with debug assertions (see
 /// `fast_io::faults`), so a release build never injects any.

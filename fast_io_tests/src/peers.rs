@@ -89,9 +89,15 @@ pub fn writable(sock: &Socket) -> bool {
 /// which takes a few softirq rounds on loopback (0.05 s is far more than they need).
 const SETTLE: Duration = Duration::from_millis(50);
 
+/// The pause between two passes of filling a socket: longer than TCP's delayed ACK (40 ms at
+/// least), which frees room some 50 ms after the first `EAGAIN` (measured: about 360 KiB of a
+/// 3.9 MiB loopback queue) without making the socket poll writable. A fill that stopped before
+/// it would leave room the test did not make.
+const FILL_PAUSE: Duration = Duration::from_millis(100);
+
 /// A connected pair whose writer side (`sock`) is full: [`MARKER`] bytes were sent to it with
-/// non-blocking 4 KiB sends until `EAGAIN`, again after a pause until the kernel took no more
-/// (TCP moves part of its queue into the peer's receive buffer meanwhile). Over Unix the buffers
+/// non-blocking 4 KiB sends until `EAGAIN`, again after a [`FILL_PAUSE`] until the kernel took
+/// no more (TCP moves part of its queue into the peer's receive buffer meanwhile). Over Unix the buffers
 /// are [`SMALL_BUFFER`](crate::fixtures::SMALL_BUFFER) (about 8 KiB queued); over TCP they are
 /// the kernel's defaults (about 4 MiB queued). `sock` is back in blocking mode, as
 /// [`saturate`](crate::fixtures::saturate) leaves it: build the writer under test after this.
@@ -123,7 +129,7 @@ impl Stalled {
             if sent == 0 {
                 break;
             }
-            thread::sleep(Duration::from_millis(20));
+            thread::sleep(FILL_PAUSE);
         }
         sock.set_nonblocking(false).expect("clear O_NONBLOCK");
         assert!(

@@ -5,7 +5,9 @@
 //! Every payload is checked byte for byte against a [`Pattern`]. Time limits here are generous
 //! bounds on a wait that the contract says must end (a deadline), never performance assertions.
 //! Where a rule can only be observed on a gated backend, the body says in code why it does not
-//! apply to the one under test and still checks the data.
+//! apply to the one under test and still checks the data. The tests that move many megabytes
+//! without reasoning about time take `bulk_config()`, whose slices are short under injected
+//! shortages (each of which is waited out for a slice).
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -22,8 +24,9 @@ use fast_io::{
 use fast_io_poll::PollBackend;
 use fast_io_tests::deadlines::{LATE, timed_out};
 use fast_io_tests::fixtures::{
-    Expect, ForcedUnavailable, MARKER, Pattern, Rng, Transport, Trial, blocking, drain, expect_end,
-    open_descriptors, pair, receive, receive_to_end, required, saturate, send_pattern, small_pair,
+    Expect, ForcedUnavailable, MARKER, Pattern, Rng, Transport, Trial, blocking, bulk_config,
+    drain, expect_end, open_descriptors, pair, receive, receive_to_end, required, saturate,
+    send_pattern, small_pair,
 };
 use fast_io_tests::peers::{join, spawn};
 use socket2::{Domain, Socket, Type};
@@ -138,7 +141,7 @@ pub fn c6_bidirectional_saturated(t: &Trial) {
         [("a", a, 61, 62, prefill_b), ("b", b, 62, 61, prefill_a)]
     {
         let backend = t.backend();
-        let config = Config::default();
+        let config = bulk_config();
         let mut writer = t.writer(&*backend, &sock, &config, &format!("{name} writer"));
         let mut reader = t.reader(&*backend, &sock, &config, &format!("{name} reader"));
         // The writer and the reader each own a duplicate; the socket lives as long as they do.
@@ -187,8 +190,8 @@ pub fn c2_short_sends_resume(t: &Trial) {
     let (client, server) = small_pair(Transport::Tcp4);
     let pattern = Pattern::new(2);
     let backend = t.backend();
-    let mut writer = t.writer(&*backend, &client, &Config::default(), "writer");
-    let mut reader = t.reader(&*t.backend(), &server, &Config::default(), "reader");
+    let mut writer = t.writer(&*backend, &client, &bulk_config(), "writer");
+    let mut reader = t.reader(&*t.backend(), &server, &bulk_config(), "reader");
     // The reader owns a duplicate; if it fails, the writer must see the close, not block.
     drop(server);
     let reading = spawn("c2 reader", move || {
@@ -572,7 +575,7 @@ pub fn c13_shutdown_delivers_all(t: &Trial) {
     let (client, server) = small_pair(Transport::Tcp4);
     let pattern = Pattern::new(13);
     let backend = t.backend();
-    let config = Config::default();
+    let config = bulk_config();
     let mut writer = t.writer(&*backend, &client, &config, "writer");
     let mut reader = t.reader(&*backend, &server, &config, "reader");
     // The reading thread holds the peer's socket, so if it fails the writer sees the close.
@@ -754,7 +757,7 @@ pub fn c10_bounded_memory(t: &Trial) {
     // No deadline while the peer keeps up: how soon it reads is up to the scheduler.
     let keeping_up_config = Config {
         batch_bytes: BATCH,
-        ..Config::default()
+        ..bulk_config()
     };
     let never_reading_config = Config {
         write_deadline: Some(Duration::from_millis(200)),
