@@ -1009,7 +1009,7 @@ pub fn c1_many_connections(t: &Trial) {
     const CONNECTIONS: usize = 64;
     const EACH: u64 = 4 << 20;
     let backend = t.backend();
-    let config = Config::default();
+    let config = bulk_config();
     let start = Arc::new(Barrier::new(CONNECTIONS * 2));
     let mut threads = Vec::new();
     for i in 0..CONNECTIONS {
