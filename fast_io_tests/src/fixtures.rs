@@ -252,15 +252,21 @@ pub fn blocking(sock: &Socket) -> &Socket {
 /// The descriptors open in this process now, as `(number, what it points to)`, from
 /// `/proc/self/fd` (contract C12). The directory's own descriptor is left out.
 pub fn open_descriptors() -> Vec<(String, String)> {
+    // The directory stream being read holds a descriptor of its own, listed among the others
+    // and pointing at this very directory. Its number is whatever was lowest free at the call
+    // (under `cargo test`, other tests' threads open and close descriptors meanwhile, so two
+    // calls can see it as 3 and as 4): it is recognised by its target, never by its number.
+    let own_directory = format!("/proc/{}/fd", std::process::id());
     let mut open = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd") {
         let entry = entry.expect("a /proc/self/fd entry");
-        // The directory stream's own descriptor has vanished by the time we look at it.
+        // A descriptor closed between listing and `readlink` is no longer open: skip it.
         if let Ok(target) = std::fs::read_link(entry.path()) {
-            open.push((
-                entry.file_name().to_string_lossy().into_owned(),
-                target.display().to_string(),
-            ));
+            let target = target.display().to_string();
+            if target == own_directory {
+                continue;
+            }
+            open.push((entry.file_name().to_string_lossy().into_owned(), target));
         }
     }
     open.sort();
@@ -853,6 +859,36 @@ impl Drop for Token {
         }
         GATE_CHANGED.notify_all();
     }
+}
+
+/// The config of the tests that move many megabytes and reason about no timing:
+/// `Config::default()`, except under injected shortages ([`shortages_injected`]), where the gate
+/// slice is 2 ms. Each shortage is waited out for one slice (C4), so at `enomem=20` a test making
+/// thousands of transfers would otherwise spend minutes asleep (c13's 20 000 sends on std: some
+/// 400 s at 100 ms a shortage).
+pub fn bulk_config() -> Config {
+    let mut config = Config::default();
+    if shortages_injected() {
+        config.gate_slice = Duration::from_millis(2);
+    }
+    config
+}
+
+/// Whether `FAST_IO_FAULTS` makes transfers meet transient shortages (`enomem` or `enobufs`
+/// above 0 %) in this build. The hooks exist only in builds with debug assertions (see
+/// `fast_io::faults`), so a release build never injects any.
+pub fn shortages_injected() -> bool {
+    use fast_io::faults::{FAULTS_ENV, Fault, parse};
+    if !cfg!(debug_assertions) {
+        return false;
+    }
+    let Ok(text) = std::env::var(FAULTS_ENV) else {
+        return false;
+    };
+    let percent = parse(&text).unwrap_or_else(|err| panic!("{err}"));
+    [Fault::Enomem, Fault::Enobufs]
+        .into_iter()
+        .any(|fault| percent[fault as usize] > 0)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 //! `fast_io::backend`), checked against every backend on real sockets.
 //!
 //! This library holds what the tests stand on ([`fixtures`]: socket pairs, saturation, the payload
-//! pattern, the deadlock guard, the choice of backend). The tests are in
-//! `tests/conformance/`: `rules.rs` has one body per test, generic over the backend, and
-//! `main.rs` instantiates all of them once per backend with a macro, so a failure reads like
-//! `uring::c3_saturated_send_completes`:
+//! pattern, the deadlock guard, the choice of backend; [`peers`]: the far ends of the liveness
+//! tests, a socket the kernel reports writable too late and peers that trickle; [`deadlines`]:
+//! what a timed-out call must report). The tests are in
+//! `tests/conformance/`: `rules.rs` and the modules named after what they hold (`liveness.rs`,
+//! `limits.rs`, `counting.rs`, `ownership.rs`, `resets.rs`) have one body per test, generic over
+//! the backend, and `main.rs` instantiates all of them once per backend with a macro, so a
+//! failure reads like `uring::c3_saturated_send_completes`. The group rules (G1–G7) have the same
+//! layout in `tests/groups/`:
 //!
 //! | module      | backend under test                                                        |
 //! |-------------|---------------------------------------------------------------------------|
@@ -24,7 +28,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod deadlines;
 pub mod fixtures;
+pub mod peers;
 
 pub use fast_io;
 

@@ -1,4 +1,5 @@
-//! The conformance suite: every test body of `rules`, instantiated once per backend.
+//! The conformance suite: every test body of `rules` and of the modules named after what they
+//! hold (`liveness`, `limits`, `counting`, `ownership`, `resets`), instantiated once per backend.
 //!
 //! `conformance!(module, backend: Type)` makes a module of tests for one backend, so a failure
 //! reads `uring::c3_saturated_send_completes`; adding a backend is one more such line at the end
@@ -9,7 +10,12 @@
 
 #![deny(unsafe_code)]
 
+mod counting;
+mod limits;
+mod liveness;
+mod ownership;
 mod raw;
+mod resets;
 mod rules;
 
 use std::time::Duration;
@@ -39,6 +45,7 @@ macro_rules! conformance {
             use fast_io_tests::fixtures::{Factory, Trial, run, run_alone, run_unconditionally};
 
             use super::{SHORT_GUARD, GUARD, LONG_GUARD, raw, rules};
+            use super::{counting, limits, liveness, ownership, resets};
 
             fn factory() -> Factory {
                 $factory
@@ -137,6 +144,59 @@ macro_rules! conformance {
             #[test]
             fn c13_shutdown_delivers_all() {
                 run(factory(), GUARD, rules::c13_shutdown_delivers_all);
+            }
+
+            /// C4, C3, C5, C1: room the kernel never reports writable is taken after one
+            /// expired slice, with a write deadline and without (Unix and TCP).
+            #[test]
+            fn c4_late_readiness_writer() {
+                run(factory(), SHORT_GUARD, liveness::c4_late_readiness_writer);
+            }
+
+            /// C5, C15, C1: a write_all kept busy by a trickling peer ends at its deadline with
+            /// the exact count the peer then reads.
+            #[test]
+            fn c5_steady_progress_write() {
+                run(factory(), SHORT_GUARD, liveness::c5_steady_progress_write);
+            }
+
+            /// C5, C8, C1: reads of a trickle all return data; the first after it times out.
+            #[test]
+            fn c5_steady_progress_read() {
+                run(factory(), SHORT_GUARD, liveness::c5_steady_progress_read);
+            }
+
+            /// C9, C5, C1: gate_slice above MAX_GATE_SLICE is refused by name; MAX_GATE_SLICE
+            /// and Duration::MAX deadlines are taken and work, without a spin.
+            #[test]
+            fn c9_duration_limits() {
+                run(factory(), GUARD, limits::c9_duration_limits);
+            }
+
+            /// C9, C8, C7, C1: a reset that arrived before the reader leaves its bytes to read,
+            /// then a sticky ConnectionReset.
+            #[test]
+            fn c9_reset_after_data() {
+                run(factory(), GUARD, resets::c9_reset_after_data);
+            }
+
+            /// C11, C12, C1: a writer and a reader moved between threads keep working and leak
+            /// nothing. Runs alone.
+            #[test]
+            fn c11_moved_between_threads() {
+                run_alone(factory(), GUARD, ownership::c11_moved_between_threads);
+            }
+
+            /// C15, C5: one readiness wait per slice waited, one expiry per slice that ran out.
+            #[test]
+            fn c15_waits_counted_per_slice() {
+                run(factory(), SHORT_GUARD, counting::c15_waits_counted_per_slice);
+            }
+
+            /// C4, C15, C1: injected ENOMEM/ENOBUFS are waited out and counted, never reported.
+            #[test]
+            fn c4_transient_shortages() {
+                run(factory(), GUARD, counting::c4_transient_shortages);
             }
 
             /// C14: resolution, fallback behind a forced-unavailable io_uring, and reasons.

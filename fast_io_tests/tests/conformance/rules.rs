@@ -5,14 +5,16 @@
 //! Every payload is checked byte for byte against a [`Pattern`]. Time limits here are generous
 //! bounds on a wait that the contract says must end (a deadline), never performance assertions.
 //! Where a rule can only be observed on a gated backend, the body says in code why it does not
-//! apply to the one under test and still checks the data.
+//! apply to the one under test and still checks the data. The tests that move many megabytes
+//! without reasoning about time take `bulk_config()`, whose slices are short under injected
+//! shortages (each of which is waited out for a slice).
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::panic;
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use fast_io::{
@@ -20,33 +22,14 @@ use fast_io::{
     SocketWriter, StdBackend,
 };
 use fast_io_poll::PollBackend;
+use fast_io_tests::deadlines::{LATE, timed_out};
 use fast_io_tests::fixtures::{
-    Expect, ForcedUnavailable, MARKER, Pattern, Rng, Transport, Trial, blocking, drain, expect_end,
-    open_descriptors, pair, receive, receive_to_end, required, saturate, send_pattern, small_pair,
+    Expect, ForcedUnavailable, MARKER, Pattern, Rng, Transport, Trial, blocking, bulk_config,
+    drain, expect_end, open_descriptors, pair, receive, receive_to_end, required, saturate,
+    send_pattern, small_pair,
 };
+use fast_io_tests::peers::{join, spawn};
 use socket2::{Domain, Socket, Type};
-
-/// How far past its deadline a timed-out call may return: "near the deadline" on a loaded 2-core
-/// machine, and far below the guard, so a deadline that is ignored fails here or in the guard.
-const LATE: Duration = Duration::from_secs(5);
-
-/// Spawns a named thread of a test body.
-fn spawn<T: Send + 'static>(
-    name: String,
-    body: impl FnOnce() -> T + Send + 'static,
-) -> JoinHandle<T> {
-    thread::Builder::new()
-        .name(name)
-        .spawn(body)
-        .expect("spawn a test thread")
-}
-
-/// Joins a test thread, failing with its own panic if it panicked.
-fn join<T>(handle: JoinHandle<T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|payload| panic::resume_unwind(payload))
-}
 
 /// Prints why a check does not apply to the backend under test.
 fn not_applicable(t: &Trial, what: &str, why: &str) {
@@ -57,24 +40,6 @@ fn not_applicable(t: &Trial, what: &str, why: &str) {
 const STD_HAS_NO_GATE: &str = "its blocking send parks the thread in the kernel until the peer \
                                drains (the documented C3 exception), so it never waits for \
                                readiness and has no gate slice to expire";
-
-/// The accepted-byte count of a `TimedOut` error, after checking its kind and its deadline (C5).
-fn timed_out(err: &io::Error, deadline: Duration) -> u64 {
-    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "C5: {err}");
-    match Error::from_io(err) {
-        Some(Error::TimedOut {
-            accepted,
-            deadline: reported,
-        }) => {
-            assert_eq!(
-                *reported, deadline,
-                "C5: the error names the configured deadline"
-            );
-            *accepted
-        }
-        other => panic!("C5: expected Error::TimedOut inside the io::Error, got {other:?}"),
-    }
-}
 
 /// Writes `block` and flushes until that fails (a batching writer may only fail at the flush);
 /// the first bytes to a dead peer may still be accepted before its close or reset arrives.
@@ -176,7 +141,7 @@ pub fn c6_bidirectional_saturated(t: &Trial) {
         [("a", a, 61, 62, prefill_b), ("b", b, 62, 61, prefill_a)]
     {
         let backend = t.backend();
-        let config = Config::default();
+        let config = bulk_config();
         let mut writer = t.writer(&*backend, &sock, &config, &format!("{name} writer"));
         let mut reader = t.reader(&*backend, &sock, &config, &format!("{name} reader"));
         // The writer and the reader each own a duplicate; the socket lives as long as they do.
@@ -225,11 +190,11 @@ pub fn c2_short_sends_resume(t: &Trial) {
     let (client, server) = small_pair(Transport::Tcp4);
     let pattern = Pattern::new(2);
     let backend = t.backend();
-    let mut writer = t.writer(&*backend, &client, &Config::default(), "writer");
-    let mut reader = t.reader(&*t.backend(), &server, &Config::default(), "reader");
+    let mut writer = t.writer(&*backend, &client, &bulk_config(), "writer");
+    let mut reader = t.reader(&*t.backend(), &server, &bulk_config(), "reader");
     // The reader owns a duplicate; if it fails, the writer must see the close, not block.
     drop(server);
-    let reading = spawn("c2 reader".into(), move || {
+    let reading = spawn("c2 reader", move || {
         let mut rng = Rng::new(SEED + 1);
         let mut buf = vec![0u8; 4096];
         let mut expect = Expect::new("payload", pattern);
@@ -290,7 +255,7 @@ pub fn c4_slow_reader_rearms(t: &Trial) {
     let backend = t.backend();
     let mut writer = t.writer(&*backend, &client, &config, "writer");
     let mut reader = t.reader(&*backend, &server, &config, "reader");
-    let writing = spawn("c4 writer".into(), move || {
+    let writing = spawn("c4 writer", move || {
         send_pattern(&mut *writer, pattern, 0, TOTAL, 64 * 1024)
             .expect("C4: a slow reader is not an error");
         writer.shutdown().expect("C13: shutdown");
@@ -610,11 +575,11 @@ pub fn c13_shutdown_delivers_all(t: &Trial) {
     let (client, server) = small_pair(Transport::Tcp4);
     let pattern = Pattern::new(13);
     let backend = t.backend();
-    let config = Config::default();
+    let config = bulk_config();
     let mut writer = t.writer(&*backend, &client, &config, "writer");
     let mut reader = t.reader(&*backend, &server, &config, "reader");
     // The reading thread holds the peer's socket, so if it fails the writer sees the close.
-    let reading = spawn("c13 reader".into(), move || {
+    let reading = spawn("c13 reader", move || {
         let mut expect = Expect::new("payload", pattern);
         let received = receive_to_end(&mut *reader, &mut expect);
         (received, reader.stats(), server)
@@ -792,7 +757,7 @@ pub fn c10_bounded_memory(t: &Trial) {
     // No deadline while the peer keeps up: how soon it reads is up to the scheduler.
     let keeping_up_config = Config {
         batch_bytes: BATCH,
-        ..Config::default()
+        ..bulk_config()
     };
     let never_reading_config = Config {
         write_deadline: Some(Duration::from_millis(200)),
@@ -818,7 +783,7 @@ pub fn c10_bounded_memory(t: &Trial) {
 
     // A peer that keeps up, until it has read the small writes.
     let first = (SMALL * COUNT) as u64;
-    let keeping_up = spawn("c10 peer".into(), move || {
+    let keeping_up = spawn("c10 peer", move || {
         let mut expect = Expect::new("payload", pattern);
         receive(&mut &server, &mut expect, first);
         (server, expect)
@@ -1044,7 +1009,7 @@ pub fn c1_many_connections(t: &Trial) {
     const CONNECTIONS: usize = 64;
     const EACH: u64 = 4 << 20;
     let backend = t.backend();
-    let config = Config::default();
+    let config = bulk_config();
     let start = Arc::new(Barrier::new(CONNECTIONS * 2));
     let mut threads = Vec::new();
     for i in 0..CONNECTIONS {

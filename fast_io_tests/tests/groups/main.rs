@@ -1,23 +1,34 @@
-//! The group conformance tests (rules G1–G7 in `fast_io::group`): every body of `rules`,
-//! instantiated once per backend that has groups, so a failure reads
+//! The group conformance tests (rules G1–G7 in `fast_io::group`): every body of `rules` and of
+//! the modules named after what they hold (`liveness`, `limits`, `counting`, `membership`,
+//! `ownership`, `resets`), instantiated once per backend that has groups, so a failure reads
 //! `uring::g1_stuck_peer_does_not_block_others`. The std backend has no honest single-threaded
 //! group; `blocking::g0_std_reports_groups_unsupported` checks that it says so.
 
 #![forbid(unsafe_code)]
 
+mod counting;
+mod limits;
+mod liveness;
+mod membership;
+mod ownership;
+mod resets;
 mod rules;
 
 use std::time::Duration;
 
 /// The deadlock guard: far beyond what any body needs on a loaded 2-core machine.
 const GUARD: Duration = Duration::from_secs(90);
+/// The guard of the tests that end only because readiness is noticed or a deadline passes: a
+/// member that waits forever fails them after this, not after a minute and a half.
+const SHORT_GUARD: Duration = Duration::from_secs(30);
 
 macro_rules! groups {
     ($module:ident, backend: $backend:expr) => {
         mod $module {
             use fast_io_tests::fixtures::{Factory, run, run_alone};
 
-            use super::{GUARD, rules};
+            use super::{GUARD, SHORT_GUARD, rules};
+            use super::{counting, limits, liveness, membership, ownership, resets};
 
             fn factory() -> Factory {
                 fn make() -> Box<dyn fast_io::SocketBackend> {
@@ -66,6 +77,82 @@ macro_rules! groups {
             #[test]
             fn g7_join_leave_while_pending() {
                 run(factory(), GUARD, rules::g7_join_leave_while_pending);
+            }
+
+            /// G2, C4, C15, C1: a member takes room the kernel never reports writable after one
+            /// expired slice, with a write deadline and without (Unix and TCP).
+            #[test]
+            fn g2_late_readiness_flush() {
+                run(factory(), SHORT_GUARD, liveness::g2_late_readiness_flush);
+            }
+
+            /// G4, C5, C15, C1: a flush kept busy by a trickling peer ends at its deadline with
+            /// the exact count the peer then reads.
+            #[test]
+            fn g4_steady_progress_flush() {
+                run(factory(), SHORT_GUARD, liveness::g4_steady_progress_flush);
+            }
+
+            /// G2, C5, C8, C1: group reads of a trickle all report data; the first after it
+            /// times out.
+            #[test]
+            fn g2_steady_progress_read() {
+                run(factory(), SHORT_GUARD, liveness::g2_steady_progress_read);
+            }
+
+            /// G2, C15, C5: a member reading a silent peer counts waits and expiries exactly as
+            /// a lone reader does.
+            #[test]
+            fn g2_counts_like_a_lone_reader() {
+                run(
+                    factory(),
+                    SHORT_GUARD,
+                    counting::g2_counts_like_a_lone_reader,
+                );
+            }
+
+            /// G2, C15, G4: a member writing to a silent peer counts waits and expiries exactly
+            /// as a lone writer does.
+            #[test]
+            fn g2_counts_like_a_lone_writer() {
+                run(
+                    factory(),
+                    SHORT_GUARD,
+                    counting::g2_counts_like_a_lone_writer,
+                );
+            }
+
+            /// G2, C4, C15, C1: injected ENOMEM/ENOBUFS are waited out and counted per member.
+            #[test]
+            fn g2_transient_shortages() {
+                run(factory(), GUARD, counting::g2_transient_shortages);
+            }
+
+            /// G2, C9, C5, C1: MAX_GATE_SLICE and Duration::MAX deadlines work in a group,
+            /// without a spin.
+            #[test]
+            fn g2_duration_limits() {
+                run(factory(), GUARD, limits::g2_duration_limits);
+            }
+
+            /// G5, C9, C8, C1: a socket reset before it joined delivers its queued bytes, then
+            /// a sticky ConnectionReset.
+            #[test]
+            fn g5_reset_after_data() {
+                run(factory(), GUARD, resets::g5_reset_after_data);
+            }
+
+            /// G6, C11, C15: dropping a group counts exactly what it had in flight as cancelled.
+            #[test]
+            fn g6_drop_counts_cancelled() {
+                run(factory(), GUARD, ownership::g6_drop_counts_cancelled);
+            }
+
+            /// G7, C1: a member of another group is refused on every call; the group's own
+            /// member in the same slot is untouched.
+            #[test]
+            fn g7_foreign_member_refused() {
+                run(factory(), GUARD, membership::g7_foreign_member_refused);
             }
         }
     };

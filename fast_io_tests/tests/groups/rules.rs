@@ -10,27 +10,26 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use fast_io::{BackendKind, Config, Error, Member, Received, SocketGroup};
+use fast_io_tests::deadlines::LATE;
 use fast_io_tests::fixtures::{
     Expect, Pattern, Rng, Transport, Trial, blocking, open_descriptors, pair, receive_to_end,
     small_pair,
 };
+use fast_io_tests::peers::join;
 use socket2::Socket;
-
-/// How far past its deadline a flush may return on a loaded 2-core machine.
-const LATE: Duration = Duration::from_secs(5);
 
 /// One member's outgoing stream: what it must carry and how much was handed to the group.
 #[derive(Debug)]
-struct Stream {
-    member: Member,
-    pattern: Pattern,
-    len: u64,
-    written: u64,
-    shut: bool,
+pub struct Stream {
+    pub member: Member,
+    pub pattern: Pattern,
+    pub len: u64,
+    pub written: u64,
+    pub shut: bool,
 }
 
 impl Stream {
-    fn new(member: Member, seed: u64, len: u64) -> Stream {
+    pub fn new(member: Member, seed: u64, len: u64) -> Stream {
         Stream {
             member,
             pattern: Pattern::new(seed),
@@ -40,20 +39,25 @@ impl Stream {
         }
     }
 
-    fn all_written(&self) -> bool {
+    pub fn all_written(&self) -> bool {
         self.written == self.len
     }
 }
 
-fn new_group(t: &Trial, config: &Config) -> Box<dyn SocketGroup> {
-    t.backend()
+/// A group of the backend under test, whose own counters the deadlock guard prints if the test
+/// gets stuck (a member's counters have no handle; the group's show whether it is still waiting).
+pub fn new_group(t: &Trial, config: &Config) -> Box<dyn SocketGroup> {
+    let group = t
+        .backend()
         .group(config)
-        .unwrap_or_else(|err| panic!("{}: no group: {err}", t.kind()))
+        .unwrap_or_else(|err| panic!("{}: no group: {err}", t.kind()));
+    t.watch("group", group.stats_handle());
+    group
 }
 
 /// Hands the member as many of the stream's next bytes as its buffer takes (G2: `write` copies
 /// up to the room left and returns 0 when full). Returns the bytes taken.
-fn feed(group: &mut dyn SocketGroup, s: &mut Stream) -> u64 {
+pub fn feed(group: &mut dyn SocketGroup, s: &mut Stream) -> u64 {
     let mut buf = [0u8; 16 * 1024];
     let mut taken = 0;
     while !s.all_written() {
@@ -74,7 +78,7 @@ fn feed(group: &mut dyn SocketGroup, s: &mut Stream) -> u64 {
 }
 
 /// Shuts down every member whose stream is written and accepted (nothing left buffered).
-fn shut_finished(group: &mut dyn SocketGroup, streams: &mut [Stream]) {
+pub fn shut_finished(group: &mut dyn SocketGroup, streams: &mut [Stream]) {
     for s in streams.iter_mut().filter(|s| !s.shut && s.all_written()) {
         if group.buffered(s.member).expect("buffered") == 0 {
             group
@@ -86,7 +90,7 @@ fn shut_finished(group: &mut dyn SocketGroup, streams: &mut [Stream]) {
 }
 
 /// A peer that reads its socket to end of stream, checking every byte; returns the byte count.
-fn peer(name: String, sock: Socket, pattern: Pattern) -> JoinHandle<u64> {
+pub fn peer(name: String, sock: Socket, pattern: Pattern) -> JoinHandle<u64> {
     thread::Builder::new()
         .name(name.clone())
         .spawn(move || {
@@ -94,12 +98,6 @@ fn peer(name: String, sock: Socket, pattern: Pattern) -> JoinHandle<u64> {
             receive_to_end(&mut blocking(&sock), &mut expect)
         })
         .expect("spawn a peer")
-}
-
-fn join<T>(handle: JoinHandle<T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|payload| panic::resume_unwind(payload))
 }
 
 fn io_kind(err: &Error) -> io::ErrorKind {
