@@ -106,8 +106,26 @@ fn fill_settled(socket: &Socket) -> u64 {
     queued
 }
 
-/// The scenario of the module docs for one transport, sender and deadline.
+/// The scenario of the module docs for one transport, sender and deadline. The premise (room the
+/// kernel does not report) is the kernel's to keep: on a loaded machine TCP now and then frees
+/// enough room late to poll writable after all, which makes an attempt prove nothing (though its
+/// data is still checked). Such an attempt is run again, up to three times in all; a kernel that
+/// never keeps the premise fails the test.
 fn late_writable(transport: Transport, sender: Sender, deadline: Option<Duration>) {
+    for attempt in 1..=3 {
+        if late_writable_once(transport, sender, deadline) {
+            return;
+        }
+        eprintln!("attempt {attempt}: the socket polled writable, so the premise did not hold");
+    }
+    panic!(
+        "premise: in three attempts the socket polled writable after the peer's partial read \
+         (KERNEL-NOTES says it should not)"
+    );
+}
+
+/// One attempt of [`late_writable`]; returns whether the premise held.
+fn late_writable_once(transport: Transport, sender: Sender, deadline: Option<Duration>) -> bool {
     guard(GUARD, move || {
         let (ours, mut theirs) = connected(transport);
         let queued = fill_settled(&ours);
@@ -167,16 +185,15 @@ fn late_writable(transport: Transport, sender: Sender, deadline: Option<Duration
             "{transport:?} {sender:?} deadline {deadline:?}: {queued} queued, {share} read, \
              flushed after {took:?}; {stats}"
         );
-        assert!(
-            !writable,
-            "premise: after reading {share} of {queued} bytes the socket should not poll \
-             writable (KERNEL-NOTES); this kernel says it does"
-        );
         assert_eq!(rest.len(), PAYLOAD, "C1: the payload, then end of stream");
         assert_eq!(first_mismatch(&rest, 0), None, "C1: payload damaged");
         assert_eq!(stats.bytes, PAYLOAD as u64, "{stats}");
+        if writable {
+            return false;
+        }
         assert!(stats.gate_expiries > 0, "{stats}");
-    });
+        true
+    })
 }
 
 #[test]
