@@ -72,8 +72,16 @@ fn canary(setup: Setup) {
     );
     let stats = fast_io::SocketReader::stats_handle(&reader);
     assert_eq!(stats.snapshot().cancelled, 0);
+    let entries = stats.snapshot().kernel_entries;
     let started = Instant::now();
     drop(reader);
+    // C11: the cancel was submitted and the completions reaped, which takes entering the ring;
+    // a drop that only pushed the cancel (and leaked the buffer) would enter it no more.
+    assert!(
+        stats.snapshot().kernel_entries > entries,
+        "{setup:?}: the drop entered the ring to reap: {}",
+        stats.snapshot()
+    );
     assert_eq!(
         stats.snapshot().cancelled,
         1,
@@ -121,8 +129,14 @@ fn c11_drop_writer_with_gate_in_flight_on_saturated_socket() {
     assert_eq!(writer.in_flight(), 2, "the poll and its linked timeout");
     let stats = fast_io::SocketWriter::stats_handle(&writer);
     assert_eq!(stats.snapshot().cancelled, 0);
+    let entries = stats.snapshot().kernel_entries;
     let started = Instant::now();
     drop(writer);
+    assert!(
+        stats.snapshot().kernel_entries > entries,
+        "the drop entered the ring to submit its cancels and reap: {}",
+        stats.snapshot()
+    );
     // One AsyncCancel for the poll and one for its linked timeout.
     assert_eq!(stats.snapshot().cancelled, 2, "{}", stats.snapshot());
     assert!(
