@@ -174,7 +174,7 @@ impl Blocking {
                 let offered = if faults::hit(Fault::Short) {
                     &buf[..1]
                 } else {
-                    &buf[..buf.len().min(self.send_limit)]
+                    buf
                 };
                 self.sock.send_with_flags(offered, libc::MSG_NOSIGNAL)
             }
@@ -193,15 +193,16 @@ impl Blocking {
         if let Some(sticky) = self.sticky {
             return Err(sticky.error());
         }
+        // What one send is offered, decided once per call (see `unix_send_limit`).
+        if let SysBuf::Send(whole) = buf {
+            buf = SysBuf::Send(&whole[..whole.len().min(self.send_limit)]);
+        }
+        let offered = buf.len();
         loop {
             if deadline.passed() {
                 return Err(deadline.error(0));
             }
             self.bound(deadline)?;
-            let offered = match &buf {
-                SysBuf::Send(buf) => buf.len().min(self.send_limit),
-                SysBuf::Receive(buf) => buf.len(),
-            };
             match self.syscall(buf.reborrow()) {
                 Ok(n) => {
                     let counters = self.stats.counters();
@@ -261,6 +262,13 @@ enum SysBuf<'a> {
 }
 
 impl SysBuf<'_> {
+    fn len(&self) -> usize {
+        match self {
+            SysBuf::Send(buf) => buf.len(),
+            SysBuf::Receive(buf) => buf.len(),
+        }
+    }
+
     fn reborrow(&mut self) -> SysBuf<'_> {
         match self {
             SysBuf::Send(buf) => SysBuf::Send(buf),

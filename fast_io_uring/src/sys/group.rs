@@ -131,6 +131,7 @@
 
 mod flush;
 mod gates;
+mod injected;
 mod member;
 mod read;
 

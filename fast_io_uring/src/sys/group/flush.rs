@@ -16,6 +16,7 @@ use fast_io::{Deadline, Error, FlushReport, Pending, Sticky, is_shortage};
 use super::super::cqe::transfer_error;
 use super::super::ring::MAX_OP_BYTES;
 use super::UringGroup;
+use super::injected::Injected;
 use super::member::Dir;
 
 /// Flags of every SEND: return `-EAGAIN` instead of waiting (C3), no `SIGPIPE` (C7).
@@ -110,18 +111,11 @@ impl UringGroup {
             } = self;
             // Members whose SEND an injected fault answers without submitting it (tests only),
             // with the errno, in the order of `chosen`; empty (no allocation) otherwise.
-            let mut injected = Vec::new();
+            let mut injected = Injected::default();
             let mut sends: Vec<(RawFd, &[u8])> = Vec::with_capacity(chosen.len());
             for &index in chosen {
                 let state = slots[index].state.as_ref().expect("chosen is live");
-                if faults::hit(Fault::Eagain) {
-                    ring.note_injected();
-                    injected.push((index, libc::EAGAIN));
-                    continue;
-                }
-                if let Some(errno) = faults::shortage() {
-                    ring.note_injected();
-                    injected.push((index, errno));
+                if injected.refuse(ring, index) {
                     continue;
                 }
                 let mut pending = state.pending();
@@ -139,21 +133,12 @@ impl UringGroup {
             }
             drop(sends);
             let now = Instant::now();
-            let mut injected = injected.into_iter().peekable();
+            let mut claims = injected.claims();
             let mut results = results.iter();
             for &index in chosen {
                 let state = slots[index].state.as_mut().expect("chosen is live");
                 state.tried(Dir::Write);
-                let result = match injected.next_if(|&(at, _)| at == index) {
-                    // As if the SEND's CQE were -errno: nothing was submitted or counted.
-                    Some((_, errno)) => -errno,
-                    None => {
-                        let counters = state.stats.counters();
-                        counters.ops_submitted.add(1);
-                        counters.completions.add(1);
-                        *results.next().expect("one result per SEND submitted")
-                    }
-                };
+                let result = claims.claim(index, &mut results, state.stats.counters());
                 if result > 0 {
                     let n = result as usize;
                     let offered = state.buffered().min(MAX_OP_BYTES);

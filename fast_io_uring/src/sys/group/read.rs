@@ -11,10 +11,10 @@
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
-use fast_io::faults::{self, Fault};
 use fast_io::{Deadline, Error, Member, Received, Sticky, is_shortage};
 
 use super::super::cqe::transfer_error;
+use super::injected::Injected;
 use super::member::{Dir, ReadEnd};
 use super::{Slot, UringGroup};
 
@@ -108,7 +108,7 @@ impl UringGroup {
             let mut recvs: Vec<(RawFd, &mut [u8])> = Vec::with_capacity(chosen.len());
             // Members whose RECV an injected fault answers without submitting it (tests only),
             // with the errno.
-            let mut injected = Vec::new();
+            let mut injected = Injected::default();
             // Disjoint slots, borrowed one by one: `chosen` holds each slot at most once, in
             // increasing order.
             let mut rest: &mut [Slot] = slots;
@@ -118,14 +118,7 @@ impl UringGroup {
                 let (slot, after) = tail.split_first_mut().expect("chosen is in range");
                 rest = after;
                 base = index + 1;
-                if faults::hit(Fault::Eagain) {
-                    ring.note_injected();
-                    injected.push((index, libc::EAGAIN));
-                    continue;
-                }
-                if let Some(errno) = faults::shortage() {
-                    ring.note_injected();
-                    injected.push((index, errno));
+                if injected.refuse(ring, index) {
                     continue;
                 }
                 let state = slot.state.as_mut().expect("chosen is live");
@@ -142,22 +135,13 @@ impl UringGroup {
             }
             drop(recvs);
             let now = Instant::now();
-            let mut injected = injected.into_iter().peekable();
+            let mut claims = injected.claims();
             let mut results = results.iter();
             for &index in chosen {
                 let state = slots[index].state.as_mut().expect("chosen is live");
                 state.tried(Dir::Read);
                 state.received = 0;
-                let result = match injected.next_if(|&(at, _)| at == index) {
-                    // As if the RECV's CQE were -errno: nothing was submitted or counted.
-                    Some((_, errno)) => -errno,
-                    None => {
-                        let counters = state.stats.counters();
-                        counters.ops_submitted.add(1);
-                        counters.completions.add(1);
-                        *results.next().expect("one result per RECV submitted")
-                    }
-                };
+                let result = claims.claim(index, &mut results, state.stats.counters());
                 if result > 0 {
                     // Data: reported now; the next read tries this member first, as a lone
                     // reader's next read does.
