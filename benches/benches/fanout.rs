@@ -12,6 +12,13 @@ mod peers;
 
 const CONNECTIONS: usize = 256;
 const EACH: u64 = 4 << 20;
+const SHAPE: fanout::Shape = fanout::Shape {
+    count: CONNECTIONS,
+    each: EACH,
+    buffer: None,
+    receivers: 1,
+    pausing: None,
+};
 
 fn fanout(c: &mut Criterion) {
     // A fast backend without groups has nothing to measure here: say so rather than fail.
@@ -39,11 +46,11 @@ fn fanout(c: &mut Criterion) {
         runnable,
         |contender| match contender {
             Contender::FastIo(backend) if backend.kind() == BackendKind::Std => {
-                fanout::threads(&**backend, CONNECTIONS, EACH, 64 << 10)
+                fanout::threads(&**backend, &SHAPE)
             }
-            Contender::FastIo(backend) => fanout::group(&**backend, CONNECTIONS, EACH),
-            Contender::Tokio => peers::tokio_peer::fanout(CONNECTIONS, EACH, 64 << 10),
-            Contender::Compio => peers::compio_peer::fanout(CONNECTIONS, EACH, 64 << 10),
+            Contender::FastIo(backend) => fanout::group(&**backend, &SHAPE),
+            Contender::Tokio => peers::tokio_peer::fanout(&SHAPE),
+            Contender::Compio => peers::compio_peer::fanout(&SHAPE),
         },
     );
 }

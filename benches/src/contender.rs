@@ -47,8 +47,9 @@ pub fn contenders() -> Vec<Contender> {
     all
 }
 
-/// Benchmarks one case of a scenario for every contender: criterion measures the wall time of
-/// each run, and each run's full [`Outcome`] is recorded for the report.
+/// Benchmarks one case of a scenario for every contender with criterion, which measures the
+/// wall time of each run (`cargo bench`; the report of `cargo xtask bench` comes from the
+/// interleaved rounds of the `rounds` bench instead).
 pub fn bench_case(
     c: &mut Criterion,
     scenario: &str,
@@ -82,7 +83,6 @@ pub fn bench_contenders(
                 for _ in 0..iters {
                     let outcome = run(&contender)
                         .unwrap_or_else(|err| panic!("{scenario}/{case}/{name} failed: {err}"));
-                    outcome.record(scenario, case, &name);
                     total += outcome.wall;
                 }
                 total

@@ -2,7 +2,8 @@
 //!
 //! Every scenario has the same sender/receiver shape as its tokio and compio versions in
 //! `peers`: the sender writes through a writer, the receiver reads through a reader of the same
-//! backend, each on its own thread, and each thread measures its own CPU time.
+//! backend, each on its own thread. The process's CPU clock measures the run; the receiving
+//! threads' own clocks split it into sender and receiver.
 
 use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::AsFd;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use fast_io::{BackendKind, Config, SocketBackend};
 
-use crate::cpu::measure;
+use crate::cpu::{Span, measure};
 use crate::harness::{check, join};
 use crate::outcome::Outcome;
 use crate::pair::tcp_pair;
@@ -35,9 +36,7 @@ pub fn bulk(backend: &dyn SocketBackend, total: u64, chunk: usize) -> io::Result
     })
 }
 
-/// `small`: `count` writes of `size` bytes, flushed every `per_flush` writes. The std backend
-/// does not batch, so it gets the std idiom, a `BufWriter` of `Config::batch_bytes`: one `send`
-/// per flush, which is what the fast backends must match.
+/// `small`: `count` writes of `size` bytes, flushed every `per_flush` writes.
 pub fn small(
     backend: &dyn SocketBackend,
     count: u64,
@@ -81,6 +80,10 @@ pub fn backpressure(
 }
 
 /// One stream from a writer thread (this one) to a reader thread.
+///
+/// The fast backends gather writes smaller than `Config::batch_bytes` into one batch; the std
+/// backend does not, so for those it gets the std idiom, a `BufWriter` of the same capacity
+/// (equal work: one `send` per batch either way).
 fn stream(
     backend: &dyn SocketBackend,
     buffer: Option<usize>,
@@ -93,14 +96,14 @@ fn stream(
     let config = Config::default();
     let mut reader = backend.reader(server.as_fd(), &config)?;
     let mut writer = backend.writer(client.as_fd(), &config)?;
-    let started = Instant::now();
+    let span = Span::start();
     let receiver = thread::spawn(move || {
         let (got, cpu) = measure(|| receive(&mut *reader));
         Ok((got?, cpu, reader.stats()))
     });
     let block = vec![0x5au8; chunk];
-    let buffered = flush_every.is_some() && backend.kind() == BackendKind::Std;
-    let (sent, sender_cpu) = measure(|| -> io::Result<u64> {
+    let buffered = chunk < config.batch_bytes && backend.kind() == BackendKind::Std;
+    let sent = (|| -> io::Result<u64> {
         let mut out: Box<dyn Write + '_> = if buffered {
             Box::new(BufWriter::with_capacity(config.batch_bytes, &mut writer))
         } else {
@@ -121,19 +124,10 @@ fn stream(
         drop(out);
         writer.shutdown()?;
         Ok(sent)
-    });
-    let sent = sent?;
+    })()?;
     let (got, receiver_cpu, reader_stats) = join(receiver)?;
-    let wall = started.elapsed();
     check(sent, got)?;
-    Ok(Outcome {
-        bytes: sent,
-        wall,
-        cpu: sender_cpu + receiver_cpu,
-        sender_cpu,
-        kernel_entries: Some(writer.stats().kernel_entries + reader_stats.kernel_entries),
-        latencies: Vec::new(),
-    })
+    Ok(Outcome::ended(&span, sent, receiver_cpu).counted([&writer.stats(), &reader_stats]))
 }
 
 /// `pingpong`: `rounds` requests of `size` bytes, each answered with `size` bytes; records the
@@ -145,50 +139,44 @@ pub fn pingpong(backend: &dyn SocketBackend, rounds: u64, size: usize) -> io::Re
     let mut server_writer = backend.writer(server.as_fd(), &config)?;
     let mut reader = backend.reader(client.as_fd(), &config)?;
     let mut writer = backend.writer(client.as_fd(), &config)?;
+    let span = Span::start();
     let echo = thread::spawn(move || {
-        let (result, cpu) = measure(|| -> io::Result<u64> {
+        let (result, cpu) = measure(|| -> io::Result<[fast_io::Stats; 2]> {
             let mut buf = vec![0u8; size];
             for _ in 0..rounds {
                 server_reader.read_exact(&mut buf)?;
                 server_writer.write_all(&buf)?;
                 server_writer.flush()?;
             }
-            Ok(server_reader.stats().kernel_entries + server_writer.stats().kernel_entries)
+            Ok([server_reader.stats(), server_writer.stats()])
         });
         Ok((result?, cpu))
     });
     let request = vec![0x5au8; size];
     let mut reply = vec![0u8; size];
     let mut latencies = Vec::with_capacity(rounds as usize);
-    let started = Instant::now();
-    let (result, client_cpu) = measure(|| -> io::Result<()> {
-        for _ in 0..rounds {
-            let sent_at = Instant::now();
-            writer.write_all(&request)?;
-            writer.flush()?;
-            reader.read_exact(&mut reply)?;
-            latencies.push(sent_at.elapsed());
-        }
-        Ok(())
-    });
-    result?;
-    let wall = started.elapsed();
-    let (server_entries, server_cpu) = join(echo)?;
+    for _ in 0..rounds {
+        let sent_at = Instant::now();
+        writer.write_all(&request)?;
+        writer.flush()?;
+        reader.read_exact(&mut reply)?;
+        latencies.push(sent_at.elapsed());
+    }
+    let (server_stats, server_cpu) = join(echo)?;
     if reply != request {
         return Err(io::Error::other(
             "the echoed reply differs from the request",
         ));
     }
     Ok(Outcome {
-        bytes: 2 * rounds * size as u64,
-        wall,
-        cpu: client_cpu + server_cpu,
-        sender_cpu: client_cpu,
-        kernel_entries: Some(
-            server_entries + writer.stats().kernel_entries + reader.stats().kernel_entries,
-        ),
         latencies,
-    })
+        ..Outcome::ended(&span, 2 * rounds * size as u64, server_cpu)
+    }
+    .counted(
+        server_stats
+            .iter()
+            .chain([&writer.stats(), &reader.stats()]),
+    ))
 }
 
 /// `bidirectional`: both peers send `total` bytes in writes of `chunk` at once, each with a
@@ -197,44 +185,36 @@ pub fn bidirectional(backend: &dyn SocketBackend, total: u64, chunk: usize) -> i
     let (a, b) = tcp_pair(None)?;
     let config = Config::default();
     let mut threads = Vec::new();
-    let started = Instant::now();
+    let span = Span::start();
     for sock in [&a, &b] {
         let mut writer = backend.writer(sock.as_fd(), &config)?;
         let mut reader = backend.reader(sock.as_fd(), &config)?;
         threads.push(thread::spawn(move || {
-            let (sent, cpu) = measure(|| -> io::Result<u64> {
-                let block = vec![0xa5u8; chunk];
-                let mut sent = 0u64;
-                while sent < total {
-                    let n = chunk.min((total - sent) as usize);
-                    writer.write_all(&block[..n])?;
-                    sent += n as u64;
-                }
-                writer.shutdown()?;
-                Ok(sent)
-            });
-            Ok((sent?, cpu, writer.stats().kernel_entries, true))
+            let block = vec![0xa5u8; chunk];
+            let mut sent = 0u64;
+            while sent < total {
+                let n = chunk.min((total - sent) as usize);
+                writer.write_all(&block[..n])?;
+                sent += n as u64;
+            }
+            writer.shutdown()?;
+            Ok((sent, Duration::ZERO, writer.stats(), true))
         }));
         threads.push(thread::spawn(move || {
             let (got, cpu) = measure(|| drain(&mut *reader, 1 << 20));
-            Ok((got?, cpu, reader.stats().kernel_entries, false))
+            Ok((got?, cpu, reader.stats(), false))
         }));
     }
-    let mut outcome = Outcome {
-        kernel_entries: Some(0),
-        ..Outcome::default()
-    };
+    let (mut bytes, mut receiver_cpu, mut stats) = (0, Duration::ZERO, Vec::new());
     for handle in threads {
-        let (bytes, cpu, entries, sending) = join(handle)?;
-        outcome.cpu += cpu;
-        *outcome.kernel_entries.as_mut().expect("set above") += entries;
+        let (moved, cpu, counters, sending) = join(handle)?;
+        stats.push(counters);
         if sending {
-            outcome.sender_cpu += cpu;
-            outcome.bytes += bytes;
+            bytes += moved;
         } else {
-            check(total, bytes)?;
+            receiver_cpu += cpu;
+            check(total, moved)?;
         }
     }
-    outcome.wall = started.elapsed();
-    Ok(outcome)
+    Ok(Outcome::ended(&span, bytes, receiver_cpu).counted(&stats))
 }

@@ -6,8 +6,10 @@ pub mod cpu;
 pub mod fanout;
 pub mod fastio;
 pub mod harness;
+pub mod limit;
 pub mod outcome;
 pub mod pair;
+pub mod rounds;
 
 pub use contender::{Contender, bench_case, bench_contenders, contenders};
 pub use outcome::Outcome;

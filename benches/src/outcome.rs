@@ -1,13 +1,10 @@
-//! What one run of a scenario measured, and where runs are recorded for `cargo xtask bench`.
-//!
-//! Criterion measures wall time; the extra figures (CPU per GiB, kernel entries per MiB,
-//! latency percentiles) are appended, one line per run, to `target/bench-records/<scenario>.tsv`,
-//! which the report step of `cargo xtask bench` reads.
+//! What one run of a scenario measured.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
+
+use fast_io::Stats;
+
+use crate::cpu::Span;
 
 /// The measurements of one run.
 #[derive(Clone, Debug, Default)]
@@ -16,17 +13,52 @@ pub struct Outcome {
     pub bytes: u64,
     /// Wall time from the first write to the last byte read.
     pub wall: Duration,
-    /// CPU time (user + system) of every sending and receiving thread.
+    /// CPU time (user + system) of the whole process over the run: every thread, including
+    /// runtime workers and threads that finished during the run.
     pub cpu: Duration,
-    /// CPU time of the sending threads alone.
-    pub sender_cpu: Duration,
+    /// CPU time of the receiving threads alone, each read from its own thread clock.
+    pub receiver_cpu: Duration,
     /// System calls of fast_io writers and readers (`None` for contenders without `Stats`).
     pub kernel_entries: Option<u64>,
+    /// Readiness waits of fast_io writers and readers (gates that had to wait), likewise.
+    pub readiness_waits: Option<u64>,
     /// Round-trip latencies, for the ping-pong scenario.
     pub latencies: Vec<Duration>,
 }
 
 impl Outcome {
+    /// An outcome of `bytes` whose wall and CPU time are read from `span` now.
+    pub fn ended(span: &Span, bytes: u64, receiver_cpu: Duration) -> Self {
+        let (wall, cpu) = span.read();
+        Outcome {
+            bytes,
+            wall,
+            cpu,
+            receiver_cpu,
+            ..Outcome::default()
+        }
+    }
+
+    /// Adds the counters of a fast_io writer, reader or group to the run's.
+    pub fn count(&mut self, stats: &Stats) {
+        *self.kernel_entries.get_or_insert(0) += stats.kernel_entries;
+        *self.readiness_waits.get_or_insert(0) += stats.readiness_waits;
+    }
+
+    /// [`Outcome::count`] for several.
+    pub fn counted<'a>(mut self, stats: impl IntoIterator<Item = &'a Stats>) -> Self {
+        for stats in stats {
+            self.count(stats);
+        }
+        self
+    }
+
+    /// CPU time of everything but the receiving threads: the sender, its runtime's workers, and
+    /// the thread that drives the run.
+    pub fn sender_cpu(&self) -> Duration {
+        self.cpu.saturating_sub(self.receiver_cpu)
+    }
+
     /// The `p`-th percentile (0..=100) of the latencies, if any were recorded.
     pub fn percentile(&self, p: f64) -> Option<Duration> {
         if self.latencies.is_empty() {
@@ -37,44 +69,4 @@ impl Outcome {
         let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
         Some(sorted[rank.min(sorted.len() - 1)])
     }
-
-    /// Appends this run to `target/bench-records/<scenario>.tsv` as
-    /// `case contender bytes wall_ns cpu_ns sender_cpu_ns kernel_entries p50_ns p99_ns`.
-    pub fn record(&self, scenario: &str, case: &str, contender: &str) {
-        let dir = records_dir();
-        if let Err(err) = fs::create_dir_all(&dir) {
-            eprintln!("cannot create {}: {err}", dir.display());
-            return;
-        }
-        let path = dir.join(format!("{scenario}.tsv"));
-        let nanos = |d: Option<Duration>| d.map_or("-".to_owned(), |d| d.as_nanos().to_string());
-        let line = format!(
-            "{case}\t{contender}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-            self.bytes,
-            self.wall.as_nanos(),
-            self.cpu.as_nanos(),
-            self.sender_cpu.as_nanos(),
-            self.kernel_entries
-                .map_or("-".to_owned(), |k| k.to_string()),
-            nanos(self.percentile(50.0)),
-            nanos(self.percentile(99.0)),
-        );
-        let written = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut file| file.write_all(line.as_bytes()));
-        if let Err(err) = written {
-            eprintln!("cannot record to {}: {err}", path.display());
-        }
-    }
-}
-
-/// `target/bench-records` of this workspace (or of `CARGO_TARGET_DIR`).
-pub fn records_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    target.join("bench-records")
 }

@@ -7,19 +7,19 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use benches::Outcome;
-use benches::cpu::measure;
+use benches::cpu::{Span, measure};
+use benches::fanout::{BLOCK, Receivers, Shape, shares};
 use benches::pair::tcp_pair;
 use compio::BufResult;
 use compio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use compio::net::TcpStream;
 
-use super::{check, join};
+use super::{BATCH, check, join};
 
-/// Runs `f` on a fresh compio runtime on this thread, returning its CPU time too.
-fn on_runtime<T>(f: impl AsyncFnOnce() -> io::Result<T>) -> io::Result<(T, Duration)> {
+/// Runs `f` to completion on a fresh compio runtime on this thread.
+fn on_runtime<T>(f: impl AsyncFnOnce() -> io::Result<T>) -> io::Result<T> {
     let runtime = compio::runtime::Runtime::new()?;
-    let (value, cpu) = measure(|| runtime.block_on(f()));
-    Ok((value?, cpu))
+    runtime.block_on(f())
 }
 
 fn stream(std: StdStream) -> io::Result<TcpStream> {
@@ -67,6 +67,8 @@ async fn send(
     Ok(sent)
 }
 
+/// One stream. Writes smaller than fast_io's batch go through a `BufWriter` of the batch's
+/// capacity (equal work), flushed every `flush_every` writes when given.
 fn one_way(
     buffer: Option<usize>,
     total: u64,
@@ -75,52 +77,52 @@ fn one_way(
     burst: Option<(usize, Duration)>,
 ) -> io::Result<Outcome> {
     let (client, server) = tcp_pair(buffer)?;
-    let started = Instant::now();
+    let span = Span::start();
     let receiver = thread::spawn(move || {
-        on_runtime(async move || {
-            let mut sock = stream(server)?;
-            match burst {
-                None => drain(&mut sock, 1 << 20).await,
-                Some((burst, pause)) => {
-                    let mut got = 0u64;
-                    let mut buf = Vec::with_capacity(burst);
-                    loop {
-                        // Fill `burst` bytes or stop at end of stream.
-                        while buf.len() < burst {
-                            let BufResult(result, back) = sock.append(buf).await;
-                            buf = back;
-                            if result? == 0 {
-                                return Ok(got + buf.len() as u64);
+        let (got, cpu) = measure(|| {
+            on_runtime(async move || {
+                let mut sock = stream(server)?;
+                match burst {
+                    None => drain(&mut sock, 1 << 20).await,
+                    Some((burst, pause)) => {
+                        let mut got = 0u64;
+                        let mut buf = Vec::with_capacity(burst);
+                        loop {
+                            // Fill `burst` bytes or stop at end of stream.
+                            while buf.len() < burst {
+                                let BufResult(result, back) = sock.append(buf).await;
+                                buf = back;
+                                if result? == 0 {
+                                    return Ok(got + buf.len() as u64);
+                                }
                             }
+                            got += buf.len() as u64;
+                            buf.clear();
+                            compio::runtime::time::sleep(pause).await;
                         }
-                        got += buf.len() as u64;
-                        buf.clear();
-                        compio::runtime::time::sleep(pause).await;
                     }
                 }
-            }
-        })
+            })
+        });
+        Ok((got?, cpu))
     });
-    let (sent, sender_cpu) = on_runtime(async move || {
+    let sent = on_runtime(async move || {
         let sock = stream(client)?;
-        match flush_every {
-            None => send(&mut { sock }, total, chunk, None).await,
-            Some(every) => {
-                let mut buffered = BufWriter::with_capacity(64 << 10, sock);
-                send(&mut buffered, total, chunk, Some(every)).await
-            }
+        if chunk < BATCH {
+            send(
+                &mut BufWriter::with_capacity(BATCH, sock),
+                total,
+                chunk,
+                flush_every,
+            )
+            .await
+        } else {
+            send(&mut { sock }, total, chunk, flush_every).await
         }
     })?;
     let (got, receiver_cpu) = join(receiver)?;
-    let wall = started.elapsed();
     check(sent, got)?;
-    Ok(Outcome {
-        bytes: sent,
-        wall,
-        cpu: sender_cpu + receiver_cpu,
-        sender_cpu,
-        ..Outcome::default()
-    })
+    Ok(Outcome::ended(&span, sent, receiver_cpu))
 }
 
 /// `bulk` on compio.
@@ -128,7 +130,7 @@ pub fn bulk(total: u64, chunk: usize) -> io::Result<Outcome> {
     one_way(None, total, chunk, None, None)
 }
 
-/// `small` on compio: writes go through a `BufWriter`, flushed every `per_flush` writes.
+/// `small` on compio: flushed every `per_flush` writes.
 pub fn small(count: u64, size: usize, per_flush: u64) -> io::Result<Outcome> {
     one_way(None, count * size as u64, size, Some(per_flush), None)
 }
@@ -146,23 +148,26 @@ pub fn backpressure(
 /// `pingpong` on compio.
 pub fn pingpong(rounds: u64, size: usize) -> io::Result<Outcome> {
     let (client, server) = tcp_pair(None)?;
+    let span = Span::start();
     let echo = thread::spawn(move || {
-        on_runtime(async move || {
-            let mut sock = stream(server)?;
-            let mut buf = Vec::with_capacity(size);
-            for _ in 0..rounds {
-                let BufResult(result, back) = sock.read_exact(buf).await;
-                result?;
-                let BufResult(result, back) = sock.write_all(back).await;
-                result?;
-                buf = back;
-                buf.clear();
-            }
-            Ok(())
-        })
+        let (result, cpu) = measure(|| {
+            on_runtime(async move || {
+                let mut sock = stream(server)?;
+                let mut buf = Vec::with_capacity(size);
+                for _ in 0..rounds {
+                    let BufResult(result, back) = sock.read_exact(buf).await;
+                    result?;
+                    let BufResult(result, back) = sock.write_all(back).await;
+                    result?;
+                    buf = back;
+                    buf.clear();
+                }
+                Ok(())
+            })
+        });
+        result.map(|()| cpu)
     });
-    let started = Instant::now();
-    let (latencies, client_cpu) = on_runtime(async move || {
+    let latencies = on_runtime(async move || {
         let mut sock = stream(client)?;
         let mut request = vec![0x5au8; size];
         let mut reply = Vec::with_capacity(size);
@@ -185,15 +190,10 @@ pub fn pingpong(rounds: u64, size: usize) -> io::Result<Outcome> {
         }
         Ok(latencies)
     })?;
-    let wall = started.elapsed();
-    let ((), server_cpu) = join(echo)?;
+    let server_cpu = join(echo)?;
     Ok(Outcome {
-        bytes: 2 * rounds * size as u64,
-        wall,
-        cpu: client_cpu + server_cpu,
-        sender_cpu: client_cpu,
-        kernel_entries: None,
         latencies,
+        ..Outcome::ended(&span, 2 * rounds * size as u64, server_cpu)
     })
 }
 
@@ -201,53 +201,73 @@ pub fn pingpong(rounds: u64, size: usize) -> io::Result<Outcome> {
 /// runtime and its own duplicate of the socket.
 pub fn bidirectional(total: u64, chunk: usize) -> io::Result<Outcome> {
     let (a, b) = tcp_pair(None)?;
-    let started = Instant::now();
+    let span = Span::start();
     let mut threads = Vec::new();
     for sock in [a, b] {
         let reading = sock.try_clone()?;
         threads.push(thread::spawn(move || {
-            let (sent, cpu) =
+            let sent =
                 on_runtime(async move || send(&mut stream(sock)?, total, chunk, None).await)?;
-            Ok((sent, cpu, true))
+            Ok((sent, Duration::ZERO, true))
         }));
         threads.push(thread::spawn(move || {
-            let (got, cpu) = on_runtime(async move || drain(&mut stream(reading)?, 1 << 20).await)?;
-            Ok((got, cpu, false))
+            let (got, cpu) =
+                measure(|| on_runtime(async move || drain(&mut stream(reading)?, 1 << 20).await));
+            Ok((got?, cpu, false))
         }));
     }
-    let mut outcome = Outcome::default();
+    let (mut bytes, mut receiver_cpu) = (0, Duration::ZERO);
     for handle in threads {
-        let (bytes, cpu, sending) = join(handle)?;
-        outcome.cpu += cpu;
+        let (moved, cpu, sending) = join(handle)?;
         if sending {
-            outcome.sender_cpu += cpu;
-            outcome.bytes += bytes;
+            bytes += moved;
         } else {
-            check(total, bytes)?;
+            receiver_cpu += cpu;
+            check(total, moved)?;
         }
     }
-    outcome.wall = started.elapsed();
-    Ok(outcome)
+    Ok(Outcome::ended(&span, bytes, receiver_cpu))
 }
 
-/// `fanout` on compio: one runtime, one task per connection.
-pub fn fanout(count: usize, each: u64, chunk: usize) -> io::Result<Outcome> {
-    let (senders, receivers) = benches::fanout::pairs(count)?;
-    let receiver = benches::fanout::spawn_receiver(receivers);
-    let started = Instant::now();
-    let ((), cpu) = on_runtime(async move || {
-        let mut tasks = Vec::with_capacity(count);
-        for sender in senders {
-            let mut sock = stream(sender)?;
-            tasks.push(compio::runtime::spawn(async move {
-                send(&mut sock, each, chunk, None).await
-            }));
-        }
-        for task in tasks {
-            task.await
-                .map_err(|_| io::Error::other("a compio task panicked"))??;
-        }
-        Ok(())
-    })?;
-    benches::fanout::finish(receiver, each, started, cpu, None)
+/// Spawns one task per stream on the current runtime, each sending `each` bytes.
+async fn send_all_tasks(senders: Vec<StdStream>, each: u64) -> io::Result<()> {
+    let mut tasks = Vec::with_capacity(senders.len());
+    for sender in senders {
+        let mut sock = stream(sender)?;
+        tasks.push(compio::runtime::spawn(async move {
+            send(&mut sock, each, BLOCK, None).await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .map_err(|_| io::Error::other("a compio task panicked"))??;
+    }
+    Ok(())
+}
+
+/// `fanout` and `fanout_backpressure` on compio: one runtime, one task per connection.
+pub fn fanout(shape: &Shape) -> io::Result<Outcome> {
+    let (senders, receivers) = benches::fanout::pairs(shape)?;
+    let span = Span::start();
+    let receivers = Receivers::spawn(receivers, shape);
+    on_runtime(async move || send_all_tasks(senders, shape.each).await)?;
+    receivers.finish(shape, &span, &[])
+}
+
+/// `fanout_cores` on compio: one runtime per core, each with its share of the connections.
+pub fn fanout_cores(shape: &Shape, cores: usize) -> io::Result<Outcome> {
+    let (senders, receivers) = benches::fanout::pairs(shape)?;
+    let span = Span::start();
+    let receivers = Receivers::spawn(receivers, shape);
+    let each = shape.each;
+    let handles: Vec<_> = shares(senders, cores)
+        .into_iter()
+        .map(|share| {
+            thread::spawn(move || on_runtime(async move || send_all_tasks(share, each).await))
+        })
+        .collect();
+    for handle in handles {
+        join(handle)?;
+    }
+    receivers.finish(shape, &span, &[])
 }

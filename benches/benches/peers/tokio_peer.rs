@@ -1,4 +1,5 @@
-//! The scenarios on tokio: a current-thread runtime per thread, as a tokio user would write them.
+//! The scenarios on tokio: a current-thread runtime per thread, as a tokio user would write them
+//! (and a multi-thread runtime with a worker per core for `fanout_cores`).
 
 use std::io;
 use std::net::TcpStream as StdStream;
@@ -6,20 +7,20 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use benches::Outcome;
-use benches::cpu::measure;
+use benches::cpu::{Span, measure};
+use benches::fanout::{BLOCK, Receivers, Shape};
 use benches::pair::tcp_pair;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 
-use super::{check, join};
+use super::{BATCH, check, join};
 
-/// Runs `f` on a fresh current-thread runtime on this thread, returning its CPU time too.
-fn on_runtime<T>(f: impl AsyncFnOnce() -> io::Result<T>) -> io::Result<(T, Duration)> {
+/// Runs `f` to completion on a fresh current-thread runtime on this thread.
+fn on_runtime<T>(f: impl AsyncFnOnce() -> io::Result<T>) -> io::Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (value, cpu) = measure(|| runtime.block_on(f()));
-    Ok((value?, cpu))
+    runtime.block_on(f())
 }
 
 fn stream(std: StdStream) -> io::Result<TcpStream> {
@@ -38,7 +39,32 @@ async fn drain(sock: &mut TcpStream, buf_size: usize) -> io::Result<u64> {
     }
 }
 
-/// One stream; `flush_every` puts a 64 KiB `BufWriter` in front, flushed every so many writes.
+/// Writes `total` bytes in blocks of `chunk`, flushing every `flush_every` writes when given,
+/// then shuts the stream down.
+async fn send(
+    sock: &mut (impl AsyncWrite + Unpin),
+    total: u64,
+    chunk: usize,
+    flush_every: Option<u64>,
+) -> io::Result<u64> {
+    let block = vec![0x5au8; chunk];
+    let mut sent = 0u64;
+    let mut writes = 0u64;
+    while sent < total {
+        let n = chunk.min((total - sent) as usize);
+        sock.write_all(&block[..n]).await?;
+        sent += n as u64;
+        writes += 1;
+        if flush_every.is_some_and(|every| writes.is_multiple_of(every)) {
+            sock.flush().await?;
+        }
+    }
+    sock.shutdown().await?;
+    Ok(sent)
+}
+
+/// One stream. Writes smaller than fast_io's batch go through a `BufWriter` of the batch's
+/// capacity (equal work), flushed every `flush_every` writes when given.
 fn one_way(
     buffer: Option<usize>,
     total: u64,
@@ -47,70 +73,50 @@ fn one_way(
     burst: Option<(usize, Duration)>,
 ) -> io::Result<Outcome> {
     let (client, server) = tcp_pair(buffer)?;
-    let started = Instant::now();
+    let span = Span::start();
     let receiver = thread::spawn(move || {
-        on_runtime(async move || {
-            let mut sock = stream(server)?;
-            match burst {
-                None => drain(&mut sock, 1 << 20).await,
-                Some((burst, pause)) => {
-                    let mut buf = vec![0u8; burst];
-                    let mut got = 0u64;
-                    loop {
-                        let mut filled = 0;
-                        while filled < burst {
-                            match sock.read(&mut buf[filled..]).await? {
-                                0 => return Ok(got + filled as u64),
-                                n => filled += n,
+        let (got, cpu) = measure(|| {
+            on_runtime(async move || {
+                let mut sock = stream(server)?;
+                match burst {
+                    None => drain(&mut sock, 1 << 20).await,
+                    Some((burst, pause)) => {
+                        let mut buf = vec![0u8; burst];
+                        let mut got = 0u64;
+                        loop {
+                            let mut filled = 0;
+                            while filled < burst {
+                                match sock.read(&mut buf[filled..]).await? {
+                                    0 => return Ok(got + filled as u64),
+                                    n => filled += n,
+                                }
                             }
+                            got += filled as u64;
+                            tokio::time::sleep(pause).await;
                         }
-                        got += filled as u64;
-                        tokio::time::sleep(pause).await;
                     }
                 }
-            }
-        })
+            })
+        });
+        Ok((got?, cpu))
     });
-    let (sent, sender_cpu) = on_runtime(async move || {
-        let block = vec![0x5au8; chunk];
-        let mut sent = 0u64;
-        match flush_every {
-            None => {
-                let mut sock = stream(client)?;
-                while sent < total {
-                    let n = chunk.min((total - sent) as usize);
-                    sock.write_all(&block[..n]).await?;
-                    sent += n as u64;
-                }
-                sock.shutdown().await?;
-            }
-            Some(every) => {
-                let mut sock = BufWriter::with_capacity(64 << 10, stream(client)?);
-                let mut writes = 0u64;
-                while sent < total {
-                    let n = chunk.min((total - sent) as usize);
-                    sock.write_all(&block[..n]).await?;
-                    sent += n as u64;
-                    writes += 1;
-                    if writes.is_multiple_of(every) {
-                        sock.flush().await?;
-                    }
-                }
-                sock.shutdown().await?;
-            }
+    let sent = on_runtime(async move || {
+        let sock = stream(client)?;
+        if chunk < BATCH {
+            send(
+                &mut BufWriter::with_capacity(BATCH, sock),
+                total,
+                chunk,
+                flush_every,
+            )
+            .await
+        } else {
+            send(&mut { sock }, total, chunk, flush_every).await
         }
-        Ok(sent)
     })?;
     let (got, receiver_cpu) = join(receiver)?;
-    let wall = started.elapsed();
     check(sent, got)?;
-    Ok(Outcome {
-        bytes: sent,
-        wall,
-        cpu: sender_cpu + receiver_cpu,
-        sender_cpu,
-        ..Outcome::default()
-    })
+    Ok(Outcome::ended(&span, sent, receiver_cpu))
 }
 
 /// `bulk` on tokio.
@@ -118,7 +124,7 @@ pub fn bulk(total: u64, chunk: usize) -> io::Result<Outcome> {
     one_way(None, total, chunk, None, None)
 }
 
-/// `small` on tokio: writes go through a `BufWriter`, flushed every `per_flush` writes.
+/// `small` on tokio: flushed every `per_flush` writes.
 pub fn small(count: u64, size: usize, per_flush: u64) -> io::Result<Outcome> {
     one_way(None, count * size as u64, size, Some(per_flush), None)
 }
@@ -136,19 +142,22 @@ pub fn backpressure(
 /// `pingpong` on tokio.
 pub fn pingpong(rounds: u64, size: usize) -> io::Result<Outcome> {
     let (client, server) = tcp_pair(None)?;
+    let span = Span::start();
     let echo = thread::spawn(move || {
-        on_runtime(async move || {
-            let mut sock = stream(server)?;
-            let mut buf = vec![0u8; size];
-            for _ in 0..rounds {
-                sock.read_exact(&mut buf).await?;
-                sock.write_all(&buf).await?;
-            }
-            Ok(())
-        })
+        let (result, cpu) = measure(|| {
+            on_runtime(async move || {
+                let mut sock = stream(server)?;
+                let mut buf = vec![0u8; size];
+                for _ in 0..rounds {
+                    sock.read_exact(&mut buf).await?;
+                    sock.write_all(&buf).await?;
+                }
+                Ok(())
+            })
+        });
+        result.map(|()| cpu)
     });
-    let started = Instant::now();
-    let (latencies, client_cpu) = on_runtime(async move || {
+    let latencies = on_runtime(async move || {
         let mut sock = stream(client)?;
         let request = vec![0x5au8; size];
         let mut reply = vec![0u8; size];
@@ -166,15 +175,10 @@ pub fn pingpong(rounds: u64, size: usize) -> io::Result<Outcome> {
         }
         Ok(latencies)
     })?;
-    let wall = started.elapsed();
-    let ((), server_cpu) = join(echo)?;
+    let server_cpu = join(echo)?;
     Ok(Outcome {
-        bytes: 2 * rounds * size as u64,
-        wall,
-        cpu: client_cpu + server_cpu,
-        sender_cpu: client_cpu,
-        kernel_entries: None,
         latencies,
+        ..Outcome::ended(&span, 2 * rounds * size as u64, server_cpu)
     })
 }
 
@@ -182,69 +186,67 @@ pub fn pingpong(rounds: u64, size: usize) -> io::Result<Outcome> {
 /// runtime and its own duplicate of the socket.
 pub fn bidirectional(total: u64, chunk: usize) -> io::Result<Outcome> {
     let (a, b) = tcp_pair(None)?;
-    let started = Instant::now();
+    let span = Span::start();
     let mut threads = Vec::new();
     for sock in [a, b] {
         let reading = sock.try_clone()?;
         threads.push(thread::spawn(move || {
-            let (sent, cpu) = on_runtime(async move || {
-                let mut sock = stream(sock)?;
-                let block = vec![0xa5u8; chunk];
-                let mut sent = 0u64;
-                while sent < total {
-                    let n = chunk.min((total - sent) as usize);
-                    sock.write_all(&block[..n]).await?;
-                    sent += n as u64;
-                }
-                sock.shutdown().await?;
-                Ok(sent)
-            })?;
-            Ok((sent, cpu, true))
+            let sent =
+                on_runtime(async move || send(&mut stream(sock)?, total, chunk, None).await)?;
+            Ok((sent, Duration::ZERO, true))
         }));
         threads.push(thread::spawn(move || {
-            let (got, cpu) = on_runtime(async move || drain(&mut stream(reading)?, 1 << 20).await)?;
-            Ok((got, cpu, false))
+            let (got, cpu) =
+                measure(|| on_runtime(async move || drain(&mut stream(reading)?, 1 << 20).await));
+            Ok((got?, cpu, false))
         }));
     }
-    let mut outcome = Outcome::default();
+    let (mut bytes, mut receiver_cpu) = (0, Duration::ZERO);
     for handle in threads {
-        let (bytes, cpu, sending) = join(handle)?;
-        outcome.cpu += cpu;
+        let (moved, cpu, sending) = join(handle)?;
         if sending {
-            outcome.sender_cpu += cpu;
-            outcome.bytes += bytes;
+            bytes += moved;
         } else {
-            check(total, bytes)?;
+            receiver_cpu += cpu;
+            check(total, moved)?;
         }
     }
-    outcome.wall = started.elapsed();
-    Ok(outcome)
+    Ok(Outcome::ended(&span, bytes, receiver_cpu))
 }
 
-/// `fanout` on tokio: one current-thread runtime, one task per connection.
-pub fn fanout(count: usize, each: u64, chunk: usize) -> io::Result<Outcome> {
-    let (senders, receivers) = benches::fanout::pairs(count)?;
-    let receiver = benches::fanout::spawn_receiver(receivers);
-    let started = Instant::now();
-    let ((), cpu) = on_runtime(async move || {
-        let mut tasks = tokio::task::JoinSet::new();
-        for sender in senders {
-            let mut sock = stream(sender)?;
-            tasks.spawn(async move {
-                let block = vec![0x5au8; chunk];
-                let mut sent = 0u64;
-                while sent < each {
-                    let n = chunk.min((each - sent) as usize);
-                    sock.write_all(&block[..n]).await?;
-                    sent += n as u64;
-                }
-                sock.shutdown().await
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.map_err(io::Error::other)??;
-        }
-        Ok(())
-    })?;
-    benches::fanout::finish(receiver, each, started, cpu, None)
+/// Spawns one task per stream on the current runtime, each sending `each` bytes.
+async fn send_all_tasks(senders: Vec<StdStream>, each: u64) -> io::Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for sender in senders {
+        let mut sock = stream(sender)?;
+        tasks.spawn(async move { send(&mut sock, each, BLOCK, None).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(io::Error::other)??;
+    }
+    Ok(())
+}
+
+/// `fanout` and `fanout_backpressure` on tokio: one current-thread runtime, a task per connection.
+pub fn fanout(shape: &Shape) -> io::Result<Outcome> {
+    let (senders, receivers) = benches::fanout::pairs(shape)?;
+    let span = Span::start();
+    let receivers = Receivers::spawn(receivers, shape);
+    on_runtime(async move || send_all_tasks(senders, shape.each).await)?;
+    receivers.finish(shape, &span, &[])
+}
+
+/// `fanout_cores` on tokio: the multi-thread runtime with one worker per core.
+pub fn fanout_cores(shape: &Shape, cores: usize) -> io::Result<Outcome> {
+    let (senders, receivers) = benches::fanout::pairs(shape)?;
+    let span = Span::start();
+    let receivers = Receivers::spawn(receivers, shape);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()?;
+    runtime.block_on(send_all_tasks(senders, shape.each))?;
+    // Its workers' CPU belongs to the run: shut them down before the clocks are read.
+    runtime.shutdown_timeout(Duration::from_secs(10));
+    receivers.finish(shape, &span, &[])
 }

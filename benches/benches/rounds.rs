@@ -1,0 +1,437 @@
+//! `rounds`: every scenario for every contender in interleaved, seeded random rounds, recorded
+//! to `target/bench-rounds/` for `cargo xtask bench` to turn into `target/bench-report.md`.
+//!
+//! `cargo bench -p benches --bench rounds -- [--quick] [--rounds N] [--warmups N] [--seed S]
+//! [--only SCENARIO[,SCENARIO...]]`. The `fastcat` scenario runs the binary named by
+//! `FASTCAT_BIN` (`cargo xtask bench` builds it) and is left out, saying so, without it.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use benches::cpu::children_cpu;
+use benches::fanout::{self, Pausing, Shape};
+use benches::rounds::{Case, Headline, Recorder, Rng, RunFn, run_case};
+use benches::{Outcome, fastio, limit};
+use fast_io::{Availability, BackendKind, Config, SocketBackend};
+
+#[path = "peers/mod.rs"]
+mod peers;
+
+const MIB: u64 = 1 << 20;
+
+/// What the command line asked for.
+struct Options {
+    rounds: usize,
+    warmups: usize,
+    seed: u64,
+    only: Option<Vec<String>>,
+    quick: bool,
+}
+
+fn options() -> Result<Options, String> {
+    let mut opts = Options {
+        rounds: 15,
+        warmups: 1,
+        seed: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+        only: None,
+        quick: false,
+    };
+    let mut args = std::env::args().skip(1);
+    let number = |flag: &str, value: Option<String>| -> Result<u64, String> {
+        value
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a whole number"))
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => {
+                opts.quick = true;
+                opts.rounds = 3;
+            }
+            "--rounds" => opts.rounds = number("--rounds", args.next())? as usize,
+            "--warmups" => opts.warmups = number("--warmups", args.next())? as usize,
+            "--seed" => opts.seed = number("--seed", args.next())?,
+            "--only" => {
+                let list = args.next().ok_or("--only needs scenario names")?;
+                opts.only = Some(list.split(',').map(str::to_owned).collect());
+            }
+            // `cargo bench` passes `--bench` to every bench binary.
+            "--bench" => {}
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    if opts.rounds == 0 {
+        return Err("--rounds must be at least 1".into());
+    }
+    Ok(opts)
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1024 && b % 1024 == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
+
+/// A contender's run, boxed.
+fn run<'a>(f: impl Fn() -> io::Result<Outcome> + 'a) -> RunFn<'a> {
+    Box::new(f)
+}
+
+/// The fast_io backends that run here, std first.
+fn backends() -> Vec<Box<dyn SocketBackend>> {
+    fast_io_uring::backends()
+        .into_iter()
+        .rev()
+        .filter(|backend| match backend.availability() {
+            Availability::Available => true,
+            Availability::Unavailable(reason) => {
+                eprintln!("{}: skipped: {reason}", backend.kind());
+                false
+            }
+        })
+        .collect()
+}
+
+/// Every contender of a single-stream case: the backends, tokio, compio, and the limit.
+fn single<'a>(
+    backends: &'a [Box<dyn SocketBackend>],
+    fast: impl Fn(&dyn SocketBackend) -> io::Result<Outcome> + Copy + 'a,
+    tokio: impl Fn() -> io::Result<Outcome> + 'a,
+    compio: impl Fn() -> io::Result<Outcome> + 'a,
+    limit: Option<RunFn<'a>>,
+) -> Vec<(String, RunFn<'a>)> {
+    let mut all: Vec<(String, RunFn<'a>)> = backends
+        .iter()
+        .map(|b| (b.kind().name().to_owned(), run(move || fast(&**b))))
+        .collect();
+    all.push(("tokio".into(), run(tokio)));
+    all.push(("compio".into(), run(compio)));
+    all.extend(limit.map(|l| ("limit".to_owned(), l)));
+    all
+}
+
+/// The many-connection contenders: std a thread per connection, fast_io groups (one per
+/// thread of `threads`), and the peers' versions.
+fn many<'a>(
+    backends: &'a [Box<dyn SocketBackend>],
+    shape: Shape,
+    threads: usize,
+) -> Vec<(String, RunFn<'a>)> {
+    let mut all: Vec<(String, RunFn<'a>)> = Vec::new();
+    for backend in backends {
+        let name = backend.kind().name().to_owned();
+        if backend.kind() == BackendKind::Std {
+            all.push((name, run(move || fanout::threads(&**backend, &shape))));
+        } else if let Err(err) = backend.group(&Config::default()) {
+            eprintln!("{name}: groups skipped: {err}");
+        } else {
+            all.push((
+                name,
+                run(move || fanout::groups(&**backend, &shape, threads)),
+            ));
+        }
+    }
+    if threads == 1 {
+        all.push((
+            "tokio".into(),
+            run(move || peers::tokio_peer::fanout(&shape)),
+        ));
+        all.push((
+            "compio".into(),
+            run(move || peers::compio_peer::fanout(&shape)),
+        ));
+    } else {
+        all.push((
+            "tokio".into(),
+            run(move || peers::tokio_peer::fanout_cores(&shape, threads)),
+        ));
+        all.push((
+            "compio".into(),
+            run(move || peers::compio_peer::fanout_cores(&shape, threads)),
+        ));
+    }
+    all
+}
+
+/// `fastcat loopback` as a subprocess: wall time around the whole process, CPU from
+/// `RUSAGE_CHILDREN` (all of it counted as the sender's: the split is not measured).
+fn fastcat(bin: PathBuf, total: u64) -> RunFn<'static> {
+    run(move || {
+        let cpu_before = children_cpu();
+        let started = Instant::now();
+        let out = Command::new(&bin)
+            .args(["loopback", "--size", &total.to_string()])
+            .output()?;
+        let wall = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() || !stderr.contains("every byte checked") {
+            return Err(io::Error::other(format!(
+                "{} failed ({}): {}",
+                bin.display(),
+                out.status,
+                stderr.trim()
+            )));
+        }
+        Ok(Outcome {
+            bytes: total,
+            wall,
+            cpu: children_cpu().saturating_sub(cpu_before),
+            ..Outcome::default()
+        })
+    })
+}
+
+fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], best: usize, quick: bool) -> Vec<Case<'a>> {
+    let mut cases = Vec::new();
+    let best_name = size(best as u64);
+    let limit_says =
+        format!("limit: a plain send loop of {best_name} sends, recv into {best_name}");
+
+    const BULK: u64 = 256 * MIB;
+    for chunk in [4usize << 10, 64 << 10, 1 << 20] {
+        let equal = if chunk < peers::BATCH {
+            "std, tokio and compio write through a 64 KiB buffered writer (fast_io gathers the same batch)"
+        } else {
+            "every contender writes unbuffered"
+        };
+        cases.push(Case {
+            scenario: "bulk",
+            case: size(chunk as u64).replace(' ', ""),
+            headline: Headline::Throughput,
+            description: format!(
+                "{} over loopback TCP in writes of {}, drained with 1 MiB reads; {equal}; {limit_says}.",
+                size(BULK),
+                size(chunk as u64)
+            ),
+            contenders: single(
+                backends,
+                move |b| fastio::bulk(b, BULK, chunk),
+                move || peers::tokio_peer::bulk(BULK, chunk),
+                move || peers::compio_peer::bulk(BULK, chunk),
+                Some(run(move || limit::bulk(BULK, best))),
+            ),
+        });
+    }
+
+    const WRITES: u64 = 1_000_000;
+    const SMALL: usize = 64;
+    const PER_FLUSH: u64 = 64;
+    cases.push(Case {
+        scenario: "small",
+        case: "64B".into(),
+        headline: Headline::Throughput,
+        description: format!(
+            "{WRITES} writes of {SMALL} B, flushed every {PER_FLUSH} writes (a framed protocol); std, \
+             tokio and compio write through a 64 KiB buffered writer; {limit_says}, for the same bytes."
+        ),
+        contenders: single(
+            backends,
+            |b| fastio::small(b, WRITES, SMALL, PER_FLUSH),
+            || peers::tokio_peer::small(WRITES, SMALL, PER_FLUSH),
+            || peers::compio_peer::small(WRITES, SMALL, PER_FLUSH),
+            Some(run(move || limit::bulk(WRITES * SMALL as u64, best))),
+        ),
+    });
+
+    let trips: u64 = if quick { 5_000 } else { 20_000 };
+    cases.push(Case {
+        scenario: "pingpong",
+        case: "64B".into(),
+        headline: Headline::Latency,
+        description: format!(
+            "{trips} round trips of a 64 B request and a 64 B reply; limit: blocking send and recv on both sides."
+        ),
+        contenders: single(
+            backends,
+            move |b| fastio::pingpong(b, trips, 64),
+            move || peers::tokio_peer::pingpong(trips, 64),
+            move || peers::compio_peer::pingpong(trips, 64),
+            Some(run(move || limit::pingpong(trips, 64))),
+        ),
+    });
+
+    const PRESSED: u64 = 8 * MIB;
+    const BURST: usize = 16 << 10;
+    const PAUSE: Duration = Duration::from_millis(1);
+    cases.push(Case {
+        scenario: "backpressure",
+        case: "16KiB_per_ms".into(),
+        headline: Headline::Cpu,
+        description: format!(
+            "{} in 64 KiB writes on 4 KiB socket buffers to a receiver that reads 16 KiB, then sleeps 1 ms: \
+             the receiver sets the rate, so the headline is the sender's CPU per MiB; limit: a plain blocking send loop.",
+            size(PRESSED)
+        ),
+        contenders: single(
+            backends,
+            |b| fastio::backpressure(b, PRESSED, 64 << 10, BURST, PAUSE),
+            || peers::tokio_peer::backpressure(PRESSED, 64 << 10, BURST, PAUSE),
+            || peers::compio_peer::backpressure(PRESSED, 64 << 10, BURST, PAUSE),
+            Some(run(|| limit::backpressure(PRESSED, 64 << 10, BURST, PAUSE))),
+        ),
+    });
+
+    const BOTH: u64 = 64 * MIB;
+    cases.push(Case {
+        scenario: "bidirectional",
+        case: "64KiB".into(),
+        headline: Headline::Throughput,
+        description: format!(
+            "both ends send {} at once in 64 KiB writes, each end with a writer thread and a reader thread.",
+            size(BOTH)
+        ),
+        contenders: single(
+            backends,
+            |b| fastio::bidirectional(b, BOTH, 64 << 10),
+            || peers::tokio_peer::bidirectional(BOTH, 64 << 10),
+            || peers::compio_peer::bidirectional(BOTH, 64 << 10),
+            None,
+        ),
+    });
+
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let plain = Shape {
+        count: 256,
+        each: 4 * MIB,
+        buffer: None,
+        receivers: 1,
+        pausing: None,
+    };
+    cases.push(Case {
+        scenario: "fanout",
+        case: "256x4MiB".into(),
+        headline: Headline::Throughput,
+        description: "256 connections × 4 MiB in 64 KiB writes from one sending thread (fast_io: one group; \
+             tokio, compio: one runtime, a task per connection; std: a thread per connection); one receiving \
+             thread drains all through epoll."
+            .into(),
+        contenders: many(backends, plain, 1),
+    });
+    let pressed = Shape {
+        count: 256,
+        each: 2 * MIB,
+        buffer: Some(16 << 10),
+        receivers: 1,
+        pausing: Some(Pausing {
+            one_in: 10,
+            every: 64 << 10,
+            pause: Duration::from_millis(2),
+        }),
+    };
+    cases.push(Case {
+        scenario: "fanout_backpressure",
+        case: "256x2MiB".into(),
+        headline: Headline::Cpu,
+        description: "256 connections × 2 MiB on 16 KiB socket buffers, senders as in fanout; one connection in \
+             ten pauses 2 ms after every 64 KiB it reads, so sockets fill and readiness gates fire; the headline \
+             is the sending side's CPU per MiB."
+            .into(),
+        contenders: many(backends, pressed, 1),
+    });
+    let spread = Shape {
+        receivers: cores,
+        ..plain
+    };
+    cases.push(Case {
+        scenario: "fanout_cores",
+        case: "256x4MiB".into(),
+        headline: Headline::Throughput,
+        description: format!(
+            "256 connections × 4 MiB, every contender may use all {cores} cores: fast_io one group per core, \
+             tokio's multi-thread runtime with a worker per core, compio a runtime per core, std a thread per \
+             connection; {cores} receiving threads."
+        ),
+        contenders: many(backends, spread, cores),
+    });
+
+    const LOOPED: u64 = 1 << 30;
+    match std::env::var_os("FASTCAT_BIN").map(PathBuf::from) {
+        Some(bin) if bin.exists() => cases.push(Case {
+            scenario: "fastcat",
+            case: "loopback_1GiB".into(),
+            headline: Headline::Throughput,
+            description: format!(
+                "`fastcat loopback --size 1GiB` as a whole process (start-up included), checking every byte, \
+                 against {limit_says} for the same bytes; fastcat's CPU is its whole process."
+            ),
+            contenders: vec![
+                ("fastcat".into(), fastcat(bin, LOOPED)),
+                ("limit".into(), run(move || limit::bulk(LOOPED, best))),
+            ],
+        }),
+        _ => eprintln!("fastcat: skipped: FASTCAT_BIN does not name a built fastcat"),
+    }
+    cases
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    )
+}
+
+fn machine() -> String {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("Linux {}, {cores} cores", release.trim())
+}
+
+fn main() -> Result<(), String> {
+    let opts = options()?;
+    assert_eq!(
+        peers::BATCH,
+        Config::default().batch_bytes,
+        "the peers' buffered writers must match fast_io's batch"
+    );
+    let backends = backends();
+    let memcpy = limit::memcpy_gbps();
+    let (best, tried) =
+        limit::best_chunk(256 * MIB, if opts.quick { 1 } else { 3 }).map_err(|e| e.to_string())?;
+    let tried: Vec<String> = tried
+        .iter()
+        .map(|(chunk, rate)| format!("{}: {rate:.0} MB/s", size(*chunk as u64)))
+        .collect();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let dir = target_dir().join("bench-rounds");
+    let mut recorder = Recorder::create(
+        &dir,
+        &[
+            ("seed", opts.seed.to_string()),
+            ("rounds", opts.rounds.to_string()),
+            ("warmups", opts.warmups.to_string()),
+            ("memcpy_gbps", format!("{memcpy:.2}")),
+            ("machine", machine()),
+            ("date", date),
+            ("limit_chunk", best.to_string()),
+            ("limit_calibration", tried.join(", ")),
+        ],
+    )
+    .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut rng = Rng::new(opts.seed);
+    for case in cases(&backends, best, opts.quick) {
+        if opts
+            .only
+            .as_ref()
+            .is_some_and(|only| !only.iter().any(|s| s == case.scenario))
+        {
+            continue;
+        }
+        run_case(&case, opts.rounds, opts.warmups, &mut rng, &mut recorder)
+            .map_err(|e| e.to_string())?;
+    }
+    eprintln!("recorded to {}", dir.display());
+    Ok(())
+}
