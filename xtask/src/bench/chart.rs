@@ -96,11 +96,13 @@ fn x_range(plot: &Plot) -> (f64, f64) {
 
 fn draw(path: &Path, title: &str, plot: &Plot) -> Result<(), Box<dyn std::error::Error>> {
     let n = plot.points.len();
-    let height = 140 + 50 * n as u32;
+    let height = 160 + 50 * n as u32;
     let root = SVGBackend::new(path, (760, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let (lo, hi) = x_range(plot);
-    let rows = n as i32;
+    // One row per contender, plus an empty top row where the reference line is labelled, clear
+    // of every point's own label.
+    let rows = n as i32 + 1;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(16)
@@ -108,18 +110,18 @@ fn draw(path: &Path, title: &str, plot: &Plot) -> Result<(), Box<dyn std::error:
         .y_label_area_size(90)
         .build_cartesian_2d(lo..hi, (0..rows - 1).into_segmented())?;
     // The first contender goes at the top, as in the report's tables.
-    let row = |i: usize| SegmentValue::CenterOf(rows - 1 - i as i32);
+    let row = |i: usize| SegmentValue::CenterOf(rows - 2 - i as i32);
     let label = |v: &SegmentValue<i32>| match v {
-        SegmentValue::CenterOf(r) => plot
+        SegmentValue::CenterOf(r) if *r < rows - 1 => plot
             .points
-            .get((rows - 1 - r) as usize)
+            .get((rows - 2 - r) as usize)
             .map_or(String::new(), |(name, _)| name.clone()),
         _ => String::new(),
     };
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(n)
+        .y_labels(rows as usize)
         .y_label_formatter(&label)
         .x_desc(plot.axis_label.as_str())
         .label_style(("sans-serif", 15))
@@ -131,10 +133,10 @@ fn draw(path: &Path, title: &str, plot: &Plot) -> Result<(), Box<dyn std::error:
         reference,
     )))?;
     chart.draw_series(std::iter::once(
-        EmptyElement::at((1.0, SegmentValue::Last))
+        EmptyElement::at((1.0, SegmentValue::CenterOf(rows - 1)))
             + Text::new(
-                plot.reference,
-                (5, 4),
+                format!("{} = 1", plot.reference),
+                (6, -8),
                 ("sans-serif", 15).into_font().color(&RED),
             ),
     ))?;
@@ -152,7 +154,7 @@ fn draw(path: &Path, title: &str, plot: &Plot) -> Result<(), Box<dyn std::error:
         chart.draw_series(std::iter::once(
             EmptyElement::at((s.median, row(i)))
                 + Circle::new((0, 0), 6, BLUE.filled())
-                + Text::new(format!("{:.2}", s.median), (-14, -26), ("sans-serif", 14)),
+                + Text::new(format!("{:.2}", s.median), (4, -24), ("sans-serif", 14)),
         ))?;
     }
     root.present()?;
@@ -198,7 +200,7 @@ mod tests {
             "tokio",
             "compio",
             "limit",
-            "std",
+            "std = 1",
             "bulk / a b/c",
         ] {
             assert!(texts.contains(&name), "{name} missing from {svg}");
