@@ -141,6 +141,11 @@ pub fn run_bench(args: &[String]) -> Result<(), String> {
     let cases = records::parse_cases(&read(&rounds.join("cases.tsv"))?)
         .map_err(|err| format!("{}: {err}", rounds.join("cases.tsv").display()))?;
     let figures = figures::analyse(&cases, &runs)?;
+    let not_run = cases
+        .iter()
+        .filter(|c| !figures.iter().any(|f| f.case == **c))
+        .map(|c| format!("{} / {}", c.scenario, c.case))
+        .collect();
     let charts = target.join("bench-charts");
     remove_dir(&charts)?;
     fs::create_dir_all(&charts).map_err(|err| format!("{}: {err}", charts.display()))?;
@@ -157,6 +162,7 @@ pub fn run_bench(args: &[String]) -> Result<(), String> {
         meta: &meta,
         command: command.join(" "),
         took: (!options.report_only).then(|| started.elapsed()),
+        not_run,
     };
     let path = target.join("bench-report.md");
     fs::write(&path, report::render(&header, &figures))

@@ -17,6 +17,8 @@ pub struct Header<'a> {
     pub command: String,
     /// How long the whole command took; `None` when it ran nothing (`--report-only`).
     pub took: Option<Duration>,
+    /// Cases `cases.tsv` describes but `runs.tsv` has no run of (`--only` ran others).
+    pub not_run: Vec<String>,
 }
 
 /// The column heading naming a case's headline figure, with the better direction.
@@ -70,9 +72,17 @@ fn write_header(out: &mut String, header: &Header<'_>) {
     let _ = writeln!(out, "- Warm-ups: {} per case, discarded", meta("warmups"));
     let _ = writeln!(
         out,
-        "- memcpy: {} GB/s (64 MiB copies)\n",
+        "- memcpy: {} GB/s (64 MiB copies)",
         meta("memcpy_gbps")
     );
+    if !header.not_run.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Not run (no runs recorded): {}",
+            header.not_run.join(", ")
+        );
+    }
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
         "**Method.** Each round runs every contender once, in a fresh random order drawn from \
@@ -301,6 +311,7 @@ mod tests {
             meta: &meta,
             command: "cargo xtask bench".into(),
             took: Some(Duration::from_secs(552)),
+            not_run: Vec::new(),
         };
         render(&header, &figures)
     }
