@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask ci`: exactly what CI runs (format, lints, tests, doc tests, bench build, tidy).
 //! - `cargo xtask tidy`: the house-habit checks alone.
-//! - `cargo xtask bench [--quick]`: every benchmark, then `target/bench-report.md`.
+//! - `cargo xtask bench [--quick] [--rounds N] [--seed S] [--only SCENARIO] [--criterion]
+//!   [--report-only]`: every scenario in seeded rounds, then `target/bench-report.md` and charts.
 //! - `cargo xtask sanitize`: the fast backends' conformance tests under ASan and LSan.
 //! - `cargo xtask fallback`: with `kernel.io_uring_disabled=2`, `auto` must pick epoll (root).
 //! - `cargo xtask soak [--minutes N]`: saturated and bidirectional transfers in a loop.
@@ -34,7 +35,8 @@ fn main() -> ExitCode {
         Some("mutants") => mutants::run_mutants(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|tidy|bench [--quick]|sanitize|fallback|soak [--minutes N]|\
+                "usage: cargo xtask <ci|tidy|bench [--quick] [--rounds N] [--seed S] [--only SCENARIO] \
+                 [--criterion] [--report-only]|sanitize|fallback|soak [--minutes N]|\
                  mutants [--backend uring|poll] [--timeout SECS] [--shard K/N] [--list]>"
             );
             return ExitCode::from(2);
