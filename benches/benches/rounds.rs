@@ -267,7 +267,7 @@ fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], best: usize, quick: bool) -
         headline: Headline::Cpu,
         description: format!(
             "{} in 64 KiB writes on 4 KiB socket buffers to a receiver that reads 16 KiB, then sleeps 1 ms: \
-             the receiver sets the rate, so the headline is the sender's CPU per MiB; limit: a plain blocking send loop.",
+             the receiver sets the rate, so the headline is CPU per MiB (the whole process); limit: a plain blocking send loop.",
             size(PRESSED)
         ),
         contenders: single(
@@ -332,7 +332,7 @@ fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], best: usize, quick: bool) -
         headline: Headline::Cpu,
         description: "256 connections × 2 MiB on 16 KiB socket buffers, senders as in fanout; one connection in \
              ten pauses 2 ms after every 64 KiB it reads, so sockets fill and readiness gates fire; the headline \
-             is the sending side's CPU per MiB."
+             is CPU per MiB (the whole process)."
             .into(),
         contenders: many(backends, pressed, 1),
     });
@@ -395,7 +395,7 @@ fn main() -> Result<(), String> {
     let backends = backends();
     let memcpy = limit::memcpy_gbps();
     let (best, tried) =
-        limit::best_chunk(256 * MIB, if opts.quick { 1 } else { 3 }).map_err(|e| e.to_string())?;
+        limit::best_chunk(256 * MIB, if opts.quick { 1 } else { 5 }).map_err(|e| e.to_string())?;
     let tried: Vec<String> = tried
         .iter()
         .map(|(chunk, rate)| format!("{}: {rate:.0} MB/s", size(*chunk as u64)))

@@ -16,8 +16,9 @@ pub struct Outcome {
     /// CPU time (user + system) of the whole process over the run: every thread, including
     /// runtime workers and threads that finished during the run.
     pub cpu: Duration,
-    /// CPU time of the receiving threads alone, each read from its own thread clock.
-    pub receiver_cpu: Duration,
+    /// CPU time of the receiving threads alone, each read from its own thread clock (`None`
+    /// where the split is not measured: a subprocess).
+    pub receiver_cpu: Option<Duration>,
     /// System calls of fast_io writers and readers (`None` for contenders without `Stats`).
     pub kernel_entries: Option<u64>,
     /// Readiness waits of fast_io writers and readers (gates that had to wait), likewise.
@@ -34,7 +35,7 @@ impl Outcome {
             bytes,
             wall,
             cpu,
-            receiver_cpu,
+            receiver_cpu: Some(receiver_cpu),
             ..Outcome::default()
         }
     }
@@ -55,8 +56,8 @@ impl Outcome {
 
     /// CPU time of everything but the receiving threads: the sender, its runtime's workers, and
     /// the thread that drives the run.
-    pub fn sender_cpu(&self) -> Duration {
-        self.cpu.saturating_sub(self.receiver_cpu)
+    pub fn sender_cpu(&self) -> Option<Duration> {
+        Some(self.cpu.saturating_sub(self.receiver_cpu?))
     }
 
     /// The `p`-th percentile (0..=100) of the latencies, if any were recorded.

@@ -147,8 +147,8 @@ impl Recorder {
             outcome.bytes,
             outcome.wall.as_nanos(),
             outcome.cpu.as_nanos(),
-            outcome.sender_cpu().as_nanos(),
-            outcome.receiver_cpu.as_nanos(),
+            nanos(outcome.sender_cpu()),
+            nanos(outcome.receiver_cpu),
             outcome
                 .kernel_entries
                 .map_or_else(|| "-".to_owned(), |k| k.to_string()),

@@ -53,7 +53,7 @@ pub fn plotted(figures: &CaseFigures) -> Option<Plot> {
     if !to_std.is_empty() {
         let metric = match figures.case.headline {
             Headline::Throughput => "MB/s × std (higher is better)",
-            Headline::Cpu => "sender CPU per MiB × std (lower is better)",
+            Headline::Cpu => "CPU per MiB × std (lower is better)",
             Headline::Latency => "p50 round-trip latency × std (lower is better)",
         };
         return Some(Plot {

@@ -36,6 +36,8 @@ pub struct Figures {
     /// Only when every run counted its kernel entries: a median over part of the runs would
     /// pass for a median over all of them.
     pub entries_per_mib: Option<f64>,
+    /// Readiness waits per MiB, on the same terms as kernel entries.
+    pub waits_per_mib: Option<f64>,
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
     /// The case's headline figure / std's in the same round.
@@ -77,7 +79,7 @@ fn per_mib(ns: f64, run: &Run) -> f64 {
 pub fn headline_value(headline: Headline, run: &Run) -> Option<f64> {
     match headline {
         Headline::Throughput => Some(mbps(run)),
-        Headline::Cpu => Some(per_mib(run.sender_cpu_ns, run)),
+        Headline::Cpu => Some(per_mib(run.cpu_ns, run)),
         Headline::Latency => run.p50_ns,
     }
 }
@@ -137,11 +139,15 @@ fn case_figures(case: &Case, runs: &[&Run]) -> CaseFigures {
                 median(&runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
             };
             let throughputs: Vec<f64> = runs.iter().map(|r| mbps(r)).collect();
-            let entries = if runs.iter().all(|r| r.kernel_entries.is_some()) {
-                med(&|r| Some(r.kernel_entries? / (r.bytes / MIB)))
-            } else {
-                None
+            // A count some runs lack would be a median of a different set of runs.
+            let counted = |f: &dyn Fn(&Run) -> Option<f64>| {
+                if runs.iter().all(|r| f(r).is_some()) {
+                    med(&|r| Some(f(r)? / (r.bytes / MIB)))
+                } else {
+                    None
+                }
             };
+            let entries = counted(&|r| r.kernel_entries);
             Figures {
                 contender: name.to_owned(),
                 runs: runs.len(),
@@ -149,10 +155,11 @@ fn case_figures(case: &Case, runs: &[&Run]) -> CaseFigures {
                 vs_std: ratio(name, "std", &|r| Some(mbps(r))),
                 vs_limit: ratio(name, "limit", &|r| Some(mbps(r))),
                 cpu_ms_per_mib: med(&|r| Some(per_mib(r.cpu_ns, r))),
-                sender_ms_per_mib: med(&|r| Some(per_mib(r.sender_cpu_ns, r))),
-                receiver_ms_per_mib: med(&|r| Some(per_mib(r.receiver_cpu_ns, r))),
+                sender_ms_per_mib: med(&|r| Some(per_mib(r.sender_cpu_ns?, r))),
+                receiver_ms_per_mib: med(&|r| Some(per_mib(r.receiver_cpu_ns?, r))),
                 cpu_vs_std: ratio(name, "std", &|r| Some(per_mib(r.cpu_ns, r))),
                 entries_per_mib: entries,
+                waits_per_mib: counted(&|r| r.readiness_waits),
                 p50_us: med(&|r| r.p50_ns.map(|ns| ns / 1e3)),
                 p99_us: med(&|r| r.p99_ns.map(|ns| ns / 1e3)),
                 headline: ratio(name, "std", &|r| headline_value(case.headline, r)),
@@ -181,8 +188,9 @@ pub mod tests {
             bytes: mbps * 1e6,
             wall_ns: 1e9,
             cpu_ns: mbps * 1e6,
-            sender_cpu_ns: mbps * 0.5e6,
-            receiver_cpu_ns: mbps * 0.5e6,
+            sender_cpu_ns: Some(mbps * 0.5e6),
+            receiver_cpu_ns: Some(mbps * 0.5e6),
+            readiness_waits: None,
             kernel_entries: None,
             p50_ns: None,
             p99_ns: None,

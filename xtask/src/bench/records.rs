@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 
 /// The header `runs.tsv` must carry, tab-separated.
 pub const RUNS_HEADER: &str = "scenario\tcase\tround\tposition\tcontender\tbytes\twall_ns\tcpu_ns\t\
-                               sender_cpu_ns\treceiver_cpu_ns\tkernel_entries\tp50_ns\tp99_ns";
+                               sender_cpu_ns\treceiver_cpu_ns\tkernel_entries\tp50_ns\tp99_ns\t\
+                               readiness_waits";
 
 /// The header `cases.tsv` must carry, tab-separated.
 pub const CASES_HEADER: &str = "scenario\tcase\theadline\tdescription";
@@ -37,11 +38,14 @@ pub struct Run {
     pub bytes: f64,
     pub wall_ns: f64,
     pub cpu_ns: f64,
-    pub sender_cpu_ns: f64,
-    pub receiver_cpu_ns: f64,
+    /// `None` where the split was not measured (a subprocess contender).
+    pub sender_cpu_ns: Option<f64>,
+    pub receiver_cpu_ns: Option<f64>,
     pub kernel_entries: Option<f64>,
     pub p50_ns: Option<f64>,
     pub p99_ns: Option<f64>,
+    /// Readiness waits of fast_io writers, readers and groups (gates that had to wait).
+    pub readiness_waits: Option<f64>,
 }
 
 /// Which figure a case is judged by; each is compared as contender / std in the same round.
@@ -49,7 +53,7 @@ pub struct Run {
 pub enum Headline {
     /// MB/s, higher is better.
     Throughput,
-    /// Sender CPU per MiB, lower is better.
+    /// CPU per MiB of the whole process, lower is better.
     Cpu,
     /// p50 round-trip latency, lower is better.
     Latency,
@@ -116,8 +120,8 @@ pub fn parse_runs(text: &str) -> Result<(Meta, Vec<Run>), String> {
 
 fn parse_run(line: &str) -> Result<Run, String> {
     let fields: Vec<&str> = line.split('\t').collect();
-    if fields.len() != 13 {
-        return Err(format!("{} fields, expected 13: {line:?}", fields.len()));
+    if fields.len() != 14 {
+        return Err(format!("{} fields, expected 14: {line:?}", fields.len()));
     }
     let whole = |i: usize| {
         fields[i]
@@ -150,11 +154,12 @@ fn parse_run(line: &str) -> Result<Run, String> {
         bytes: number(5)?,
         wall_ns: number(6)?,
         cpu_ns: number(7)?,
-        sender_cpu_ns: number(8)?,
-        receiver_cpu_ns: number(9)?,
+        sender_cpu_ns: optional(8)?,
+        receiver_cpu_ns: optional(9)?,
         kernel_entries: optional(10)?,
         p50_ns: optional(11)?,
         p99_ns: optional(12)?,
+        readiness_waits: optional(13)?,
     };
     if run.bytes == 0.0 || run.wall_ns == 0.0 {
         // Every figure is per byte or per second: a run that moved nothing cannot be summarised.
@@ -218,9 +223,9 @@ mod tests {
 
     const RUNS: &str = "# seed=12345\n# rounds=2\n# machine=Linux 6.18.44, 2 cores\n\
         scenario\tcase\tround\tposition\tcontender\tbytes\twall_ns\tcpu_ns\tsender_cpu_ns\t\
-        receiver_cpu_ns\tkernel_entries\tp50_ns\tp99_ns\n\
-        bulk\t64KiB\t0\t0\tstd\t1048576\t1000000\t900000\t500000\t400000\t32\t-\t-\n\
-        bulk\t64KiB\t0\t1\tepoll\t1048576\t500000\t800000\t300000\t500000\t-\t1500\t9000\n";
+        receiver_cpu_ns\tkernel_entries\tp50_ns\tp99_ns\treadiness_waits\n\
+        bulk\t64KiB\t0\t0\tstd\t1048576\t1000000\t900000\t500000\t400000\t32\t-\t-\t7\n\
+        bulk\t64KiB\t0\t1\tepoll\t1048576\t500000\t800000\t-\t-\t-\t1500\t9000\t-\n";
 
     #[test]
     fn meta_header_and_runs_parse() {
@@ -234,6 +239,9 @@ mod tests {
         assert_eq!((runs[1].round, runs[1].position), (0, 1));
         assert_eq!(runs[1].kernel_entries, None);
         assert_eq!(runs[1].p99_ns, Some(9000.0));
+        assert_eq!(runs[0].readiness_waits, Some(7.0));
+        assert_eq!(runs[1].readiness_waits, None);
+        assert_eq!(runs[1].sender_cpu_ns, None);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct Header<'a> {
 pub fn headline_label(headline: Headline) -> &'static str {
     match headline {
         Headline::Throughput => "MB/s × std ↑",
-        Headline::Cpu => "sender CPU/MiB × std ↓",
+        Headline::Cpu => "CPU/MiB × std ↓",
         Headline::Latency => "p50 × std ↓",
     }
 }
@@ -92,9 +92,13 @@ fn write_header(out: &mut String, header: &Header<'_>) {
          statistics (type 7, as numpy and R do by default). Absolute figures are medians over \
          runs. CPU is the process's CPU time (every thread, runtime workers included; a \
          subprocess's own CPU for `fastcat`); the receiving threads' own clock splits it into \
-         receiver and sender (the rest). `limit` is a plain `send` loop at the best chunk size \
+         receiver and sender (the rest). That split follows where the kernel did the work: \
+         loopback delivers a send in softirq context on whichever thread triggered it (a \
+         receiver's ACK can push a blocked sender's queued data), so a `cpu` headline uses the \
+         whole process's CPU. `limit` is a plain `send` loop at the best chunk size \
          with a receiver that only receives: the most a plain program gets here. Kernel \
-         entries per MiB are given only when every run of a contender counted them.\n"
+         entries and readiness waits (gates that had to wait) per MiB are given only when \
+         every run of a contender counted them.\n"
     );
     let _ = writeln!(out, "**Bimodal runs.** Rule: {}.\n", mode_rule());
 }
@@ -219,17 +223,17 @@ fn case_section(out: &mut String, figures: &CaseFigures) {
     let _ = writeln!(
         out,
         "| contender | runs | MB/s | × std (p25–p75) | × limit (p25–p75) | CPU ms/MiB | \
-         sender ms/MiB | receiver ms/MiB | CPU × std (p25–p75) | kernel entries/MiB | p50 µs | \
-         p99 µs |"
+         sender ms/MiB | receiver ms/MiB | CPU × std (p25–p75) | kernel entries/MiB | \
+         readiness waits/MiB | p50 µs | p99 µs |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for f in &figures.contenders {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             f.contender,
             f.runs,
             f.mbps.map_or("–".to_owned(), mbps_words),
@@ -240,6 +244,7 @@ fn case_section(out: &mut String, figures: &CaseFigures) {
             number(f.receiver_ms_per_mib, 3),
             summary_cell(f.cpu_vs_std),
             number(f.entries_per_mib, 1),
+            number(f.waits_per_mib, 2),
             number(f.p50_us, 1),
             number(f.p99_us, 1),
         );
