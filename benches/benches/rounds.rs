@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use benches::cpu::children_cpu;
 use benches::fanout::{self, Pausing, Shape};
-use benches::rounds::{Case, Headline, Recorder, Rng, RunFn, run_case};
+use benches::rounds::{Case, Headline, Recorder, Rng, RunFn, Watchdog, run_case};
 use benches::{Outcome, fastio, limit};
 use fast_io::{Availability, BackendKind, Config, SocketBackend};
 
@@ -421,6 +421,7 @@ fn main() -> Result<(), String> {
     )
     .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut rng = Rng::new(opts.seed);
+    let watchdog = Watchdog::start();
     for case in cases(&backends, best, opts.quick) {
         if opts
             .only
@@ -429,8 +430,15 @@ fn main() -> Result<(), String> {
         {
             continue;
         }
-        run_case(&case, opts.rounds, opts.warmups, &mut rng, &mut recorder)
-            .map_err(|e| e.to_string())?;
+        run_case(
+            &case,
+            opts.rounds,
+            opts.warmups,
+            &mut rng,
+            &mut recorder,
+            &watchdog,
+        )
+        .map_err(|e| e.to_string())?;
     }
     eprintln!("recorded to {}", dir.display());
     Ok(())

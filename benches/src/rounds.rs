@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::Outcome;
 
@@ -164,6 +167,47 @@ impl Recorder {
     }
 }
 
+/// Ends the process when one run outlasts its guard: a bench that hangs would stall whoever runs
+/// it (CI included) with no word of which contender hung.
+#[derive(Debug, Clone)]
+pub struct Watchdog {
+    armed: Arc<Mutex<Option<(Instant, String)>>>,
+}
+
+impl Watchdog {
+    /// Starts the watching thread; nothing is guarded until [`Watchdog::guard`].
+    pub fn start() -> Self {
+        let armed: Arc<Mutex<Option<(Instant, String)>>> = Arc::new(Mutex::new(None));
+        let watched = Arc::clone(&armed);
+        thread::spawn(move || {
+            loop {
+                thread::sleep(Duration::from_millis(500));
+                let armed = watched.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some((until, what)) = armed.as_ref()
+                    && Instant::now() > *until
+                {
+                    eprintln!("{what}: a run outlasted its guard; stopping the bench");
+                    std::process::exit(3);
+                }
+            }
+        });
+        Watchdog { armed }
+    }
+
+    /// Runs `f` with the process ended if it takes longer than `limit`.
+    pub fn guard<T>(&self, what: &str, limit: Duration, f: impl FnOnce() -> T) -> T {
+        *self.armed.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now() + limit, what.to_owned()));
+        let value = f();
+        *self.armed.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        value
+    }
+}
+
+/// How long one run may take before the watchdog ends the bench: every run here takes well
+/// under ten seconds, even on a slow, shared machine.
+pub const RUN_GUARD: Duration = Duration::from_secs(120);
+
 /// Runs `warmups` discarded rounds and then `rounds` recorded ones of `case`.
 ///
 /// A failed run stops the bench with an error naming the case and contender: a contender that
@@ -174,6 +218,7 @@ pub fn run_case(
     warmups: usize,
     rng: &mut Rng,
     recorder: &mut Recorder,
+    watchdog: &Watchdog,
 ) -> io::Result<()> {
     recorder.case(case)?;
     for round in 0..warmups + rounds {
@@ -192,7 +237,8 @@ pub fn run_case(
         );
         for (position, &index) in order.iter().enumerate() {
             let (name, run) = &case.contenders[index];
-            let outcome = run().map_err(|err| {
+            let what = format!("{}/{}/{name}", case.scenario, case.case);
+            let outcome = watchdog.guard(&what, RUN_GUARD, run).map_err(|err| {
                 io::Error::new(
                     err.kind(),
                     format!("{}/{}/{name}: {err}", case.scenario, case.case),
@@ -246,7 +292,15 @@ mod tests {
             description: "d".into(),
             contenders: vec![("a".into(), Box::new(run)), ("b".into(), Box::new(run))],
         };
-        run_case(&case, 3, 2, &mut Rng::new(1), &mut recorder).unwrap();
+        run_case(
+            &case,
+            3,
+            2,
+            &mut Rng::new(1),
+            &mut recorder,
+            &Watchdog::start(),
+        )
+        .unwrap();
         drop(recorder);
         assert_eq!(calls.get(), 10);
         let runs = fs::read_to_string(dir.join("runs.tsv")).unwrap();
