@@ -1,5 +1,6 @@
 //! fastcat end to end: every available backend, against `socat` and `nc` at the other end, data
-//! compared by SHA-256; plus loopback, a vanishing peer and a bad option.
+//! compared by SHA-256; plus loopback (and its check catching a corrupted byte), a vanishing peer
+//! and a bad option.
 //!
 //! The fastcat example is built by `cargo test`/`cargo nextest` alongside this test. A missing
 //! `socat` or `nc` prints `skipped: <reason>`, and fails instead when `FAST_IO_REQUIRE_TOOLS`
@@ -325,6 +326,67 @@ fn loopback_checks_every_byte_on_every_backend() {
             "{backend}: {stderr}"
         );
     }
+}
+
+/// Runs loopback on `backend` with the byte at `offset` flipped by the receiver's test hook.
+fn loopback_corrupted_at(backend: &str, size: &str, offset: u64) -> Output {
+    finish(
+        spawn(
+            Command::new(fastcat())
+                .args(["loopback", "--size", size, "--backend", backend])
+                .env("FASTCAT_CORRUPT_AT", offset.to_string()),
+        ),
+        "fastcat loopback with a corrupted byte",
+    )
+}
+
+#[test]
+fn loopback_names_the_offset_of_a_corrupted_byte() {
+    // 48 MiB + 7: the last byte is not on a run or period boundary. Offsets: the first byte,
+    // one in the middle of a read, one just past a pattern period (1_048_573 bytes), the last.
+    let size = (48u64 << 20) + 7;
+    for backend in backends() {
+        for offset in [0, 20_000_017, 1_048_573, size - 1] {
+            let out = loopback_corrupted_at(backend, &size.to_string(), offset);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{backend}@{offset}: {stderr}");
+            assert!(
+                stderr.contains(&format!("byte {offset} differs from what was sent")),
+                "{backend}@{offset}: {stderr}"
+            );
+            assert!(
+                !stderr.contains("every byte checked"),
+                "{backend}@{offset}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn loopback_ignores_a_corruption_offset_past_the_end() {
+    // The hook flips nothing outside the stream, so a clean run still passes with it set: the
+    // failures above come from the flipped byte, not from the hook being set.
+    for backend in backends() {
+        let out = loopback_corrupted_at(backend, "1MiB", 1 << 20);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{backend}: {stderr}");
+        assert!(stderr.contains("every byte checked"), "{backend}: {stderr}");
+    }
+}
+
+#[test]
+fn loopback_rejects_a_corruption_offset_that_is_not_a_number() {
+    let out = finish(
+        spawn(
+            Command::new(fastcat())
+                .args(["loopback", "--size", "1MiB"])
+                .env("FASTCAT_CORRUPT_AT", "the middle"),
+        ),
+        "fastcat loopback with a bad hook value",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("FASTCAT_CORRUPT_AT"), "{stderr}");
 }
 
 #[test]
