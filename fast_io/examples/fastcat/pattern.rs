@@ -7,19 +7,19 @@
 //! pseudo-random bytes. The stored buffer repeats the period's first `max_run` bytes after its
 //! end, so the `len ≤ max_run` stream bytes from any offset are one contiguous slice.
 //!
-//! Why a prime period catches a lost, repeated or moved run of bytes: such a fault shifts what
-//! follows it by some `k` bytes against where it belongs, and the receiver then compares the
-//! pattern shifted by `k` with itself. A periodic sequence equals its own shift only when `k` is a
-//! multiple of its smallest period, and every period of `period` repeated divides `PERIOD`: with
-//! `PERIOD` prime that is 1 (impossible, the bytes are not all equal) or `PERIOD` itself. So any
-//! shift short of a multiple of `PERIOD` (about 1 MiB) differs within one period, and with random
-//! bytes in practice within a few bytes; a fault too near the end to show a difference still
-//! changes the byte count, which loopback checks as well. A shift of exactly a multiple of
-//! `PERIOD` that also keeps the count would need the transport to drop and repeat whole periods at
-//! once, which is not a failure TCP or a backend has a reason to make.
-//!
-//! Why about 1 MiB: the period and one receive buffer stay within this machine's caches (1 MiB of
-//! L2 per core, 32 MiB of L3), so the comparison runs at cache speed, far above the socket's.
+//! Why a prime period catches a lost or repeated run of bytes of any length short of a multiple
+//! of `PERIOD`: such a fault leaves everything after it shifted by the run's length `k`, so from
+//! there on the receiver compares the stream at `o + k` with the stream at `o`. Those agree on
+//! `PERIOD` consecutive bytes only if they agree everywhere, that is only if `k` is a period of
+//! the stream. Every period of the stream is a multiple of its smallest one, which divides
+//! `PERIOD`; with `PERIOD` prime that is 1 (which would make all bytes equal, and they are not) or
+//! `PERIOD` itself. So the difference shows within `PERIOD` bytes of the fault for certain, and
+//! with these random bytes within a few (the test suite checks every shift); a fault too near the
+//! end to show one still changes the byte count, which loopback checks too. A run moved elsewhere
+//! with the count kept is compared over its own length `L` only, so it escapes only if its bytes
+//! happen to equal those it displaced: a chance of 256^-L for random bytes. A period of 1 MiB also
+//! keeps the pattern within this machine's caches (1 MiB of L2 per core, 32 MiB of L3), so the
+//! comparison runs far faster than the socket.
 
 /// The period in bytes: the largest prime below 2^20.
 pub const PERIOD: usize = 1_048_573;
