@@ -1,5 +1,6 @@
 //! fastcat end to end: every available backend, against `socat` and `nc` at the other end, data
-//! compared by SHA-256; plus loopback, a vanishing peer and a bad option.
+//! compared by SHA-256; plus loopback (and its check catching a corrupted byte), a vanishing peer
+//! and a bad option.
 //!
 //! The fastcat example is built by `cargo test`/`cargo nextest` alongside this test. A missing
 //! `socat` or `nc` prints `skipped: <reason>`, and fails instead when `FAST_IO_REQUIRE_TOOLS`
@@ -15,6 +16,12 @@ use std::time::{Duration, Instant};
 
 use fast_io::Availability;
 use sha2::{Digest, Sha256};
+
+/// The loopback pattern itself, compiled into this test so its promises are checked directly.
+#[path = "../examples/fastcat/pattern.rs"]
+mod pattern;
+
+use pattern::{PERIOD, Pattern};
 
 /// Generous: a transfer here takes well under a second; a hang must fail, not stall the run.
 const GUARD: Duration = Duration::from_secs(60);
@@ -325,6 +332,132 @@ fn loopback_checks_every_byte_on_every_backend() {
             "{backend}: {stderr}"
         );
     }
+}
+
+/// Runs loopback on `backend` with the byte at `offset` flipped by the receiver's test hook.
+fn loopback_corrupted_at(backend: &str, size: &str, offset: u64) -> Output {
+    finish(
+        spawn(
+            Command::new(fastcat())
+                .args(["loopback", "--size", size, "--backend", backend])
+                .env("FASTCAT_CORRUPT_AT", offset.to_string()),
+        ),
+        "fastcat loopback with a corrupted byte",
+    )
+}
+
+#[test]
+fn loopback_names_the_offset_of_a_corrupted_byte() {
+    // 48 MiB + 7: the last byte is not on a run or period boundary. Offsets: the first byte,
+    // one in the middle of a read, one just past a pattern period (1_048_573 bytes), the last.
+    let size = (48u64 << 20) + 7;
+    for backend in backends() {
+        for offset in [0, 20_000_017, 1_048_573, size - 1] {
+            let out = loopback_corrupted_at(backend, &size.to_string(), offset);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{backend}@{offset}: {stderr}");
+            assert!(
+                stderr.contains(&format!("byte {offset} differs from what was sent")),
+                "{backend}@{offset}: {stderr}"
+            );
+            assert!(
+                !stderr.contains("every byte checked"),
+                "{backend}@{offset}: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn loopback_ignores_a_corruption_offset_past_the_end() {
+    // The hook flips nothing outside the stream, so a clean run still passes with it set: the
+    // failures above come from the flipped byte, not from the hook being set.
+    for backend in backends() {
+        let out = loopback_corrupted_at(backend, "1MiB", 1 << 20);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{backend}: {stderr}");
+        assert!(stderr.contains("every byte checked"), "{backend}: {stderr}");
+    }
+}
+
+#[test]
+fn loopback_rejects_a_corruption_offset_that_is_not_a_number() {
+    let out = finish(
+        spawn(
+            Command::new(fastcat())
+                .args(["loopback", "--size", "1MiB"])
+                .env("FASTCAT_CORRUPT_AT", "the middle"),
+        ),
+        "fastcat loopback with a bad hook value",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("FASTCAT_CORRUPT_AT"), "{stderr}");
+}
+
+#[test]
+fn pattern_runs_are_the_stream_from_any_offset() {
+    // A run starting anywhere, across the period's end or not, is the stream byte for byte: the
+    // tail that makes runs contiguous repeats the start of the period exactly.
+    let run = 1 << 20;
+    let pattern = Pattern::new(run);
+    let byte = |at: u64| pattern.run(at, 1)[0];
+    for at in [
+        0,
+        1,
+        PERIOD as u64 - 1000,
+        PERIOD as u64 - 1,
+        5 * PERIOD as u64 + 3,
+    ] {
+        let bytes = pattern.run(at, run);
+        assert!(
+            bytes
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == byte(at + i as u64)),
+            "the run from {at} is not the stream"
+        );
+        assert_eq!(pattern.check(at, bytes), Ok(()));
+    }
+}
+
+#[test]
+fn pattern_shows_any_lost_or_repeated_run_within_a_few_bytes() {
+    // A lost (or repeated) run of k bytes makes the receiver see the stream from o + k (or
+    // o - k) where it expects o. Every shift short of a period must show at once, whatever k.
+    let pattern = Pattern::new(64);
+    for o in [0u64, 777_777] {
+        for k in 1..PERIOD as u64 {
+            let shifted = pattern.run(o + k, 64);
+            match pattern.check(o, shifted) {
+                Err(bad) => assert!(bad - o < 8, "a shift of {k} at {o} showed only at {bad}"),
+                Ok(()) => panic!("a shift of {k} bytes at {o} went unnoticed"),
+            }
+        }
+        // The one blind spot: a shift by a whole period is the same bytes.
+        assert_eq!(pattern.check(o, pattern.run(o + PERIOD as u64, 64)), Ok(()));
+    }
+}
+
+#[test]
+fn pattern_check_names_the_first_differing_byte() {
+    let pattern = Pattern::new(4096);
+    let at = 3 * PERIOD as u64 - 100;
+    // Offsets either side of a period boundary (at + 100), with a later difference too: the
+    // first one is named.
+    for i in [0, 1, 99, 100, 4094] {
+        let mut got = pattern.run(at, 4096).to_vec();
+        got[i] ^= 1;
+        got[4095] ^= 0x80;
+        assert_eq!(
+            pattern.check(at, &got),
+            Err(at + i as u64),
+            "flipped byte {i}"
+        );
+    }
+    let mut got = pattern.run(at, 4096).to_vec();
+    got[4095] ^= 0x80;
+    assert_eq!(pattern.check(at, &got), Err(at + 4095), "the last byte");
 }
 
 #[test]

@@ -10,8 +10,17 @@
 //! It speaks plain TCP, so `nc`/`socat` work at either end. Every wait is bounded by `--timeout`
 //! (the write and read deadlines of contract C5), so a peer that vanishes is reported, never
 //! waited on forever. Errors are one line on stderr and a non-zero exit.
+//!
+//! `loopback` checks every byte at socket speed: both sides work on slices of one precomputed
+//! pattern (see `pattern.rs`), so sending costs nothing extra and checking is one `memcmp` per
+//! read. A mismatch names the stream offset of the first byte that differs.
+//!
+//! Test hook: `FASTCAT_CORRUPT_AT=<offset>` makes loopback's receiver flip the byte at that stream
+//! offset before checking it, so a test can prove that a bad byte is found and named exactly
+//! (an offset past the end flips nothing). It is for tests only; nothing else reads it.
 
 mod args;
+mod pattern;
 mod progress;
 
 use std::fs::File;
@@ -25,10 +34,14 @@ use std::time::{Duration, Instant};
 use fast_io::{Config, Selection, SocketBackend, Stats};
 
 use args::{Args, Command};
+use pattern::Pattern;
 use progress::Progress;
 
 /// Bytes moved per call: big enough that per-call costs vanish, small enough to show progress.
 const CHUNK: usize = 256 << 10;
+
+/// Bytes loopback sends per write and receives per read at most.
+const LOOPBACK_RUN: usize = 1 << 20;
 
 fn main() -> ExitCode {
     let args = match args::parse(std::env::args().skip(1)) {
@@ -203,13 +216,21 @@ fn recv(
     Ok(())
 }
 
-/// The byte at stream offset `at`: changes with the offset, so a lost, repeated or moved run of
-/// bytes is caught at its first position.
-fn pattern(at: u64) -> u8 {
-    (at.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8 ^ (at >> 16) as u8
+/// The test hook `FASTCAT_CORRUPT_AT`: the stream offset whose byte loopback's receiver flips.
+fn corrupt_at() -> Result<Option<u64>, String> {
+    match std::env::var("FASTCAT_CORRUPT_AT") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("FASTCAT_CORRUPT_AT is not a byte offset: {text:?}")),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(err) => Err(format!("FASTCAT_CORRUPT_AT: {err}")),
+    }
 }
 
 fn loopback(selection: &Selection, config: &Config, size: u64) -> Result<(), String> {
+    let corrupt = corrupt_at()?;
     let setup = |e: io::Error| format!("cannot set up the loopback connection: {e}");
     let listener = TcpListener::bind("127.0.0.1:0").map_err(setup)?;
     let client = TcpStream::connect(listener.local_addr().map_err(setup)?).map_err(setup)?;
@@ -222,49 +243,59 @@ fn loopback(selection: &Selection, config: &Config, size: u64) -> Result<(), Str
         .writer(client.as_fd(), config)
         .map_err(|e| e.to_string())?;
     let read_deadline = config.read_deadline;
-    let started = Instant::now();
-    let receiver = thread::spawn(move || -> Result<(u64, Stats), String> {
-        let mut buf = vec![0u8; CHUNK];
-        let mut at = 0u64;
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| explain(&e, at, read_deadline))?;
-            if n == 0 {
-                return Ok((at, reader.stats()));
-            }
-            if let Some(i) = (0..n).find(|&i| buf[i] != pattern(at + i as u64)) {
-                return Err(format!("byte {} differs from what was sent", at + i as u64));
-            }
-            at += n as u64;
-        }
-    });
+    let pattern = Pattern::new(LOOPBACK_RUN);
+    let pattern = &pattern;
     let mut progress = Progress::new(Some(size), "loopback");
-    let mut block = vec![0u8; CHUNK];
-    let mut sent = 0u64;
-    let sending = (|| {
-        while sent < size {
-            let n = block.len().min((size - sent) as usize);
-            for (i, byte) in block[..n].iter_mut().enumerate() {
-                *byte = pattern(sent + i as u64);
+    let started = Instant::now();
+    let (sending, received) = thread::scope(|scope| {
+        let receiver = scope.spawn(move || -> Result<(u64, Stats), String> {
+            // Owned here so that a receiver that stops early closes the socket, and the sender
+            // fails at once instead of waiting out its deadline on a full buffer.
+            let _server = server;
+            let mut buf = vec![0u8; LOOPBACK_RUN];
+            let mut at = 0u64;
+            loop {
+                let n = reader
+                    .read(&mut buf)
+                    .map_err(|e| explain(&e, at, read_deadline))?;
+                if n == 0 {
+                    return Ok((at, reader.stats()));
+                }
+                let got = &mut buf[..n];
+                if let Some(bad) = corrupt.filter(|&c| c >= at && c - at < n as u64) {
+                    got[(bad - at) as usize] ^= 0xFF;
+                }
+                pattern
+                    .check(at, got)
+                    .map_err(|bad| format!("byte {bad} differs from what was sent"))?;
+                at += n as u64;
+            }
+        });
+        let mut sent = 0u64;
+        let sending = (|| {
+            while sent < size {
+                let n = LOOPBACK_RUN.min((size - sent) as usize);
+                writer
+                    .write_all(pattern.run(sent, n))
+                    .map_err(|e| explain(&e, sent, config.write_deadline))?;
+                sent += n as u64;
+                progress.add(n as u64);
             }
             writer
-                .write_all(&block[..n])
-                .map_err(|e| explain(&e, sent, config.write_deadline))?;
-            sent += n as u64;
-            progress.add(n as u64);
-        }
-        writer
-            .shutdown()
-            .map_err(|e| explain(&e, sent, config.write_deadline))
-    })();
-    // Closing our ends unblocks the receiver if sending failed half way.
-    drop(client);
-    let received = receiver
-        .join()
-        .map_err(|_| "the receiving thread panicked".to_owned())?;
+                .shutdown()
+                .map_err(|e| explain(&e, sent, config.write_deadline))
+        })();
+        // Closing our end unblocks the receiver if sending failed half way.
+        drop(client);
+        let received = receiver
+            .join()
+            .map_err(|_| "the receiving thread panicked".to_owned());
+        (sending, received)
+    });
+    // A mismatch is the cause and the sender's broken connection only its effect: report the
+    // receiver first.
+    let (received, reader_stats) = received??;
     sending?;
-    let (received, reader_stats) = received?;
     progress.finish();
     if received != size {
         return Err(format!("sent {size} bytes but received {received}"));

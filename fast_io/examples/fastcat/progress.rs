@@ -1,5 +1,8 @@
 //! A progress bar on stderr that appears only once a transfer has run for a second, so short
 //! transfers and scripts see nothing but the summary.
+//!
+//! Its cost is per call, never per byte: `add` is a counter update and a clock read, and callers
+//! make it once per transfer call (up to 1 MiB), so it cannot slow a transfer measurably.
 
 use std::time::{Duration, Instant};
 
