@@ -136,6 +136,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     crate::fallback::run_fallback(&[])?;
     step(cargo(&["test", "--workspace", "--doc"]))?;
     step(cargo(&["bench", "--workspace", "--no-run"]))?;
+    // One round of every scenario for every contender: each run checks its byte counts, and
+    // the report and charts must come out of real records, so the bench cannot rot unseen.
+    crate::bench::run_bench(&["--quick".into(), "--rounds".into(), "1".into()])?;
     Ok(())
 }
 

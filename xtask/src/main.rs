@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation, in Rust rather than shell scripts.
 //!
-//! - `cargo xtask ci`: exactly what CI runs (format, lints, tests, doc tests, bench build, tidy).
+//! - `cargo xtask ci`: exactly what CI runs (format, lints, tests, doc tests, bench build and
+//!   one smoke round of the bench, tidy).
 //! - `cargo xtask tidy`: the house-habit checks alone.
 //! - `cargo xtask bench [--quick] [--rounds N] [--seed S] [--only SCENARIO] [--criterion]
 //!   [--report-only]`: every scenario in seeded rounds, then `target/bench-report.md` and charts.
