@@ -32,7 +32,7 @@ struct Options {
 
 fn options() -> Result<Options, String> {
     let mut opts = Options {
-        rounds: 15,
+        rounds: 20,
         warmups: 1,
         seed: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -189,13 +189,15 @@ fn fastcat(bin: PathBuf, total: u64) -> RunFn<'static> {
     })
 }
 
-fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], best: usize, quick: bool) -> Vec<Case<'a>> {
+fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], quick: bool) -> Vec<Case<'a>> {
     let mut cases = Vec::new();
-    let best_name = size(best as u64);
-    let limit_says =
-        format!("limit: a plain send loop of {best_name} sends, recv into {best_name}");
+    let chunks: Vec<String> = limit::CANDIDATES.iter().map(|&c| size(c as u64)).collect();
+    let limit_says = format!(
+        "limit: in every round a plain send loop at each of {} with 1 MiB reads, the fastest counting",
+        chunks.join(", ")
+    );
 
-    const BULK: u64 = 256 * MIB;
+    const BULK: u64 = 1 << 30;
     for chunk in [4usize << 10, 64 << 10, 1 << 20] {
         let equal = if chunk < peers::BATCH {
             "std, tokio and compio write through a 64 KiB buffered writer (fast_io gathers the same batch)"
@@ -216,7 +218,7 @@ fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], best: usize, quick: bool) -
                 move |b| fastio::bulk(b, BULK, chunk),
                 move || peers::tokio_peer::bulk(BULK, chunk),
                 move || peers::compio_peer::bulk(BULK, chunk),
-                Some(run(move || limit::bulk(BULK, best))),
+                Some(run(move || limit::best_of_chunks(BULK))),
             ),
         });
     }
@@ -237,7 +239,7 @@ fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], best: usize, quick: bool) -
             |b| fastio::small(b, WRITES, SMALL, PER_FLUSH),
             || peers::tokio_peer::small(WRITES, SMALL, PER_FLUSH),
             || peers::compio_peer::small(WRITES, SMALL, PER_FLUSH),
-            Some(run(move || limit::bulk(WRITES * SMALL as u64, best))),
+            Some(run(move || limit::best_of_chunks(WRITES * SMALL as u64))),
         ),
     });
 
@@ -364,7 +366,7 @@ fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], best: usize, quick: bool) -
             ),
             contenders: vec![
                 ("fastcat".into(), fastcat(bin, LOOPED)),
-                ("limit".into(), run(move || limit::bulk(LOOPED, best))),
+                ("limit".into(), run(move || limit::best_of_chunks(LOOPED))),
             ],
         }),
         _ => eprintln!("fastcat: skipped: FASTCAT_BIN does not name a built fastcat"),
@@ -394,12 +396,6 @@ fn main() -> Result<(), String> {
     );
     let backends = backends();
     let memcpy = limit::memcpy_gbps();
-    let (best, tried) =
-        limit::best_chunk(256 * MIB, if opts.quick { 1 } else { 5 }).map_err(|e| e.to_string())?;
-    let tried: Vec<String> = tried
-        .iter()
-        .map(|(chunk, rate)| format!("{}: {rate:.0} MB/s", size(*chunk as u64)))
-        .collect();
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
         .output()
@@ -415,14 +411,12 @@ fn main() -> Result<(), String> {
             ("memcpy_gbps", format!("{memcpy:.2}")),
             ("machine", machine()),
             ("date", date),
-            ("limit_chunk", best.to_string()),
-            ("limit_calibration", tried.join(", ")),
         ],
     )
     .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut rng = Rng::new(opts.seed);
     let watchdog = Watchdog::start();
-    for case in cases(&backends, best, opts.quick) {
+    for case in cases(&backends, opts.quick) {
         if opts
             .only
             .as_ref()

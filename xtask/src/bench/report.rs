@@ -95,8 +95,11 @@ fn write_header(out: &mut String, header: &Header<'_>) {
          receiver and sender (the rest). That split follows where the kernel did the work: \
          loopback delivers a send in softirq context on whichever thread triggered it (a \
          receiver's ACK can push a blocked sender's queued data), so a `cpu` headline uses the \
-         whole process's CPU. `limit` is a plain `send` loop at the best chunk size \
-         with a receiver that only receives: the most a plain program gets here. Kernel \
+         whole process's CPU. `limit` is a plain blocking `send` loop with a receiver \
+         that only receives (1 MiB reads, as every contender's receiver): in throughput cases it \
+         runs at every chunk size from 16 KiB to 4 MiB in each round and the fastest run counts, \
+         the most a plain program gets here. A contender above 1.00× limit is within the \
+         noise of a round, not past the kernel. Kernel \
          entries and readiness waits (gates that had to wait) per MiB are given only when \
          every run of a contender counted them.\n"
     );
