@@ -1,64 +1,70 @@
 //! The readiness gate of a lone writer or reader (contracts C3, C4, C15): ONE slice of waiting
-//! for a socket to become writable or readable, within the call's deadline.
+//! for a socket to become writable or readable, within the call's deadline, in front of the
+//! transfer that waits for it.
 //!
-//! Writers and readers come here only after a transfer with `MSG_DONTWAIT` returned `-EAGAIN`, so
-//! a writable socket never pays for a gate. One call of [`wait`] is one slice: a `PollAdd` linked
-//! to a `LinkTimeout` ([`Ring::gate`]) of [`Config::gate_slice`](fast_io::Config::gate_slice),
-//! shortened so that it never runs past the deadline (C5). Whether the slice ended with the
-//! socket ready or ran out (`-ECANCELED`/`-ETIME`), the caller tries its transfer again before it
-//! waits again: the kernel reports readiness later than room exists (a Unix socket polls
-//! writable only once its queue is down to a quarter of the buffer, TCP once half is free), so a
-//! gate that is only re-armed could wait forever on a socket that would take a send at once.
+//! Writers and readers arm a gate only after a transfer found the socket full or empty (`-EAGAIN`,
+//! or a short send, which leaves a full socket), so a ready socket never pays for one. The gate
+//! goes to the kernel *with* the retried transfer: `PollAdd` → `LinkTimeout(slice)` → the SEND
+//! or RECV, linked in one submission ([`Ring::send`] with a [`Gate`]), so the wait and the
+//! transfer it was for cost one `io_uring_enter` together, where a gate of its own and then the
+//! transfer cost two. The transfer still runs only once the socket polled ready (C3). The slice
+//! is [`Config::gate_slice`](fast_io::Config::gate_slice), shortened so that it never runs past
+//! the deadline (C5). When it runs out (`-ECANCELED`/`-ETIME`), the kernel cancels the transfer
+//! unrun, and the caller tries the transfer again *without* a gate before it arms the next one:
+//! the kernel reports readiness later than room exists (a Unix socket polls writable only once
+//! its queue is down to a quarter of the buffer, TCP once half is free), so a gate that is only
+//! re-armed could wait forever on a socket that would take a send at once (C4).
 //!
-//! Counting (C15) is per slice: every call counts one readiness wait; a slice that ran out while
-//! the deadline had not yet passed also counts one gate expiry. The slice that ends at the
-//! deadline is not an expiry: the call fails with `TimedOut` instead, without another transfer.
-//! (A silent peer, slices of 200 ms, a deadline of 700 ms: slices end at 200, 400, 600 and 700,
-//! so 4 waits and 3 expiries.)
+//! Counting (C15) is per slice: every gate armed counts one readiness wait ([`arm`]); a slice that
+//! ran out while the deadline had not yet passed also counts one gate expiry ([`settle`]). The
+//! slice that ends at the deadline is not an expiry: the call fails with `TimedOut` instead,
+//! without another transfer. (A silent peer, slices of 200 ms, a deadline of 700 ms: slices end
+//! at 200, 400, 600 and 700, so 4 waits and 3 expiries.)
 //!
 //! Fault injection (tests only, [`fast_io::faults`]): `etime` ends a slice as expired without
 //! arming it (no kernel entry counted), and counts it like a real one; the caller then retries
-//! its transfer, as after a real expiry.
+//! its transfer without a gate, as after a real expiry.
 
-use std::os::fd::RawFd;
 use std::time::Duration;
 
-use fast_io::faults::{self, Fault};
 use fast_io::{Counters, Deadline, Error};
 
-use super::ring::{Readiness, Ring};
+use super::ring::{Gate, Readiness, Ring};
 
-/// Waits one slice for `fd` to report `events`, then returns so that the caller tries its
-/// transfer again (C4), whether the socket became ready or the slice ran out. Counts one
-/// readiness wait, and one gate expiry if the slice ran out before the deadline. Fails with
-/// `TimedOut` (accepted 0: the caller fills in its count) when the deadline has passed, before
-/// waiting or when the slice ran out at it.
-pub(crate) fn wait(
-    ring: &mut Ring,
-    fd: RawFd,
+/// The gate for the next transfer, after one found the socket not ready: one slice of `events`,
+/// cut to the deadline. Counts one readiness wait. Fails with `TimedOut` (accepted 0: the caller
+/// fills in its count) when the deadline has already passed.
+pub(crate) fn arm(
     events: u32,
     gate_slice: Duration,
     deadline: &Deadline,
     counters: &Counters,
-) -> Result<(), Error> {
+) -> Result<Gate, Error> {
     if deadline.passed() {
         return Err(deadline.error(0));
     }
     counters.readiness_waits.add(1);
-    let readiness = if faults::hit(Fault::Etime) {
-        // Fault injection (tests only): the slice ends as if it had run out.
-        ring.note_injected();
-        Readiness::Expired
-    } else {
-        ring.gate(fd, events, deadline.slice(gate_slice))
-            .map_err(Error::Os)?
-    };
+    Ok(Gate {
+        events,
+        slice: deadline.slice(gate_slice),
+    })
+}
+
+/// How a gated transfer's gate ended: `Ok(true)` when the socket polled ready and the transfer
+/// ran (its result says what it did); `Ok(false)` when the slice ran out before the deadline, so
+/// the transfer did not run and is tried again without a gate (C4), counted as a gate expiry;
+/// `TimedOut` when the slice ran out at the deadline.
+pub(crate) fn settle(
+    readiness: Readiness,
+    deadline: &Deadline,
+    counters: &Counters,
+) -> Result<bool, Error> {
     match readiness {
-        Readiness::Ready => Ok(()),
+        Readiness::Ready => Ok(true),
         Readiness::Expired if deadline.passed() => Err(deadline.error(0)),
         Readiness::Expired => {
             counters.gate_expiries.add(1);
-            Ok(())
+            Ok(false)
         }
     }
 }

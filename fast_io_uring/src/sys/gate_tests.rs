@@ -1,6 +1,6 @@
 //! What a gate and an idle reader report when nothing goes as planned: a poll the kernel refuses
 //! is an error with its errno, never an expired slice (which would send the caller round again),
-//! and a reader that met no fault says so. These kill mutants of `Ring::gate` and of the reader's
+//! and a reader that met no fault says so. These kill mutants of a gated transfer and of the reader's
 //! accessors that the conformance suite cannot reach (`cargo xtask mutants`).
 
 use std::net::{TcpListener, TcpStream};
@@ -10,20 +10,25 @@ use std::time::Duration;
 use fast_io::{Config, StatsHandle};
 
 use super::UringReader;
-use super::ring::Ring;
+use super::ring::{Gate, Ring};
 
-/// A `PollAdd` on a descriptor that is not open completes with `-EBADF`: the gate returns that
-/// error, with the positive errno, and takes it for neither readiness nor an expired slice.
+/// A `PollAdd` on a descriptor that is not open completes with `-EBADF` (and its linked SEND with
+/// `-ECANCELED`): the gated transfer returns the poll's error, with the positive errno, and takes
+/// it for neither readiness nor an expired slice.
 #[test]
 fn a_refused_poll_is_an_error_with_its_errno() {
     let mut ring = Ring::new(8, StatsHandle::new()).unwrap();
     // A descriptor number far above anything this process opens.
     let closed = 1_000_000;
+    let gate = Gate {
+        events: libc::POLLOUT as u32,
+        slice: Duration::from_millis(50),
+    };
     let err = ring
-        .gate(closed, libc::POLLOUT as u32, Duration::from_millis(50))
+        .send(closed, b"x", libc::MSG_DONTWAIT, Some(gate))
         .expect_err("a poll of a closed descriptor fails");
     assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
-    assert_eq!(ring.outstanding(), 0, "both CQEs were reaped");
+    assert_eq!(ring.outstanding(), 0, "all three CQEs were reaped");
 }
 
 /// Without `FAST_IO_FAULTS`, a reader that read saw no injected fault and no overflow, and its

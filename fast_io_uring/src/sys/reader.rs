@@ -1,18 +1,21 @@
 //! [`UringReader`]: RECV on io_uring, readiness-gated.
 //!
 //! Each `read` is one RECV with `MSG_DONTWAIT` into the caller's buffer: it completes at once with
-//! data, end of stream (`0`, C8) or `-EAGAIN`. Only `-EAGAIN` arms the gate for `POLLIN`, for one
-//! [`Config::gate_slice`] (shortened to the read deadline, C5); after that slice, whether the
-//! socket became readable or the slice ran out, the RECV is tried again before the next slice
-//! (C4; see `gate.rs` for how slices are counted). `-ENOMEM`/`-ENOBUFS` back off one slice and try
-//! again (C4). So no RECV is ever parked in the kernel, and the call returns only after its
-//! RECV's completion was reaped (C11). A read returns as soon as one RECV delivered data, so a
-//! deadline cannot be outlasted by steady progress.
+//! data, end of stream (`0`, C8) or `-EAGAIN`. When the last RECV left the socket empty
+//! (`-EAGAIN`, or fewer bytes than the buffer held: a stream RECV takes all there is), the next
+//! one goes behind a gate for `POLLIN` of one [`Config::gate_slice`] (shortened to the read
+//! deadline, C5), linked to it in one submission (see `gate.rs`): waiting for data and reading it
+//! cost one `io_uring_enter`. A slice that runs out cancels that RECV unrun, and it is tried again
+//! without a gate before the next slice (C4). `-ENOMEM`/`-ENOBUFS` back off one slice and try
+//! again (C4). So no RECV is ever parked in the kernel beyond a slice, and the call returns only
+//! after its RECV's completion was reaped (C11). A read returns as soon as one RECV delivered
+//! data, so a deadline cannot be outlasted by steady progress.
 //!
 //! Fault injection (tests only, [`fast_io::faults`]): `eagain` answers a RECV with `-EAGAIN`
-//! without submitting it (no operation and no kernel entry counted), so the gate is armed; with
-//! data waiting, it completes at once. `enomem` and `enobufs` answer it with `-ENOMEM` or
-//! `-ENOBUFS` the same way, so the reader backs off one slice.
+//! without submitting it (no operation and no kernel entry counted), so the next RECV goes behind
+//! a gate; with data waiting, that completes at once. `etime` ends such a gate as expired without
+//! submitting it. `enomem` and `enobufs` answer a RECV with `-ENOMEM` or `-ENOBUFS` the same way,
+//! so the reader backs off one slice.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -26,7 +29,7 @@ use socket2::Socket;
 
 use super::cqe::transfer_error;
 use super::gate;
-use super::ring::{Ring, Setup};
+use super::ring::{Readiness, Ring, Setup, Transfer};
 
 /// The io_uring backend's reader. Built by [`UringBackend`](crate::UringBackend).
 pub struct UringReader {
@@ -38,6 +41,9 @@ pub struct UringReader {
     gate_slice: Duration,
     sticky: Option<Sticky>,
     stats: StatsHandle,
+    /// The last RECV left the socket empty: the next one goes behind a gate, in the same
+    /// submission.
+    empty: bool,
 }
 
 impl fmt::Debug for UringReader {
@@ -73,6 +79,7 @@ impl UringReader {
             gate_slice: config.gate_slice,
             sticky: None,
             stats,
+            empty: false,
         })
     }
 
@@ -102,6 +109,19 @@ impl UringReader {
 
 impl Read for UringReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.receive(buf);
+        if read.is_err() {
+            // A call that failed (a deadline, above all) starts the next one afresh, with a RECV
+            // that tries first, as a group member's read does (C15 counts them alike).
+            self.empty = false;
+        }
+        read
+    }
+}
+
+impl UringReader {
+    /// [`Read::read`], but for resetting what the last RECV left when the call fails.
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -112,37 +132,67 @@ impl Read for UringReader {
         let fd = self.sock.as_raw_fd();
         loop {
             let counters = self.stats.counters();
-            let result = if faults::hit(Fault::Eagain) {
-                // Fault injection (tests only): as if the RECV's CQE were -EAGAIN. Nothing was
+            let injected = if faults::hit(Fault::Eagain) {
+                // Fault injection (tests only): as if the RECV's CQE were -EAGAIN. Nothing is
                 // submitted, so no operation and no kernel entry is counted.
-                self.ring.note_injected();
-                -libc::EAGAIN
-            } else if let Some(errno) = faults::shortage() {
-                // Fault injection (tests only): as if the RECV's CQE were -ENOMEM or -ENOBUFS.
-                self.ring.note_injected();
-                -errno
+                Some(-libc::EAGAIN)
             } else {
-                let result = self
-                    .ring
-                    .recv(fd, buf, libc::MSG_DONTWAIT)
-                    .map_err(Error::Os)?;
-                counters.ops_submitted.add(1);
-                counters.completions.add(1);
-                result
+                // Fault injection (tests only): as if the RECV's CQE were -ENOMEM or -ENOBUFS.
+                faults::shortage().map(|errno| -errno)
             };
+            let received = if let Some(result) = injected {
+                self.ring.note_injected();
+                Transfer { gate: None, result }
+            } else {
+                // After an empty socket the RECV waits behind a gate, in the same submission.
+                let gate = if self.empty {
+                    Some(gate::arm(
+                        libc::POLLIN as u32,
+                        self.gate_slice,
+                        &deadline,
+                        counters,
+                    )?)
+                } else {
+                    None
+                };
+                if gate.is_some() && faults::hit(Fault::Etime) {
+                    // Fault injection (tests only): the slice ends as if it had run out, unarmed.
+                    self.ring.note_injected();
+                    Transfer {
+                        gate: Some(Readiness::Expired),
+                        result: -libc::ECANCELED,
+                    }
+                } else {
+                    let received = self
+                        .ring
+                        .recv(fd, buf, libc::MSG_DONTWAIT, gate)
+                        .map_err(Error::Os)?;
+                    // A transfer behind a gate that ran out was cancelled unrun: it belongs to that
+                    // slice and is no operation, as for a group member (C15).
+                    if received.gate != Some(Readiness::Expired) {
+                        counters.ops_submitted.add(1);
+                        counters.completions.add(1);
+                    }
+                    received
+                }
+            };
+            if let Some(readiness) = received.gate
+                && !gate::settle(readiness, &deadline, counters)?
+            {
+                // The slice ran out and the RECV did not run: try it again without a gate
+                // before the next one (C4).
+                self.empty = false;
+                continue;
+            }
+            let result = received.result;
             if result >= 0 {
                 counters.bytes.add(result as u64);
+                // Fewer bytes than asked for: the RECV took all there was.
+                self.empty = (result as usize) < buf.len();
                 return Ok(result as usize);
             }
             match -result {
-                libc::EAGAIN => gate::wait(
-                    &mut self.ring,
-                    fd,
-                    libc::POLLIN as u32,
-                    self.gate_slice,
-                    &deadline,
-                    counters,
-                )?,
+                libc::EAGAIN => self.empty = true,
                 libc::EINTR => {}
                 errno if is_shortage(errno) => {
                     gate::back_off(&mut self.ring, self.gate_slice, &deadline, counters)?

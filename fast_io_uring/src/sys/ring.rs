@@ -7,8 +7,8 @@
 //! is that the memory stays valid until the operation's CQE is reaped. Every caller in this
 //! crate makes that true by structure rather than by care:
 //!
-//! - The *scoped* operations ([`Ring::send`], [`Ring::send_pair`], [`Ring::recv`],
-//!   [`Ring::gate`]) take the memory as a borrow (`&[u8]`, `&mut [u8]`, a local `Timespec`, a local
+//! - The *scoped* operations ([`Ring::send`], [`Ring::send_pair`], [`Ring::recv`], each alone or
+//!   behind a linked gate) take the memory as a borrow (`&[u8]`, `&mut [u8]`, a local `Timespec`, a local
 //!   `msghdr`) and do not return until [`Ring::wait_for`] has reaped the CQE of every SQE they
 //!   pushed. The borrow checker then guarantees the memory outlives the operation. Nothing between
 //!   the push and the reap can unwind: `io_uring_enter` errors are either transient (retried) or
@@ -133,6 +133,38 @@ pub(crate) enum Readiness {
     /// The slice ran out (`-ECANCELED` for the poll, `-ETIME` for its timeout) or a signal cut it
     /// short: the caller tries its transfer again before it waits again (C4).
     Expired,
+}
+
+impl Readiness {
+    /// How a gate's poll ended, from its CQE result.
+    fn of_poll(result: i32) -> io::Result<Readiness> {
+        match result {
+            ready if ready >= 0 => Ok(Readiness::Ready),
+            // -ECANCELED: the timeout fired and cancelled the poll. -EINTR: cut short.
+            cut if cut == -libc::ECANCELED || cut == -libc::EINTR => Ok(Readiness::Expired),
+            err => Err(io::Error::from_raw_os_error(-err)),
+        }
+    }
+}
+
+/// A readiness gate in front of a transfer: the transfer runs only once `PollAdd(events)`
+/// reports the socket ready, and the wait is bounded by a `LinkTimeout(slice)`. The poll, its
+/// timeout and the transfer are linked and go to the kernel in one submission, so a full (or
+/// empty) socket costs one `io_uring_enter` for the wait and the transfer together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Gate {
+    pub(crate) events: u32,
+    pub(crate) slice: Duration,
+}
+
+/// What a transfer's CQEs reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    /// How the transfer's gate ended, if it had one. The transfer ran only after `Ready`; after
+    /// `Expired` the kernel cancelled it unrun and its result is `-ECANCELED`.
+    pub(crate) gate: Option<Readiness>,
+    /// The transfer's own result: bytes moved, or `-errno`.
+    pub(crate) result: i32,
 }
 
 /// Memory an outstanding operation owns until its CQE is reaped.
@@ -535,39 +567,89 @@ impl Ring {
         }
     }
 
-    /// One SEND of `buf` (at most [`MAX_OP_BYTES`]) with `flags`; returns the CQE's result
-    /// (bytes accepted, or `-errno`). One `io_uring_enter` when the kernel completes it inline,
-    /// which it does for `MSG_DONTWAIT`.
-    pub(crate) fn send(&mut self, fd: RawFd, buf: &[u8], flags: i32) -> io::Result<i32> {
+    /// Pushes `entry` on `fd`, behind `gate` when one is given, submits it, and reaps every
+    /// CQE it pushed before returning. One `io_uring_enter` when the kernel completes the chain
+    /// inline, which it does for a transfer with `MSG_DONTWAIT` on a ready socket.
+    ///
+    /// # Safety
+    ///
+    /// Every byte `entry` points at must stay valid (and a buffer the kernel writes untouched by
+    /// anyone else) until this returns; it returns only after the CQE of every SQE it pushed is
+    /// reaped, so memory borrowed by the caller for the call is enough.
+    unsafe fn transfer(
+        &mut self,
+        fd: RawFd,
+        entry: squeue::Entry,
+        gate: Option<Gate>,
+    ) -> io::Result<Transfer> {
         self.claim_issuer()?;
         let padded = self.pad_completions();
-        self.reserve(1);
+        let Some(gate) = gate else {
+            self.reserve(1);
+            // SAFETY: the caller keeps `entry`'s memory valid until this returns, and
+            // `wait_for` returns only after its CQE is reaped.
+            let token = unsafe { self.push(entry, Owned::Nothing, false) };
+            if padded {
+                self.submit_padded();
+            }
+            let [result] = self.wait_for([token]);
+            return Ok(Transfer { gate: None, result });
+        };
+        self.reserve(3);
+        let timespec = timespec(gate.slice);
+        let poll = opcode::PollAdd::new(Fd(fd), gate.events)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+        let timeout = opcode::LinkTimeout::new(&timespec)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+        // SAFETY: the poll points at no memory; the timeout at `timespec`, a local of this call;
+        // `entry` at memory the caller keeps valid until this returns. `wait_for` returns only
+        // after all three CQEs are reaped, and `reserve(3)` keeps the chain in one submission.
+        let tokens = unsafe {
+            [
+                self.push(poll, Owned::Nothing, false),
+                self.push(timeout, Owned::Nothing, false),
+                self.push(entry, Owned::Nothing, false),
+            ]
+        };
+        if padded {
+            self.submit_padded();
+        }
+        let [polled, _timed_out, result] = self.wait_for(tokens);
+        Ok(Transfer {
+            gate: Some(Readiness::of_poll(polled)?),
+            result,
+        })
+    }
+
+    /// One SEND of `buf` (at most [`MAX_OP_BYTES`]) with `flags`, behind `gate` if given.
+    pub(crate) fn send(
+        &mut self,
+        fd: RawFd,
+        buf: &[u8],
+        flags: i32,
+        gate: Option<Gate>,
+    ) -> io::Result<Transfer> {
         let len = buf.len().min(MAX_OP_BYTES) as u32;
         let entry = opcode::Send::new(Fd(fd), buf.as_ptr(), len)
             .flags(flags)
             .build();
-        // SAFETY: `buf` is borrowed for this whole call, and `wait_for` returns only after this
+        // SAFETY: `buf` is borrowed for this whole call, and `transfer` returns only after the
         // SEND's CQE is reaped, so the kernel reads `buf` only while it is alive.
-        let token = unsafe { self.push(entry, Owned::Nothing, false) };
-        if padded {
-            self.submit_padded();
-        }
-        let [result] = self.wait_for([token]);
-        Ok(result)
+        unsafe { self.transfer(fd, entry, gate) }
     }
 
     /// One SENDMSG of `first` followed by `second` as a two-element iovec, so buffered bytes and
-    /// a caller's slice go out in one operation, in order. Returns the CQE's result.
+    /// a caller's slice go out in one operation, in order; behind `gate` if given.
     pub(crate) fn send_pair(
         &mut self,
         fd: RawFd,
         first: &[u8],
         second: &[u8],
         flags: i32,
-    ) -> io::Result<i32> {
-        self.claim_issuer()?;
-        let padded = self.pad_completions();
-        self.reserve(1);
+        gate: Option<Gate>,
+    ) -> io::Result<Transfer> {
         let first_len = first.len().min(MAX_OP_BYTES);
         let second_len = second.len().min(MAX_OP_BYTES - first_len);
         let iov = [
@@ -588,67 +670,27 @@ impl Ring {
             .flags(flags as u32)
             .build();
         // SAFETY: `msg` and `iov` are locals of this call, and `first` and `second` are borrowed
-        // for it; `wait_for` returns only after this SENDMSG's CQE is reaped, so everything the
+        // for it; `transfer` returns only after the SENDMSG's CQE is reaped, so everything the
         // kernel reads is alive for the whole operation.
-        let token = unsafe { self.push(entry, Owned::Nothing, false) };
-        if padded {
-            self.submit_padded();
-        }
-        let [result] = self.wait_for([token]);
-        Ok(result)
+        unsafe { self.transfer(fd, entry, gate) }
     }
 
-    /// One RECV into `buf` (at most [`MAX_OP_BYTES`]) with `flags`; returns the CQE's result.
-    pub(crate) fn recv(&mut self, fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<i32> {
-        self.claim_issuer()?;
-        let padded = self.pad_completions();
-        self.reserve(1);
+    /// One RECV into `buf` (at most [`MAX_OP_BYTES`]) with `flags`, behind `gate` if given.
+    pub(crate) fn recv(
+        &mut self,
+        fd: RawFd,
+        buf: &mut [u8],
+        flags: i32,
+        gate: Option<Gate>,
+    ) -> io::Result<Transfer> {
         let len = buf.len().min(MAX_OP_BYTES) as u32;
         let entry = opcode::Recv::new(Fd(fd), buf.as_mut_ptr(), len)
             .flags(flags)
             .build();
         // SAFETY: `buf` is borrowed mutably (so exclusively) for this whole call, and
-        // `wait_for` returns only after this RECV's CQE is reaped, so the kernel writes `buf`
+        // `transfer` returns only after the RECV's CQE is reaped, so the kernel writes `buf`
         // only while it is alive and nobody else touches it.
-        let token = unsafe { self.push(entry, Owned::Nothing, false) };
-        if padded {
-            self.submit_padded();
-        }
-        let [result] = self.wait_for([token]);
-        Ok(result)
-    }
-
-    /// The readiness gate (C3): a `PollAdd(events)` linked to a `LinkTimeout(slice)`, submitted
-    /// together, and both CQEs reaped before returning — so no gate outlives the call.
-    pub(crate) fn gate(
-        &mut self,
-        fd: RawFd,
-        events: u32,
-        slice: Duration,
-    ) -> io::Result<Readiness> {
-        self.claim_issuer()?;
-        self.reserve(2);
-        let timespec = timespec(slice);
-        let poll = opcode::PollAdd::new(Fd(fd), events)
-            .build()
-            .flags(squeue::Flags::IO_LINK);
-        let timeout = opcode::LinkTimeout::new(&timespec).build();
-        // SAFETY: the poll points at no memory. The timeout points at `timespec`, a local of
-        // this call, and `wait_for` returns only after both CQEs are reaped. `reserve(2)` made
-        // room for both, so they go into one submission and the link holds.
-        let (poll, timeout) = unsafe {
-            (
-                self.push(poll, Owned::Nothing, false),
-                self.push(timeout, Owned::Nothing, false),
-            )
-        };
-        let [polled, _timed_out] = self.wait_for([poll, timeout]);
-        match polled {
-            ready if ready >= 0 => Ok(Readiness::Ready),
-            // -ECANCELED: the timeout fired and cancelled the poll. -EINTR: cut short.
-            cut if cut == -libc::ECANCELED || cut == -libc::EINTR => Ok(Readiness::Expired),
-            err => Err(io::Error::from_raw_os_error(-err)),
-        }
+        unsafe { self.transfer(fd, entry, gate) }
     }
 
     /// Submission queue entries of the ring as built (a power of two, at least what was asked).
@@ -901,45 +943,6 @@ impl Ring {
             self.enter(0)?;
         }
         Ok(())
-    }
-
-    /// The alternative fast path, kept to measure it against the chosen one: the gate and the
-    /// SEND as one linked chain, `PollAdd(POLLOUT)` → `LinkTimeout(slice)` → `SEND`, in one
-    /// submission. Returns the poll's and the SEND's results (the SEND is `-ECANCELED` when the
-    /// slice ran out first).
-    #[cfg(test)]
-    pub(crate) fn send_gate_first(
-        &mut self,
-        fd: RawFd,
-        buf: &[u8],
-        flags: i32,
-        slice: Duration,
-    ) -> io::Result<(i32, i32)> {
-        self.claim_issuer()?;
-        self.reserve(3);
-        let timespec = timespec(slice);
-        let poll = opcode::PollAdd::new(Fd(fd), libc::POLLOUT as u32)
-            .build()
-            .flags(squeue::Flags::IO_LINK);
-        let timeout = opcode::LinkTimeout::new(&timespec)
-            .build()
-            .flags(squeue::Flags::IO_LINK);
-        let len = buf.len().min(MAX_OP_BYTES) as u32;
-        let send = opcode::Send::new(Fd(fd), buf.as_ptr(), len)
-            .flags(flags)
-            .build();
-        // SAFETY: `timespec` is a local and `buf` is borrowed for this whole call; `wait_for`
-        // returns only after all three CQEs are reaped. `reserve(3)` keeps the chain in one
-        // submission.
-        let tokens = unsafe {
-            [
-                self.push(poll, Owned::Nothing, false),
-                self.push(timeout, Owned::Nothing, false),
-                self.push(send, Owned::Nothing, false),
-            ]
-        };
-        let [polled, _, sent] = self.wait_for(tokens);
-        Ok((polled, sent))
     }
 
     /// Starts a RECV into an owned buffer and returns without waiting: the buffer belongs to the

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use fast_io::StatsHandle;
 
-use super::ring::{Readiness, Ring, timespec};
+use super::ring::{Gate, Readiness, Ring, timespec};
 
 fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -29,16 +29,20 @@ fn c9_timespec_clamps_seconds_to_i64() {
     assert!(exact.contains("tv_nsec: 7"), "{exact}");
 }
 
-/// A gate of `Duration::MAX` on a writable socket reports it ready, instead of failing its
-/// timeout with `EINVAL` and looking expired.
+/// A gate of `Duration::MAX` on a writable socket reports it ready and lets its SEND run,
+/// instead of failing its timeout with `EINVAL` and looking expired.
 #[test]
 fn c9_gate_of_duration_max_waits_for_readiness() {
     let (client, _server) = pair();
     let mut ring = Ring::new(8, StatsHandle::new()).unwrap();
-    let readiness = ring
-        .gate(client.as_raw_fd(), libc::POLLOUT as u32, Duration::MAX)
+    let gate = Gate {
+        events: libc::POLLOUT as u32,
+        slice: Duration::MAX,
+    };
+    let sent = ring
+        .send(client.as_raw_fd(), b"x", libc::MSG_DONTWAIT, Some(gate))
         .unwrap();
-    assert_eq!(readiness, Readiness::Ready);
+    assert_eq!((sent.gate, sent.result), (Some(Readiness::Ready), 1));
     assert_eq!(ring.outstanding(), 0);
 }
 

@@ -10,23 +10,27 @@
 //!
 //! Every SEND carries `MSG_DONTWAIT | MSG_NOSIGNAL`: it completes at once with the bytes the
 //! socket took, or `-EAGAIN`, never waiting for the peer inside the kernel (C3), and never raising
-//! `SIGPIPE` (C7). Only `-EAGAIN` arms the readiness gate ([`gate::wait`]), for ONE slice: after
-//! it, ready or run out, the SEND is tried again before the next slice (C4), because the kernel
-//! reports `POLLOUT` later than a send can succeed. `-ENOMEM`/`-ENOBUFS` wait one slice
-//! ([`gate::back_off`]) and try again; they are counted, never sticky (C4).
+//! `SIGPIPE` (C7). Only a full socket (`-EAGAIN`, or a short SEND) arms the readiness gate, for
+//! ONE slice, and the gate goes to the kernel linked to the next SEND ([`gate`]): a full-socket
+//! event costs one `io_uring_enter` for the wait and the SEND together. A slice that runs out
+//! cancels that SEND unrun, and the SEND is tried again without a gate before the next slice
+//! (C4), because the kernel reports `POLLOUT` later than a send can succeed.
+//! `-ENOMEM`/`-ENOBUFS` wait one slice ([`gate::back_off`]) and try again; they are counted,
+//! never sticky (C4).
 //!
 //! A call's deadline bounds it also while it makes progress (C5): `write_all`, `write` and `flush`
 //! check it after every transfer that moved bytes while bytes remain, and fail with `TimedOut`
 //! carrying the exact count of that call's bytes accepted.
 //!
 //! Because a socket never has more than one transfer in flight, each submission of a writer
-//! carries one SEND or SENDMSG (a gate adds its poll and timeout), so `Config::max_ops_per_submit`
+//! carries one SEND or SENDMSG (a gate adds its poll and timeout in front of it), so `Config::max_ops_per_submit`
 //! is always respected; the limit starts to bind when one ring serves many sockets (groups). The
 //! ring has `Config::ring_entries` entries, but at least 4: a gate needs two in one submission.
 //!
 //! Fault injection (tests only, [`fast_io::faults`]): `eagain` answers a transfer with `-EAGAIN`
-//! without submitting it (so it counts no operation and no kernel entry, and the gate is armed:
-//! on a writable socket it completes at once); `enomem` and `enobufs` answer it with `-ENOMEM` or
+//! without submitting it (so it counts no operation and no kernel entry, and the next SEND goes
+//! behind a gate: on a writable socket it completes at once); `etime` (in `gate.rs`) ends such a
+//! gate as expired without submitting it; `enomem` and `enobufs` answer it with `-ENOMEM` or
 //! `-ENOBUFS` the same way (so the writer backs off one slice); and `short` offers the kernel only
 //! the first byte not yet accepted — a buffered one before any of the caller's (C1) — so the SEND
 //! comes back short of what was pending and is continued (C2). The ring's own hooks are in
@@ -44,7 +48,7 @@ use socket2::Socket;
 
 use super::cqe::transfer_error;
 use super::gate;
-use super::ring::{MAX_OP_BYTES, Ring};
+use super::ring::{MAX_OP_BYTES, Readiness, Ring, Transfer};
 
 /// Flags of every SEND: return `-EAGAIN` instead of waiting (C3), no `SIGPIPE` (C7).
 const SEND_FLAGS: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
@@ -63,6 +67,9 @@ pub struct UringWriter {
     gate_slice: Duration,
     sticky: Option<Sticky>,
     stats: StatsHandle,
+    /// The last SEND found the socket full (`-EAGAIN`, or short): the next one goes behind a
+    /// gate, in the same submission.
+    full: bool,
 }
 
 impl fmt::Debug for UringWriter {
@@ -103,6 +110,7 @@ impl UringWriter {
             gate_slice: config.gate_slice,
             sticky: None,
             stats,
+            full: false,
         })
     }
 
@@ -157,11 +165,22 @@ impl UringWriter {
     }
 
     /// Hands the buffered bytes followed by `extra` to the kernel in one operation, until at
-    /// least one byte is accepted; returns how many were. While the socket is full it waits one
-    /// gate slice at a time and tries the SEND again after each (C3, C4), also after a slice that
-    /// ran out; a transient shortage backs off one slice and tries again. At most one
-    /// SEND/SENDMSG of this socket is ever in flight (C1, C2).
+    /// least one byte is accepted; returns how many were. While the socket is full the SEND
+    /// waits behind a gate of one slice, linked to it in one submission, and after a slice that
+    /// ran out it is tried again without one (C3, C4); a transient shortage backs off one slice
+    /// and tries again. At most one SEND/SENDMSG of this socket is ever in flight (C1, C2).
     fn transfer(&mut self, extra: &[u8], deadline: &Deadline) -> Result<usize, Error> {
+        let sent = self.send_some(extra, deadline);
+        if sent.is_err() {
+            // A call that failed (a deadline, above all) starts the next one afresh, with a SEND
+            // that tries first, as a group member's flush does (C15 counts them alike).
+            self.full = false;
+        }
+        sent
+    }
+
+    /// [`UringWriter::transfer`], but for resetting what the last SEND left when it fails.
+    fn send_some(&mut self, extra: &[u8], deadline: &Deadline) -> Result<usize, Error> {
         if let Some(sticky) = self.sticky {
             return Err(sticky.error());
         }
@@ -170,56 +189,86 @@ impl UringWriter {
             let pending = &self.batch[self.head..self.tail];
             let offered = (pending.len() + extra.len()).min(MAX_OP_BYTES);
             let counters = self.stats.counters();
-            let result = if faults::hit(Fault::Eagain) {
-                // Fault injection (tests only): as if the SEND's CQE were -EAGAIN. Nothing was
+            let injected = if faults::hit(Fault::Eagain) {
+                // Fault injection (tests only): as if the SEND's CQE were -EAGAIN. Nothing is
                 // submitted, so no operation and no kernel entry is counted.
-                self.ring.note_injected();
-                -libc::EAGAIN
-            } else if let Some(errno) = faults::shortage() {
-                // Fault injection (tests only): as if the SEND's CQE were -ENOMEM or -ENOBUFS.
-                self.ring.note_injected();
-                -errno
+                Some(-libc::EAGAIN)
             } else {
-                let result = if faults::hit(Fault::Short) {
-                    // Fault injection (tests only): offer 1 byte, the first one not accepted yet:
-                    // a buffered byte goes before any of the caller's (C1).
-                    self.ring.note_injected();
-                    let first = if pending.is_empty() {
-                        &extra[..extra.len().min(1)]
-                    } else {
-                        &pending[..1]
-                    };
-                    self.ring.send(fd, first, SEND_FLAGS)
-                } else if pending.is_empty() {
-                    self.ring.send(fd, extra, SEND_FLAGS)
-                } else if extra.is_empty() {
-                    self.ring.send(fd, pending, SEND_FLAGS)
-                } else {
-                    self.ring.send_pair(fd, pending, extra, SEND_FLAGS)
-                }
-                .map_err(Error::Os)?;
-                counters.ops_submitted.add(1);
-                counters.completions.add(1);
-                result
+                // Fault injection (tests only): as if the SEND's CQE were -ENOMEM or -ENOBUFS.
+                faults::shortage().map(|errno| -errno)
             };
+            let sent = if let Some(result) = injected {
+                self.ring.note_injected();
+                Transfer { gate: None, result }
+            } else {
+                // After a full socket the SEND waits behind a gate, in the same submission.
+                let gate = if self.full {
+                    Some(gate::arm(
+                        libc::POLLOUT as u32,
+                        self.gate_slice,
+                        deadline,
+                        counters,
+                    )?)
+                } else {
+                    None
+                };
+                if gate.is_some() && faults::hit(Fault::Etime) {
+                    // Fault injection (tests only): the slice ends as if it had run out, unarmed.
+                    self.ring.note_injected();
+                    Transfer {
+                        gate: Some(Readiness::Expired),
+                        result: -libc::ECANCELED,
+                    }
+                } else {
+                    let sent = if faults::hit(Fault::Short) {
+                        // Fault injection (tests only): offer 1 byte, the first one not accepted
+                        // yet: a buffered byte goes before any of the caller's (C1).
+                        self.ring.note_injected();
+                        let first = if pending.is_empty() {
+                            &extra[..extra.len().min(1)]
+                        } else {
+                            &pending[..1]
+                        };
+                        self.ring.send(fd, first, SEND_FLAGS, gate)
+                    } else if pending.is_empty() {
+                        self.ring.send(fd, extra, SEND_FLAGS, gate)
+                    } else if extra.is_empty() {
+                        self.ring.send(fd, pending, SEND_FLAGS, gate)
+                    } else {
+                        self.ring.send_pair(fd, pending, extra, SEND_FLAGS, gate)
+                    }
+                    .map_err(Error::Os)?;
+                    // A transfer behind a gate that ran out was cancelled unrun: it belongs to that
+                    // slice and is no operation, as for a group member (C15).
+                    if sent.gate != Some(Readiness::Expired) {
+                        counters.ops_submitted.add(1);
+                        counters.completions.add(1);
+                    }
+                    sent
+                }
+            };
+            if let Some(readiness) = sent.gate
+                && !gate::settle(readiness, deadline, counters)?
+            {
+                // The slice ran out and the SEND did not run: try it again without a gate
+                // before the next one (C4).
+                self.full = false;
+                continue;
+            }
+            let result = sent.result;
             if result > 0 {
                 let n = result as usize;
                 counters.bytes.add(n as u64);
-                if n < offered {
+                // A short SEND left the socket full: the next one waits behind a gate.
+                self.full = n < offered;
+                if self.full {
                     counters.short_transfers.add(1);
                 }
                 return Ok(n);
             }
             match -result {
-                // Full socket: wait one slice behind the gate, then try again (C3, C4).
-                0 | libc::EAGAIN => gate::wait(
-                    &mut self.ring,
-                    fd,
-                    libc::POLLOUT as u32,
-                    self.gate_slice,
-                    deadline,
-                    counters,
-                )?,
+                // Full socket: the next SEND goes behind a gate (C3).
+                0 | libc::EAGAIN => self.full = true,
                 libc::EINTR => {}
                 // The kernel is short of memory for a moment: one slice, then again (C4).
                 errno if is_shortage(errno) => {
