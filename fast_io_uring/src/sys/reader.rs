@@ -187,8 +187,7 @@ impl UringReader {
             let result = received.result;
             if result >= 0 {
                 counters.bytes.add(result as u64);
-                // Fewer bytes than asked for: the RECV took all there was.
-                self.empty = (result as usize) < buf.len();
+                self.empty = false;
                 return Ok(result as usize);
             }
             match -result {

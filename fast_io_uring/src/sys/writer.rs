@@ -259,9 +259,8 @@ impl UringWriter {
             if result > 0 {
                 let n = result as usize;
                 counters.bytes.add(n as u64);
-                // A short SEND left the socket full: the next one waits behind a gate.
-                self.full = n < offered;
-                if self.full {
+                self.full = false;
+                if n < offered {
                     counters.short_transfers.add(1);
                 }
                 return Ok(n);
