@@ -17,14 +17,12 @@
 //!
 //! - **C3 Readiness gate.** A backend never gives the kernel a send that would sit waiting for the
 //!   peer to drain. Every transfer is first tried without waiting (`MSG_DONTWAIT`: io_uring puts
-//!   it in the SEND's or RECV's flags, epoll on the `send`/`recv` itself); only when a transfer
-//!   found the socket not ready (`EAGAIN`; for a lone io_uring writer or reader also a SEND that
-//!   came back short, which leaves the socket full, or a RECV that took less than its buffer,
-//!   which leaves it empty) does the backend wait for readiness, one [`Config::gate_slice`] at a
-//!   time (default 100 ms). epoll waits for `EPOLLOUT`/`EPOLLIN` and then transfers; io_uring
-//!   links `PollAdd` → `LinkTimeout(slice)` → the retried SEND or RECV in one submission, so the
-//!   transfer runs only once the socket polled ready, and the wait and the transfer cost one
-//!   kernel entry together. So a writable socket never pays for a gate, no thread is ever parked in the kernel without
+//!   it in the SEND's or RECV's flags, epoll on the `send`/`recv` itself); only when the kernel
+//!   answers `EAGAIN` does the backend wait for readiness, one [`Config::gate_slice`] at a time
+//!   (default 100 ms). epoll waits for `EPOLLOUT`/`EPOLLIN` and then transfers; a lone io_uring
+//!   writer or reader links `PollAdd` → `LinkTimeout(slice)` → the retried SEND or RECV in one
+//!   submission, so the transfer runs only once the socket polled ready, and the wait and the
+//!   transfer cost one kernel entry together (groups arm their gates on their own). So a writable socket never pays for a gate, no thread is ever parked in the kernel without
 //!   bound on behalf of a send, and a submission never holds back the completions of anything
 //!   else. The `std` baseline is the documented exception: its blocking `send` parks its own
 //!   thread (and only that thread), for at most one gate slice per call (`SO_SNDTIMEO`).
@@ -92,7 +90,8 @@
 //!   completions, short transfers, readiness waits, gate slices that expired, transient errors,
 //!   operations cancelled, and kernel entries (system calls). The counters are exact, so tests
 //!   and benchmarks rely on them. One readiness wait is one gate slice armed because a transfer
-//!   found (or left) the socket not ready, as C3 lists; a gate expiry is such a slice that ran out with the deadline
+//!   found the socket not ready (a transfer linked behind a slice that ran out was never run and
+//!   counts as no operation); a gate expiry is such a slice that ran out with the deadline
 //!   (if any) not yet passed. A group member counts both exactly as a lone writer or reader
 //!   does in the same situation.
 //!

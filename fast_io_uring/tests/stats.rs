@@ -186,3 +186,80 @@ fn a_writer_moved_between_threads_keeps_working() {
         println!("ring {}: {stats}", writer.ring_setup());
     });
 }
+
+/// A full socket costs one kernel entry for its wait and the SEND together (issue 16, item 1):
+/// the SEND that meets `-EAGAIN`, then the gate linked to the retried SEND in one submission.
+/// A gate of its own would make it three entries.
+#[test]
+fn c15_a_full_socket_costs_one_entry_for_the_wait_and_the_send() {
+    let Some(backend) = uring() else { return };
+    if fast_io::faults::any() {
+        println!("not applicable under FAST_IO_FAULTS: injected answers change the count");
+        return;
+    }
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(Some(4096));
+        let config = Config {
+            gate_slice: Duration::from_secs(5),
+            ..Config::default()
+        };
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        writer.write_all(b"x").unwrap();
+        writer.flush().unwrap();
+        let queued = 1 + support::saturate(&client);
+        let before = writer.stats();
+        let draining = thread::spawn(move || {
+            // Long after the writer met the full socket and went behind its gate.
+            thread::sleep(Duration::from_millis(200));
+            let mut got = vec![0u8; queued + 100];
+            (&server).read_exact(&mut got).unwrap();
+        });
+        writer.write_all(&[7; 100]).unwrap();
+        writer.flush().unwrap();
+        let d = delta(writer.stats(), before);
+        assert_eq!(d.bytes, 100, "{d}");
+        assert_eq!(
+            (d.readiness_waits, d.ops_submitted, d.kernel_entries),
+            (1, 2, 2),
+            "{d}"
+        );
+        draining.join().unwrap();
+    });
+}
+
+/// An empty socket likewise: the RECV that meets `-EAGAIN`, then the gate linked to the retried
+/// RECV, which delivers the data when it comes: two kernel entries for the whole read.
+#[test]
+fn c15_an_empty_socket_costs_one_entry_for_the_wait_and_the_recv() {
+    let Some(backend) = uring() else { return };
+    if fast_io::faults::any() {
+        println!("not applicable under FAST_IO_FAULTS: injected answers change the count");
+        return;
+    }
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(None);
+        let config = Config {
+            gate_slice: Duration::from_secs(5),
+            ..Config::default()
+        };
+        let mut reader = backend.new_reader(server.as_fd(), &config).unwrap();
+        (&client).write_all(b"warm").unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(reader.read(&mut buf).unwrap(), 4);
+        let before = reader.stats();
+        let sending = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(200));
+            (&client).write_all(b"late").unwrap();
+            client
+        });
+        assert_eq!(reader.read(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"late");
+        let d = delta(reader.stats(), before);
+        assert_eq!(
+            (d.readiness_waits, d.ops_submitted, d.kernel_entries),
+            (1, 2, 2),
+            "{d}"
+        );
+        drop(sending.join().unwrap());
+    });
+}

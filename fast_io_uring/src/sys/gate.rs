@@ -2,8 +2,8 @@
 //! for a socket to become writable or readable, within the call's deadline, in front of the
 //! transfer that waits for it.
 //!
-//! Writers and readers arm a gate only after a transfer found the socket full or empty (`-EAGAIN`,
-//! or a short send, which leaves a full socket), so a ready socket never pays for one. The gate
+//! Writers and readers arm a gate only after a transfer found the socket full or empty
+//! (`-EAGAIN`), so a ready socket never pays for one. The gate
 //! goes to the kernel *with* the retried transfer: `PollAdd` → `LinkTimeout(slice)` → the SEND
 //! or RECV, linked in one submission ([`Ring::send`] with a [`Gate`]), so the wait and the
 //! transfer it was for cost one `io_uring_enter` together, where a gate of its own and then the

@@ -1,9 +1,8 @@
 //! [`UringReader`]: RECV on io_uring, readiness-gated.
 //!
 //! Each `read` is one RECV with `MSG_DONTWAIT` into the caller's buffer: it completes at once with
-//! data, end of stream (`0`, C8) or `-EAGAIN`. When the last RECV left the socket empty
-//! (`-EAGAIN`, or fewer bytes than the buffer held: a stream RECV takes all there is), the next
-//! one goes behind a gate for `POLLIN` of one [`Config::gate_slice`] (shortened to the read
+//! data, end of stream (`0`, C8) or `-EAGAIN`. When the last RECV found the socket empty
+//! (`-EAGAIN`), the next one goes behind a gate for `POLLIN` of one [`Config::gate_slice`] (shortened to the read
 //! deadline, C5), linked to it in one submission (see `gate.rs`): waiting for data and reading it
 //! cost one `io_uring_enter`. A slice that runs out cancels that RECV unrun, and it is tried again
 //! without a gate before the next slice (C4). `-ENOMEM`/`-ENOBUFS` back off one slice and try
@@ -41,8 +40,8 @@ pub struct UringReader {
     gate_slice: Duration,
     sticky: Option<Sticky>,
     stats: StatsHandle,
-    /// The last RECV left the socket empty: the next one goes behind a gate, in the same
-    /// submission.
+    /// The last RECV found the socket empty (`-EAGAIN`): the next one goes behind a gate, in the
+    /// same submission.
     empty: bool,
 }
 

@@ -10,7 +10,7 @@
 //!
 //! Every SEND carries `MSG_DONTWAIT | MSG_NOSIGNAL`: it completes at once with the bytes the
 //! socket took, or `-EAGAIN`, never waiting for the peer inside the kernel (C3), and never raising
-//! `SIGPIPE` (C7). Only a full socket (`-EAGAIN`, or a short SEND) arms the readiness gate, for
+//! `SIGPIPE` (C7). Only a full socket (`-EAGAIN`) arms the readiness gate, for
 //! ONE slice, and the gate goes to the kernel linked to the next SEND ([`gate`]): a full-socket
 //! event costs one `io_uring_enter` for the wait and the SEND together. A slice that runs out
 //! cancels that SEND unrun, and the SEND is tried again without a gate before the next slice
@@ -67,8 +67,8 @@ pub struct UringWriter {
     gate_slice: Duration,
     sticky: Option<Sticky>,
     stats: StatsHandle,
-    /// The last SEND found the socket full (`-EAGAIN`, or short): the next one goes behind a
-    /// gate, in the same submission.
+    /// The last SEND found the socket full (`-EAGAIN`): the next one goes behind a gate, in the
+    /// same submission.
     full: bool,
 }
 
