@@ -1,0 +1,293 @@
+//! Many sockets on one ring (groups): scoped batches of SENDs or RECVs reaped before the call
+//! returns, owned gates that outlive a call, cancellation, and the waits between them.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::thread;
+use std::time::Duration;
+
+use fast_io::faults::{self, Fault};
+use io_uring::types::{Fd, SubmitArgs};
+use io_uring::{opcode, squeue};
+
+use super::{MAX_OP_BYTES, MIN_ENTRIES, Owned, Ring, build, lost_track, setup_syscalls, timespec};
+
+impl Ring {
+    /// Submission queue entries of the ring as built (a power of two, at least what was asked).
+    pub(crate) fn capacity(&self) -> u32 {
+        self.uring.params().sq_entries()
+    }
+
+    /// Replaces the ring by one of at least `entries` SQEs with the same setup flags. Only
+    /// allowed with nothing outstanding (no CQE the kernel still owes), so no operation can be
+    /// lost with the old ring. The old ring's munmaps and close and the new one's setup and mmaps
+    /// are counted as kernel entries.
+    pub(crate) fn resize(&mut self, entries: u32) -> io::Result<()> {
+        if !self.outstanding.is_empty() {
+            return Err(io::Error::other(
+                "an io_uring ring cannot be resized with operations in flight",
+            ));
+        }
+        let entries = entries.max(MIN_ENTRIES);
+        let fresh = build(entries, self.setup)?;
+        let calls = setup_syscalls(&self.uring) + setup_syscalls(&fresh);
+        self.count_entries(calls);
+        self.uring = fresh;
+        self.entries = entries;
+        // A single-issuer ring is created disabled again: the next user enables it.
+        self.issuer = None;
+        Ok(())
+    }
+
+    /// Waits until the CQEs of the `count` consecutive tokens from `first` are all reaped and
+    /// writes their results into `out`, in token order. Returns only then: this is what keeps the
+    /// scoped batches' borrows sound. Other CQEs reaped meanwhile stay in `done` for their owners.
+    fn wait_span(&mut self, first: u64, count: usize, out: &mut Vec<i32>) {
+        const MISSING: i32 = i32::MIN;
+        out.clear();
+        out.resize(count, MISSING);
+        let end = first + count as u64;
+        let mut missing = count;
+        // Never ask the kernel for more CQEs than its completion queue can hold at once.
+        let cq = self.uring.params().cq_entries() as usize;
+        loop {
+            self.reap();
+            let mut i = 0;
+            while i < self.done.len() {
+                let token = self.done[i].token;
+                if (first..end).contains(&token) {
+                    out[(token - first) as usize] = self.done.swap_remove(i).result;
+                    missing -= 1;
+                } else {
+                    i += 1;
+                }
+            }
+            if missing == 0 {
+                return;
+            }
+            if let Err(err) = self.enter(missing.min(cq)) {
+                lost_track(&err);
+            }
+        }
+    }
+
+    /// One SEND per `(fd, bytes)` with `flags`, all pushed before one `io_uring_enter` that
+    /// submits them and waits for their completions; writes each CQE's result (bytes accepted, or
+    /// `-errno`) into `out`, in the order of `sends`. With `MSG_DONTWAIT` the kernel completes
+    /// every SEND inline, so the batch costs one kernel entry when the submission queue has room
+    /// for it (a batch larger than the queue is submitted in pieces as it fills). The caller must
+    /// not name one socket twice if order matters (C1): two SENDs of a stream in one batch may
+    /// reorder bytes when the first is short.
+    pub(crate) fn send_batch(
+        &mut self,
+        sends: &[(RawFd, &[u8])],
+        flags: i32,
+        out: &mut Vec<i32>,
+    ) -> io::Result<()> {
+        self.claim_issuer()?;
+        let padded = self.pad_completions();
+        let first = self.next_token;
+        for (k, &(fd, buf)) in sends.iter().enumerate() {
+            self.reserve(1);
+            let len = buf.len().min(MAX_OP_BYTES) as u32;
+            let entry = opcode::Send::new(Fd(fd), buf.as_ptr(), len)
+                .flags(flags)
+                .build();
+            // SAFETY: every slice in `sends` is borrowed for this whole call, and `wait_span`
+            // below returns only after the CQE of every SEND pushed here is reaped. Nothing
+            // between the pushes and that wait can unwind (`reserve` and `push` abort instead).
+            let token = unsafe { self.push(entry, Owned::Nothing, false) };
+            debug_assert_eq!(token, first + k as u64, "a batch's tokens are consecutive");
+        }
+        if padded {
+            self.submit_padded();
+        }
+        self.wait_span(first, sends.len(), out);
+        Ok(())
+    }
+
+    /// One RECV per `(fd, buffer)` with `flags`, submitted together like [`Ring::send_batch`];
+    /// writes each CQE's result (bytes received, `0` at end of stream, or `-errno`) into `out`.
+    pub(crate) fn recv_batch(
+        &mut self,
+        recvs: &mut [(RawFd, &mut [u8])],
+        flags: i32,
+        out: &mut Vec<i32>,
+    ) -> io::Result<()> {
+        self.claim_issuer()?;
+        let padded = self.pad_completions();
+        let first = self.next_token;
+        for (k, (fd, buf)) in recvs.iter_mut().enumerate() {
+            self.reserve(1);
+            let len = buf.len().min(MAX_OP_BYTES) as u32;
+            let entry = opcode::Recv::new(Fd(*fd), buf.as_mut_ptr(), len)
+                .flags(flags)
+                .build();
+            // SAFETY: every buffer in `recvs` is borrowed mutably (so exclusively) for this whole
+            // call, and `wait_span` below returns only after the CQE of every RECV pushed here is
+            // reaped, so the kernel writes each buffer only while it is alive and untouched.
+            let token = unsafe { self.push(entry, Owned::Nothing, false) };
+            debug_assert_eq!(token, first + k as u64, "a batch's tokens are consecutive");
+        }
+        if padded {
+            self.submit_padded();
+        }
+        self.wait_span(first, recvs.len(), out);
+        Ok(())
+    }
+
+    /// Queues a readiness gate — `PollAdd(events)` linked to a `LinkTimeout(slice)` — without
+    /// entering the kernel: the next `io_uring_enter` of the ring (a group's next round, or its
+    /// wait) submits it. Returns the poll's and the timeout's tokens. The gate outlives the call:
+    /// the timeout's `Timespec` is owned by the table of outstanding operations until its CQE is
+    /// reaped; the results come back through [`Ring::completions`].
+    pub(crate) fn queue_gate(
+        &mut self,
+        fd: RawFd,
+        events: u32,
+        slice: Duration,
+    ) -> io::Result<(u64, u64)> {
+        self.claim_issuer()?;
+        self.reserve(2);
+        let timespec = Box::new(timespec(slice));
+        let poll = opcode::PollAdd::new(Fd(fd), events)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+        let timeout = opcode::LinkTimeout::new(&*timespec).build();
+        // SAFETY: the poll points at no memory; the boxed `timespec` moves into the table with
+        // the timeout's push (moving a `Box` does not move its heap memory) and stays there until
+        // the timeout's CQE is reaped. `reserve(2)` keeps the link in one submission.
+        let tokens = unsafe {
+            (
+                self.push(poll, Owned::Nothing, false),
+                self.push(timeout, Owned::Timespec(timespec), false),
+            )
+        };
+        Ok(tokens)
+    }
+
+    /// Reaps what the kernel has completed and moves every completion no call is waiting for —
+    /// those of queued operations such as gates — into `out` as `(token, result)`. Their owned
+    /// memory is freed here, after its CQE. (Scoped calls claim their own CQEs before they
+    /// return, so between calls everything in `done` belongs to a queued operation.)
+    pub(crate) fn completions(&mut self, out: &mut Vec<(u64, i32)>) {
+        self.reap();
+        out.extend(self.done.drain(..).map(|done| (done.token, done.result)));
+    }
+
+    /// Withdraws queued operations: an `AsyncCancel` for each of `targets` still outstanding
+    /// (each counted in the ring's [`Stats::cancelled`](fast_io::Stats::cancelled)), then waits
+    /// until the CQE of every target and of every cancel is reaped, and discards their results.
+    /// Afterwards the kernel holds nothing of theirs, so the memory and the descriptors they used
+    /// may go. (Cancelling a poll also ends its linked timeout; the timeout is still named, and
+    /// counted, when it was outstanding too.)
+    pub(crate) fn cancel(&mut self, targets: &[u64]) -> io::Result<()> {
+        self.claim_issuer()?;
+        self.reap();
+        let mut cancels = Vec::new();
+        for &target in targets {
+            if self.outstanding.contains_key(&target) {
+                self.reserve(1);
+                let cancel = opcode::AsyncCancel::new(target).build();
+                // SAFETY: an `AsyncCancel` points at no memory; it names its target by token.
+                cancels.push(unsafe { self.push(cancel, Owned::Nothing, true) });
+            }
+        }
+        self.stats.counters().cancelled.add(cancels.len() as u64);
+        loop {
+            self.reap();
+            let busy = targets
+                .iter()
+                .chain(&cancels)
+                .any(|token| self.outstanding.contains_key(token));
+            if !busy {
+                break;
+            }
+            self.enter(1)?;
+        }
+        self.done.retain(|done| !targets.contains(&done.token));
+        Ok(())
+    }
+
+    /// Submits whatever is queued, then waits until at least one completion has been reaped or
+    /// `limit` has passed (`None`: no limit). Returns at once when a completion is already
+    /// waiting, or when nothing is outstanding and there is no limit (nothing could ever
+    /// complete). With nothing outstanding and a limit, it is a plain timed sleep in the kernel
+    /// (one counted `io_uring_enter` that ends with `ETIME`): how a writer, a reader or a group
+    /// member backs off one slice after a transient shortage (C4).
+    ///
+    /// `limit` may be any `Duration`: it is clamped to what a kernel timespec holds
+    /// ([`timespec`]), so even `Duration::MAX` waits (practically) forever instead of failing.
+    pub(crate) fn wait_any(&mut self, limit: Option<Duration>) -> io::Result<()> {
+        self.claim_issuer()?;
+        self.reap();
+        if !self.done.is_empty() || (self.outstanding.is_empty() && limit.is_none()) {
+            return Ok(());
+        }
+        if faults::hit(Fault::Eintr) {
+            // Fault injection (tests only): as if the wait was cut short by EINTR at once. No
+            // system call happened, so none is counted; the caller waits again.
+            self.injected += 1;
+            return Ok(());
+        }
+        self.count_entries(1);
+        let entered = match limit {
+            None => self.uring.submit_and_wait(1),
+            Some(limit) => {
+                let timespec = timespec(limit);
+                let args = SubmitArgs::new().timespec(&timespec);
+                self.uring.submitter().submit_with_args(1, &args)
+            }
+        };
+        match entered {
+            Ok(_) => {}
+            Err(err) => match err.raw_os_error() {
+                Some(libc::ETIME | libc::EINTR) => {}
+                Some(libc::EAGAIN | libc::EBUSY) => thread::sleep(Duration::from_millis(1)),
+                _ => return Err(err),
+            },
+        }
+        self.reap();
+        Ok(())
+    }
+
+    /// Submits what is queued, without waiting, if anything is (one `io_uring_enter`; none when
+    /// the queue is empty). So a queued gate is armed in the kernel before a call returns.
+    pub(crate) fn submit_queued(&mut self) -> io::Result<()> {
+        if self.uring.submission().is_empty() {
+            return Ok(());
+        }
+        self.claim_issuer()?;
+        // An entry cut short by EINTR may have submitted nothing: enter until the queue is empty.
+        while !self.uring.submission().is_empty() {
+            self.enter(0)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a RECV into an owned buffer and returns without waiting: the buffer belongs to the
+    /// ring until the CQE is reaped. Used by the drop tests to leave an operation in flight.
+    #[cfg(test)]
+    pub(crate) fn start_owned_recv(&mut self, fd: RawFd, mut buf: Box<[u8]>) -> io::Result<()> {
+        self.claim_issuer()?;
+        self.reserve(1);
+        let len = buf.len().min(MAX_OP_BYTES) as u32;
+        let entry = opcode::Recv::new(Fd(fd), buf.as_mut_ptr(), len).build();
+        // SAFETY: the heap buffer moves into the ring's outstanding table with this push (moving
+        // a `Box` does not move its heap memory), where it stays until the CQE is reaped.
+        unsafe { self.push(entry, Owned::Buffer(buf), false) };
+        self.submit_queued()
+    }
+
+    /// Starts a gate of `slice` and returns without waiting for it (drop tests).
+    #[cfg(test)]
+    pub(crate) fn start_owned_gate(
+        &mut self,
+        fd: RawFd,
+        events: u32,
+        slice: Duration,
+    ) -> io::Result<()> {
+        self.queue_gate(fd, events, slice)?;
+        self.submit_queued()
+    }
+}
