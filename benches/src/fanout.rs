@@ -292,6 +292,20 @@ fn drive_group(
     Ok(group.totals())
 }
 
+/// One fanout run: the pairs of `shape` set up, then, with the clocks running, the receivers
+/// started and `send` given the senders' ends; every connection checked at the end. `send`
+/// returns the counters of the fast_io writers or groups it used (none for the peers).
+pub fn run(
+    shape: &Shape,
+    send: impl FnOnce(Vec<TcpStream>) -> io::Result<Vec<Stats>>,
+) -> io::Result<Outcome> {
+    let (senders, receivers) = pairs(shape)?;
+    let span = Span::start();
+    let receivers = Receivers::spawn(receivers, shape);
+    let stats = send(senders)?;
+    receivers.finish(shape, &span, &stats)
+}
+
 /// One thread drives every connection through a group of `backend` (one ring or poller).
 pub fn group(backend: &dyn SocketBackend, shape: &Shape) -> io::Result<Outcome> {
     groups(backend, shape, 1)
@@ -299,24 +313,21 @@ pub fn group(backend: &dyn SocketBackend, shape: &Shape) -> io::Result<Outcome> 
 
 /// `threads` threads, each driving its share of the connections through a group of its own.
 pub fn groups(backend: &dyn SocketBackend, shape: &Shape, threads: usize) -> io::Result<Outcome> {
-    let (senders, receivers) = pairs(shape)?;
-    let span = Span::start();
-    let receivers = Receivers::spawn(receivers, shape);
     let each = shape.each;
-    let stats = thread::scope(|scope| -> io::Result<Vec<Stats>> {
-        let handles: Vec<_> = shares(senders.iter().collect::<Vec<_>>(), threads)
-            .into_iter()
-            .map(|share| scope.spawn(move || drive_group(backend, &share, each)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .map_err(|_| io::Error::other("a group thread panicked"))?
-            })
-            .collect()
-    })?;
-    drop(senders);
-    receivers.finish(shape, &span, &stats)
+    run(shape, |senders| {
+        thread::scope(|scope| {
+            let handles: Vec<_> = shares(senders.iter().collect::<Vec<_>>(), threads)
+                .into_iter()
+                .map(|share| scope.spawn(move || drive_group(backend, &share, each)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .map_err(|_| io::Error::other("a group thread panicked"))?
+                })
+                .collect()
+        })
+    })
 }

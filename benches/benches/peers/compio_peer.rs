@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use benches::Outcome;
 use benches::cpu::{Span, measure};
-use benches::fanout::{BLOCK, Receivers, Shape, shares};
+use benches::fanout::{self, BLOCK, Shape, shares};
 use benches::pair::tcp_pair;
 use compio::BufResult;
 use compio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
@@ -247,27 +247,25 @@ async fn send_all_tasks(senders: Vec<StdStream>, each: u64) -> io::Result<()> {
 
 /// `fanout` and `fanout_backpressure` on compio: one runtime, one task per connection.
 pub fn fanout(shape: &Shape) -> io::Result<Outcome> {
-    let (senders, receivers) = benches::fanout::pairs(shape)?;
-    let span = Span::start();
-    let receivers = Receivers::spawn(receivers, shape);
-    on_runtime(async move || send_all_tasks(senders, shape.each).await)?;
-    receivers.finish(shape, &span, &[])
+    fanout::run(shape, |senders| {
+        on_runtime(async move || send_all_tasks(senders, shape.each).await)?;
+        Ok(Vec::new())
+    })
 }
 
 /// `fanout_cores` on compio: one runtime per core, each with its share of the connections.
 pub fn fanout_cores(shape: &Shape, cores: usize) -> io::Result<Outcome> {
-    let (senders, receivers) = benches::fanout::pairs(shape)?;
-    let span = Span::start();
-    let receivers = Receivers::spawn(receivers, shape);
     let each = shape.each;
-    let handles: Vec<_> = shares(senders, cores)
-        .into_iter()
-        .map(|share| {
-            thread::spawn(move || on_runtime(async move || send_all_tasks(share, each).await))
-        })
-        .collect();
-    for handle in handles {
-        join(handle)?;
-    }
-    receivers.finish(shape, &span, &[])
+    fanout::run(shape, |senders| {
+        let handles: Vec<_> = shares(senders, cores)
+            .into_iter()
+            .map(|share| {
+                thread::spawn(move || on_runtime(async move || send_all_tasks(share, each).await))
+            })
+            .collect();
+        for handle in handles {
+            join(handle)?;
+        }
+        Ok(Vec::new())
+    })
 }

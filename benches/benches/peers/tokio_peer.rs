@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use benches::Outcome;
 use benches::cpu::{Span, measure};
-use benches::fanout::{BLOCK, Receivers, Shape};
+use benches::fanout::{self, BLOCK, Shape};
 use benches::pair::tcp_pair;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
@@ -229,24 +229,22 @@ async fn send_all_tasks(senders: Vec<StdStream>, each: u64) -> io::Result<()> {
 
 /// `fanout` and `fanout_backpressure` on tokio: one current-thread runtime, a task per connection.
 pub fn fanout(shape: &Shape) -> io::Result<Outcome> {
-    let (senders, receivers) = benches::fanout::pairs(shape)?;
-    let span = Span::start();
-    let receivers = Receivers::spawn(receivers, shape);
-    on_runtime(async move || send_all_tasks(senders, shape.each).await)?;
-    receivers.finish(shape, &span, &[])
+    fanout::run(shape, |senders| {
+        on_runtime(async move || send_all_tasks(senders, shape.each).await)?;
+        Ok(Vec::new())
+    })
 }
 
 /// `fanout_cores` on tokio: the multi-thread runtime with one worker per core.
 pub fn fanout_cores(shape: &Shape, cores: usize) -> io::Result<Outcome> {
-    let (senders, receivers) = benches::fanout::pairs(shape)?;
-    let span = Span::start();
-    let receivers = Receivers::spawn(receivers, shape);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()?;
-    runtime.block_on(send_all_tasks(senders, shape.each))?;
-    // Its workers' CPU belongs to the run: shut them down before the clocks are read.
-    runtime.shutdown_timeout(Duration::from_secs(10));
-    receivers.finish(shape, &span, &[])
+    fanout::run(shape, |senders| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .enable_all()
+            .build()?;
+        runtime.block_on(send_all_tasks(senders, shape.each))?;
+        // Its workers' CPU belongs to the run: shut them down before the clocks are read.
+        runtime.shutdown_timeout(Duration::from_secs(10));
+        Ok(Vec::new())
+    })
 }

@@ -27,9 +27,62 @@
 
 use std::time::Duration;
 
+use fast_io::faults::{self, Fault};
 use fast_io::{Counters, Deadline, Error};
 
-use super::ring::{Gate, Readiness, Ring};
+use super::ring::{Gate, Readiness, Ring, Transfer};
+
+/// What a lone writer's or reader's next transfer is, before it goes to the ring.
+pub(crate) enum Next {
+    /// Fault injection (tests only) answered it without the kernel.
+    Answered(Transfer),
+    /// Submit it, behind this gate if any.
+    Submit(Option<Gate>),
+}
+
+/// Prepares the next transfer: behind a gate of `events` when the last one found the socket
+/// not ready (`waiting`), counted by [`arm`]. Under fault injection (tests only) `eagain`,
+/// `enomem` and `enobufs` answer the transfer without submitting it (no operation, no kernel
+/// entry), and `etime` ends its gate as if the slice had run out, unarmed.
+pub(crate) fn prepare(
+    ring: &mut Ring,
+    waiting: bool,
+    events: u32,
+    gate_slice: Duration,
+    deadline: &Deadline,
+    counters: &Counters,
+) -> Result<Next, Error> {
+    let injected = if faults::hit(Fault::Eagain) {
+        Some(-libc::EAGAIN)
+    } else {
+        faults::shortage().map(|errno| -errno)
+    };
+    if let Some(result) = injected {
+        ring.note_injected();
+        return Ok(Next::Answered(Transfer { gate: None, result }));
+    }
+    if !waiting {
+        return Ok(Next::Submit(None));
+    }
+    let gate = arm(events, gate_slice, deadline, counters)?;
+    if faults::hit(Fault::Etime) {
+        ring.note_injected();
+        return Ok(Next::Answered(Transfer {
+            gate: Some(Readiness::Expired),
+            result: -libc::ECANCELED,
+        }));
+    }
+    Ok(Next::Submit(Some(gate)))
+}
+
+/// Counts a submitted transfer as an operation, unless its gate ran out: the kernel then
+/// cancelled it unrun, and it belongs to that slice, as for a group member (C15).
+pub(crate) fn count(transfer: &Transfer, counters: &Counters) {
+    if transfer.gate != Some(Readiness::Expired) {
+        counters.ops_submitted.add(1);
+        counters.completions.add(1);
+    }
+}
 
 /// The gate for the next transfer, after one found the socket not ready: one slice of `events`,
 /// cut to the deadline. Counts one readiness wait. Fails with `TimedOut` (accepted 0: the caller

@@ -21,14 +21,13 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-use fast_io::faults::{self, Fault};
 use fast_io::socket::adopt;
 use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky, is_shortage};
 use socket2::Socket;
 
 use super::cqe::transfer_error;
-use super::gate;
-use super::ring::{Readiness, Ring, Setup, Transfer};
+use super::gate::{self, Next};
+use super::ring::{Ring, Setup};
 
 /// The io_uring backend's reader. Built by [`UringBackend`](crate::UringBackend).
 pub struct UringReader {
@@ -131,47 +130,21 @@ impl UringReader {
         let fd = self.sock.as_raw_fd();
         loop {
             let counters = self.stats.counters();
-            let injected = if faults::hit(Fault::Eagain) {
-                // Fault injection (tests only): as if the RECV's CQE were -EAGAIN. Nothing is
-                // submitted, so no operation and no kernel entry is counted.
-                Some(-libc::EAGAIN)
-            } else {
-                // Fault injection (tests only): as if the RECV's CQE were -ENOMEM or -ENOBUFS.
-                faults::shortage().map(|errno| -errno)
-            };
-            let received = if let Some(result) = injected {
-                self.ring.note_injected();
-                Transfer { gate: None, result }
-            } else {
-                // After an empty socket the RECV waits behind a gate, in the same submission.
-                let gate = if self.empty {
-                    Some(gate::arm(
-                        libc::POLLIN as u32,
-                        self.gate_slice,
-                        &deadline,
-                        counters,
-                    )?)
-                } else {
-                    None
-                };
-                if gate.is_some() && faults::hit(Fault::Etime) {
-                    // Fault injection (tests only): the slice ends as if it had run out, unarmed.
-                    self.ring.note_injected();
-                    Transfer {
-                        gate: Some(Readiness::Expired),
-                        result: -libc::ECANCELED,
-                    }
-                } else {
+            let received = match gate::prepare(
+                &mut self.ring,
+                self.empty,
+                libc::POLLIN as u32,
+                self.gate_slice,
+                &deadline,
+                counters,
+            )? {
+                Next::Answered(received) => received,
+                Next::Submit(gate) => {
                     let received = self
                         .ring
                         .recv(fd, buf, libc::MSG_DONTWAIT, gate)
                         .map_err(Error::Os)?;
-                    // A transfer behind a gate that ran out was cancelled unrun: it belongs to that
-                    // slice and is no operation, as for a group member (C15).
-                    if received.gate != Some(Readiness::Expired) {
-                        counters.ops_submitted.add(1);
-                        counters.completions.add(1);
-                    }
+                    gate::count(&received, counters);
                     received
                 }
             };

@@ -47,8 +47,8 @@ use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky,
 use socket2::Socket;
 
 use super::cqe::transfer_error;
-use super::gate;
-use super::ring::{MAX_OP_BYTES, Readiness, Ring, Transfer};
+use super::gate::{self, Next};
+use super::ring::{MAX_OP_BYTES, Ring};
 
 /// Flags of every SEND: return `-EAGAIN` instead of waiting (C3), no `SIGPIPE` (C7).
 const SEND_FLAGS: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
@@ -189,37 +189,16 @@ impl UringWriter {
             let pending = &self.batch[self.head..self.tail];
             let offered = (pending.len() + extra.len()).min(MAX_OP_BYTES);
             let counters = self.stats.counters();
-            let injected = if faults::hit(Fault::Eagain) {
-                // Fault injection (tests only): as if the SEND's CQE were -EAGAIN. Nothing is
-                // submitted, so no operation and no kernel entry is counted.
-                Some(-libc::EAGAIN)
-            } else {
-                // Fault injection (tests only): as if the SEND's CQE were -ENOMEM or -ENOBUFS.
-                faults::shortage().map(|errno| -errno)
-            };
-            let sent = if let Some(result) = injected {
-                self.ring.note_injected();
-                Transfer { gate: None, result }
-            } else {
-                // After a full socket the SEND waits behind a gate, in the same submission.
-                let gate = if self.full {
-                    Some(gate::arm(
-                        libc::POLLOUT as u32,
-                        self.gate_slice,
-                        deadline,
-                        counters,
-                    )?)
-                } else {
-                    None
-                };
-                if gate.is_some() && faults::hit(Fault::Etime) {
-                    // Fault injection (tests only): the slice ends as if it had run out, unarmed.
-                    self.ring.note_injected();
-                    Transfer {
-                        gate: Some(Readiness::Expired),
-                        result: -libc::ECANCELED,
-                    }
-                } else {
+            let sent = match gate::prepare(
+                &mut self.ring,
+                self.full,
+                libc::POLLOUT as u32,
+                self.gate_slice,
+                deadline,
+                counters,
+            )? {
+                Next::Answered(sent) => sent,
+                Next::Submit(gate) => {
                     let sent = if faults::hit(Fault::Short) {
                         // Fault injection (tests only): offer 1 byte, the first one not accepted
                         // yet: a buffered byte goes before any of the caller's (C1).
@@ -238,12 +217,7 @@ impl UringWriter {
                         self.ring.send_pair(fd, pending, extra, SEND_FLAGS, gate)
                     }
                     .map_err(Error::Os)?;
-                    // A transfer behind a gate that ran out was cancelled unrun: it belongs to that
-                    // slice and is no operation, as for a group member (C15).
-                    if sent.gate != Some(Readiness::Expired) {
-                        counters.ops_submitted.add(1);
-                        counters.completions.add(1);
-                    }
+                    gate::count(&sent, counters);
                     sent
                 }
             };
