@@ -2,7 +2,7 @@
 //! to `target/bench-rounds/` for `cargo xtask bench` to turn into `target/bench-report.md`.
 //!
 //! `cargo bench -p benches --bench rounds -- [--quick] [--rounds N] [--warmups N] [--seed S]
-//! [--only SCENARIO[,SCENARIO...]]`. The `fastcat` scenario runs the binary named by
+//! [--only SCENARIO[,SCENARIO/CASE...]]` (a name is a scenario, `bulk`, or one case of it, `bulk/64KiB`). The `fastcat` scenario runs the binary named by
 //! `FASTCAT_BIN` (`cargo xtask bench` builds it) and is left out, saying so, without it.
 
 use std::io;
@@ -420,7 +420,7 @@ fn main() -> Result<(), String> {
         if opts
             .only
             .as_ref()
-            .is_some_and(|only| !only.iter().any(|s| s == case.scenario))
+            .is_some_and(|only| !only.iter().any(|s| case.is_named(s)))
         {
             continue;
         }

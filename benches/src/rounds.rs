@@ -55,6 +55,16 @@ pub struct Case<'a> {
     pub contenders: Vec<(String, RunFn<'a>)>,
 }
 
+impl Case<'_> {
+    /// Whether `name` selects this case: its scenario (`bulk`) or the case itself (`bulk/64KiB`).
+    pub fn is_named(&self, name: &str) -> bool {
+        match name.split_once('/') {
+            Some((scenario, case)) => scenario == self.scenario && case == self.case,
+            None => name == self.scenario,
+        }
+    }
+}
+
 impl std::fmt::Debug for Case<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.contenders.iter().map(|(n, _)| n.as_str()).collect();
