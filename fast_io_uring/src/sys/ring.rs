@@ -47,10 +47,11 @@
 //!
 //! # Matching completions
 //!
-//! Every SQE gets a fresh `user_data` token from a 64-bit counter that never repeats, and every
-//! CQE is matched to its operation by that token, never by arrival order. A linked timeout's CQE
-//! may arrive after its poll's; a CQE from an earlier operation therefore can never be taken for a
-//! later one's.
+//! Every SQE gets a `user_data` token naming its slot in the ring's table of operations in
+//! flight and the slot's generation (`ring/table.rs`), and every CQE is matched to its operation
+//! by that token, never by arrival order: one index, no hashing. A linked timeout's CQE may
+//! arrive after its poll's; a slot is reused only after its CQE was reaped, with a new
+//! generation, so a CQE from an earlier operation can never be taken for a later one's.
 //!
 //! # Setup flags and the issuing thread
 //!
@@ -93,10 +94,10 @@
 //! - `eagain`, `enomem`, `enobufs`, `short` (writer, reader, group) and `etime` (`gate.rs`,
 //!   group) live in the callers, which own the transfer's counters.
 
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::io;
-
-use std::thread::{self, ThreadId};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use fast_io::StatsHandle;
@@ -105,7 +106,10 @@ use io_uring::types::{SubmitArgs, Timespec};
 use io_uring::{IoUring, opcode, squeue};
 
 mod batch;
+mod table;
 mod transfer;
+
+use table::{Collect, Table};
 
 pub(crate) use transfer::{Gate, Transfer};
 
@@ -172,16 +176,7 @@ pub(crate) enum Owned {
     Timespec(Box<Timespec>),
 }
 
-/// An SQE the kernel may still be working on (keyed by its token in [`Ring::outstanding`]).
-#[derive(Debug)]
-struct Pending {
-    /// An `AsyncCancel`, or an injected `NOP`: its CQE is reaped and dropped, never cancelled
-    /// itself.
-    discard: bool,
-    owned: Owned,
-}
-
-/// A reaped CQE not yet claimed by the call that pushed it.
+/// A queued operation's reaped CQE, not yet handed to its owner by [`Ring::completions`].
 #[derive(Debug)]
 struct Done {
     token: u64,
@@ -199,12 +194,15 @@ pub(crate) struct Ring {
     uring: IoUring,
     setup: Setup,
     entries: u32,
-    /// For a single-issuer ring: the thread that enabled it, the only one the kernel accepts.
-    issuer: Option<ThreadId>,
-    next_token: u64,
-    /// By token: a shared ring may have hundreds of operations outstanding, each CQE looks one up.
-    outstanding: HashMap<u64, Pending>,
+    /// For a single-issuer ring: the thread that enabled it ([`thread_number`]), the only one
+    /// the kernel accepts.
+    issuer: Option<u64>,
+    /// Every operation in flight, by token (`ring/table.rs`).
+    table: Table,
+    /// Completions of queued operations, for [`Ring::completions`].
     done: Vec<Done>,
+    /// Tokens of the batch being pushed (scratch space, reused by every batch).
+    batch: Vec<u64>,
     stats: StatsHandle,
     /// Faults of `FAST_IO_FAULTS` this ring (or its owner, through [`Ring::note_injected`])
     /// injected: always 0 in release builds.
@@ -218,7 +216,7 @@ impl std::fmt::Debug for Ring {
         f.debug_struct("Ring")
             .field("setup", &self.setup)
             .field("sq_entries", &self.uring.params().sq_entries())
-            .field("outstanding", &self.outstanding.len())
+            .field("outstanding", &self.table.in_flight())
             .finish_non_exhaustive()
     }
 }
@@ -327,9 +325,9 @@ impl Ring {
                         setup,
                         entries,
                         issuer: None,
-                        next_token: 1,
-                        outstanding: HashMap::new(),
+                        table: Table::default(),
                         done: Vec::new(),
+                        batch: Vec::new(),
                         stats,
                         injected,
                         cq_overflows: 0,
@@ -349,7 +347,7 @@ impl Ring {
     /// Operations whose CQE has not been reaped yet. Zero whenever no call is running, except
     /// after the test-only owned operations.
     pub(crate) fn outstanding(&self) -> usize {
-        self.outstanding.len()
+        self.table.in_flight()
     }
 
     /// Faults of `FAST_IO_FAULTS` injected by this ring and its owner (0 in release builds).
@@ -379,11 +377,11 @@ impl Ring {
         if self.setup != Setup::DeferTaskrun {
             return Ok(());
         }
-        let me = thread::current().id();
+        let me = thread_number();
         match self.issuer {
             Some(issuer) if issuer == me => return Ok(()),
             Some(_) => {
-                if !self.outstanding.is_empty() {
+                if self.table.in_flight() > 0 {
                     return Err(io::Error::other(
                         "an io_uring ring with operations in flight was moved to another thread",
                     ));
@@ -423,7 +421,8 @@ impl Ring {
         sq.capacity() - sq.len() >= n
     }
 
-    /// Pushes `entry` with a fresh token and records it as outstanding; returns the token.
+    /// Pushes `entry` with a fresh token and records it in flight, to be collected as `collect`
+    /// says; returns the token.
     ///
     /// # Safety
     ///
@@ -433,9 +432,8 @@ impl Ring {
     /// returned it or the ring's `Drop` has reaped or leaked it. Memory moved in through `owned`
     /// is kept by the ring for exactly that long. The caller must also have reserved room, so
     /// the push does not fail.
-    unsafe fn push(&mut self, entry: squeue::Entry, owned: Owned, discard: bool) -> u64 {
-        let token = self.next_token;
-        self.next_token += 1;
+    unsafe fn push(&mut self, entry: squeue::Entry, owned: Owned, collect: Collect) -> u64 {
+        let token = self.table.insert(collect, owned);
         let entry = entry.user_data(token);
         // SAFETY: the caller keeps every pointer in `entry` valid until its CQE is reaped (this
         // function's own contract), which is what `SubmissionQueue::push` requires.
@@ -447,7 +445,6 @@ impl Ring {
             eprintln!("fast_io_uring: submission queue full after reserve; aborting");
             std::process::abort();
         }
-        self.outstanding.insert(token, Pending { discard, owned });
         token
     }
 
@@ -476,40 +473,31 @@ impl Ring {
         }
     }
 
-    /// Moves every available CQE into `done`, matched to its operation by token.
+    /// Reaps every available CQE, matched to its operation by token: a scoped operation's
+    /// result waits in its slot, a queued one's goes to `done`.
     fn reap(&mut self) {
         let Ring {
-            uring,
-            outstanding,
-            done,
-            ..
+            uring, table, done, ..
         } = self;
         for cqe in uring.completion() {
             let token = cqe.user_data();
-            match outstanding.remove(&token) {
-                Some(pending) => {
-                    if !pending.discard {
-                        done.push(Done {
-                            token,
-                            result: cqe.result(),
-                            owned: pending.owned,
-                        });
-                    }
-                }
-                None => debug_assert!(false, "CQE with token {token} matches no operation"),
+            if let Some(completed) = table.complete(token, cqe.result()) {
+                done.push(Done {
+                    token,
+                    result: completed.result,
+                    owned: completed.owned,
+                });
             }
         }
     }
 
-    /// Waits until the CQE of every token is reaped and returns their results, in order.
-    /// Returns only then: this is what keeps the scoped operations' borrows sound.
+    /// Waits until the CQE of every scoped operation in `tokens` is reaped and returns their
+    /// results, in order. Returns only then: this is what keeps the scoped operations' borrows
+    /// sound.
     fn wait_for<const N: usize>(&mut self, tokens: [u64; N]) -> [i32; N] {
         loop {
             self.reap();
-            let missing = tokens
-                .iter()
-                .filter(|&&t| !self.done.iter().any(|d| d.token == t))
-                .count();
+            let missing = tokens.iter().filter(|&&t| !self.table.is_done(t)).count();
             if missing == 0 {
                 break;
             }
@@ -518,12 +506,9 @@ impl Ring {
             }
         }
         tokens.map(|token| {
-            let i = self
-                .done
-                .iter()
-                .position(|d| d.token == token)
-                .expect("every token was just seen in `done`");
-            self.done.swap_remove(i).result
+            self.table
+                .take(token)
+                .expect("every token was just seen done")
         })
     }
 
@@ -540,7 +525,7 @@ impl Ring {
             self.reserve(1);
             let nop = opcode::Nop::new().build();
             // SAFETY: a NOP points at no memory; its CQE is reaped and dropped.
-            unsafe { self.push(nop, Owned::Nothing, true) };
+            unsafe { self.push(nop, Owned::Nothing, Collect::Discard) };
         }
         true
     }
@@ -556,6 +541,22 @@ impl Ring {
             self.cq_overflows += 1;
         }
     }
+}
+
+/// A number for the calling thread, unique in the process, read without a system call or a
+/// reference count (`thread::current()` clones an `Arc`): how a single-issuer ring checks, once
+/// per call, that it is driven by the thread that enabled it.
+fn thread_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static NUMBER: Cell<u64> = const { Cell::new(0) };
+    }
+    NUMBER.with(|number| {
+        if number.get() == 0 {
+            number.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        number.get()
+    })
 }
 
 /// The kernel refused to report completions while it may hold pointers into memory whose borrow
@@ -578,15 +579,10 @@ impl Drop for Ring {
     fn drop(&mut self) {
         self.reap();
         self.done.clear();
-        if self.outstanding.is_empty() {
+        if self.table.in_flight() == 0 {
             return;
         }
-        let targets: Vec<u64> = self
-            .outstanding
-            .iter()
-            .filter(|(_, p)| !p.discard)
-            .map(|(&token, _)| token)
-            .collect();
+        let targets = self.table.cancellable();
         for target in targets {
             if !self.has_room(1) {
                 // A shared ring may have more targets than SQ entries: submit what is queued to
@@ -598,7 +594,7 @@ impl Drop for Ring {
             }
             let cancel = opcode::AsyncCancel::new(target).build();
             // SAFETY: an `AsyncCancel` points at no memory; it names its target by token.
-            unsafe { self.push(cancel, Owned::Nothing, true) };
+            unsafe { self.push(cancel, Owned::Nothing, Collect::Discard) };
             // C11: every operation withdrawn is counted, readable after the drop through any
             // `StatsHandle` of this ring's counters.
             self.stats.counters().cancelled.add(1);
@@ -606,7 +602,7 @@ impl Drop for Ring {
         let give_up = Instant::now() + DROP_WAIT;
         let slice = timespec(Duration::from_millis(50));
         let args = SubmitArgs::new().timespec(&slice);
-        while !self.outstanding.is_empty() && Instant::now() < give_up {
+        while self.table.in_flight() > 0 && Instant::now() < give_up {
             self.count_entries(1);
             match self.uring.submitter().submit_with_args(1, &args) {
                 Ok(_) => {}
@@ -621,9 +617,7 @@ impl Drop for Ring {
             // Reaped: the kernel is finished with their memory, so it may go now.
             self.done.clear();
         }
-        for (_, pending) in self.outstanding.drain() {
-            // Never reported: the kernel may still use this memory, so it is never freed.
-            std::mem::forget(pending.owned);
-        }
+        // Never reported: the kernel may still use their memory, so it is never freed.
+        self.table.leak_in_flight();
     }
 }

@@ -10,7 +10,9 @@ use fast_io::faults::{self, Fault};
 use io_uring::types::{Fd, SubmitArgs};
 use io_uring::{opcode, squeue};
 
-use super::{MAX_OP_BYTES, MIN_ENTRIES, Owned, Ring, build, lost_track, setup_syscalls, timespec};
+use super::{
+    Collect, MAX_OP_BYTES, MIN_ENTRIES, Owned, Ring, build, lost_track, setup_syscalls, timespec,
+};
 
 impl Ring {
     /// Submission queue entries of the ring as built (a power of two, at least what was asked).
@@ -23,7 +25,7 @@ impl Ring {
     /// lost with the old ring. The old ring's munmaps and close and the new one's setup and mmaps
     /// are counted as kernel entries.
     pub(crate) fn resize(&mut self, entries: u32) -> io::Result<()> {
-        if !self.outstanding.is_empty() {
+        if self.table.in_flight() > 0 {
             return Err(io::Error::other(
                 "an io_uring ring cannot be resized with operations in flight",
             ));
@@ -39,36 +41,36 @@ impl Ring {
         Ok(())
     }
 
-    /// Waits until the CQEs of the `count` consecutive tokens from `first` are all reaped and
-    /// writes their results into `out`, in token order. Returns only then: this is what keeps the
-    /// scoped batches' borrows sound. Other CQEs reaped meanwhile stay in `done` for their owners.
-    fn wait_span(&mut self, first: u64, count: usize, out: &mut Vec<i32>) {
-        const MISSING: i32 = i32::MIN;
-        out.clear();
-        out.resize(count, MISSING);
-        let end = first + count as u64;
-        let mut missing = count;
+    /// Waits until the CQEs of the scoped operations in `self.batch` are all reaped and writes
+    /// their results into `out`, in the batch's order. Returns only then: this is what keeps the
+    /// scoped batches' borrows sound. Queued operations' CQEs reaped meanwhile go to `done` for
+    /// their owners.
+    fn wait_batch(&mut self, out: &mut Vec<i32>) {
         // Never ask the kernel for more CQEs than its completion queue can hold at once.
         let cq = self.uring.params().cq_entries() as usize;
+        let mut missing = self.batch.len();
         loop {
             self.reap();
-            let mut i = 0;
-            while i < self.done.len() {
-                let token = self.done[i].token;
-                if (first..end).contains(&token) {
-                    out[(token - first) as usize] = self.done.swap_remove(i).result;
-                    missing -= 1;
-                } else {
-                    i += 1;
-                }
+            if missing > 0 {
+                missing = self
+                    .batch
+                    .iter()
+                    .filter(|&&t| !self.table.is_done(t))
+                    .count();
             }
             if missing == 0 {
-                return;
+                break;
             }
             if let Err(err) = self.enter(missing.min(cq)) {
                 lost_track(&err);
             }
         }
+        out.clear();
+        out.extend(self.batch.iter().map(|&token| {
+            self.table
+                .take(token)
+                .expect("every token of the batch was just seen done")
+        }));
     }
 
     /// One SEND per `(fd, bytes)` with `flags`, all pushed before one `io_uring_enter` that
@@ -86,23 +88,23 @@ impl Ring {
     ) -> io::Result<()> {
         self.claim_issuer()?;
         let padded = self.pad_completions();
-        let first = self.next_token;
-        for (k, &(fd, buf)) in sends.iter().enumerate() {
+        self.batch.clear();
+        for &(fd, buf) in sends {
             self.reserve(1);
             let len = buf.len().min(MAX_OP_BYTES) as u32;
             let entry = opcode::Send::new(Fd(fd), buf.as_ptr(), len)
                 .flags(flags)
                 .build();
-            // SAFETY: every slice in `sends` is borrowed for this whole call, and `wait_span`
+            // SAFETY: every slice in `sends` is borrowed for this whole call, and `wait_batch`
             // below returns only after the CQE of every SEND pushed here is reaped. Nothing
             // between the pushes and that wait can unwind (`reserve` and `push` abort instead).
-            let token = unsafe { self.push(entry, Owned::Nothing, false) };
-            debug_assert_eq!(token, first + k as u64, "a batch's tokens are consecutive");
+            let token = unsafe { self.push(entry, Owned::Nothing, Collect::Scoped) };
+            self.batch.push(token);
         }
         if padded {
             self.submit_padded();
         }
-        self.wait_span(first, sends.len(), out);
+        self.wait_batch(out);
         Ok(())
     }
 
@@ -116,23 +118,23 @@ impl Ring {
     ) -> io::Result<()> {
         self.claim_issuer()?;
         let padded = self.pad_completions();
-        let first = self.next_token;
-        for (k, (fd, buf)) in recvs.iter_mut().enumerate() {
+        self.batch.clear();
+        for (fd, buf) in recvs.iter_mut() {
             self.reserve(1);
             let len = buf.len().min(MAX_OP_BYTES) as u32;
             let entry = opcode::Recv::new(Fd(*fd), buf.as_mut_ptr(), len)
                 .flags(flags)
                 .build();
             // SAFETY: every buffer in `recvs` is borrowed mutably (so exclusively) for this whole
-            // call, and `wait_span` below returns only after the CQE of every RECV pushed here is
-            // reaped, so the kernel writes each buffer only while it is alive and untouched.
-            let token = unsafe { self.push(entry, Owned::Nothing, false) };
-            debug_assert_eq!(token, first + k as u64, "a batch's tokens are consecutive");
+            // call, and `wait_batch` below returns only after the CQE of every RECV pushed here
+            // is reaped, so the kernel writes each buffer only while it is alive and untouched.
+            let token = unsafe { self.push(entry, Owned::Nothing, Collect::Scoped) };
+            self.batch.push(token);
         }
         if padded {
             self.submit_padded();
         }
-        self.wait_span(first, recvs.len(), out);
+        self.wait_batch(out);
         Ok(())
     }
 
@@ -159,8 +161,8 @@ impl Ring {
         // the timeout's CQE is reaped. `reserve(2)` keeps the link in one submission.
         let tokens = unsafe {
             (
-                self.push(poll, Owned::Nothing, false),
-                self.push(timeout, Owned::Timespec(timespec), false),
+                self.push(poll, Owned::Nothing, Collect::Queued),
+                self.push(timeout, Owned::Timespec(timespec), Collect::Queued),
             )
         };
         Ok(tokens)
@@ -186,11 +188,11 @@ impl Ring {
         self.reap();
         let mut cancels = Vec::new();
         for &target in targets {
-            if self.outstanding.contains_key(&target) {
+            if self.table.is_in_flight(target) {
                 self.reserve(1);
                 let cancel = opcode::AsyncCancel::new(target).build();
                 // SAFETY: an `AsyncCancel` points at no memory; it names its target by token.
-                cancels.push(unsafe { self.push(cancel, Owned::Nothing, true) });
+                cancels.push(unsafe { self.push(cancel, Owned::Nothing, Collect::Discard) });
             }
         }
         self.stats.counters().cancelled.add(cancels.len() as u64);
@@ -199,7 +201,7 @@ impl Ring {
             let busy = targets
                 .iter()
                 .chain(&cancels)
-                .any(|token| self.outstanding.contains_key(token));
+                .any(|&token| self.table.is_in_flight(token));
             if !busy {
                 break;
             }
@@ -221,7 +223,7 @@ impl Ring {
     pub(crate) fn wait_any(&mut self, limit: Option<Duration>) -> io::Result<()> {
         self.claim_issuer()?;
         self.reap();
-        if !self.done.is_empty() || (self.outstanding.is_empty() && limit.is_none()) {
+        if !self.done.is_empty() || (self.table.in_flight() == 0 && limit.is_none()) {
             return Ok(());
         }
         if faults::hit(Fault::Eintr) {
@@ -275,7 +277,7 @@ impl Ring {
         let entry = opcode::Recv::new(Fd(fd), buf.as_mut_ptr(), len).build();
         // SAFETY: the heap buffer moves into the ring's outstanding table with this push (moving
         // a `Box` does not move its heap memory), where it stays until the CQE is reaped.
-        unsafe { self.push(entry, Owned::Buffer(buf), false) };
+        unsafe { self.push(entry, Owned::Buffer(buf), Collect::Queued) };
         self.submit_queued()
     }
 

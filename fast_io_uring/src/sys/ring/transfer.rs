@@ -9,7 +9,7 @@ use std::time::Duration;
 use io_uring::types::Fd;
 use io_uring::{opcode, squeue};
 
-use super::{MAX_OP_BYTES, Owned, Readiness, Ring, timespec};
+use super::{Collect, MAX_OP_BYTES, Owned, Readiness, Ring, timespec};
 
 /// A readiness gate in front of a transfer: the transfer runs only once `PollAdd(events)`
 /// reports the socket ready, and the wait is bounded by a `LinkTimeout(slice)`. The poll, its
@@ -53,7 +53,7 @@ impl Ring {
             self.reserve(1);
             // SAFETY: the caller keeps `entry`'s memory valid until this returns, and
             // `wait_for` returns only after its CQE is reaped.
-            let token = unsafe { self.push(entry, Owned::Nothing, false) };
+            let token = unsafe { self.push(entry, Owned::Nothing, Collect::Scoped) };
             if padded {
                 self.submit_padded();
             }
@@ -73,9 +73,9 @@ impl Ring {
         // after all three CQEs are reaped, and `reserve(3)` keeps the chain in one submission.
         let tokens = unsafe {
             [
-                self.push(poll, Owned::Nothing, false),
-                self.push(timeout, Owned::Nothing, false),
-                self.push(entry, Owned::Nothing, false),
+                self.push(poll, Owned::Nothing, Collect::Scoped),
+                self.push(timeout, Owned::Nothing, Collect::Scoped),
+                self.push(entry, Owned::Nothing, Collect::Scoped),
             ]
         };
         if padded {

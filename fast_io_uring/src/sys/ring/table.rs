@@ -1,0 +1,242 @@
+//! The ring's table of operations the kernel may still be working on: a slab indexed by token.
+//!
+//! A token (an SQE's `user_data`) is its slot's index in the low 32 bits and the slot's
+//! generation in the high 32 bits. A CQE finds its operation with one index into a `Vec`: no
+//! hashing and no scan on the hot path. A slot is reused only after its CQE was reaped, and its
+//! generation changes every time, so a token names one operation for ever: an `AsyncCancel`
+//! aimed at an operation that already completed finds a newer generation (or a free slot) and is
+//! not sent, and a CQE that matches no operation in flight is a bookkeeping bug, caught in debug
+//! builds.
+//!
+//! Who collects a CQE is decided when the operation is pushed ([`Collect`]): a *scoped*
+//! operation's result waits in its own slot until the call that pushed it takes it, so a call
+//! waiting for its CQEs looks at its own slots only; a *queued* operation's result (a group's
+//! gate, a drop test's hook) is handed to the ring's list of completions for its owner, with the
+//! memory it owned; a *discarded* one's (an `AsyncCancel`, an injected `NOP`) is dropped.
+
+use super::Owned;
+
+/// Who collects an operation's CQE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Collect {
+    /// The call that pushed it waits for it and takes the result from its slot.
+    Scoped,
+    /// Its owner collects it later, through the ring's completions.
+    Queued,
+    /// Nobody: its CQE is reaped and dropped.
+    Discard,
+}
+
+#[derive(Debug)]
+enum State {
+    Free,
+    InFlight {
+        collect: Collect,
+        owned: Owned,
+    },
+    /// A scoped operation's CQE was reaped: its result waits for the call that pushed it.
+    Done(i32),
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    state: State,
+}
+
+/// A queued operation's CQE, with the memory it owned (free to go: the kernel is done with it).
+#[derive(Debug)]
+pub(super) struct Completed {
+    pub(super) result: i32,
+    pub(super) owned: Owned,
+}
+
+/// Operations in flight, by token.
+#[derive(Debug, Default)]
+pub(super) struct Table {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    in_flight: usize,
+}
+
+fn token(index: u32, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(index)
+}
+
+impl Table {
+    /// The slot `token` names, if its generation is the slot's current one.
+    fn slot(&self, token: u64) -> Option<&Slot> {
+        let slot = self.slots.get((token as u32) as usize)?;
+        (slot.generation == (token >> 32) as u32).then_some(slot)
+    }
+
+    /// Records an operation about to be pushed, and returns its token.
+    pub(super) fn insert(&mut self, collect: Collect, owned: Owned) -> u64 {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index =
+                    u32::try_from(self.slots.len()).expect("fewer than 2^32 operations in flight");
+                self.slots.push(Slot {
+                    generation: 0,
+                    state: State::Free,
+                });
+                index
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        // Never 0, so no token is 0 (a zeroed `user_data` is never one of ours).
+        slot.generation = slot.generation.wrapping_add(1).max(1);
+        slot.state = State::InFlight { collect, owned };
+        self.in_flight += 1;
+        token(index, slot.generation)
+    }
+
+    fn release(&mut self, token: u64) {
+        let index = token as u32;
+        self.slots[index as usize].state = State::Free;
+        self.free.push(index);
+    }
+
+    /// The kernel reported `token`'s CQE: a scoped result stays in its slot for [`Table::take`],
+    /// a queued one is returned for the ring's completions, a discarded one is dropped.
+    pub(super) fn complete(&mut self, token: u64, result: i32) -> Option<Completed> {
+        let Some(slot) = self
+            .slots
+            .get_mut((token as u32) as usize)
+            .filter(|slot| slot.generation == (token >> 32) as u32)
+        else {
+            debug_assert!(false, "CQE with token {token:#x} matches no operation");
+            return None;
+        };
+        let State::InFlight { collect, .. } = slot.state else {
+            debug_assert!(false, "second CQE for token {token:#x}");
+            return None;
+        };
+        self.in_flight -= 1;
+        if collect == Collect::Scoped {
+            slot.state = State::Done(result);
+            return None;
+        }
+        let State::InFlight { owned, .. } = std::mem::replace(&mut slot.state, State::Free) else {
+            unreachable!("matched above");
+        };
+        self.release(token);
+        (collect == Collect::Queued).then_some(Completed { result, owned })
+    }
+
+    /// Whether a scoped operation's CQE has been reaped (its result is waiting).
+    pub(super) fn is_done(&self, token: u64) -> bool {
+        self.slot(token)
+            .is_some_and(|slot| matches!(slot.state, State::Done(_)))
+    }
+
+    /// Takes a scoped operation's result and frees its slot; `None` until its CQE is reaped.
+    pub(super) fn take(&mut self, token: u64) -> Option<i32> {
+        let result = match self.slot(token)?.state {
+            State::Done(result) => result,
+            _ => return None,
+        };
+        self.release(token);
+        Some(result)
+    }
+
+    /// Whether `token`'s operation is still in flight (its CQE not yet reaped).
+    pub(super) fn is_in_flight(&self, token: u64) -> bool {
+        self.slot(token)
+            .is_some_and(|slot| matches!(slot.state, State::InFlight { .. }))
+    }
+
+    /// Operations whose CQE has not been reaped.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Tokens of the operations in flight that someone collects (not the discarded ones): what
+    /// a dropped ring cancels.
+    pub(super) fn cancellable(&self) -> Vec<u64> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| {
+                matches!(
+                    slot.state,
+                    State::InFlight { collect, .. } if collect != Collect::Discard
+                )
+            })
+            .map(|(index, slot)| token(index as u32, slot.generation))
+            .collect()
+    }
+
+    /// Forgets every operation still in flight without freeing its memory: the kernel never
+    /// reported it, so it may still use that memory (the ring's last resort when dropped).
+    pub(super) fn leak_in_flight(&mut self) {
+        for slot in &mut self.slots {
+            if let State::InFlight { owned, .. } = std::mem::replace(&mut slot.state, State::Free) {
+                std::mem::forget(owned);
+            }
+        }
+        self.in_flight = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_slot_gets_a_new_token_and_the_old_one_names_nothing() {
+        let mut table = Table::default();
+        let first = table.insert(Collect::Queued, Owned::Nothing);
+        assert!(table.is_in_flight(first));
+        assert!(
+            table
+                .complete(first, 7)
+                .is_some_and(|done| done.result == 7)
+        );
+        assert!(!table.is_in_flight(first));
+        let second = table.insert(Collect::Queued, Owned::Nothing);
+        assert_eq!(first as u32, second as u32, "the freed slot is reused");
+        assert_ne!(first, second, "with a new generation");
+        assert!(!table.is_in_flight(first));
+        assert!(table.is_in_flight(second));
+        assert_eq!(table.in_flight(), 1);
+    }
+
+    #[test]
+    fn a_scoped_result_waits_in_its_slot_until_taken() {
+        let mut table = Table::default();
+        let token = table.insert(Collect::Scoped, Owned::Nothing);
+        assert_eq!(table.take(token), None, "no CQE yet");
+        assert!(
+            table.complete(token, -11).is_none(),
+            "not handed to the list"
+        );
+        assert_eq!(table.in_flight(), 0);
+        assert!(table.is_done(token));
+        assert_eq!(table.take(token), Some(-11));
+        assert_eq!(table.take(token), None, "taken once");
+        assert!(!table.is_done(token));
+    }
+
+    #[test]
+    fn discarded_completions_are_dropped_and_never_cancellable() {
+        let mut table = Table::default();
+        let cancel = table.insert(Collect::Discard, Owned::Nothing);
+        let gate = table.insert(Collect::Queued, Owned::Nothing);
+        assert_eq!(table.cancellable(), vec![gate]);
+        assert!(table.complete(cancel, 0).is_none());
+        assert_eq!(table.in_flight(), 1);
+        assert!(table.cancellable().contains(&gate));
+    }
+
+    #[test]
+    fn no_token_is_zero() {
+        let mut table = Table::default();
+        for _ in 0..3 {
+            let token = table.insert(Collect::Queued, Owned::Nothing);
+            assert_ne!(token, 0);
+            table.complete(token, 0);
+        }
+    }
+}
