@@ -3,7 +3,7 @@
 //!
 //! `conformance!(module, backend: Type)` makes a module of tests for one backend, so a failure
 //! reads `uring::c3_saturated_send_completes`; adding a backend is one more such line at the end
-//! of this file. Each test runs its body inside the deadlock guard of `fast_io_tests::fixtures`,
+//! of this file. Each test runs its body inside the deadlock guard of `fast_io_tests::harness`,
 //! and a backend that reports itself unavailable makes its tests print `skipped: <reason>` (a
 //! failure when `FAST_IO_REQUIRE` lists it). See the crate docs of `fast_io_tests` for the
 //! modules and the environment variables.
@@ -42,7 +42,8 @@ macro_rules! conformance {
     };
     (@tests $module:ident, $factory:expr) => {
         mod $module {
-            use fast_io_tests::fixtures::{Factory, Trial, run, run_alone, run_unconditionally};
+            use fast_io_tests::backend::Factory;
+            use fast_io_tests::harness::{Trial, run, run_alone, run_unconditionally};
 
             use super::{SHORT_GUARD, GUARD, LONG_GUARD, raw, rules};
             use super::{counting, limits, liveness, ownership, resets};

@@ -22,12 +22,14 @@ use fast_io::{
     SocketWriter, StdBackend,
 };
 use fast_io_poll::PollBackend;
+use fast_io_tests::backend::{ForcedUnavailable, required};
 use fast_io_tests::deadlines::{LATE, timed_out};
 use fast_io_tests::fixtures::{
-    Expect, ForcedUnavailable, MARKER, Pattern, Rng, Transport, Trial, blocking, bulk_config,
-    drain, expect_end, open_descriptors, pair, receive, receive_to_end, required, saturate,
-    send_pattern, small_pair,
+    Transport, blocking, bulk_config, drain, expect_end, open_descriptors, pair, receive,
+    receive_to_end, saturate, send_pattern, small_pair,
 };
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, MARKER, Pattern, Rng};
 use fast_io_tests::peers::{join, spawn};
 use socket2::{Domain, Socket, Type};
 
@@ -945,7 +947,7 @@ pub fn c11_drop_in_flight(t: &Trial) {
 /// **C12** (descriptors), with C1, C11 and C13: a writer and a reader own their own duplicates
 /// (the caller's sockets can be closed while they work, and dropping them leaves the caller's
 /// descriptors open and working), and a batch of the other tests leaves the process with exactly
-/// the descriptors it had before. Runs alone in its process (see `fixtures::run_alone`).
+/// the descriptors it had before. Runs alone in its process (see `harness::run_alone`).
 pub fn c12_no_fd_leak(t: &Trial, closed: BorrowedFd<'static>, sigpipes: fn() -> u64) {
     let before = open_descriptors();
     let backend = t.backend();
@@ -1188,7 +1190,7 @@ fn named_policy(backend: Box<dyn SocketBackend>, forced: Box<dyn SocketBackend>)
             availability,
             Availability::Available,
             "{kind} is listed in {} but cannot run here",
-            fast_io_tests::fixtures::REQUIRE_ENV
+            fast_io_tests::backend::REQUIRE_ENV
         );
     }
 }
