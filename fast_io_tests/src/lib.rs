@@ -6,11 +6,13 @@
 //! deadlock guard a test body runs in; [`backend`]: the choice of the backend under test and when
 //! a skip is a failure; [`peers`]: the far ends of the liveness tests, a socket the kernel reports
 //! writable too late and peers that trickle; [`deadlines`]: what a timed-out call must report).
-//! The tests are in `tests/conformance/`: `rules.rs` and the modules named after what they hold
-//! (`liveness.rs`, `limits.rs`, `counting.rs`, `ownership.rs`, `resets.rs`) have one body per
-//! test, generic over the backend, and `main.rs` instantiates all of them once per backend with a
-//! macro, so a failure reads like `uring::c3_saturated_send_completes`. The group rules (G1–G7)
-//! have the same layout in `tests/groups/`:
+//! The tests are in `tests/conformance/`: one module per rule family, named after what it holds
+//! (`transfer.rs`, `waiting.rs`, `peer_failures.rs`, `shutdown.rs`, `bad_input.rs`, `memory.rs`,
+//! `drops.rs`, `policy.rs`, `liveness.rs`, `limits.rs`, `counting.rs`, `ownership.rs`,
+//! `resets.rs`), has one body per test, generic over the backend, and `main.rs` instantiates all
+//! of them once per backend with a macro, so a failure reads like
+//! `uring::c3_saturated_send_completes`. The group rules (G1–G7) have the same layout in
+//! `tests/groups/`:
 //!
 //! | module      | backend under test                                                        |
 //! |-------------|---------------------------------------------------------------------------|
