@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use fast_io::{Availability, Config, SocketBackend};
 use fast_io_tests::fixtures::{
-    Expect, Pattern, Transport, blocking, drain, open_descriptors, pair, receive, saturate,
-    send_pattern, small_pair,
+    Transport, blocking, drain, open_descriptors, pair, receive, saturate, send_pattern, small_pair,
 };
+use fast_io_tests::pattern::{Expect, Pattern};
 
 /// An iteration still running after this has hung: the run fails at once.
 const HANG: Duration = Duration::from_secs(60);

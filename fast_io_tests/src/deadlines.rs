@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 
 use fast_io::{Config, Error, Stats};
 
-use crate::fixtures::{Pattern, Transport, Trial, pair};
+use crate::fixtures::{Transport, pair};
+
+use crate::harness::Trial;
+
+use crate::pattern::Pattern;
 use crate::peers::Stalled;
 
 /// How far past its deadline (and the one gate slice C5 allows) a timed-out call may return.

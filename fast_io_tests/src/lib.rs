@@ -1,15 +1,18 @@
 //! The conformance suite of fast_io: every rule of the contract (C1–C15 in
 //! `fast_io::backend`), checked against every backend on real sockets.
 //!
-//! This library holds what the tests stand on ([`fixtures`]: socket pairs, saturation, the payload
-//! pattern, the deadlock guard, the choice of backend; [`peers`]: the far ends of the liveness
-//! tests, a socket the kernel reports writable too late and peers that trickle; [`deadlines`]:
-//! what a timed-out call must report). The tests are in
-//! `tests/conformance/`: `rules.rs` and the modules named after what they hold (`liveness.rs`,
-//! `limits.rs`, `counting.rs`, `ownership.rs`, `resets.rs`) have one body per test, generic over
-//! the backend, and `main.rs` instantiates all of them once per backend with a macro, so a
-//! failure reads like `uring::c3_saturated_send_completes`. The group rules (G1–G7) have the same
-//! layout in `tests/groups/`:
+//! This library holds what the tests stand on ([`fixtures`]: socket pairs, saturation, moving the
+//! payload through them; [`pattern`]: the payload and its byte-for-byte check; [`harness`]: the
+//! deadlock guard a test body runs in; [`backend`]: the choice of the backend under test and when
+//! a skip is a failure; [`peers`]: the far ends of the liveness tests, a socket the kernel reports
+//! writable too late and peers that trickle; [`deadlines`]: what a timed-out call must report).
+//! The tests are in `tests/conformance/`: one module per rule family, named after what it holds
+//! (`transfer.rs`, `waiting.rs`, `peer_failures.rs`, `shutdown.rs`, `bad_input.rs`, `memory.rs`,
+//! `drops.rs`, `policy.rs`, `liveness.rs`, `limits.rs`, `counting.rs`, `ownership.rs`,
+//! `resets.rs`), has one body per test, generic over the backend, and `main.rs` instantiates all
+//! of them once per backend with a macro, so a failure reads like
+//! `uring::c3_saturated_send_completes`. The group rules (G1–G7) have the same layout in
+//! `tests/groups/`:
 //!
 //! | module      | backend under test                                                        |
 //! |-------------|---------------------------------------------------------------------------|
@@ -28,8 +31,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod deadlines;
 pub mod fixtures;
+pub mod harness;
+pub mod pattern;
 pub mod peers;
 
 pub use fast_io;

@@ -30,7 +30,9 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use socket2::Socket;
 
-use crate::fixtures::{Expect, MARKER, Pattern, Transport, pair, small_pair};
+use crate::fixtures::{Transport, pair, small_pair};
+
+use crate::pattern::{Expect, MARKER, Pattern};
 
 // ---------------------------------------------------------------------------------------------
 // Threads

@@ -12,7 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 use fast_io::{Availability, Config, SocketBackend};
-use fast_io_tests::fixtures::{Expect, Pattern, Rng, required};
+use fast_io_tests::backend::required;
+use fast_io_tests::pattern::{Expect, Pattern, Rng};
 use proptest::prelude::*;
 use socket2::{Domain, Socket, Type};
 

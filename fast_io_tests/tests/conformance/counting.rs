@@ -9,9 +9,9 @@ use fast_io::{Config, faults};
 use fast_io_tests::deadlines::{
     COUNTED, COUNTING_ATTEMPTS, Counted, silent_peer_read, silent_peer_write, until_exact,
 };
-use fast_io_tests::fixtures::{
-    Expect, Pattern, Transport, Trial, send_pattern, shortages_injected, small_pair,
-};
+use fast_io_tests::fixtures::{Transport, send_pattern, shortages_injected, small_pair};
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{join, spawn};
 
 /// **C15** (observability: one readiness wait per slice waited, one gate expiry per slice that

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use fast_io::{BackendKind, Config, Error, MAX_GATE_SLICE, Stats};
 use fast_io_tests::fixtures::{
-    Expect, Pattern, Transport, Trial, blocking, drain, pair, receive, saturate,
-    shortages_injected, small_pair,
+    Transport, blocking, drain, pair, receive, saturate, shortages_injected, small_pair,
 };
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{join, spawn};
 
 /// How long the peer of the waiting calls keeps them waiting.

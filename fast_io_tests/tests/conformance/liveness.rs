@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use fast_io::Config;
 use fast_io_tests::deadlines::{LATE, on_time, timed_out};
-use fast_io_tests::fixtures::{
-    Expect, Pattern, Transport, Trial, drain, expect_end, receive, small_pair,
-};
+use fast_io_tests::fixtures::{Transport, drain, expect_end, receive, small_pair};
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{
     LateReadiness, Stalled, TRICKLE_CHUNK, TrickleReader, TrickleSender, join, spawn,
 };

@@ -1,24 +1,36 @@
-//! The conformance suite: every test body of `rules` and of the modules named after what they
-//! hold (`liveness`, `limits`, `counting`, `ownership`, `resets`), instantiated once per backend.
+//! The conformance suite: every test body of the modules named after the rules they hold
+//! (`transfer`: C1, C2, C6; `waiting`: C3, C4, C5; `peer_failures`: C7; `shutdown`: C8, C13;
+//! `bad_input`: C9; `memory`: C10; `drops`: C11, C12; `policy`: C14; and `liveness`, `limits`,
+//! `counting`, `ownership`, `resets`), instantiated once per backend.
 //!
 //! `conformance!(module, backend: Type)` makes a module of tests for one backend, so a failure
 //! reads `uring::c3_saturated_send_completes`; adding a backend is one more such line at the end
-//! of this file. Each test runs its body inside the deadlock guard of `fast_io_tests::fixtures`,
+//! of this file. Each test runs its body inside the deadlock guard of `fast_io_tests::harness`,
 //! and a backend that reports itself unavailable makes its tests print `skipped: <reason>` (a
 //! failure when `FAST_IO_REQUIRE` lists it). See the crate docs of `fast_io_tests` for the
 //! modules and the environment variables.
 
 #![deny(unsafe_code)]
 
+mod bad_input;
 mod counting;
+mod drops;
 mod limits;
 mod liveness;
+mod memory;
 mod ownership;
+mod peer_failures;
+mod policy;
 mod raw;
 mod resets;
-mod rules;
+mod shutdown;
+mod transfer;
+mod waiting;
 
 use std::time::Duration;
+
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::MARKER;
 
 /// The deadlock guard of most tests: far beyond what any of them needs on a loaded 2-core machine.
 const GUARD: Duration = Duration::from_secs(60);
@@ -27,6 +39,15 @@ const GUARD: Duration = Duration::from_secs(60);
 const SHORT_GUARD: Duration = Duration::from_secs(20);
 /// The guard of the largest tests: c1 moves 256 MiB in 128 threads, c12 runs a batch of others.
 const LONG_GUARD: Duration = Duration::from_secs(150);
+
+/// Prints why a check does not apply to the backend under test.
+fn not_applicable(t: &Trial, what: &str, why: &str) {
+    println!("not applicable to {}: {what}: {why}", t.kind());
+}
+
+/// The marker must never be mistaken for payload: a compile-time reminder of the pattern's promise
+/// that the suite's prefill checks rely on.
+const _: () = assert!(MARKER % 2 == 1, "Pattern clears each byte's lowest bit");
 
 macro_rules! conformance {
     ($module:ident, backend: $backend:expr) => {
@@ -42,9 +63,11 @@ macro_rules! conformance {
     };
     (@tests $module:ident, $factory:expr) => {
         mod $module {
-            use fast_io_tests::fixtures::{Factory, Trial, run, run_alone, run_unconditionally};
+            use fast_io_tests::backend::Factory;
+            use fast_io_tests::harness::{Trial, run, run_alone, run_unconditionally};
 
-            use super::{SHORT_GUARD, GUARD, LONG_GUARD, raw, rules};
+            use super::{SHORT_GUARD, GUARD, LONG_GUARD, raw};
+            use super::{bad_input, drops, memory, peer_failures, policy, shutdown, transfer, waiting};
             use super::{counting, limits, liveness, ownership, resets};
 
             fn factory() -> Factory {
@@ -54,96 +77,96 @@ macro_rules! conformance {
             /// C1, C6: 64 concurrent connections of 4 MiB each, byte-exact.
             #[test]
             fn c1_many_connections() {
-                run(factory(), LONG_GUARD, rules::c1_many_connections);
+                run(factory(), LONG_GUARD, transfer::c1_many_connections);
             }
 
             /// C2, C1, C15: short sends continue at the exact next byte.
             #[test]
             fn c2_short_sends_resume() {
-                run(factory(), GUARD, rules::c2_short_sends_resume);
+                run(factory(), GUARD, transfer::c2_short_sends_resume);
             }
 
             /// C3, C1, C4: a send on a saturated socket completes, after a readiness wait.
             #[test]
             fn c3_saturated_send_completes() {
-                run(factory(), SHORT_GUARD, rules::c3_saturated_send_completes);
+                run(factory(), SHORT_GUARD, waiting::c3_saturated_send_completes);
             }
 
             /// C4, C3, C1: a slow reader makes gate slices expire and re-arm, losing nothing.
             #[test]
             fn c4_slow_reader_rearms() {
-                run(factory(), GUARD, rules::c4_slow_reader_rearms);
+                run(factory(), GUARD, waiting::c4_slow_reader_rearms);
             }
 
             /// C5, C15: a write deadline fails with TimedOut and the accepted byte count.
             #[test]
             fn c5_write_deadline() {
-                run(factory(), SHORT_GUARD, rules::c5_write_deadline);
+                run(factory(), SHORT_GUARD, waiting::c5_write_deadline);
             }
 
             /// C5, C1: a read deadline fails with TimedOut and leaves the reader working.
             #[test]
             fn c5_read_deadline() {
-                run(factory(), SHORT_GUARD, rules::c5_read_deadline);
+                run(factory(), SHORT_GUARD, waiting::c5_read_deadline);
             }
 
             /// C6, C1: both peers write 16 MiB to each other at once through full buffers.
             #[test]
             fn c6_bidirectional_saturated() {
-                run(factory(), GUARD, rules::c6_bidirectional_saturated);
+                run(factory(), GUARD, transfer::c6_bidirectional_saturated);
             }
 
             /// C7: a closed peer gives a sticky BrokenPipe and no SIGPIPE.
             #[test]
             fn c7_peer_closed() {
-                run(factory(), GUARD, |t: &Trial| rules::c7_peer_closed(t, raw::sigpipes));
+                run(factory(), GUARD, |t: &Trial| peer_failures::c7_peer_closed(t, raw::sigpipes));
             }
 
             /// C7, C3: a reset gives a sticky ConnectionReset, also to a parked writer and a reader.
             #[test]
             fn c7_peer_reset() {
-                run(factory(), GUARD, |t: &Trial| rules::c7_peer_reset(t, raw::sigpipes));
+                run(factory(), GUARD, |t: &Trial| peer_failures::c7_peer_reset(t, raw::sigpipes));
             }
 
             /// C8, C1: every byte, then end of stream, after the peer's shutdown.
             #[test]
             fn c8_eof_after_shutdown() {
-                run(factory(), GUARD, rules::c8_eof_after_shutdown);
+                run(factory(), GUARD, shutdown::c8_eof_after_shutdown);
             }
 
             /// C9: bad sockets, a closed descriptor and bad configs are typed errors.
             #[test]
             fn c9_bad_input() {
                 run(factory(), GUARD, |t: &Trial| {
-                    rules::c9_bad_input(t, raw::never_open_descriptor())
+                    bad_input::c9_bad_input(t, raw::never_open_descriptor())
                 });
             }
 
             /// C10, C15, C1: a writer never buffers more than batch_bytes.
             #[test]
             fn c10_bounded_memory() {
-                run(factory(), SHORT_GUARD, rules::c10_bounded_memory);
+                run(factory(), SHORT_GUARD, memory::c10_bounded_memory);
             }
 
             /// C11, C12, C1: dropping a writer or reader after a timeout neither hangs nor
             /// disturbs the stream.
             #[test]
             fn c11_drop_in_flight() {
-                run(factory(), SHORT_GUARD, rules::c11_drop_in_flight);
+                run(factory(), SHORT_GUARD, drops::c11_drop_in_flight);
             }
 
             /// C12: no descriptor leaks; writers and readers own their duplicates. Runs alone.
             #[test]
             fn c12_no_fd_leak() {
                 run_alone(factory(), LONG_GUARD, |t: &Trial| {
-                    rules::c12_no_fd_leak(t, raw::never_open_descriptor(), raw::sigpipes)
+                    drops::c12_no_fd_leak(t, raw::never_open_descriptor(), raw::sigpipes)
                 });
             }
 
             /// C13, C1, C10: shutdown flushes every byte, then ends the stream.
             #[test]
             fn c13_shutdown_delivers_all() {
-                run(factory(), GUARD, rules::c13_shutdown_delivers_all);
+                run(factory(), GUARD, shutdown::c13_shutdown_delivers_all);
             }
 
             /// C4, C3, C5, C1: room the kernel never reports writable is taken after one
@@ -202,7 +225,7 @@ macro_rules! conformance {
             /// C14: resolution, fallback behind a forced-unavailable io_uring, and reasons.
             #[test]
             fn c14_policy() {
-                run_unconditionally(factory(), GUARD, rules::c14_policy);
+                run_unconditionally(factory(), GUARD, policy::c14_policy);
             }
         }
     };

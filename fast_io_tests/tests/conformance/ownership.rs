@@ -5,9 +5,10 @@
 
 use fast_io::{Config, SocketReader, SocketWriter};
 use fast_io_tests::fixtures::{
-    Expect, Pattern, Transport, Trial, expect_end, open_descriptors, receive, send_pattern,
-    small_pair,
+    Transport, expect_end, open_descriptors, receive, send_pattern, small_pair,
 };
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{join, spawn};
 
 /// **C11** (a writer or reader may be moved to another thread between calls), with C12 and C1:

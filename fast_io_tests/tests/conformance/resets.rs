@@ -7,7 +7,9 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 
 use fast_io::Config;
-use fast_io_tests::fixtures::{Expect, Pattern, Transport, Trial, receive};
+use fast_io_tests::fixtures::{Transport, receive};
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::reset_with_bytes_queued;
 
 /// **C9** (a connection reset with bytes still queued is connected), with C8, C7 and C1: over

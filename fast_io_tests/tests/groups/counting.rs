@@ -12,9 +12,9 @@ use fast_io_tests::deadlines::{
     COUNTED_DEADLINE, COUNTED_SLICE, COUNTING_ATTEMPTS, Counted, counted_config, on_time,
     silent_peer_read, silent_peer_write, timed_out_error, until_exact,
 };
-use fast_io_tests::fixtures::{
-    Expect, Pattern, Transport, Trial, blocking, pair, shortages_injected, small_pair,
-};
+use fast_io_tests::fixtures::{Transport, blocking, pair, shortages_injected, small_pair};
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{Stalled, join, spawn};
 
 use crate::rules::{Stream, feed, new_group, peer, shut_finished};

@@ -10,9 +10,9 @@ use std::thread;
 use std::time::Duration;
 
 use fast_io::{Config, MAX_GATE_SLICE, Member, Received, SocketGroup};
-use fast_io_tests::fixtures::{
-    Expect, Pattern, Transport, Trial, drain, pair, receive, shortages_injected,
-};
+use fast_io_tests::fixtures::{Transport, drain, pair, receive, shortages_injected};
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{Stalled, join, spawn};
 
 use crate::rules::{Stream, feed, new_group};

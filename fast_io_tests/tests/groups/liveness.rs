@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use fast_io::{Config, Received};
 use fast_io_tests::deadlines::{LATE, on_time, timed_out_error};
-use fast_io_tests::fixtures::{
-    Expect, Pattern, Transport, Trial, drain, expect_end, receive, small_pair,
-};
+use fast_io_tests::fixtures::{Transport, drain, expect_end, receive, small_pair};
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{LateReadiness, Stalled, TrickleReader, TrickleSender, join, spawn};
 
 use crate::rules::{Stream, feed, new_group};

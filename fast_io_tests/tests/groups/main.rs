@@ -25,7 +25,8 @@ const SHORT_GUARD: Duration = Duration::from_secs(30);
 macro_rules! groups {
     ($module:ident, backend: $backend:expr) => {
         mod $module {
-            use fast_io_tests::fixtures::{Factory, run, run_alone};
+            use fast_io_tests::backend::Factory;
+            use fast_io_tests::harness::{run, run_alone};
 
             use super::{GUARD, SHORT_GUARD, rules};
             use super::{counting, limits, liveness, membership, ownership, resets};

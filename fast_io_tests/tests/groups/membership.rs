@@ -6,7 +6,9 @@ use std::io;
 use std::os::fd::AsFd;
 
 use fast_io::{Config, Error};
-use fast_io_tests::fixtures::{Pattern, Transport, Trial, pair};
+use fast_io_tests::fixtures::{Transport, pair};
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::Pattern;
 use fast_io_tests::peers::join;
 
 use crate::rules::{new_group, peer};

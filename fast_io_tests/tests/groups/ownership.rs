@@ -7,9 +7,9 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use fast_io::{BackendKind, Config, Received};
-use fast_io_tests::fixtures::{
-    Expect, Pattern, Transport, Trial, blocking, pair, receive_to_end, small_pair,
-};
+use fast_io_tests::fixtures::{Transport, blocking, pair, receive_to_end, small_pair};
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 
 use crate::rules::{Stream, feed, new_group};
 

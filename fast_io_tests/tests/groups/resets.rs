@@ -8,7 +8,9 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use fast_io::{Config, Received};
-use fast_io_tests::fixtures::{Expect, Pattern, Transport, Trial};
+use fast_io_tests::fixtures::Transport;
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::reset_with_bytes_queued;
 
 use crate::rules::new_group;

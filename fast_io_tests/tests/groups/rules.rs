@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use fast_io::{BackendKind, Config, Error, Member, Received, SocketGroup};
 use fast_io_tests::deadlines::LATE;
 use fast_io_tests::fixtures::{
-    Expect, Pattern, Rng, Transport, Trial, blocking, open_descriptors, pair, receive_to_end,
-    small_pair,
+    Transport, blocking, open_descriptors, pair, receive_to_end, small_pair,
 };
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern, Rng};
 use fast_io_tests::peers::join;
 use socket2::Socket;
 
