@@ -18,13 +18,19 @@
 //! - **C3 Readiness gate.** A backend never gives the kernel a send that would sit waiting for the
 //!   peer to drain. Every transfer is first tried without waiting (`MSG_DONTWAIT`: io_uring puts
 //!   it in the SEND's or RECV's flags, epoll on the `send`/`recv` itself); only when the kernel
-//!   answers `EAGAIN` does the backend wait for readiness, one [`Config::gate_slice`] at a time
-//!   (default 100 ms). epoll waits for `EPOLLOUT`/`EPOLLIN` and then transfers; a lone io_uring
-//!   writer or reader links `PollAdd` → `LinkTimeout(slice)` → the retried SEND or RECV in one
-//!   submission, so the transfer runs only once the socket polled ready, and the wait and the
-//!   transfer cost one kernel entry together (groups arm their gates on their own). So a writable socket never pays for a gate, no thread is ever parked in the kernel without
-//!   bound on behalf of a send, and a submission never holds back the completions of anything
-//!   else. The `std` baseline is the documented exception: its blocking `send` parks its own
+//!   answers `EAGAIN` (or a send takes only part of its bytes: the socket is full) does the
+//!   backend wait for readiness, one [`Config::gate_slice`] at a time (default 100 ms). epoll
+//!   waits for `EPOLLOUT`/`EPOLLIN` and then transfers; a group on io_uring arms a
+//!   `PollAdd` → `LinkTimeout(slice)` gate per member; a lone io_uring writer or reader lets the
+//!   kernel wait: the retried SEND (with `MSG_WAITALL`) or RECV goes without `MSG_DONTWAIT`,
+//!   linked to a `LinkTimeout(slice)`, so io_uring arms its own poll and transfers each time the
+//!   socket reports ready, until the SEND's bytes are accepted or the RECV got some, or the slice
+//!   runs out and cancels it (a SEND keeps the count of what it moved). The wait and the
+//!   transfer cost one kernel entry together, however many pieces a slow peer takes; a lone
+//!   reader that found its socket empty keeps that leave for every later read (one entry per
+//!   read, as a blocking `recv`), until a slice runs out. So a writable socket never pays for a
+//!   gate, no thread is ever parked in the kernel beyond a slice on behalf of a send, and a
+//!   submission never holds back the completions of anything else. The `std` baseline is the documented exception: its blocking `send` parks its own
 //!   thread (and only that thread), for at most one gate slice per call (`SO_SNDTIMEO`).
 //! - **C4 Transient results are not errors.** `EAGAIN`/`EWOULDBLOCK`, `EINTR`, `ETIME` (a gate
 //!   slice ran out) and `ECANCELED` (a linked poll cancelled by its timeout) make the backend
@@ -90,8 +96,8 @@
 //!   completions, short transfers, readiness waits, gate slices that expired, transient errors,
 //!   operations cancelled, and kernel entries (system calls). The counters are exact, so tests
 //!   and benchmarks rely on them. One readiness wait is one gate slice armed because a transfer
-//!   found the socket not ready (a transfer linked behind a slice that ran out was never run and
-//!   counts as no operation); a gate expiry is such a slice that ran out with the deadline
+//!   found the socket not ready, whether or not the kernel then had to wait (a transfer whose
+//!   slice ran out before it moved anything counts as no operation); a gate expiry is such a slice that ran out with the deadline
 //!   (if any) not yet passed. A group member counts both exactly as a lone writer or reader
 //!   does in the same situation.
 //!

@@ -263,3 +263,54 @@ fn c15_an_empty_socket_costs_one_entry_for_the_wait_and_the_recv() {
         drop(sending.join().unwrap());
     });
 }
+
+/// A SEND that a slow peer takes in many pieces still costs one kernel entry for all of its
+/// waits (issue 16, item 1): after the socket filled, the gated SEND waits in the kernel, which
+/// sends each piece as room appears, until every byte is accepted. A gate that returned to user
+/// space at each piece would cost at least one entry per piece.
+#[test]
+fn c15_a_slow_peer_taking_many_pieces_costs_one_entry_per_wait() {
+    let Some(backend) = uring() else { return };
+    if fast_io::faults::any() {
+        println!("not applicable under FAST_IO_FAULTS: injected answers change the count");
+        return;
+    }
+    const TOTAL: usize = 512 << 10;
+    const PIECE: usize = 4096;
+    guard(Duration::from_secs(30), move || {
+        let (client, server) = pair(Some(4096));
+        let config = Config {
+            gate_slice: Duration::from_secs(10),
+            ..Config::default()
+        };
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        let draining = thread::spawn(move || {
+            let mut buf = vec![0u8; PIECE];
+            let mut at = 0;
+            let mut pieces = 0;
+            while at < TOTAL {
+                thread::sleep(Duration::from_micros(500));
+                let n = (&server).read(&mut buf).unwrap();
+                assert!(n > 0, "end of stream after {at} bytes");
+                check(&buf[..n], at as u64);
+                at += n;
+                pieces += 1;
+            }
+            pieces
+        });
+        let mut data = vec![0u8; TOTAL];
+        fill(&mut data, 0);
+        // Larger than a batch: one SEND (or SENDMSG) from the caller's memory.
+        writer.write_all(&data).unwrap();
+        writer.flush().unwrap();
+        let pieces = draining.join().unwrap();
+        let s = writer.stats();
+        assert_eq!(s.bytes, TOTAL as u64, "{s}");
+        assert!(pieces >= 64, "the peer took {pieces} pieces");
+        assert_eq!(s.gate_expiries, 0, "no slice of 10 s ran out: {s}");
+        assert!(
+            s.kernel_entries <= 2 * s.readiness_waits + 2 && s.readiness_waits < 8,
+            "one entry per wait (and the first try), not one per piece of {pieces}: {s}"
+        );
+    });
+}

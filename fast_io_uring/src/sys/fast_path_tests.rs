@@ -59,10 +59,7 @@ fn fast_path_dontwait_first_against_gate_first_chain() {
     let slice = Duration::from_millis(100);
     let mut results = Vec::new();
     for round in 0..3 {
-        let gate = Gate {
-            events: libc::POLLOUT as u32,
-            slice,
-        };
+        let gate = Gate { slice };
         // The writer's way: DONTWAIT first; after `-EAGAIN` the next SEND goes behind a gate.
         let mut full = false;
         let dontwait = measure(|ring, fd, buf| {

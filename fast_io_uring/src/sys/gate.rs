@@ -2,21 +2,26 @@
 //! for a socket to become writable or readable, within the call's deadline, in front of the
 //! transfer that waits for it.
 //!
-//! Writers and readers arm a gate only after a transfer found the socket full or empty
-//! (`-EAGAIN`), so a ready socket never pays for one. The gate
-//! goes to the kernel *with* the retried transfer: `PollAdd` → `LinkTimeout(slice)` → the SEND
-//! or RECV, linked in one submission ([`Ring::send`] with a [`Gate`]), so the wait and the
-//! transfer it was for cost one `io_uring_enter` together, where a gate of its own and then the
-//! transfer cost two. The transfer still runs only once the socket polled ready (C3). The slice
-//! is [`Config::gate_slice`](fast_io::Config::gate_slice), shortened so that it never runs past
-//! the deadline (C5). When it runs out (`-ECANCELED`/`-ETIME`), the kernel cancels the transfer
-//! unrun, and the caller tries the transfer again *without* a gate before it arms the next one:
-//! the kernel reports readiness later than room exists (a Unix socket polls writable only once
-//! its queue is down to a quarter of the buffer, TCP once half is free), so a gate that is only
-//! re-armed could wait forever on a socket that would take a send at once (C4).
+//! Writers and readers arm a gate only after a transfer found the socket not ready: a SEND
+//! answered `-EAGAIN` or taking only part of its bytes (the socket is full), a RECV answered
+//! `-EAGAIN`. So a ready socket never pays for one. The gate is the kernel's: the retried
+//! transfer goes without `MSG_DONTWAIT`, linked to a `LinkTimeout(slice)` ([`Ring::send`] with a
+//! [`Gate`], see `ring/transfer.rs`), and io_uring waits for readiness itself, so the wait and the
+//! transfer cost one `io_uring_enter` together, and a SEND that a slow peer lets through in
+//! several pieces still costs one. A reader keeps its gate once it found the socket empty: a
+//! request/response reader waits for every answer, and a gated RECV on a socket with data costs
+//! no more than a plain one (io_uring arms its poll only when the socket is empty), so every read
+//! is one entry, as a blocking `recv` is. The slice is
+//! [`Config::gate_slice`](fast_io::Config::gate_slice), shortened so that it never runs past the
+//! deadline (C5). When it runs out, the kernel cancels the transfer (a SEND keeps the bytes it
+//! had moved), and the caller tries the transfer again *without* a gate before it arms the next
+//! one: the kernel reports readiness later than room exists (a Unix socket polls writable only
+//! once its queue is down to a quarter of the buffer, TCP once half is free), so a gate that is
+//! only re-armed could wait forever on a socket that would take a send at once (C4).
 //!
-//! Counting (C15) is per slice: every gate armed counts one readiness wait ([`arm`]); a slice that
-//! ran out while the deadline had not yet passed also counts one gate expiry ([`settle`]). The
+//! Counting (C15) is per slice: every gate armed counts one readiness wait ([`arm`]), whether or
+//! not the kernel then had to wait; a slice that ran out while the deadline had not yet passed
+//! also counts one gate expiry ([`settle`]). The
 //! slice that ends at the deadline is not an expiry: the call fails with `TimedOut` instead,
 //! without another transfer. (A silent peer, slices of 200 ms, a deadline of 700 ms: slices end
 //! at 200, 400, 600 and 700, so 4 waits and 3 expiries.)
@@ -40,14 +45,13 @@ pub(crate) enum Next {
     Submit(Option<Gate>),
 }
 
-/// Prepares the next transfer: behind a gate of `events` when the last one found the socket
-/// not ready (`waiting`), counted by [`arm`]. Under fault injection (tests only) `eagain`,
+/// Prepares the next transfer: with a gate when the last one found the socket not ready
+/// (`waiting`), counted by [`arm`]. Under fault injection (tests only) `eagain`,
 /// `enomem` and `enobufs` answer the transfer without submitting it (no operation, no kernel
 /// entry), and `etime` ends its gate as if the slice had run out, unarmed.
 pub(crate) fn prepare(
     ring: &mut Ring,
     waiting: bool,
-    events: u32,
     gate_slice: Duration,
     deadline: &Deadline,
     counters: &Counters,
@@ -64,7 +68,7 @@ pub(crate) fn prepare(
     if !waiting {
         return Ok(Next::Submit(None));
     }
-    let gate = arm(events, gate_slice, deadline, counters)?;
+    let gate = arm(gate_slice, deadline, counters)?;
     if faults::hit(Fault::Etime) {
         ring.note_injected();
         return Ok(Next::Answered(Transfer {
@@ -75,20 +79,20 @@ pub(crate) fn prepare(
     Ok(Next::Submit(Some(gate)))
 }
 
-/// Counts a submitted transfer as an operation, unless its gate ran out: the kernel then
-/// cancelled it unrun, and it belongs to that slice, as for a group member (C15).
+/// Counts a submitted transfer as an operation, unless its slice ran out before it moved
+/// anything: the kernel then cancelled it unrun, and it belongs to that slice, as for a group
+/// member (C15).
 pub(crate) fn count(transfer: &Transfer, counters: &Counters) {
-    if transfer.gate != Some(Readiness::Expired) {
+    if transfer.gate != Some(Readiness::Expired) || transfer.result > 0 {
         counters.ops_submitted.add(1);
         counters.completions.add(1);
     }
 }
 
-/// The gate for the next transfer, after one found the socket not ready: one slice of `events`,
-/// cut to the deadline. Counts one readiness wait. Fails with `TimedOut` (accepted 0: the caller
+/// The gate for the next transfer, after one found the socket not ready: one slice, cut to the
+/// deadline. Counts one readiness wait. Fails with `TimedOut` (accepted 0: the caller
 /// fills in its count) when the deadline has already passed.
 pub(crate) fn arm(
-    events: u32,
     gate_slice: Duration,
     deadline: &Deadline,
     counters: &Counters,
@@ -98,22 +102,32 @@ pub(crate) fn arm(
     }
     counters.readiness_waits.add(1);
     Ok(Gate {
-        events,
         slice: deadline.slice(gate_slice),
     })
 }
 
-/// How a gated transfer's gate ended: `Ok(true)` when the socket polled ready and the transfer
-/// ran (its result says what it did); `Ok(false)` when the slice ran out before the deadline, so
-/// the transfer did not run and is tried again without a gate (C4), counted as a gate expiry;
-/// `TimedOut` when the slice ran out at the deadline.
+/// How a transfer's gate ended: `Ok(true)` when its result stands — it had no gate, or completed
+/// within its slice, or moved bytes before the slice ran out (counted as a gate expiry unless the
+/// deadline passed); `Ok(false)` when the slice ran out before the deadline with nothing moved,
+/// so the transfer is tried again without a gate (C4), counted as a gate expiry; `TimedOut` when
+/// the slice ran out at the deadline with nothing moved.
 pub(crate) fn settle(
-    readiness: Readiness,
+    transfer: &Transfer,
     deadline: &Deadline,
     counters: &Counters,
 ) -> Result<bool, Error> {
+    let Some(readiness) = transfer.gate else {
+        return Ok(true);
+    };
     match readiness {
         Readiness::Ready => Ok(true),
+        // The slice ran out after the kernel had sent part of the bytes: the result stands.
+        Readiness::Expired if transfer.result > 0 => {
+            if !deadline.passed() {
+                counters.gate_expiries.add(1);
+            }
+            Ok(true)
+        }
         Readiness::Expired if deadline.passed() => Err(deadline.error(0)),
         Readiness::Expired => {
             counters.gate_expiries.add(1);

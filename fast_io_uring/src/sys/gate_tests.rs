@@ -1,5 +1,5 @@
-//! What a gate and an idle reader report when nothing goes as planned: a poll the kernel refuses
-//! is an error with its errno, never an expired slice (which would send the caller round again),
+//! What a gate and an idle reader report when nothing goes as planned: a gated transfer the kernel
+//! refuses reports its errno, never an expired slice (which would send the caller round again),
 //! and a reader that met no fault says so. These kill mutants of a gated transfer and of the reader's
 //! accessors that the conformance suite cannot reach (`cargo xtask mutants`).
 
@@ -10,25 +10,25 @@ use std::time::Duration;
 use fast_io::{Config, StatsHandle};
 
 use super::UringReader;
-use super::ring::{Gate, Ring};
+use super::ring::{Gate, Readiness, Ring};
 
-/// A `PollAdd` on a descriptor that is not open completes with `-EBADF` (and its linked SEND with
-/// `-ECANCELED`): the gated transfer returns the poll's error, with the positive errno, and takes
-/// it for neither readiness nor an expired slice.
+/// A gated SEND on a descriptor that is not open fails at once with `-EBADF` as its own result:
+/// the gate is `Ready` (the slice did not run out, so the caller does not go round again as after
+/// an expired slice), and the caller sees the errno.
 #[test]
-fn a_refused_poll_is_an_error_with_its_errno() {
+fn a_gated_send_on_a_closed_descriptor_fails_with_its_errno() {
     let mut ring = Ring::new(8, StatsHandle::new()).unwrap();
     // A descriptor number far above anything this process opens.
     let closed = 1_000_000;
     let gate = Gate {
-        events: libc::POLLOUT as u32,
         slice: Duration::from_millis(50),
     };
-    let err = ring
+    let sent = ring
         .send(closed, b"x", libc::MSG_DONTWAIT, Some(gate))
-        .expect_err("a poll of a closed descriptor fails");
-    assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
-    assert_eq!(ring.outstanding(), 0, "all three CQEs were reaped");
+        .expect("the ring itself works");
+    assert_eq!(sent.result, -libc::EBADF, "{sent:?}");
+    assert_eq!(sent.gate, Some(Readiness::Ready), "{sent:?}");
+    assert_eq!(ring.outstanding(), 0, "both CQEs were reaped");
 }
 
 /// Without `FAST_IO_FAULTS`, a reader that read saw no injected fault and no overflow, and its

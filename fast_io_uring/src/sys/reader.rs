@@ -2,10 +2,11 @@
 //!
 //! Each `read` is one RECV with `MSG_DONTWAIT` into the caller's buffer: it completes at once with
 //! data, end of stream (`0`, C8) or `-EAGAIN`. When the last RECV found the socket empty
-//! (`-EAGAIN`), the next one goes behind a gate for `POLLIN` of one [`Config::gate_slice`] (shortened to the read
-//! deadline, C5), linked to it in one submission (see `gate.rs`): waiting for data and reading it
-//! cost one `io_uring_enter`. A slice that runs out cancels that RECV unrun, and it is tried again
-//! without a gate before the next slice (C4). `-ENOMEM`/`-ENOBUFS` back off one slice and try
+//! (`-EAGAIN`), every later one goes with leave to wait one [`Config::gate_slice`] (shortened to
+//! the read deadline, C5): without `MSG_DONTWAIT`, linked to a timeout of the slice, so the kernel
+//! waits for data itself (see `gate.rs`), and waiting for data and reading it cost one
+//! `io_uring_enter`, as a blocking `recv` does. A slice that runs out cancels that RECV unrun,
+//! and the next one tries without a gate before the next slice (C4). `-ENOMEM`/`-ENOBUFS` back off one slice and try
 //! again (C4). So no RECV is ever parked in the kernel beyond a slice, and the call returns only
 //! after its RECV's completion was reaped (C11). A read returns as soon as one RECV delivered
 //! data, so a deadline cannot be outlasted by steady progress.
@@ -27,7 +28,7 @@ use socket2::Socket;
 
 use super::cqe::transfer_error;
 use super::gate::{self, Next};
-use super::ring::{Ring, Setup};
+use super::ring::{Readiness, Ring, Setup};
 
 /// The io_uring backend's reader. Built by [`UringBackend`](crate::UringBackend).
 pub struct UringReader {
@@ -133,7 +134,6 @@ impl UringReader {
             let received = match gate::prepare(
                 &mut self.ring,
                 self.empty,
-                libc::POLLIN as u32,
                 self.gate_slice,
                 &deadline,
                 counters,
@@ -148,10 +148,8 @@ impl UringReader {
                     received
                 }
             };
-            if let Some(readiness) = received.gate
-                && !gate::settle(readiness, &deadline, counters)?
-            {
-                // The slice ran out and the RECV did not run: try it again without a gate
+            if !gate::settle(&received, &deadline, counters)? {
+                // The slice ran out and the RECV received nothing: try it again without a gate
                 // before the next one (C4).
                 self.empty = false;
                 continue;
@@ -159,7 +157,9 @@ impl UringReader {
             let result = received.result;
             if result >= 0 {
                 counters.bytes.add(result as u64);
-                self.empty = false;
+                // Once a RECV found the socket empty, every RECV may wait (see `gate.rs`); only a
+                // slice that ran out, or a failed call, makes the next one try first again.
+                self.empty = received.gate == Some(Readiness::Ready);
                 return Ok(result as usize);
             }
             match -result {

@@ -13,7 +13,7 @@
 //! crate makes that true by structure rather than by care:
 //!
 //! - The *scoped* operations ([`Ring::send`], [`Ring::send_pair`], [`Ring::recv`], each alone or
-//!   behind a linked gate) take the memory as a borrow (`&[u8]`, `&mut [u8]`, a local `Timespec`, a local
+//!   linked to the timeout of a gate) take the memory as a borrow (`&[u8]`, `&mut [u8]`, a local `Timespec`, a local
 //!   `msghdr`) and do not return until [`Ring::wait_for`] has reaped the CQE of every SQE they
 //!   pushed. The borrow checker then guarantees the memory outlives the operation. Nothing between
 //!   the push and the reap can unwind: `io_uring_enter` errors are either transient (retried) or
@@ -142,23 +142,11 @@ impl Setup {
 /// How a readiness gate ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Readiness {
-    /// The socket reported the events (or an error or hang-up, which the next transfer reports).
+    /// The transfer completed within its slice.
     Ready,
-    /// The slice ran out (`-ECANCELED` for the poll, `-ETIME` for its timeout) or a signal cut it
-    /// short: the caller tries its transfer again before it waits again (C4).
+    /// The slice ran out and cancelled the transfer: the caller tries it again before it waits
+    /// again (C4).
     Expired,
-}
-
-impl Readiness {
-    /// How a gate's poll ended, from its CQE result.
-    fn of_poll(result: i32) -> io::Result<Readiness> {
-        match result {
-            ready if ready >= 0 => Ok(Readiness::Ready),
-            // -ECANCELED: the timeout fired and cancelled the poll. -EINTR: cut short.
-            cut if cut == -libc::ECANCELED || cut == -libc::EINTR => Ok(Readiness::Expired),
-            err => Err(io::Error::from_raw_os_error(-err)),
-        }
-    }
 }
 
 /// Memory an outstanding operation owns until its CQE is reaped.

@@ -36,7 +36,6 @@ fn c9_gate_of_duration_max_waits_for_readiness() {
     let (client, _server) = pair();
     let mut ring = Ring::new(8, StatsHandle::new()).unwrap();
     let gate = Gate {
-        events: libc::POLLOUT as u32,
         slice: Duration::MAX,
     };
     let sent = ring

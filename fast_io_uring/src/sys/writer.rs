@@ -10,11 +10,13 @@
 //!
 //! Every SEND carries `MSG_DONTWAIT | MSG_NOSIGNAL`: it completes at once with the bytes the
 //! socket took, or `-EAGAIN`, never waiting for the peer inside the kernel (C3), and never raising
-//! `SIGPIPE` (C7). Only a full socket (`-EAGAIN`) arms the readiness gate, for
-//! ONE slice, and the gate goes to the kernel linked to the next SEND ([`gate`]): a full-socket
-//! event costs one `io_uring_enter` for the wait and the SEND together. A slice that runs out
-//! cancels that SEND unrun, and the SEND is tried again without a gate before the next slice
-//! (C4), because the kernel reports `POLLOUT` later than a send can succeed.
+//! `SIGPIPE` (C7). Only a full socket (`-EAGAIN`, or a SEND that took only part of its bytes) arms
+//! the readiness gate, for ONE slice: the next SEND goes without `MSG_DONTWAIT`, linked to a
+//! timeout of the slice, and the kernel waits for room itself ([`gate`], `ring/transfer.rs`): a
+//! full-socket event costs one `io_uring_enter` for the wait and the SEND together, however many
+//! pieces a slow peer takes it in. A slice that runs out cancels that SEND (its bytes moved so far
+//! count), and the next SEND tries without a gate before the next slice (C4), because the kernel
+//! reports `POLLOUT` later than a send can succeed.
 //! `-ENOMEM`/`-ENOBUFS` wait one slice ([`gate::back_off`]) and try again; they are counted,
 //! never sticky (C4).
 //!
@@ -192,7 +194,6 @@ impl UringWriter {
             let sent = match gate::prepare(
                 &mut self.ring,
                 self.full,
-                libc::POLLOUT as u32,
                 self.gate_slice,
                 deadline,
                 counters,
@@ -221,10 +222,8 @@ impl UringWriter {
                     sent
                 }
             };
-            if let Some(readiness) = sent.gate
-                && !gate::settle(readiness, deadline, counters)?
-            {
-                // The slice ran out and the SEND did not run: try it again without a gate
+            if !gate::settle(&sent, deadline, counters)? {
+                // The slice ran out and the SEND moved nothing: try it again without a gate
                 // before the next one (C4).
                 self.full = false;
                 continue;
@@ -233,7 +232,10 @@ impl UringWriter {
             if result > 0 {
                 let n = result as usize;
                 counters.bytes.add(n as u64);
-                self.full = false;
+                // A SEND without a gate that found room for part of its bytes left the socket
+                // full: the next one waits in the kernel. A gated SEND returns short only when
+                // its slice ran out, and then the next one tries first (C4).
+                self.full = sent.gate.is_none() && n < offered;
                 if n < offered {
                     counters.short_transfers.add(1);
                 }
