@@ -169,6 +169,43 @@ pub trait SocketGroup: Send + fmt::Debug {
     /// the group itself failed.
     fn flush(&mut self) -> Result<FlushReport, Error>;
 
+    /// One round of sends from the caller's memory, without copying it (G3): for each
+    /// `(member, bytes)` of `sends`, the member's buffered bytes go to the kernel first (C1), and
+    /// then `bytes`; `taken[i]` is set to how many of `sends[i]`'s bytes the group took (the
+    /// kernel accepted them, or the backend buffered them). The caller offers the rest again in a
+    /// later call, from the exact next byte (C2): nothing is kept of `bytes` beyond the count in
+    /// `taken`, so they need to live only for the call.
+    ///
+    /// A member whose socket was full takes nothing until its gate opened, and a member whose
+    /// peer failed takes nothing and is listed in the report's `failed` (G1, G5); every other
+    /// member of `sends` is served meanwhile. The call returns after one round, so members that
+    /// drained are refilled by the caller's next call while others still wait; when no member of
+    /// `sends` can try, it first waits for the first gate to open, at most until the write
+    /// deadline (then it returns with nothing taken). A member may be named once per call;
+    /// naming one twice, or a stale or foreign member, is refused with `InvalidSocket` before
+    /// anything is sent.
+    ///
+    /// The default copies into the members' buffers ([`SocketGroup::write`]) and then flushes;
+    /// a backend that can hand the caller's bytes to the kernel directly overrides it
+    /// (io_uring: one SEND per member from `bytes`, all in one `io_uring_enter`).
+    fn send_round(
+        &mut self,
+        sends: &[(Member, &[u8])],
+        taken: &mut Vec<usize>,
+    ) -> Result<FlushReport, Error> {
+        refuse_twice(sends)?;
+        taken.clear();
+        for &(member, bytes) in sends {
+            self.buffered(member)?;
+            taken.push(match self.write(member, bytes) {
+                Ok(n) => n,
+                // The member's sticky error: the flush below lists it in `failed`.
+                Err(_) => 0,
+            });
+        }
+        self.flush()
+    }
+
     /// Waits until at least one member has data, end of stream or an error — or the read
     /// deadline passes (`TimedOut`) — then calls `on_read` once for each such member. Returns
     /// how many members were reported.
@@ -193,4 +230,18 @@ pub trait SocketGroup: Send + fmt::Debug {
     /// a backend's gates in flight; always 0 for a backend with nothing in flight between calls).
     /// Dropping the group withdraws exactly these, counted in [`Stats::cancelled`] (G6).
     fn in_flight(&self) -> usize;
+}
+
+/// Refuses a round that names a member twice (`SocketGroup::send_round`): two sends of one
+/// stream in one round could reorder its bytes.
+pub fn refuse_twice(sends: &[(Member, &[u8])]) -> Result<(), Error> {
+    let mut seen: Vec<Member> = sends.iter().map(|&(member, _)| member).collect();
+    seen.sort_unstable();
+    match seen.windows(2).find(|pair| pair[0] == pair[1]) {
+        Some(pair) => Err(Error::InvalidSocket(format!(
+            "{} is named twice in one round",
+            pair[0]
+        ))),
+        None => Ok(()),
+    }
 }

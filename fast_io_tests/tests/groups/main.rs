@@ -1,5 +1,5 @@
 //! The group conformance tests (rules G1–G7 in `fast_io::group`): every body of `rules` and of
-//! the modules named after what they hold (`liveness`, `limits`, `counting`, `membership`,
+//! the modules named after what they hold (`liveness`, `limits`, `counting`, `lending`, `membership`,
 //! `ownership`, `resets`), instantiated once per backend that has groups, so a failure reads
 //! `uring::g1_stuck_peer_does_not_block_others`. The std backend has no honest single-threaded
 //! group; `blocking::g0_std_reports_groups_unsupported` checks that it says so.
@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod counting;
+mod lending;
 mod limits;
 mod liveness;
 mod membership;
@@ -29,7 +30,7 @@ macro_rules! groups {
             use fast_io_tests::harness::{run, run_alone};
 
             use super::{GUARD, SHORT_GUARD, rules};
-            use super::{counting, limits, liveness, membership, ownership, resets};
+            use super::{counting, lending, limits, liveness, membership, ownership, resets};
 
             fn factory() -> Factory {
                 fn make() -> Box<dyn fast_io::SocketBackend> {
@@ -42,6 +43,19 @@ macro_rules! groups {
             #[test]
             fn g1_stuck_peer_does_not_block_others() {
                 run(factory(), GUARD, rules::g1_stuck_peer_does_not_block_others);
+            }
+
+            /// G1, G3, C1, C2: `send_round` lends the caller's bytes; byte-exact, a stuck peer
+            /// holds back no one.
+            #[test]
+            fn g3_send_round_lends_byte_exact() {
+                run(factory(), GUARD, lending::g3_send_round_lends_byte_exact);
+            }
+
+            /// G7: `send_round` refuses a member named twice, or one that left.
+            #[test]
+            fn g7_send_round_refuses_bad_members() {
+                run(factory(), GUARD, lending::g7_send_round_refuses_bad_members);
             }
 
             /// G2, C1, C8: 256 members of random sizes, read back through a second group.

@@ -13,6 +13,7 @@
 //! | `group/gates.rs`  | arming gates on the shared ring and routing their CQEs to members    |
 //! | `group/flush.rs`  | flushes: rounds of SENDs                                              |
 //! | `group/read.rs`   | reads: passes of RECVs                                                |
+//! | `group/round.rs`  | rounds that lend the caller's bytes (`send_round`), without a copy    |
 //!
 //! # Rounds (G3)
 //!
@@ -134,6 +135,7 @@ mod gates;
 mod injected;
 mod member;
 mod read;
+mod round;
 
 use std::fmt;
 use std::os::fd::BorrowedFd;
@@ -489,6 +491,14 @@ impl SocketGroup for UringGroup {
         let mut report = FlushReport::default();
         self.drive(None, &deadline, &mut report)?;
         Ok(report)
+    }
+
+    fn send_round(
+        &mut self,
+        sends: &[(Member, &[u8])],
+        taken: &mut Vec<usize>,
+    ) -> Result<FlushReport, Error> {
+        self.lend(sends, taken)
     }
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {

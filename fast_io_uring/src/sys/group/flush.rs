@@ -82,7 +82,7 @@ impl UringGroup {
                 let limit = self.wait_limit(&scope, Dir::Write, deadline);
                 self.ring.wait_any(limit).map_err(Error::Os)?;
             } else {
-                let sent = self.round(&chosen, deadline);
+                let sent = self.round(&chosen, &[], &mut [], deadline);
                 self.chosen = chosen;
                 sent?;
                 report.rounds += 1;
@@ -97,8 +97,18 @@ impl UringGroup {
     }
 
     /// One round: one SEND for each of `chosen`, all in one submission, then their results; a
-    /// member answered `-EAGAIN` gets its gate, queued for the next entry.
-    fn round(&mut self, chosen: &[usize], deadline: &Deadline) -> Result<(), Error> {
+    /// member answered `-EAGAIN` gets its gate, queued for the next entry. A member with buffered
+    /// bytes sends those. One without sends `lent[k]`, the caller's bytes
+    /// ([`SocketGroup::send_round`](fast_io::SocketGroup::send_round)), straight from the
+    /// caller's memory, and what the kernel accepted of them is added to `taken[k]`. (A flush
+    /// lends nothing: every member it chooses has buffered bytes.)
+    pub(super) fn round(
+        &mut self,
+        chosen: &[usize],
+        lent: &[&[u8]],
+        taken: &mut [usize],
+        deadline: &Deadline,
+    ) -> Result<(), Error> {
         let gate_slice = self.config.gate_slice;
         let mut blocked = Vec::new();
         {
@@ -113,12 +123,15 @@ impl UringGroup {
             // with the errno, in the order of `chosen`; empty (no allocation) otherwise.
             let mut injected = Injected::default();
             let mut sends: Vec<(RawFd, &[u8])> = Vec::with_capacity(chosen.len());
-            for &index in chosen {
+            for (k, &index) in chosen.iter().enumerate() {
                 let state = slots[index].state.as_ref().expect("chosen is live");
                 if injected.refuse(ring, index) {
                     continue;
                 }
                 let mut pending = state.pending();
+                if pending.is_empty() {
+                    pending = lent[k];
+                }
                 if faults::hit(Fault::Short) {
                     // Fault injection (tests only): offer only the first pending byte.
                     ring.note_injected();
@@ -135,21 +148,26 @@ impl UringGroup {
             let now = Instant::now();
             let mut claims = injected.claims();
             let mut results = results.iter();
-            for &index in chosen {
+            for (k, &index) in chosen.iter().enumerate() {
                 let state = slots[index].state.as_mut().expect("chosen is live");
                 state.tried(Dir::Write);
                 let result = claims.claim(index, &mut results, state.stats.counters());
                 if result > 0 {
                     let n = result as usize;
-                    let offered = state.buffered().min(MAX_OP_BYTES);
+                    let buffered = state.buffered();
+                    let offered = if buffered > 0 { buffered } else { lent[k].len() };
                     let counters = state.stats.counters();
                     counters.bytes.add(n as u64);
-                    if n < offered {
+                    if n < offered.min(MAX_OP_BYTES) {
                         counters.short_transfers.add(1);
                     }
-                    state.consume(n);
-                    state.accepted += n as u64;
-                    *buffered_total -= n;
+                    if buffered > 0 {
+                        state.consume(n);
+                        state.accepted += n as u64;
+                        *buffered_total -= n;
+                    } else {
+                        taken[k] += n;
+                    }
                     continue;
                 }
                 match -result {
