@@ -270,43 +270,28 @@ fn drive_group(
     let block = vec![0x5au8; BLOCK];
     let mut sent = vec![0u64; senders.len()];
     let mut left = senders.len();
-    if std::env::var_os("FAST_IO_LEND").is_some() {
-        let mut sends = Vec::with_capacity(members.len());
-        let mut at = Vec::with_capacity(members.len());
-        let mut taken = Vec::with_capacity(members.len());
-        while left > 0 {
-            sends.clear();
-            at.clear();
-            for (i, &member) in members.iter().enumerate() {
-                if sent[i] < each {
-                    let n = block.len().min((each - sent[i]) as usize);
-                    sends.push((member, &block[..n]));
-                    at.push(i);
-                }
-            }
-            let report = group.send_round(&sends, &mut taken)?;
-            if let Some((member, err)) = report.failed.into_iter().next() {
-                return Err(io::Error::other(format!("{member}: {err}")));
-            }
-            for (&i, &n) in at.iter().zip(&taken) {
-                sent[i] += n as u64;
-            }
-            left = sent.iter().filter(|&&s| s < each).count();
-        }
-    }
+    // Each round lends every unfinished member the next slice of the block, straight from the
+    // caller's memory (`send_round`): no copy into member buffers, and a member that drained is
+    // refilled by the next round while others still wait behind their gates.
+    let mut sends = Vec::with_capacity(members.len());
+    let mut at = Vec::with_capacity(members.len());
+    let mut taken = Vec::with_capacity(members.len());
     while left > 0 {
+        sends.clear();
+        at.clear();
         for (i, &member) in members.iter().enumerate() {
-            while sent[i] < each {
+            if sent[i] < each {
                 let n = block.len().min((each - sent[i]) as usize);
-                match group.write(member, &block[..n])? {
-                    0 => break,
-                    n => sent[i] += n as u64,
-                }
+                sends.push((member, &block[..n]));
+                at.push(i);
             }
         }
-        let report = group.flush()?;
+        let report = group.send_round(&sends, &mut taken)?;
         if let Some((member, err)) = report.failed.into_iter().next() {
             return Err(io::Error::other(format!("{member}: {err}")));
+        }
+        for (&i, &n) in at.iter().zip(&taken) {
+            sent[i] += n as u64;
         }
         left = sent.iter().filter(|&&s| s < each).count();
     }

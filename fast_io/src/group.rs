@@ -194,14 +194,14 @@ pub trait SocketGroup: Send + fmt::Debug {
         taken: &mut Vec<usize>,
     ) -> Result<FlushReport, Error> {
         refuse_twice(sends)?;
+        // Every member is checked before any byte is taken.
+        for &(member, _) in sends {
+            self.buffered(member)?;
+        }
         taken.clear();
         for &(member, bytes) in sends {
-            self.buffered(member)?;
-            taken.push(match self.write(member, bytes) {
-                Ok(n) => n,
-                // The member's sticky error: the flush below lists it in `failed`.
-                Err(_) => 0,
-            });
+            // A member's sticky error takes nothing: the flush below lists it in `failed`.
+            taken.push(self.write(member, bytes).unwrap_or_default());
         }
         self.flush()
     }

@@ -77,7 +77,11 @@ pub fn g3_send_round_lends_byte_exact(t: &Trial) {
         let report = group
             .send_round(&sends, &mut taken)
             .expect("a round from the caller's memory");
-        assert!(report.failed.is_empty(), "no peer failed: {:?}", report.failed);
+        assert!(
+            report.failed.is_empty(),
+            "no peer failed: {:?}",
+            report.failed
+        );
         assert_eq!(taken.len(), sends.len(), "one count per member named");
         for (&i, &n) in live.iter().zip(&taken) {
             assert!(n <= scratch[i].len(), "took at most what was lent");

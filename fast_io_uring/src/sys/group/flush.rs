@@ -155,7 +155,11 @@ impl UringGroup {
                 if result > 0 {
                     let n = result as usize;
                     let buffered = state.buffered();
-                    let offered = if buffered > 0 { buffered } else { lent[k].len() };
+                    let offered = if buffered > 0 {
+                        buffered
+                    } else {
+                        lent[k].len()
+                    };
                     let counters = state.stats.counters();
                     counters.bytes.add(n as u64);
                     if n < offered.min(MAX_OP_BYTES) {
