@@ -185,26 +185,14 @@ pub trait SocketGroup: Send + fmt::Debug {
     /// naming one twice, or a stale or foreign member, is refused with `InvalidSocket` before
     /// anything is sent.
     ///
-    /// The default copies into the members' buffers ([`SocketGroup::write`]) and then flushes;
-    /// a backend that can hand the caller's bytes to the kernel directly overrides it
-    /// (io_uring: one SEND per member from `bytes`, all in one `io_uring_enter`).
+    /// Both backends send the caller's bytes from its memory, with no copy: io_uring one SEND
+    /// per member, all in one `io_uring_enter`; epoll one `sendmsg` per member (its buffered
+    /// bytes and the caller's together).
     fn send_round(
         &mut self,
         sends: &[(Member, &[u8])],
         taken: &mut Vec<usize>,
-    ) -> Result<FlushReport, Error> {
-        refuse_twice(sends)?;
-        // Every member is checked before any byte is taken.
-        for &(member, _) in sends {
-            self.buffered(member)?;
-        }
-        taken.clear();
-        for &(member, bytes) in sends {
-            // A member's sticky error takes nothing: the flush below lists it in `failed`.
-            taken.push(self.write(member, bytes).unwrap_or_default());
-        }
-        self.flush()
-    }
+    ) -> Result<FlushReport, Error>;
 
     /// Waits until at least one member has data, end of stream or an error — or the read
     /// deadline passes (`TimedOut`) — then calls `on_read` once for each such member. Returns

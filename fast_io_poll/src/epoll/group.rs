@@ -2,7 +2,8 @@
 //! keeping the group rules G1–G7 of [`fast_io::group`] on top of C1–C15 per member.
 //!
 //! This file holds membership and the state of each member; the sending side is in
-//! `group/flush.rs` (rounds, G1, G3, G4) and the receiving side in `group/read.rs`.
+//! `group/flush.rs` (rounds, G1, G3, G4) and `group/lend.rs` (rounds from the caller's memory,
+//! `send_round`), and the receiving side in `group/read.rs`.
 //!
 //! # Members
 //!
@@ -65,6 +66,7 @@
 //! counted in `Stats::cancelled`.
 
 mod flush;
+mod lend;
 mod read;
 
 use std::fmt;
@@ -391,6 +393,14 @@ impl SocketGroup for PollGroup {
 
     fn flush(&mut self) -> Result<FlushReport, Error> {
         self.flush_scope(0..self.slots.len())
+    }
+
+    fn send_round(
+        &mut self,
+        sends: &[(Member, &[u8])],
+        taken: &mut Vec<usize>,
+    ) -> Result<FlushReport, Error> {
+        self.lend(sends, taken)
     }
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {

@@ -1,0 +1,192 @@
+//! Rounds that lend the caller's bytes ([`SocketGroup::send_round`]) on the poller: each named
+//! member that is ready sends its buffered bytes and then the caller's slice in one `sendmsg`
+//! (the send step it shares with `PollWriter`), with no copy into its buffer.
+//!
+//! A member sends until the kernel took everything offered, said `EAGAIN` (the member is then
+//! blocked for one gate slice, counted as a readiness wait, as in a flush), was short of memory
+//! (it backs off one slice), failed (its error becomes sticky and the report lists it, G5), or
+//! the deadline passed during a run of short sends (C5). Members stay blocked across calls until
+//! the poller reports them writable or their slice runs out (a gate expiry; they are tried again,
+//! C4), so a caller that loops over rounds makes one failing `send` per slice for a stuck member,
+//! not one per round (G1). When none of the named members is ready, the call makes one
+//! `epoll_wait`, until the first slice or pause ends, cut short by the write deadline.
+//!
+//! [`SocketGroup::send_round`]: fast_io::SocketGroup::send_round
+
+use std::time::Instant;
+
+use fast_io::group::refuse_twice;
+use fast_io::{Deadline, Error, FlushReport, Member, Sticky};
+
+use super::super::readiness::{Eagain, Transfer, Woken, wait_once};
+use super::super::send::send_step;
+use super::{Outbound, PollGroup};
+
+impl PollGroup {
+    /// [`SocketGroup::send_round`](fast_io::SocketGroup::send_round) on the poller.
+    pub(super) fn lend(
+        &mut self,
+        sends: &[(Member, &[u8])],
+        taken: &mut Vec<usize>,
+    ) -> Result<FlushReport, Error> {
+        refuse_twice(sends)?;
+        let indices = sends
+            .iter()
+            .map(|&(member, _)| self.index(member))
+            .collect::<Result<Vec<usize>, Error>>()?;
+        taken.clear();
+        taken.resize(sends.len(), 0);
+        let deadline = Deadline::start(self.config.write_deadline);
+        let mut report = FlushReport::default();
+        // When the last wait ended as an expired slice: the members it was sized for are
+        // settled as of its end (so an injected `etime`, which ends a wait early, counts and
+        // retries them as a real expiry does).
+        let mut expired_at = None;
+        loop {
+            let now = Instant::now();
+            let at = expired_at.take().map_or(now, |end: Instant| end.max(now));
+            let (ready, until) = self.settle_lent(&indices, sends, at, &deadline);
+            if ready {
+                self.lend_round(&indices, sends, taken, &deadline);
+                report.rounds += 1;
+                break;
+            }
+            let Some(until) = until else {
+                // Nothing to send, or every named member failed.
+                break;
+            };
+            if deadline.passed() {
+                break;
+            }
+            let timeout = deadline.slice(until.saturating_duration_since(now));
+            let own = self.own.counters();
+            match wait_once(
+                &mut self.poll,
+                &mut self.events,
+                timeout,
+                &own.kernel_entries,
+            )? {
+                Woken::Events => self.absorb(),
+                Woken::Expired => expired_at = Some(until),
+                Woken::Interrupted => {}
+            }
+        }
+        for &index in &indices {
+            let slot = &self.slots[index];
+            let joined = slot.joined.as_ref().expect("checked by index()");
+            if let Some(sticky) = joined.sticky {
+                let member = Member::new(self.id, index as u32, slot.generation);
+                report.failed.push((member, sticky.error()));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Where the named members stand at `now`: a blocked member whose slice ran out counts a gate
+    /// expiry (unless the deadline passed) and is ready again, as is a member whose pause ended.
+    /// Returns whether any member with bytes to send is ready, and else when the first wait ends.
+    fn settle_lent(
+        &mut self,
+        indices: &[usize],
+        sends: &[(Member, &[u8])],
+        now: Instant,
+        deadline: &Deadline,
+    ) -> (bool, Option<Instant>) {
+        let slice = self.config.gate_slice;
+        let mut ready = false;
+        let mut until: Option<Instant> = None;
+        for (k, &index) in indices.iter().enumerate() {
+            let joined = self.slots[index]
+                .joined
+                .as_mut()
+                .expect("checked by index()");
+            if joined.sticky.is_some() || (joined.batch.is_empty() && sends[k].1.is_empty()) {
+                continue;
+            }
+            let end = match joined.outbound {
+                Outbound::Ready => {
+                    ready = true;
+                    continue;
+                }
+                Outbound::Blocked { since } => since + slice,
+                Outbound::BackingOff { until } => until,
+            };
+            if end <= now {
+                if matches!(joined.outbound, Outbound::Blocked { .. }) && !deadline.passed() {
+                    joined.stats.counters().gate_expiries.add(1);
+                }
+                joined.outbound = Outbound::Ready;
+                ready = true;
+            } else {
+                until = Some(until.map_or(end, |first| first.min(end)));
+            }
+        }
+        (ready, until)
+    }
+
+    /// One round over the named members that are ready (see the module docs).
+    fn lend_round(
+        &mut self,
+        indices: &[usize],
+        sends: &[(Member, &[u8])],
+        taken: &mut [usize],
+        deadline: &Deadline,
+    ) {
+        let slice = self.config.gate_slice;
+        for (k, &index) in indices.iter().enumerate() {
+            let joined = self.slots[index]
+                .joined
+                .as_mut()
+                .expect("checked by index()");
+            let lent = sends[k].1;
+            if joined.outbound != Outbound::Ready
+                || joined.sticky.is_some()
+                || (joined.batch.is_empty() && lent.is_empty())
+            {
+                continue;
+            }
+            let before = joined.batch.len();
+            let counters = joined.stats.counters();
+            loop {
+                let rest = &lent[taken[k]..];
+                match send_step(&joined.socket, counters, &mut joined.batch, rest) {
+                    Ok(Transfer::Moved(n)) => {
+                        taken[k] += n;
+                        if joined.batch.is_empty() && taken[k] == lent.len() {
+                            break;
+                        }
+                        // Short (C2): continue from the next byte, unless the deadline passed
+                        // (C5: steady progress does not carry a call past it).
+                        if deadline.passed() {
+                            break;
+                        }
+                    }
+                    Ok(Transfer::Blocked(eagain)) => {
+                        if !deadline.passed() {
+                            counters.readiness_waits.add(1);
+                            if eagain == Eagain::Kernel {
+                                joined.outbound = Outbound::Blocked {
+                                    since: Instant::now(),
+                                };
+                            }
+                            // An injected EAGAIN made no system call and no edge will follow:
+                            // the member stays ready (see `readiness.rs`).
+                        }
+                        break;
+                    }
+                    Ok(Transfer::Shortage) => {
+                        joined.outbound = Outbound::BackingOff {
+                            until: Instant::now() + slice,
+                        };
+                        break;
+                    }
+                    Err(err) => {
+                        joined.sticky = Some(Sticky::of(&err).unwrap_or(Sticky::Os(libc::EIO)));
+                        break;
+                    }
+                }
+            }
+            self.held -= before - joined.batch.len();
+        }
+    }
+}
