@@ -15,7 +15,9 @@
 //! - **G3 Rounds.** A flush works in rounds; a round hands every pending member's batch to the
 //!   kernel in as few kernel entries as the backend allows (io_uring: one `io_uring_enter` for the
 //!   round when the members are writable). Each backend documents its count; `Stats` makes it
-//!   checkable.
+//!   checkable. [`SocketGroup::send_round`] makes one round from the caller's memory instead of
+//!   the members' buffers (no copy), and returns after it, so drained members are refilled while
+//!   others still wait.
 //! - **G4 Deadlines.** A flush that reaches `Config::write_deadline` returns the members still
 //!   pending, each with the bytes accepted during that flush and the bytes still buffered.
 //! - **G5 Failure isolation.** A member whose peer failed reports its error for that member only

@@ -314,3 +314,46 @@ fn c15_a_slow_peer_taking_many_pieces_costs_one_entry_per_wait() {
         );
     });
 }
+
+/// A gated SEND whose slice runs out after the kernel moved part of its bytes keeps that count
+/// (C2, C4): the writer applies it, counts a gate expiry, and goes on from the exact next byte.
+/// A writer that took such a SEND for one that moved nothing would send those bytes again, and
+/// the peer's pattern check would fail.
+#[test]
+fn c4_a_slice_that_runs_out_mid_send_keeps_the_bytes_it_moved() {
+    let Some(backend) = uring() else { return };
+    if fast_io::faults::any() {
+        println!("not applicable under FAST_IO_FAULTS: injected answers change the count");
+        return;
+    }
+    const TOTAL: usize = 192 << 10;
+    guard(Duration::from_secs(60), move || {
+        let (client, server) = pair(Some(4096));
+        let config = Config {
+            gate_slice: Duration::from_millis(40),
+            ..Config::default()
+        };
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        let draining = thread::spawn(move || {
+            // Slower than a slice lets one SEND finish: each slice moves a few pieces.
+            let mut buf = vec![0u8; 4096];
+            let mut at = 0;
+            while at < TOTAL {
+                thread::sleep(Duration::from_millis(10));
+                let n = (&server).read(&mut buf).unwrap();
+                assert!(n > 0, "end of stream after {at} bytes");
+                check(&buf[..n], at as u64);
+                at += n;
+            }
+        });
+        let mut data = vec![0u8; TOTAL];
+        fill(&mut data, 0);
+        writer.write_all(&data).unwrap();
+        writer.flush().unwrap();
+        draining.join().unwrap();
+        let s = writer.stats();
+        assert_eq!(s.bytes, TOTAL as u64, "{s}");
+        assert!(s.gate_expiries >= 1, "a SEND outlasted its slice: {s}");
+        assert!(s.short_transfers >= 1, "{s}");
+    });
+}

@@ -4,7 +4,7 @@
 //! accessors that the conformance suite cannot reach (`cargo xtask mutants`).
 
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
 use fast_io::{Config, StatsHandle};
@@ -28,6 +28,34 @@ fn a_gated_send_on_a_closed_descriptor_fails_with_its_errno() {
         .expect("the ring itself works");
     assert_eq!(sent.result, -libc::EBADF, "{sent:?}");
     assert_eq!(sent.gate, Some(Readiness::Ready), "{sent:?}");
+    assert_eq!(ring.outstanding(), 0, "both CQEs were reaped");
+}
+
+/// A gated RECV on a socket that stays empty waits in the kernel until its slice runs out: the
+/// timeout cancels it, the gate reports `Expired` and the RECV `-ECANCELED` (nothing moved), and
+/// both CQEs are reaped. The wait was really in the kernel: the call took about the slice.
+#[test]
+fn a_gated_recv_on_a_silent_peer_expires_with_its_slice() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let mut ring = Ring::new(8, StatsHandle::new()).unwrap();
+    let slice = Duration::from_millis(60);
+    let mut buf = [0u8; 16];
+    let started = std::time::Instant::now();
+    let got = ring
+        .recv(
+            server.as_raw_fd(),
+            &mut buf,
+            libc::MSG_DONTWAIT,
+            Some(Gate { slice }),
+        )
+        .unwrap();
+    assert!(started.elapsed() >= slice, "waited {:?}", started.elapsed());
+    assert_eq!(
+        (got.gate, got.result),
+        (Some(Readiness::Expired), -libc::ECANCELED)
+    );
     assert_eq!(ring.outstanding(), 0, "both CQEs were reaped");
 }
 

@@ -44,7 +44,8 @@ pub struct Run {
     pub kernel_entries: Option<f64>,
     pub p50_ns: Option<f64>,
     pub p99_ns: Option<f64>,
-    /// Readiness waits of fast_io writers, readers and groups (gates that had to wait).
+    /// Readiness waits of fast_io writers, readers and groups (gate slices armed after a transfer
+    /// found its socket not ready, C15).
     pub readiness_waits: Option<f64>,
 }
 

@@ -99,9 +99,9 @@ fn write_header(out: &mut String, header: &Header<'_>) {
          that only receives (1 MiB reads, as every contender's receiver): in throughput cases it \
          runs at every chunk size from 16 KiB to 4 MiB in each round and the fastest run counts, \
          the most a plain program gets here. A contender above 1.00× limit is within the \
-         noise of a round, not past the kernel. Kernel \
-         entries and readiness waits (gates that had to wait) per MiB are given only when \
-         every run of a contender counted them.\n"
+         noise of a round, not past the kernel. Kernel entries and readiness waits (gate \
+         slices armed after a transfer found its socket not ready) per MiB are given only \
+         when every run of a contender counted them.\n"
     );
     let _ = writeln!(out, "**Bimodal runs.** Rule: {}.\n", mode_rule());
 }
