@@ -26,11 +26,10 @@
 //!   linked to a `LinkTimeout(slice)`, so io_uring arms its own poll and transfers each time the
 //!   socket reports ready, until the SEND's bytes are accepted or the RECV got some, or the slice
 //!   runs out and cancels it (a SEND keeps the count of what it moved). The wait and the
-//!   transfer cost one kernel entry together, however many pieces a slow peer takes; a lone
-//!   reader that found its socket empty keeps that leave for every later read (one entry per
-//!   read, as a blocking `recv`), until a slice runs out. So a writable socket never pays for a
-//!   gate, no thread is ever parked in the kernel beyond a slice on behalf of a send, and a
-//!   submission never holds back the completions of anything else. The `std` baseline is the documented exception: its blocking `send` parks its own
+//!   transfer cost one kernel entry together, however many pieces a slow peer takes. So a
+//!   writable socket never pays for a gate, no thread is ever parked in the kernel beyond a
+//!   slice on behalf of a send, and a submission never holds back the completions of anything
+//!   else. The `std` baseline is the documented exception: its blocking `send` parks its own
 //!   thread (and only that thread), for at most one gate slice per call (`SO_SNDTIMEO`).
 //! - **C4 Transient results are not errors.** `EAGAIN`/`EWOULDBLOCK`, `EINTR`, `ETIME` (a gate
 //!   slice ran out) and `ECANCELED` (a linked poll cancelled by its timeout) make the backend

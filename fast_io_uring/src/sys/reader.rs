@@ -2,11 +2,11 @@
 //!
 //! Each `read` is one RECV with `MSG_DONTWAIT` into the caller's buffer: it completes at once with
 //! data, end of stream (`0`, C8) or `-EAGAIN`. When the last RECV found the socket empty
-//! (`-EAGAIN`), every later one goes with leave to wait one [`Config::gate_slice`] (shortened to
-//! the read deadline, C5): without `MSG_DONTWAIT`, linked to a timeout of the slice, so the kernel
+//! (`-EAGAIN`), the next one goes with leave to wait one [`Config::gate_slice`] (shortened to the
+//! read deadline, C5): without `MSG_DONTWAIT`, linked to a timeout of the slice, so the kernel
 //! waits for data itself (see `gate.rs`), and waiting for data and reading it cost one
-//! `io_uring_enter`, as a blocking `recv` does. A slice that runs out cancels that RECV unrun,
-//! and the next one tries without a gate before the next slice (C4). `-ENOMEM`/`-ENOBUFS` back off one slice and try
+//! `io_uring_enter`. A slice that runs out cancels that RECV unrun, and it is tried again without
+//! a gate before the next slice (C4). `-ENOMEM`/`-ENOBUFS` back off one slice and try
 //! again (C4). So no RECV is ever parked in the kernel beyond a slice, and the call returns only
 //! after its RECV's completion was reaped (C11). A read returns as soon as one RECV delivered
 //! data, so a deadline cannot be outlasted by steady progress.
@@ -28,7 +28,7 @@ use socket2::Socket;
 
 use super::cqe::transfer_error;
 use super::gate::{self, Next};
-use super::ring::{Readiness, Ring, Setup};
+use super::ring::{Ring, Setup};
 
 /// The io_uring backend's reader. Built by [`UringBackend`](crate::UringBackend).
 pub struct UringReader {
@@ -157,9 +157,7 @@ impl UringReader {
             let result = received.result;
             if result >= 0 {
                 counters.bytes.add(result as u64);
-                // Once a RECV found the socket empty, every RECV may wait (see `gate.rs`); only a
-                // slice that ran out, or a failed call, makes the next one try first again.
-                self.empty = received.gate == Some(Readiness::Ready);
+                self.empty = false;
                 return Ok(result as usize);
             }
             match -result {
