@@ -46,13 +46,13 @@
 //! the member in [`FlushReport::failed`] until it leaves (G5).
 
 use std::ops::Range;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fast_io::{Deadline, Error, FlushReport, Member, Pending, Sticky};
 
 use super::super::readiness::{Eagain, Transfer, Woken, wait_once};
 use super::super::send::send_step;
-use super::{Outbound, PollGroup, Settled};
+use super::{Joined, Outbound, PollGroup, Settled};
 
 impl PollGroup {
     /// Flushes the members in `scope` (every slot, or one for `shutdown`) in rounds; see the
@@ -152,46 +152,8 @@ impl PollGroup {
             }
             sent = true;
             let before = joined.batch.len();
-            let counters = joined.stats.counters();
-            loop {
-                match send_step(&joined.socket, counters, &mut joined.batch, &[]) {
-                    Ok(Transfer::Moved(_)) if joined.batch.is_empty() => break,
-                    // Short (C2): continue from the next byte, unless the deadline passed
-                    // (C5: steady progress does not carry a flush past it).
-                    Ok(Transfer::Moved(_)) if deadline.passed() => break,
-                    Ok(Transfer::Moved(_)) => {}
-                    Ok(Transfer::Blocked(eagain)) => {
-                        // The member waits one slice, as a lone writer's gate would, unless the
-                        // deadline has passed: then the flush ends, and nothing is waited.
-                        if !deadline.passed() {
-                            counters.readiness_waits.add(1);
-                            if eagain == Eagain::Kernel {
-                                // Its own slice starts now (a clock read costs far less than
-                                // the send that said EAGAIN).
-                                joined.outbound = Outbound::Blocked {
-                                    since: Instant::now(),
-                                };
-                            }
-                            // An injected EAGAIN made no system call, so no edge will follow:
-                            // its wait counts as woken already (see `readiness.rs`), and the
-                            // member stays ready for the next round, with no `epoll_wait`.
-                        }
-                        break;
-                    }
-                    Ok(Transfer::Shortage) => {
-                        // Counted by the step; the member pauses one slice, the others go on.
-                        joined.outbound = Outbound::BackingOff {
-                            until: Instant::now() + slice,
-                        };
-                        break;
-                    }
-                    Err(err) => {
-                        // Send errors carry an errno, so they always have a sticky form.
-                        joined.sticky = Some(Sticky::of(&err).unwrap_or(Sticky::Os(libc::EIO)));
-                        failed_now.push((index, err));
-                        break;
-                    }
-                }
+            if let (_, Some(err)) = joined.send_turn(&[], slice, deadline) {
+                failed_now.push((index, err));
             }
             let took = before - joined.batch.len();
             joined.accepted += took as u64;
@@ -262,6 +224,66 @@ impl PollGroup {
             Woken::Interrupted => {}
         }
         Ok(())
+    }
+}
+
+impl Joined {
+    /// One member's turn in a round: sends its buffered bytes and then `lent` (the caller's bytes,
+    /// `send_round`; empty for a flush) until the kernel took all of them, said `EAGAIN` (the
+    /// member is blocked for one gate slice, counted as a readiness wait), was short of memory (it
+    /// backs off one `slice`), or failed (its error becomes sticky and is returned), or until the
+    /// deadline passed during a run of short sends (C5). Returns how many of `lent` were taken;
+    /// the buffered bytes taken are gone from `batch`.
+    pub(super) fn send_turn(
+        &mut self,
+        lent: &[u8],
+        slice: Duration,
+        deadline: &Deadline,
+    ) -> (usize, Option<Error>) {
+        let counters = self.stats.counters();
+        let mut taken = 0;
+        loop {
+            match send_step(&self.socket, counters, &mut self.batch, &lent[taken..]) {
+                Ok(Transfer::Moved(n)) => {
+                    taken += n;
+                    // Short (C2): continue from the next byte, unless the deadline passed (C5:
+                    // steady progress does not carry a call past it).
+                    if (self.batch.is_empty() && taken == lent.len()) || deadline.passed() {
+                        return (taken, None);
+                    }
+                }
+                Ok(Transfer::Blocked(eagain)) => {
+                    // The member waits one slice, as a lone writer's gate would, unless the
+                    // deadline has passed: then the call ends, and nothing is waited.
+                    if !deadline.passed() {
+                        counters.readiness_waits.add(1);
+                        if eagain == Eagain::Kernel {
+                            // Its own slice starts now (a clock read costs far less than the
+                            // send that said EAGAIN).
+                            self.outbound = Outbound::Blocked {
+                                since: Instant::now(),
+                            };
+                        }
+                        // An injected EAGAIN made no system call, so no edge will follow: its
+                        // wait counts as woken already (see `readiness.rs`), and the member
+                        // stays ready for the next round, with no `epoll_wait`.
+                    }
+                    return (taken, None);
+                }
+                Ok(Transfer::Shortage) => {
+                    // Counted by the step; the member pauses one slice, the others go on.
+                    self.outbound = Outbound::BackingOff {
+                        until: Instant::now() + slice,
+                    };
+                    return (taken, None);
+                }
+                Err(err) => {
+                    // Send errors carry an errno, so they always have a sticky form.
+                    self.sticky = Some(Sticky::of(&err).unwrap_or(Sticky::Os(libc::EIO)));
+                    return (taken, Some(err));
+                }
+            }
+        }
     }
 }
 

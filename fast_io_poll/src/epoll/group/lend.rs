@@ -16,10 +16,9 @@
 use std::time::Instant;
 
 use fast_io::group::refuse_twice;
-use fast_io::{Deadline, Error, FlushReport, Member, Sticky};
+use fast_io::{Deadline, Error, FlushReport, Member};
 
-use super::super::readiness::{Eagain, Transfer, Woken, wait_once};
-use super::super::send::send_step;
+use super::super::readiness::{Woken, wait_once};
 use super::{Outbound, PollGroup};
 
 impl PollGroup {
@@ -146,46 +145,8 @@ impl PollGroup {
                 continue;
             }
             let before = joined.batch.len();
-            let counters = joined.stats.counters();
-            loop {
-                let rest = &lent[taken[k]..];
-                match send_step(&joined.socket, counters, &mut joined.batch, rest) {
-                    Ok(Transfer::Moved(n)) => {
-                        taken[k] += n;
-                        if joined.batch.is_empty() && taken[k] == lent.len() {
-                            break;
-                        }
-                        // Short (C2): continue from the next byte, unless the deadline passed
-                        // (C5: steady progress does not carry a call past it).
-                        if deadline.passed() {
-                            break;
-                        }
-                    }
-                    Ok(Transfer::Blocked(eagain)) => {
-                        if !deadline.passed() {
-                            counters.readiness_waits.add(1);
-                            if eagain == Eagain::Kernel {
-                                joined.outbound = Outbound::Blocked {
-                                    since: Instant::now(),
-                                };
-                            }
-                            // An injected EAGAIN made no system call and no edge will follow:
-                            // the member stays ready (see `readiness.rs`).
-                        }
-                        break;
-                    }
-                    Ok(Transfer::Shortage) => {
-                        joined.outbound = Outbound::BackingOff {
-                            until: Instant::now() + slice,
-                        };
-                        break;
-                    }
-                    Err(err) => {
-                        joined.sticky = Some(Sticky::of(&err).unwrap_or(Sticky::Os(libc::EIO)));
-                        break;
-                    }
-                }
-            }
+            // A failure is sticky now, and the report lists it.
+            taken[k] = joined.send_turn(lent, slice, deadline).0;
             self.held -= before - joined.batch.len();
         }
     }

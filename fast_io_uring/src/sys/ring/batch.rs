@@ -73,6 +73,37 @@ impl Ring {
         }));
     }
 
+    /// Pushes every entry of `entries` as a scoped operation, submits them with one
+    /// `io_uring_enter` that also waits for their completions (more when the submission queue
+    /// fills), and writes their results into `out`, in order.
+    ///
+    /// # Safety
+    ///
+    /// Every byte each entry points at must stay valid (and a buffer the kernel writes untouched
+    /// by anyone else) until this returns; it returns only after `wait_batch` has reaped the CQE
+    /// of every entry pushed, and nothing between the pushes and that wait can unwind (`reserve`
+    /// and `push` abort instead), so memory borrowed by the caller for the call is enough.
+    unsafe fn scoped_batch(
+        &mut self,
+        entries: impl Iterator<Item = squeue::Entry>,
+        out: &mut Vec<i32>,
+    ) -> io::Result<()> {
+        self.claim_issuer()?;
+        let padded = self.pad_completions();
+        self.batch.clear();
+        for entry in entries {
+            self.reserve(1);
+            // SAFETY: this function's own contract.
+            let token = unsafe { self.push(entry, Owned::Nothing, Collect::Scoped) };
+            self.batch.push(token);
+        }
+        if padded {
+            self.submit_padded();
+        }
+        self.wait_batch(out);
+        Ok(())
+    }
+
     /// One SEND per `(fd, bytes)` with `flags`, all pushed before one `io_uring_enter` that
     /// submits them and waits for their completions; writes each CQE's result (bytes accepted, or
     /// `-errno`) into `out`, in the order of `sends`. With `MSG_DONTWAIT` the kernel completes
@@ -86,26 +117,16 @@ impl Ring {
         flags: i32,
         out: &mut Vec<i32>,
     ) -> io::Result<()> {
-        self.claim_issuer()?;
-        let padded = self.pad_completions();
-        self.batch.clear();
-        for &(fd, buf) in sends {
-            self.reserve(1);
+        let entries = sends.iter().map(|&(fd, buf)| {
             let len = buf.len().min(MAX_OP_BYTES) as u32;
-            let entry = opcode::Send::new(Fd(fd), buf.as_ptr(), len)
+            opcode::Send::new(Fd(fd), buf.as_ptr(), len)
                 .flags(flags)
-                .build();
-            // SAFETY: every slice in `sends` is borrowed for this whole call, and `wait_batch`
-            // below returns only after the CQE of every SEND pushed here is reaped. Nothing
-            // between the pushes and that wait can unwind (`reserve` and `push` abort instead).
-            let token = unsafe { self.push(entry, Owned::Nothing, Collect::Scoped) };
-            self.batch.push(token);
-        }
-        if padded {
-            self.submit_padded();
-        }
-        self.wait_batch(out);
-        Ok(())
+                .build()
+        });
+        // SAFETY: every slice in `sends` is borrowed for this whole call, and `scoped_batch`
+        // returns only after every SEND's CQE is reaped, so the kernel reads each slice only
+        // while it is alive.
+        unsafe { self.scoped_batch(entries, out) }
     }
 
     /// One RECV per `(fd, buffer)` with `flags`, submitted together like [`Ring::send_batch`];
@@ -116,26 +137,16 @@ impl Ring {
         flags: i32,
         out: &mut Vec<i32>,
     ) -> io::Result<()> {
-        self.claim_issuer()?;
-        let padded = self.pad_completions();
-        self.batch.clear();
-        for (fd, buf) in recvs.iter_mut() {
-            self.reserve(1);
+        let entries = recvs.iter_mut().map(|(fd, buf)| {
             let len = buf.len().min(MAX_OP_BYTES) as u32;
-            let entry = opcode::Recv::new(Fd(*fd), buf.as_mut_ptr(), len)
+            opcode::Recv::new(Fd(*fd), buf.as_mut_ptr(), len)
                 .flags(flags)
-                .build();
-            // SAFETY: every buffer in `recvs` is borrowed mutably (so exclusively) for this whole
-            // call, and `wait_batch` below returns only after the CQE of every RECV pushed here
-            // is reaped, so the kernel writes each buffer only while it is alive and untouched.
-            let token = unsafe { self.push(entry, Owned::Nothing, Collect::Scoped) };
-            self.batch.push(token);
-        }
-        if padded {
-            self.submit_padded();
-        }
-        self.wait_batch(out);
-        Ok(())
+                .build()
+        });
+        // SAFETY: every buffer in `recvs` is borrowed mutably (so exclusively) for this whole
+        // call, and `scoped_batch` returns only after every RECV's CQE is reaped, so the kernel
+        // writes each buffer only while it is alive and untouched.
+        unsafe { self.scoped_batch(entries, out) }
     }
 
     /// Queues a readiness gate — `PollAdd(events)` linked to a `LinkTimeout(slice)` — without
