@@ -1,4 +1,4 @@
-//! Groups: many sockets driven by one thread through one ring or poller (rules G1–G7).
+//! Groups: many sockets driven by one thread through one ring or poller (rules G1–G8).
 //!
 //! A [`SocketGroup`] holds a write buffer and counters per member, and hands the batches of every
 //! member to the kernel together: one round of a flush is, for io_uring, one `io_uring_enter`
@@ -28,6 +28,14 @@
 //!   leaves gives back the count of its buffered bytes that were never sent. A stale [`Member`]
 //!   (its socket left) and a foreign one (handed out by another group) are refused with
 //!   `InvalidInput`: every group has its own [`GroupId`], and a member carries it.
+//! - **G8 Both directions.** No direction of any member waits on another: a progress step
+//!   ([`SocketGroup::poll`]) hands the kernel every member's buffered bytes and receives for every
+//!   member whose read interest is on, and returns as soon as anything happened to either
+//!   direction of any member — bytes accepted, data, end of stream, a failure — or its timeout
+//!   passed. One thread can so drive both directions of many sockets, each peer of which may be
+//!   waiting to be read before it reads (the founding freeze). A member whose read interest is
+//!   off ([`SocketGroup::set_reading`]) is not received from: its bytes stay in the kernel, so a
+//!   caller whose consumer is full bounds its memory by turning its producer off.
 //!
 //! Waiting and counting work as for a lone writer or reader (C3, C4, C15): a member whose
 //! gate slice expired tries its transfer again (in the next round, or the read's next pass)
@@ -141,6 +149,22 @@ pub enum Received<'a> {
     Failed(&'a Error),
 }
 
+/// What one progress step found for a member ([`SocketGroup::poll`]).
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The kernel accepted this many of the member's buffered bytes during the step: its buffer
+    /// has that much more room.
+    Sent(usize),
+    /// Bytes read from the member's socket (never empty).
+    Data(&'a [u8]),
+    /// The peer shut down its write half: end of stream (C8). Reported once; the member is not
+    /// received from again.
+    Eof,
+    /// The member's socket failed, sending or receiving (G5). Reported once; its `write`s
+    /// return the error from then on (C7), and it is not received from again.
+    Failed(&'a Error),
+}
+
 /// Many sockets, one thread: see the module docs for the rules.
 pub trait SocketGroup: Send + fmt::Debug {
     /// Adds a connected stream socket, shared through `dup` (C9, C12).
@@ -198,8 +222,36 @@ pub trait SocketGroup: Send + fmt::Debug {
 
     /// Waits until at least one member has data, end of stream or an error — or the read
     /// deadline passes (`TimedOut`) — then calls `on_read` once for each such member. Returns
-    /// how many members were reported.
+    /// how many members were reported. Members whose read interest is off are skipped (G8); a
+    /// group where no member can be read returns 0 at once.
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error>;
+
+    /// One progress step in both directions (G8): hands the kernel the buffered bytes of every
+    /// member that has some and can try, receives for every member whose read interest is on
+    /// (and whose stream has not ended), and calls `on_progress` for what happened: once per
+    /// member and kind, `Sent` before `Data` for one member. Returns how many calls it made
+    /// as soon as it made any, or `0` when `timeout` passed with nothing to report (`None`: no
+    /// limit). A group where nothing can happen — no member has bytes to send or read interest
+    /// left — returns `0` at once.
+    ///
+    /// Members wait behind their own gates as in a flush or a read (G1, C3, C4), and a gate may
+    /// stay in flight between steps ([`in_flight`](SocketGroup::in_flight)); `timeout` bounds
+    /// only the call, not a gate. Failures are reported once, as `Progress::Failed`, never as an
+    /// `Err` (which means the group itself failed).
+    ///
+    /// io_uring makes a step in one `io_uring_enter` when a member can move at once (every
+    /// SEND, RECV and queued gate together), and one more per wait; epoll makes one
+    /// `epoll_wait` per wait plus the sends and receives it allows.
+    fn poll(
+        &mut self,
+        timeout: Option<std::time::Duration>,
+        on_progress: &mut dyn FnMut(Member, Progress<'_>),
+    ) -> Result<usize, Error>;
+
+    /// Switches the member's read interest (on when it joins): with it off, no `poll` or `read`
+    /// receives from the member, and its bytes stay in the kernel (G8). A receive in flight for
+    /// it is withdrawn before this returns; switching it on again takes effect at the next call.
+    fn set_reading(&mut self, member: Member, on: bool) -> Result<(), Error>;
 
     /// Flushes the member, then shuts down its write half (C13).
     fn shutdown(&mut self, member: Member) -> Result<(), Error>;
