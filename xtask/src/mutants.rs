@@ -42,7 +42,7 @@ const SCOPES: &[Scope] = &[
             "fast_io_uring/src/sys/reader.rs",
             "fast_io_uring/src/sys/ring.rs",
         ],
-        examine: r"^fast_io_uring/src/sys/(gate|writer|reader)\.rs:|^fast_io_uring/src/sys/ring\.rs:.* in (<impl Drop for Ring>::drop|Ring::(send|send_pair|recv|gate|cancel|send_batch|recv_batch|queue_gate|wait_for|wait_span|reap))$",
+        examine: r"^fast_io_uring/src/sys/(gate|writer|reader)\.rs:|^fast_io_uring/src/sys/ring\.rs:.* in (<impl Drop for Ring>::drop|Ring::(send|send_pair|recv|gate|cancel|exchange_batch|queue_gate|wait_for|wait_span|reap))$",
         tests: r"package(fast_io_uring) | test(/^uring::/)",
     },
     Scope {

@@ -1,11 +1,12 @@
-//! The group conformance tests (rules G1–G7 in `fast_io::group`): every body of `rules` and of
-//! the modules named after what they hold (`liveness`, `limits`, `counting`, `lending`, `membership`,
+//! The group conformance tests (rules G1–G8 in `fast_io::group`): every body of `rules` and of
+//! the modules named after what they hold (`both_ways`, `liveness`, `limits`, `counting`, `lending`, `membership`,
 //! `ownership`, `resets`), instantiated once per backend that has groups, so a failure reads
 //! `uring::g1_stuck_peer_does_not_block_others`. The std backend has no honest single-threaded
 //! group; `blocking::g0_std_reports_groups_unsupported` checks that it says so.
 
 #![forbid(unsafe_code)]
 
+mod both_ways;
 mod counting;
 mod lending;
 mod limits;
@@ -30,7 +31,9 @@ macro_rules! groups {
             use fast_io_tests::harness::{run, run_alone};
 
             use super::{GUARD, SHORT_GUARD, rules};
-            use super::{counting, lending, limits, liveness, membership, ownership, resets};
+            use super::{
+                both_ways, counting, lending, limits, liveness, membership, ownership, resets,
+            };
 
             fn factory() -> Factory {
                 fn make() -> Box<dyn fast_io::SocketBackend> {
@@ -56,6 +59,38 @@ macro_rules! groups {
             #[test]
             fn g7_send_round_refuses_bad_members() {
                 run(factory(), GUARD, lending::g7_send_round_refuses_bad_members);
+            }
+
+            /// G8, C1, C8: the founding shape, one thread and one group per endpoint, 64 MiB
+            /// each way on 4 KiB socket buffers; no freeze, byte-exact both ways.
+            #[test]
+            fn g8_founding_shape_one_thread_each() {
+                run(
+                    factory(),
+                    GUARD,
+                    both_ways::g8_founding_shape_one_thread_each,
+                );
+            }
+
+            /// G8, G1, C1: 64 members both ways in one thread, peers pausing at random.
+            #[test]
+            fn g8_many_members_with_pausing_peers() {
+                run(
+                    factory(),
+                    GUARD,
+                    both_ways::g8_many_members_with_pausing_peers,
+                );
+            }
+
+            /// G8, G7: read interest off leaves a member's bytes in the kernel while another
+            /// member flows; on again, they arrive.
+            #[test]
+            fn g8_read_interest_off_leaves_data_in_kernel() {
+                run(
+                    factory(),
+                    GUARD,
+                    both_ways::g8_read_interest_off_leaves_data_in_kernel,
+                );
             }
 
             /// G2, C1, C8: 256 members of random sizes, read back through a second group.

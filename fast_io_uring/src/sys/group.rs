@@ -1,4 +1,4 @@
-//! [`UringGroup`]: many sockets driven by one thread through ONE shared ring (rules G1–G7 of
+//! [`UringGroup`]: many sockets driven by one thread through ONE shared ring (rules G1–G8 of
 //! [`fast_io::group`]).
 //!
 //! Every member has its own duplicated descriptor, its own write buffer of
@@ -11,15 +11,17 @@
 //! | `group.rs`        | the group, membership (join, leave, ring growth), counters           |
 //! | `group/member.rs` | a member's state, and the rules by which it waits and counts (C15)   |
 //! | `group/gates.rs`  | arming gates on the shared ring and routing their CQEs to members    |
+//! | `group/exchange.rs` | one batch of SENDs and RECVs, and what each result does to a member |
 //! | `group/flush.rs`  | flushes: rounds of SENDs                                              |
 //! | `group/read.rs`   | reads: passes of RECVs                                                |
 //! | `group/round.rs`  | rounds that lend the caller's bytes (`send_round`), without a copy    |
+//! | `group/step.rs`   | the progress step (`poll`, G8): both directions in one entry          |
 //!
 //! # Rounds (G3)
 //!
 //! A flush works in rounds. A round pushes one SEND (`MSG_DONTWAIT | MSG_NOSIGNAL`) for every
 //! member that has buffered bytes and whose turn it is to try, and submits them all with one
-//! `io_uring_enter` that also waits for them ([`Ring::send_batch`]). `MSG_DONTWAIT` makes the
+//! `io_uring_enter` that also waits for them ([`Ring::exchange_batch`]). `MSG_DONTWAIT` makes the
 //! kernel complete every one of them inline, with bytes or `-EAGAIN`, so **a round costs exactly
 //! one kernel entry** when the members are writable, whatever their number: `totals()` counts
 //! every `io_uring_enter` (and every other system call) of the shared ring, and
@@ -84,7 +86,7 @@
 //! # Reads
 //!
 //! `read` serves the proxy and fan-in shapes: in each pass it hands one RECV (`MSG_DONTWAIT`) per
-//! member whose turn it is to try to the kernel in one submission ([`Ring::recv_batch`]), into
+//! member whose turn it is to try to the kernel in one submission ([`Ring::exchange_batch`]), into
 //! per-member receive buffers; members answered `-EAGAIN` queue a gate for `POLLIN`. It calls
 //! `on_read` for each member with data, end of stream or an error, and returns once it reported
 //! any; otherwise it waits for gate CQEs (bounded by the read deadline: `TimedOut` when it passes
@@ -130,12 +132,14 @@
 //! `SINGLE_ISSUER` (`COOP_TASKRUN`, else no flags): a single-issuer ring with gates in flight
 //! could be neither driven nor cancelled from the thread the group was moved to.
 
+mod exchange;
 mod flush;
 mod gates;
 mod injected;
 mod member;
 mod read;
 mod round;
+mod step;
 
 use std::fmt;
 use std::os::fd::BorrowedFd;
@@ -143,8 +147,8 @@ use std::time::{Duration, Instant};
 
 use fast_io::socket::adopt;
 use fast_io::{
-    Config, Deadline, Error, FlushReport, GroupId, MAX_RING_ENTRIES, Member, Received, SocketGroup,
-    Stats, StatsHandle,
+    Config, Deadline, Error, FlushReport, GroupId, MAX_RING_ENTRIES, Member, Progress, Received,
+    SocketGroup, Stats, StatsHandle,
 };
 
 use super::ring::{Ring, Setup};
@@ -503,6 +507,18 @@ impl SocketGroup for UringGroup {
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {
         self.read_members(on_read)
+    }
+
+    fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        on_progress: &mut dyn FnMut(Member, Progress<'_>),
+    ) -> Result<usize, Error> {
+        self.step(timeout, on_progress)
+    }
+
+    fn set_reading(&mut self, member: Member, on: bool) -> Result<(), Error> {
+        self.read_interest(member, on)
     }
 
     fn shutdown(&mut self, member: Member) -> Result<(), Error> {

@@ -19,7 +19,7 @@
 //!   the push and the reap can unwind: `io_uring_enter` errors are either transient (retried) or
 //!   abort the process, because returning would end the borrow while the kernel may still hold
 //!   the pointer.
-//! - *Scoped batches* ([`Ring::send_batch`], [`Ring::recv_batch`]) are the same for many sockets
+//! - *Scoped batches* ([`Ring::exchange_batch`]) are the same for many sockets
 //!   at once: every SQE of the batch points into a slice borrowed for the whole call, and the call
 //!   returns only after [`Ring::wait_span`] has reaped the CQE of every one of them. A group's
 //!   round is one such call.

@@ -141,6 +141,8 @@ pub(super) struct State {
     pub(super) write: Side,
     pub(super) read: Side,
     pub(super) read_end: Option<ReadEnd>,
+    /// Read interest (G8): off, the member is never received from.
+    pub(super) reading: bool,
     /// Bytes accepted during the current flush (G4).
     pub(super) accepted: u64,
     /// Bytes the last RECV of the current `read` delivered into `rx`.
@@ -160,6 +162,7 @@ impl State {
             write: Side::default(),
             read: Side::default(),
             read_end: None,
+            reading: true,
             accepted: 0,
             received: 0,
         }

@@ -6,12 +6,12 @@
 //! (C1). A member behind its gate, or backing off after a shortage, takes nothing; so does a member
 //! with a sticky error, which the report lists (G5). When none of the named members can try, the
 //! call waits for the first gate's CQE or the end of the earliest back-off, bounded by the write
-//! deadline, and then makes its round. The SENDs are scoped ([`Ring::send_batch`] reaps every CQE
+//! deadline, and then makes its round. The SENDs are scoped ([`Ring::exchange_batch`] reaps every CQE
 //! before it returns), so the caller's slices need to live only for the call (C11); gates armed in
 //! the round may outlive it, as a read's do, and are routed to their members by the next call.
 //!
 //! [`SocketGroup::send_round`]: fast_io::SocketGroup::send_round
-//! [`Ring::send_batch`]: super::super::ring::Ring
+//! [`Ring::exchange_batch`]: super::super::ring::Ring
 
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ use fast_io::group::refuse_twice;
 use fast_io::{Deadline, Error, FlushReport, Member};
 
 use super::UringGroup;
+use super::exchange::Outgoing;
 use super::member::Dir;
 
 impl UringGroup {
@@ -63,7 +64,12 @@ impl UringGroup {
             }
             if !chosen.is_empty() {
                 let mut got = vec![0; chosen.len()];
-                self.round(&chosen, &lent, &mut got, &deadline)?;
+                let out = Outgoing {
+                    members: &chosen,
+                    lent: &lent,
+                    taken: &mut got,
+                };
+                self.exchange(out, &[], &deadline)?;
                 for (&k, n) in chosen_at.iter().zip(got) {
                     taken[k] = n;
                 }

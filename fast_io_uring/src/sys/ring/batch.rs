@@ -104,49 +104,39 @@ impl Ring {
         Ok(())
     }
 
-    /// One SEND per `(fd, bytes)` with `flags`, all pushed before one `io_uring_enter` that
-    /// submits them and waits for their completions; writes each CQE's result (bytes accepted, or
-    /// `-errno`) into `out`, in the order of `sends`. With `MSG_DONTWAIT` the kernel completes
-    /// every SEND inline, so the batch costs one kernel entry when the submission queue has room
-    /// for it (a batch larger than the queue is submitted in pieces as it fills). The caller must
-    /// not name one socket twice if order matters (C1): two SENDs of a stream in one batch may
-    /// reorder bytes when the first is short.
-    pub(crate) fn send_batch(
+    /// One SEND per `(fd, bytes)` of `sends` with `send_flags` and one RECV per `(fd, buffer)`
+    /// of `recvs` with `recv_flags`, all pushed before one `io_uring_enter` that submits them and
+    /// waits for their completions; writes each CQE's result into `out` (bytes, `0` at a RECV's
+    /// end of stream, or `-errno`): the SENDs' in their order, then the RECVs'. With
+    /// `MSG_DONTWAIT` the kernel completes every one inline, so the batch costs one kernel entry
+    /// when the submission queue has room for it (a batch larger than the queue is submitted in
+    /// pieces as it fills): a group's round, read pass or progress step, for many sockets in both
+    /// directions at once. The caller must not name one socket twice in a direction if order
+    /// matters (C1): two SENDs of a stream in one batch may reorder bytes when the first is short.
+    pub(crate) fn exchange_batch(
         &mut self,
         sends: &[(RawFd, &[u8])],
-        flags: i32,
+        send_flags: i32,
+        recvs: &mut [(RawFd, &mut [u8])],
+        recv_flags: i32,
         out: &mut Vec<i32>,
     ) -> io::Result<()> {
-        let entries = sends.iter().map(|&(fd, buf)| {
+        let sends = sends.iter().map(|&(fd, buf)| {
             let len = buf.len().min(MAX_OP_BYTES) as u32;
             opcode::Send::new(Fd(fd), buf.as_ptr(), len)
-                .flags(flags)
+                .flags(send_flags)
                 .build()
         });
-        // SAFETY: every slice in `sends` is borrowed for this whole call, and `scoped_batch`
-        // returns only after every SEND's CQE is reaped, so the kernel reads each slice only
-        // while it is alive.
-        unsafe { self.scoped_batch(entries, out) }
-    }
-
-    /// One RECV per `(fd, buffer)` with `flags`, submitted together like [`Ring::send_batch`];
-    /// writes each CQE's result (bytes received, `0` at end of stream, or `-errno`) into `out`.
-    pub(crate) fn recv_batch(
-        &mut self,
-        recvs: &mut [(RawFd, &mut [u8])],
-        flags: i32,
-        out: &mut Vec<i32>,
-    ) -> io::Result<()> {
-        let entries = recvs.iter_mut().map(|(fd, buf)| {
+        let recvs = recvs.iter_mut().map(|(fd, buf)| {
             let len = buf.len().min(MAX_OP_BYTES) as u32;
             opcode::Recv::new(Fd(*fd), buf.as_mut_ptr(), len)
-                .flags(flags)
+                .flags(recv_flags)
                 .build()
         });
-        // SAFETY: every buffer in `recvs` is borrowed mutably (so exclusively) for this whole
-        // call, and `scoped_batch` returns only after every RECV's CQE is reaped, so the kernel
-        // writes each buffer only while it is alive and untouched.
-        unsafe { self.scoped_batch(entries, out) }
+        // SAFETY: every slice in `sends` is borrowed for this whole call and every buffer in
+        // `recvs` mutably (so exclusively); `scoped_batch` returns only after every CQE is
+        // reaped, so the kernel touches each only while it is alive and untouched by others.
+        unsafe { self.scoped_batch(sends.chain(recvs), out) }
     }
 
     /// Queues a readiness gate — `PollAdd(events)` linked to a `LinkTimeout(slice)` — without

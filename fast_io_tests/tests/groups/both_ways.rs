@@ -1,0 +1,301 @@
+//! G8: one thread drives both directions of its members through `SocketGroup::poll`, and read
+//! interest bounds what a group takes in. Every stream is checked byte for byte ([`Expect`]), so
+//! a lost, repeated or reordered byte fails; a freeze fails the test's deadlock guard.
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::thread;
+use std::time::Duration;
+
+use fast_io::{Config, Member, Progress, SocketGroup};
+use fast_io_tests::fixtures::{Transport, blocking, pair, small_pair};
+use fast_io_tests::harness::Trial;
+use fast_io_tests::pattern::{Expect, Pattern, Rng};
+use fast_io_tests::peers::{join, spawn};
+use socket2::Socket;
+
+use super::rules::{Stream, feed, new_group};
+
+/// A report, short enough for a failure message (data by its length, not its bytes).
+fn describe(progress: &Progress<'_>) -> String {
+    match progress {
+        Progress::Data(bytes) => format!("Data({} bytes)", bytes.len()),
+        other => format!("{other:?}"),
+    }
+}
+
+/// One member's two directions, as a caller of `poll` keeps them.
+struct Duplex {
+    out: Stream,
+    input: Expect,
+    eof: bool,
+}
+
+impl Duplex {
+    fn new(member: Member, seed: u64, len: u64, expect: Expect) -> Duplex {
+        Duplex {
+            out: Stream::new(member, seed, len),
+            input: expect,
+            eof: false,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.out.shut && self.eof
+    }
+}
+
+/// Drives `duplexes` (members of `group`) with `write` and `poll` only, until every stream is
+/// written, accepted and shut down and every input reached end of stream. Returns the number of
+/// steps made. A step that reports nothing while a member still waits for input fails the test:
+/// with no timeout, `poll` returns only once something happened.
+fn drive(group: &mut dyn SocketGroup, duplexes: &mut [Duplex]) -> u64 {
+    let mut steps = 0;
+    while duplexes.iter().any(|d| !d.done()) {
+        for d in duplexes.iter_mut() {
+            feed(group, &mut d.out);
+            if d.out.all_written() && !d.out.shut && group.buffered(d.out.member).unwrap() == 0 {
+                group
+                    .shutdown(d.out.member)
+                    .expect("shut down a written stream");
+                d.out.shut = true;
+            }
+        }
+        if duplexes.iter().all(Duplex::done) {
+            break;
+        }
+        let reported = group
+            .poll(None, &mut |member, progress| {
+                let Some(d) = duplexes.iter_mut().find(|d| d.out.member == member) else {
+                    panic!("{member} is not driven here: {}", describe(&progress));
+                };
+                match progress {
+                    Progress::Sent(n) => assert!(n > 0, "{member}: Sent(0)"),
+                    Progress::Data(bytes) => {
+                        assert!(!d.eof, "{member}: data after end of stream");
+                        d.input.check(bytes);
+                    }
+                    Progress::Eof => {
+                        assert!(!d.eof, "{member}: end of stream reported twice");
+                        d.eof = true;
+                    }
+                    Progress::Failed(err) => panic!("{member} failed: {err}"),
+                }
+            })
+            .expect("a progress step");
+        let waiting = duplexes.iter().any(|d| !d.eof);
+        assert!(
+            reported > 0 || !waiting,
+            "poll(None) returned with nothing to report while a member waits for input"
+        );
+        steps += 1;
+    }
+    steps
+}
+
+/// G8, C1, C2, C8 — the founding shape, one thread per endpoint: two endpoints of one TCP
+/// connection with 4 KiB socket buffers, each driven by one thread through one group of its
+/// own, each writing 64 MiB to the other while reading. Neither may wait on its send while the
+/// other waits to be read: no freeze, byte-exact both ways.
+pub fn g8_founding_shape_one_thread_each(t: &Trial) {
+    const EACH: u64 = 64 << 20;
+    let (left, right) = small_pair(Transport::Tcp4);
+    let config = Config {
+        batch_bytes: 16 << 10,
+        ..Config::default()
+    };
+    let ends = [(left, 1u64, 2u64), (right, 2, 1)].map(|(sock, own, theirs)| {
+        let mut group = new_group(t, &config);
+        spawn(format!("endpoint {own}"), move || {
+            let member = group.join(sock.as_fd()).expect("join");
+            drop(sock);
+            let expect = Expect::new(format!("endpoint {own} input"), Pattern::new(theirs));
+            let mut duplex = [Duplex::new(member, own, EACH, expect)];
+            let steps = drive(&mut *group, &mut duplex);
+            let [duplex] = duplex;
+            assert_eq!(duplex.input.received(), EACH, "endpoint {own}: bytes in");
+            let stats = group.stats(member).expect("stats");
+            assert_eq!(stats.bytes, 2 * EACH, "endpoint {own}: bytes both ways");
+            steps
+        })
+    });
+    for end in ends {
+        let steps = join(end);
+        assert!(steps > 0);
+    }
+}
+
+/// A peer that sends `len` bytes of its pattern and reads the member's stream to its end,
+/// each direction in its own thread, pausing a random 0–3 ms after random chunks of up to
+/// 32 KiB (so both directions of its member fill and drain at uneven times). Returns the bytes
+/// it read.
+fn pausing_peer(
+    name: String,
+    sock: Socket,
+    sends: Pattern,
+    reads: Pattern,
+    len: u64,
+) -> thread::JoinHandle<u64> {
+    spawn(name.clone(), move || {
+        let sock = blocking(&sock).try_clone().expect("clone the peer socket");
+        let mut reader_sock = sock.try_clone().expect("clone the peer socket");
+        let seed = sends.byte(0) as u64 + 1;
+        let reader_name = name.clone();
+        let reader = spawn(format!("{name} reader"), move || {
+            let mut rng = Rng::new(seed * 7);
+            let mut expect = Expect::new(reader_name, reads);
+            let mut buf = vec![0u8; 32 << 10];
+            loop {
+                let want = rng.size_up_to(buf.len());
+                match reader_sock.read(&mut buf[..want]) {
+                    Ok(0) => return expect.received(),
+                    Ok(n) => expect.check(&buf[..n]),
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(err) => panic!("peer read: {err}"),
+                }
+                if rng.between(0, 3) == 0 {
+                    thread::sleep(Duration::from_millis(rng.between(0, 3)));
+                }
+            }
+        });
+        let mut rng = Rng::new(seed);
+        let mut writer = sock;
+        let mut at = 0;
+        let mut buf = vec![0u8; 32 << 10];
+        while at < len {
+            let n = (rng.size_up_to(buf.len()) as u64).min(len - at) as usize;
+            sends.fill(at, &mut buf[..n]);
+            writer.write_all(&buf[..n]).expect("peer write");
+            at += n as u64;
+            if rng.between(0, 3) == 0 {
+                thread::sleep(Duration::from_millis(rng.between(0, 3)));
+            }
+        }
+        writer
+            .shutdown(std::net::Shutdown::Write)
+            .expect("peer shutdown");
+        join(reader)
+    })
+}
+
+/// G8, G1, C1, C8: 64 members in one group, one thread, each sending 512 KiB to its peer while
+/// receiving 512 KiB from it; every peer pauses at random in both directions, on 4 KiB socket
+/// buffers. Every stream arrives byte-exact both ways and every member reaches end of stream.
+pub fn g8_many_members_with_pausing_peers(t: &Trial) {
+    const MEMBERS: u64 = 64;
+    const EACH: u64 = 512 << 10;
+    let config = Config {
+        batch_bytes: 16 << 10,
+        ..Config::default()
+    };
+    let mut group = new_group(t, &config);
+    let mut duplexes = Vec::new();
+    let mut peers = Vec::new();
+    for i in 0..MEMBERS {
+        let (client, server) = small_pair(Transport::Tcp4);
+        let member = group.join(client.as_fd()).expect("join");
+        let ours = Pattern::new(1000 + i);
+        let theirs = Pattern::new(2000 + i);
+        let expect = Expect::new(format!("member {i} input"), theirs);
+        duplexes.push(Duplex::new(member, 1000 + i, EACH, expect));
+        peers.push(pausing_peer(
+            format!("peer {i}"),
+            server,
+            theirs,
+            ours,
+            EACH,
+        ));
+    }
+    drive(&mut *group, &mut duplexes);
+    for (i, d) in duplexes.iter().enumerate() {
+        assert_eq!(d.input.received(), EACH, "member {i}: bytes in");
+    }
+    for (i, peer) in peers.into_iter().enumerate() {
+        assert_eq!(join(peer), EACH, "peer {i}: bytes read");
+    }
+}
+
+/// Bytes waiting in the kernel on `sock`'s receive side, seen without taking them (and
+/// without touching `O_NONBLOCK`, which `sock` shares with the group's duplicate).
+fn queued(sock: &Socket) -> usize {
+    let mut buf = vec![std::mem::MaybeUninit::new(0u8); 64 << 10];
+    match sock.recv_with_flags(&mut buf, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+        Ok(n) => n,
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(err) => panic!("peek: {err}"),
+    }
+}
+
+/// G8, G7: a member whose read interest is off is received from by neither `poll` nor `read`:
+/// its bytes stay in the kernel while another member's flow both ways; turned on again, its
+/// bytes arrive byte-exact. A group with nothing to send and no read interest left returns from
+/// `poll(None)` at once; a stale member is refused.
+pub fn g8_read_interest_off_leaves_data_in_kernel(t: &Trial) {
+    const HELD: usize = 4000;
+    const FLOW: u64 = 2 << 20;
+    let config = Config {
+        read_deadline: Some(Duration::from_millis(300)),
+        ..Config::default()
+    };
+    let mut group = new_group(t, &config);
+    let (held_client, held_server) = pair(Transport::Tcp4);
+    let held = group.join(held_client.as_fd()).expect("join");
+    group.set_reading(held, false).expect("read interest off");
+    let held_pattern = Pattern::new(77);
+    blocking(&held_server)
+        .write_all(&held_pattern.bytes(0, HELD))
+        .expect("the held peer's bytes");
+
+    // With only the held member, nothing can happen: poll(None) returns 0 at once, and a read
+    // finds no member to read.
+    assert_eq!(
+        group
+            .poll(None, &mut |m, p| panic!("{m}: {}", describe(&p)))
+            .unwrap(),
+        0
+    );
+    assert_eq!(group.read(&mut |m, r| panic!("{m}: {r:?}")).unwrap(), 0);
+
+    let (client, server) = small_pair(Transport::Tcp4);
+    let member = group.join(client.as_fd()).expect("join");
+    let ours = Pattern::new(5);
+    let theirs = Pattern::new(6);
+    let peer = pausing_peer("flowing peer".into(), server, theirs, ours, FLOW);
+    let mut duplex = [Duplex::new(
+        member,
+        5,
+        FLOW,
+        Expect::new("flowing input", theirs),
+    )];
+    // The held member is not in `duplex`: `drive` fails on any report for it.
+    drive(&mut *group, &mut duplex);
+    assert_eq!(join(peer), FLOW);
+    assert_eq!(duplex[0].input.received(), FLOW);
+    assert_eq!(
+        queued(&held_client),
+        HELD,
+        "the held member's bytes stay in the kernel"
+    );
+    assert_eq!(
+        group.stats(held).unwrap().bytes,
+        0,
+        "nothing received for the held member"
+    );
+
+    group.set_reading(held, true).expect("read interest on");
+    let mut expect = Expect::new("held input", held_pattern);
+    while expect.received() < HELD as u64 {
+        let reported = group
+            .poll(Some(Duration::from_secs(10)), &mut |m, p| match p {
+                Progress::Data(bytes) if m == held => expect.check(bytes),
+                other => panic!("{m}: unexpected {}", describe(&other)),
+            })
+            .expect("a progress step");
+        assert!(reported > 0, "the held member's bytes were not delivered");
+    }
+    assert_eq!(queued(&held_client), 0, "every held byte was taken");
+
+    group.leave(held).expect("leave");
+    let err = group.set_reading(held, true).expect_err("a stale member");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+}
