@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use fast_io::{Config, Member, Progress, SocketGroup};
-use fast_io_tests::fixtures::{Transport, blocking, pair, small_pair};
+use fast_io_tests::fixtures::{Transport, blocking, bulk_config, pair, small_pair};
 use fast_io_tests::harness::Trial;
 use fast_io_tests::pattern::{Expect, Pattern, Rng};
 use fast_io_tests::peers::{join, spawn};
@@ -102,7 +102,8 @@ pub fn g8_founding_shape_one_thread_each(t: &Trial) {
     let (left, right) = small_pair(Transport::Tcp4);
     let config = Config {
         batch_bytes: 16 << 10,
-        ..Config::default()
+        // 2 ms slices when shortages are injected: each one is waited out for a slice (C4).
+        ..bulk_config()
     };
     let ends = [(left, 1u64, 2u64), (right, 2, 1)].map(|(sock, own, theirs)| {
         let mut group = new_group(t, &config);
@@ -186,7 +187,8 @@ pub fn g8_many_members_with_pausing_peers(t: &Trial) {
     const EACH: u64 = 512 << 10;
     let config = Config {
         batch_bytes: 16 << 10,
-        ..Config::default()
+        // 2 ms slices when shortages are injected: each one is waited out for a slice (C4).
+        ..bulk_config()
     };
     let mut group = new_group(t, &config);
     let mut duplexes = Vec::new();
@@ -235,7 +237,7 @@ pub fn g8_read_interest_off_leaves_data_in_kernel(t: &Trial) {
     const FLOW: u64 = 2 << 20;
     let config = Config {
         read_deadline: Some(Duration::from_millis(300)),
-        ..Config::default()
+        ..bulk_config()
     };
     let mut group = new_group(t, &config);
     let (held_client, held_server) = pair(Transport::Tcp4);
