@@ -10,17 +10,35 @@ usage:
   fastcat send FILE HOST:PORT   send FILE ('-' for stdin) to a listening peer
   fastcat recv PORT [-o FILE]   accept one connection on PORT, write what arrives to FILE (default stdout)
   fastcat loopback [--size N]   send N bytes (default 1GiB) to itself and check every byte
+  fastcat relay LISTEN TARGET   forward every connection to LISTEN ([ADDR:]PORT) both ways to
+                                TARGET (HOST:PORT), all of them on one thread
 options:
   --backend auto|io_uring|epoll|std   the backend (default: FAST_IO_BACKEND, else auto)
   --timeout SECS                      give up when the peer makes no progress for SECS (default 30)
-  --size N                            bytes for loopback: 1048576, 64KiB, 256MiB, 1GiB ...";
+  --size N                            bytes for loopback: 1048576, 64KiB, 256MiB, 1GiB ...
+  --max-connections N                 relay: at most N connections at once (default 1024)
+  --count N                           relay: exit after N connections ended (default: never)";
 
 /// What to do.
 #[derive(Debug)]
 pub enum Command {
-    Send { file: PathBuf, peer: String },
-    Recv { port: u16, out: Option<PathBuf> },
-    Loopback { size: u64 },
+    Send {
+        file: PathBuf,
+        peer: String,
+    },
+    Recv {
+        port: u16,
+        out: Option<PathBuf>,
+    },
+    Loopback {
+        size: u64,
+    },
+    Relay {
+        listen: String,
+        target: String,
+        max_connections: usize,
+        count: Option<u64>,
+    },
 }
 
 /// A parsed command line.
@@ -38,6 +56,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut timeout = Duration::from_secs(30);
     let mut size = 1 << 30;
     let mut out = None;
+    let mut max_connections = 1024;
+    let mut count = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -53,6 +73,22 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                 timeout = Duration::from_secs_f64(secs);
             }
             "--size" => size = parse_size(&value("--size")?)?,
+            "--max-connections" => {
+                max_connections = value("--max-connections")?
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .ok_or("--max-connections takes a positive number")?;
+            }
+            "--count" => {
+                count = Some(
+                    value("--count")?
+                        .parse()
+                        .ok()
+                        .filter(|&n: &u64| n > 0)
+                        .ok_or("--count takes a positive number")?,
+                );
+            }
             "-o" | "--output" => out = Some(PathBuf::from(value("-o")?)),
             "-h" | "--help" => return Err(USAGE.into()),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
@@ -80,6 +116,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             Command::Recv { port, out }
         }
         ["loopback"] => Command::Loopback { size },
+        ["relay", listen, target] => Command::Relay {
+            listen: listen.to_string(),
+            target: target.to_string(),
+            max_connections,
+            count,
+        },
         [] => return Err(USAGE.into()),
         other => return Err(format!("cannot make sense of {other:?}\n{USAGE}")),
     };

@@ -5,6 +5,7 @@
 //! cargo run --release --example fastcat -- loopback --size 1GiB
 //! cargo run --release --example fastcat -- recv 9000 -o copy.bin
 //! cargo run --release --example fastcat -- send file.bin 127.0.0.1:9000 --backend epoll
+//! cargo run --release --example fastcat -- relay 9000 10.0.0.2:873
 //! ```
 //!
 //! It speaks plain TCP, so `nc`/`socat` work at either end. Every wait is bounded by `--timeout`
@@ -22,6 +23,7 @@
 mod args;
 mod pattern;
 mod progress;
+mod relay;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -72,6 +74,21 @@ fn run(args: &Args) -> Result<(), String> {
         Command::Send { file, peer } => send(&selection, &config, file, peer),
         Command::Recv { port, out } => recv(&selection, &config, *port, out.as_deref()),
         Command::Loopback { size } => loopback(&selection, &config, *size),
+        Command::Relay {
+            listen,
+            target,
+            max_connections,
+            count,
+        } => {
+            let relay = relay::Relay {
+                listen: listen.clone(),
+                target: target.clone(),
+                timeout: args.timeout,
+                max_connections: *max_connections,
+                count: *count,
+            };
+            relay::run(&selection, &config, &relay)
+        }
     }
 }
 

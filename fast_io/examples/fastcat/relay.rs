@@ -1,0 +1,357 @@
+//! `fastcat relay LISTEN TARGET`: accepts connections on LISTEN and forwards each one both ways
+//! to TARGET, every connection on one thread through one socket group (rule G8).
+//!
+//! The relay thread owns the group and drives it with `poll` alone: what arrives from one end is
+//! written into the other end's buffer (`write`: a copy, no system call) and sent by the next
+//! step, together with every other member's bytes and receives. Bytes the other end's buffer
+//! could not take yet wait in the connection's `held` buffer, and the end they came from stops
+//! receiving (`set_reading(false)`) until they are gone: a slow reader holds back only its own
+//! producer, and memory stays bounded per connection. An acceptor thread accepts, connects to
+//! TARGET, and hands both sockets over a channel, then wakes the relay thread through a socket
+//! pair whose far end is itself a member of the group: the relay needs no timer to notice a new
+//! connection.
+//!
+//! What one end does, the other sees: an end of stream is forwarded as a half-close (`shutdown`
+//! of the other end's write half, once everything before it went out), a reset as a reset (the
+//! other end is closed with `SO_LINGER` 0). A connection with no progress either way for
+//! `--timeout` is closed. Each connection ends with one summary line on stderr.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use fast_io::{Config, Member, Progress, Selection, SocketGroup};
+
+/// A relayed connection's two ends: index 0 is the client that connected to LISTEN, 1 the
+/// connection to TARGET.
+const ENDS: [&str; 2] = ["client", "target"];
+
+/// How a connection ended, for its summary line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Reset(usize),
+    Failed(usize),
+    TimedOut,
+}
+
+/// One relayed connection.
+struct Link {
+    id: u64,
+    from: SocketAddr,
+    socks: [TcpStream; 2],
+    members: [Member; 2],
+    /// Bytes for end `i` that its buffer has not taken yet (they came from the other end).
+    held: [Vec<u8>; 2],
+    /// Whether end `i` reached end of stream (its input is over).
+    ended: [bool; 2],
+    /// Whether end `i`'s write half was shut down (the other end's end of stream forwarded).
+    shut: [bool; 2],
+    /// Whether end `i` is receiving.
+    reading: [bool; 2],
+    /// Bytes that arrived from end `i`.
+    bytes: [u64; 2],
+    started: Instant,
+    last_progress: Instant,
+    ending: Option<Ending>,
+}
+
+impl Link {
+    fn done(&self) -> bool {
+        self.ending.is_some() || (self.shut[0] && self.shut[1])
+    }
+}
+
+/// The relay's settings.
+pub struct Relay {
+    pub listen: String,
+    pub target: String,
+    pub timeout: Duration,
+    pub max_connections: usize,
+    /// Stop after this many connections ended (`None`: serve forever).
+    pub count: Option<u64>,
+}
+
+/// A new connection from the acceptor: its number, the client's address and both sockets.
+type Accepted = (u64, SocketAddr, TcpStream, TcpStream);
+
+/// Runs the relay until `count` connections ended (or forever).
+pub fn run(selection: &Selection, config: &Config, relay: &Relay) -> Result<(), String> {
+    let listen = if relay.listen.contains(':') {
+        relay.listen.clone()
+    } else {
+        format!("[::]:{}", relay.listen)
+    };
+    let listener =
+        TcpListener::bind(&listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    eprintln!("fastcat: relaying {bound} -> {}", relay.target);
+    let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+    let (tx, rx) = mpsc::channel();
+    let (free_tx, free_rx) = mpsc::channel();
+    let target = relay.target.clone();
+    let timeout = relay.timeout;
+    let max = relay.max_connections.max(1);
+    thread::Builder::new()
+        .name("fastcat acceptor".into())
+        .spawn(move || accept(listener, &target, timeout, max, tx, free_rx, wake_tx))
+        .map_err(|e| format!("cannot start the acceptor: {e}"))?;
+    let mut group = selection
+        .backend()
+        .group(config)
+        .map_err(|e| e.to_string())?;
+    let waker = group.join(wake_rx.as_fd()).map_err(|e| e.to_string())?;
+    serve(&mut *group, waker, &rx, &free_tx, relay)
+}
+
+/// The acceptor: accepts a client (at most `max` open at once), connects to `target`, hands the
+/// pair to the relay thread and wakes it. A client whose target cannot be reached is closed and
+/// reported; the relay goes on.
+fn accept(
+    listener: TcpListener,
+    target: &str,
+    timeout: Duration,
+    max: usize,
+    tx: Sender<Accepted>,
+    free: Receiver<()>,
+    mut wake: UnixStream,
+) {
+    let mut open = 0;
+    let mut id = 0;
+    loop {
+        while open >= max {
+            match free.recv() {
+                Ok(()) => open -= 1,
+                Err(_) => return,
+            }
+        }
+        while free.try_recv().is_ok() {
+            open -= 1;
+        }
+        let (client, from) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                eprintln!("fastcat: accept failed: {err}");
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        id += 1;
+        let upstream = match super::connect(target, timeout) {
+            Ok(upstream) => upstream,
+            Err(err) => {
+                eprintln!("fastcat: relay #{id} from {from}: {err}; closing the client");
+                continue;
+            }
+        };
+        if tx.send((id, from, client, upstream)).is_err() {
+            return;
+        }
+        open += 1;
+        // One byte per connection: the relay thread's waker member reports it as data.
+        if wake.write_all(&[1]).is_err() {
+            return;
+        }
+    }
+}
+
+/// The relay thread's loop: takes new connections, moves held bytes into buffers, makes a
+/// progress step, and ends connections that are done.
+fn serve(
+    group: &mut dyn SocketGroup,
+    waker: Member,
+    rx: &Receiver<Accepted>,
+    free: &Sender<()>,
+    relay: &Relay,
+) -> Result<(), String> {
+    let mut links: HashMap<u64, Link> = HashMap::new();
+    let mut owner: HashMap<Member, (u64, usize)> = HashMap::new();
+    let mut ended = 0u64;
+    let mut woken = false;
+    loop {
+        if woken {
+            woken = false;
+            while let Ok((id, from, client, upstream)) = rx.try_recv() {
+                let link = open(group, id, from, client, upstream)?;
+                for (end, member) in link.members.iter().enumerate() {
+                    owner.insert(*member, (id, end));
+                }
+                links.insert(id, link);
+            }
+        }
+        for link in links.values_mut() {
+            pump(group, link);
+        }
+        let finished: Vec<u64> = links
+            .values()
+            .filter(|link| link.done())
+            .map(|link| link.id)
+            .collect();
+        for id in finished {
+            let link = links.remove(&id).expect("a finished link");
+            for member in link.members {
+                owner.remove(&member);
+            }
+            close(group, link);
+            ended += 1;
+            let _ = free.send(());
+        }
+        if relay.count.is_some_and(|count| ended >= count) {
+            return Ok(());
+        }
+        // Wait at most until the first connection runs out of time.
+        let now = Instant::now();
+        let wait = links
+            .values()
+            .map(|link| (link.last_progress + relay.timeout).saturating_duration_since(now))
+            .min();
+        group
+            .poll(wait, &mut |member, progress| {
+                if member == waker {
+                    woken = true;
+                    return;
+                }
+                let Some(&(id, end)) = owner.get(&member) else {
+                    return;
+                };
+                let link = links.get_mut(&id).expect("an owned member's link");
+                link.last_progress = Instant::now();
+                match progress {
+                    Progress::Sent(_) => {}
+                    Progress::Data(bytes) => {
+                        link.bytes[end] += bytes.len() as u64;
+                        link.held[1 - end].extend_from_slice(bytes);
+                    }
+                    Progress::Eof => link.ended[end] = true,
+                    Progress::Failed(err) => {
+                        let reset = err.kind() == std::io::ErrorKind::ConnectionReset;
+                        link.ending.get_or_insert(if reset {
+                            Ending::Reset(end)
+                        } else {
+                            Ending::Failed(end)
+                        });
+                    }
+                }
+            })
+            .map_err(|e| format!("the relay's group failed: {e}"))?;
+        let now = Instant::now();
+        for link in links.values_mut() {
+            if link.ending.is_none() && now >= link.last_progress + relay.timeout {
+                link.ending = Some(Ending::TimedOut);
+            }
+        }
+    }
+}
+
+/// Joins a new connection's two ends to the group.
+fn open(
+    group: &mut dyn SocketGroup,
+    id: u64,
+    from: SocketAddr,
+    client: TcpStream,
+    upstream: TcpStream,
+) -> Result<Link, String> {
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let members = [
+        group.join(client.as_fd()).map_err(|e| e.to_string())?,
+        group.join(upstream.as_fd()).map_err(|e| e.to_string())?,
+    ];
+    let now = Instant::now();
+    Ok(Link {
+        id,
+        from,
+        socks: [client, upstream],
+        members,
+        held: [Vec::new(), Vec::new()],
+        ended: [false; 2],
+        shut: [false; 2],
+        reading: [true; 2],
+        bytes: [0; 2],
+        started: now,
+        last_progress: now,
+        ending: None,
+    })
+}
+
+/// Moves held bytes into each end's buffer, forwards an end of stream once everything before it
+/// went out, and switches receiving off for an end whose bytes the other end cannot take yet.
+fn pump(group: &mut dyn SocketGroup, link: &mut Link) {
+    if link.ending.is_some() {
+        return;
+    }
+    for end in 0..2 {
+        let member = link.members[end];
+        if !link.held[end].is_empty() {
+            match group.write(member, &link.held[end]) {
+                Ok(n) => {
+                    link.held[end].drain(..n);
+                }
+                Err(err) => {
+                    let reset = err.kind() == std::io::ErrorKind::ConnectionReset;
+                    link.ending = Some(if reset {
+                        Ending::Reset(end)
+                    } else {
+                        Ending::Failed(end)
+                    });
+                    return;
+                }
+            }
+        }
+        // The other end's input is over and everything it sent went out: forward the
+        // half-close.
+        let source = 1 - end;
+        if link.ended[source]
+            && !link.shut[end]
+            && link.held[end].is_empty()
+            && group.buffered(member).is_ok_and(|n| n == 0)
+        {
+            if let Err(err) = group.shutdown(member) {
+                let reset = err.kind() == std::io::ErrorKind::ConnectionReset;
+                link.ending = Some(if reset {
+                    Ending::Reset(end)
+                } else {
+                    Ending::Failed(end)
+                });
+                return;
+            }
+            link.shut[end] = true;
+        }
+        // Receive from the other end only while this end's held bytes are gone.
+        let want = link.held[end].is_empty() && !link.ended[source];
+        if want != link.reading[source] {
+            if group.set_reading(link.members[source], want).is_ok() {
+                link.reading[source] = want;
+            }
+        }
+    }
+}
+
+/// Ends a connection: leaves both members (the group closes its duplicates), forwards a reset
+/// as a reset, and prints the summary line.
+fn close(group: &mut dyn SocketGroup, link: Link) {
+    for member in link.members {
+        let _ = group.leave(member);
+    }
+    let how = match link.ending {
+        None => "closed".to_owned(),
+        Some(Ending::Reset(end)) => {
+            // Close the other end with SO_LINGER 0: the kernel sends a reset, not a FIN.
+            let other = socket2::SockRef::from(&link.socks[1 - end]);
+            let _ = other.set_linger(Some(Duration::ZERO));
+            format!("reset by the {}", ENDS[end])
+        }
+        Some(Ending::Failed(end)) => format!("failed at the {}", ENDS[end]),
+        Some(Ending::TimedOut) => "timed out".to_owned(),
+    };
+    let secs = link.started.elapsed().as_secs_f64();
+    eprintln!(
+        "fastcat: relay #{} from {}: {} bytes to target, {} bytes to client in {secs:.3} s, {how}",
+        link.id, link.from, link.bytes[0], link.bytes[1]
+    );
+    drop(link.socks);
+}
