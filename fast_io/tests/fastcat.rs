@@ -9,142 +9,21 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::thread;
-use std::time::{Duration, Instant};
 
-use fast_io::Availability;
-use sha2::{Digest, Sha256};
+mod support;
+
+use support::{
+    await_listening, backends, fastcat, finish, free_port, have, input, scratch, sha256, spawn,
+};
 
 /// The loopback pattern itself, compiled into this test so its promises are checked directly.
 #[path = "../examples/fastcat/pattern.rs"]
 mod pattern;
 
 use pattern::{PERIOD, Pattern};
-
-/// Generous: a transfer here takes well under a second; a hang must fail, not stall the run.
-const GUARD: Duration = Duration::from_secs(60);
-
-fn fastcat() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    // target/<profile>/deps/fastcat-<hash> → target/<profile>/examples/fastcat
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("a target dir")
-        .join("examples/fastcat");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo test builds examples first",
-        path.display()
-    );
-    path
-}
-
-/// Whether `name` is listed in the environment variable `var` (comma-separated).
-fn listed(var: &str, name: &str) -> bool {
-    std::env::var(var).is_ok_and(|list| list.split(',').any(|n| n.trim() == name))
-}
-
-/// Whether `tool` is installed; prints the skip (or fails, when required) if not.
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        let required = listed("FAST_IO_REQUIRE_TOOLS", tool);
-        assert!(
-            !required,
-            "{tool} is required (FAST_IO_REQUIRE_TOOLS) but not installed"
-        );
-        println!("skipped: {tool} is not installed");
-    }
-    found
-}
-
-/// The policy names of every backend that can run here; unavailable ones print why.
-fn backends() -> Vec<&'static str> {
-    let mut names = Vec::new();
-    for backend in fast_io_uring::backends() {
-        match backend.availability() {
-            Availability::Available => names.push(backend.kind().name()),
-            Availability::Unavailable(reason) => {
-                let name = backend.kind().name();
-                let required = listed("FAST_IO_REQUIRE", name);
-                assert!(!required, "{name} is required but unavailable: {reason}");
-                println!("{name}: skipped: {reason}");
-            }
-        }
-    }
-    names
-}
-
-/// Waits for `child` up to the guard; kills it and fails the test if it does not finish.
-fn finish(mut child: Child, what: &str) -> Output {
-    let started = Instant::now();
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("collect output");
-        }
-        if started.elapsed() > GUARD {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("collect output");
-            panic!(
-                "{what} did not finish in {GUARD:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn spawn(cmd: &mut Command) -> Child {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn sha256(path: &Path) -> String {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A file of `size` pseudo-random bytes (seeded).
-fn input(dir: &Path, size: usize) -> PathBuf {
-    let path = dir.join("input.bin");
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let data: Vec<u8> = (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect();
-    std::fs::write(&path, data).unwrap();
-    path
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fastcat-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The listening side (`listen`) is started first and gets the port; then fastcat or the tool
 /// connects (`connect`); the listener's output file must equal the input byte for byte.
@@ -182,25 +61,6 @@ fn interop(
             "{name}/{backend}: the copy differs"
         );
         let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-/// Probing a listener with a connection would consume the one connection `recv`/`nc -l`
-/// accept, so wait for the port to appear in /proc/net/tcp instead.
-fn await_listening(port: u16, name: &str) {
-    let needle = format!(":{port:04X} 00000000:0000 0A");
-    let started = Instant::now();
-    loop {
-        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default()
-            + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
-        if table.contains(&needle) {
-            return;
-        }
-        assert!(
-            started.elapsed() < GUARD,
-            "{name}: nothing listened on port {port}"
-        );
-        thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -81,6 +81,11 @@ type Accepted = (u64, SocketAddr, TcpStream, TcpStream);
 
 /// Runs the relay until `count` connections ended (or forever).
 pub fn run(selection: &Selection, config: &Config, relay: &Relay) -> Result<(), String> {
+    // The group first: a backend without groups (std) is refused before anything listens.
+    let mut group = selection
+        .backend()
+        .group(config)
+        .map_err(|e| e.to_string())?;
     let listen = if relay.listen.contains(':') {
         relay.listen.clone()
     } else {
@@ -100,10 +105,6 @@ pub fn run(selection: &Selection, config: &Config, relay: &Relay) -> Result<(), 
         .name("fastcat acceptor".into())
         .spawn(move || accept(listener, &target, timeout, max, tx, free_rx, wake_tx))
         .map_err(|e| format!("cannot start the acceptor: {e}"))?;
-    let mut group = selection
-        .backend()
-        .group(config)
-        .map_err(|e| e.to_string())?;
     let waker = group.join(wake_rx.as_fd()).map_err(|e| e.to_string())?;
     serve(&mut *group, waker, &rx, &free_tx, relay)
 }
