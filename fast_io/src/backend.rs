@@ -105,7 +105,7 @@
 //! The trait takes a *borrowed* descriptor and keeps nothing per socket in the backend itself: a
 //! writer's state is its buffer, its counters and its descriptor. The same per-socket state can
 //! therefore live in a [`SocketGroup`], where one thread drives many sockets through one ring or
-//! poller; the group rules G1–G7 are in [`crate::group`].
+//! poller; the group rules G1–G8 are in [`crate::group`].
 
 use std::fmt;
 use std::io;
@@ -175,7 +175,7 @@ pub trait SocketBackend: Send + Sync + fmt::Debug {
         config: &Config,
     ) -> Result<Box<dyn SocketReader>, Error>;
 
-    /// An empty group driven by one thread (G1–G7), for backends that can drive many sockets
+    /// An empty group driven by one thread (G1–G8), for backends that can drive many sockets
     /// from one ring or poller. The default says the backend has none.
     fn group(&self, config: &Config) -> Result<Box<dyn SocketGroup>, Error> {
         config.validate()?;

@@ -11,7 +11,7 @@
 //! `drops.rs`, `policy.rs`, `liveness.rs`, `limits.rs`, `counting.rs`, `ownership.rs`,
 //! `resets.rs`), has one body per test, generic over the backend, and `main.rs` instantiates all
 //! of them once per backend with a macro, so a failure reads like
-//! `uring::c3_saturated_send_completes`. The group rules (G1–G7) have the same layout in
+//! `uring::c3_saturated_send_completes`. The group rules (G1–G8) have the same layout in
 //! `tests/groups/`:
 //!
 //! | module      | backend under test                                                        |

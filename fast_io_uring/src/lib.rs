@@ -39,7 +39,7 @@
 //!   memory and closes descriptors. A writer or reader moved to another thread rebuilds its
 //!   single-issuer ring there and closes the old one: no descriptor leaks (C11, C12).
 //!
-//! - **G1–G7, groups.** [`UringGroup`] (from [`SocketBackend::group`]) drives many sockets from
+//! - **G1–G8, groups.** [`UringGroup`] (from [`SocketBackend::group`]) drives many sockets from
 //!   ONE shared ring on one thread. A flush works in rounds; a round is one `io_uring_enter`
 //!   carrying one `MSG_DONTWAIT` SEND per member that has bytes and whose turn it is to try, so
 //!   it costs exactly one kernel entry when the members are writable (G3). A member whose SEND
@@ -220,7 +220,7 @@ impl SocketBackend for UringBackend {
     }
 
     /// One shared ring drives every member: one `io_uring_enter` per round when the members are
-    /// writable, each member behind its own gate (G1–G7; see [`UringGroup`]).
+    /// writable, each member behind its own gate (G1–G8; see [`UringGroup`]).
     fn group(&self, config: &Config) -> Result<Box<dyn SocketGroup>, Error> {
         config.validate()?;
         self.check()?;

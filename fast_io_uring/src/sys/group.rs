@@ -95,6 +95,16 @@
 //! `read` (C8: a read at end of stream returns 0 every time), so `leave` a member once its end
 //! was seen. A `read` of an empty group returns 0 at once.
 //!
+//! # Progress steps (G8)
+//!
+//! `poll` serves one thread driving both directions of many sockets (`group/step.rs`): a step
+//! puts a SEND for every member with buffered bytes and a RECV for every member whose read
+//! interest is on into one batch ([`Ring::exchange_batch`]), so a step where anything can move
+//! costs one `io_uring_enter`; when nothing moved it waits for the first gate's CQE (one more
+//! entry, which also arms the gates just queued) and tries again. Its gates are not cut to the
+//! step's timeout and stay in flight between steps. `set_reading(false)` withdraws a member's
+//! read gate at once, so a member whose consumer is full leaves its bytes in the kernel.
+//!
 //! A member's [`Stats`] count both directions (SENDs and RECVs, bytes accepted and bytes
 //! received). Its `kernel_entries` count the system calls made for it alone (`shutdown(2)`): the
 //! shared ring's entries each carry many members' operations, so they are counted once, in

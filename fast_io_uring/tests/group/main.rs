@@ -1,4 +1,4 @@
-//! Groups (G1–G7): many sockets driven by one thread through the shared ring of a `UringGroup`.
+//! Groups (G1–G8): many sockets driven by one thread through the shared ring of a `UringGroup`.
 //!
 //! Every test runs its body inside a generous deadlock guard (a failure, never a hang), checks
 //! data byte for byte with the stream pattern, and holds `SERIAL` so that the descriptor count
