@@ -9,10 +9,11 @@
 //!   that calls `send`/`sendmsg`.
 //! - `writer.rs` / `reader.rs`: the transfer loops of one socket; `reader.rs` holds the only
 //!   `recv`.
-//! - `group.rs`: many sockets on one `mio::Poll` (rules G1–G7): membership and each member's
-//!   state; `group/flush.rs` sends in rounds, `group/read.rs` receives in passes. Both reuse the
-//!   send and receive steps and wait on the group's poller instead of each socket's gate, one
-//!   gate slice per member.
+//! - `group.rs`: many sockets on one `mio::Poll` (rules G1–G8): membership and each member's
+//!   state; `group/flush.rs` sends in rounds, `group/read.rs` receives in passes, and
+//!   `group/step.rs` makes the progress step that does both (`poll`). All reuse the send and
+//!   receive steps and wait on the group's poller instead of each socket's gate, one gate slice
+//!   per member.
 //!
 //! Every wait, lone or grouped, is one gate slice long and is followed by another try of the
 //! transfer, whether an edge came or not: the kernel reports readiness later than a transfer can
@@ -47,7 +48,8 @@
 //! data. So the backend treats the wait after an injected `EAGAIN` as that of a real one on a
 //! ready socket, woken at once: it counts a readiness wait (the evidence that the fault fired),
 //! makes no `epoll_wait`, and tries the transfer again (a writer or reader straight away; a
-//! group member in the flush's next round, or the read's next pass). The suite runs at its
+//! group member in the flush's next round, or the next pass of a read or a step). The suite runs
+//! at its
 //! usual speed under `eagain`.
 //!
 //! The faults of ring setup and of the submission and completion queues (`setup_enomem`,

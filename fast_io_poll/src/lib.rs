@@ -68,14 +68,17 @@
 //! # Groups
 //!
 //! [`PollBackend`]'s [`group`](fast_io::SocketBackend::group) drives many sockets from one thread
-//! through one `mio::Poll`, keeping the group rules G1–G7 of [`fast_io::group`]. A flush sends,
+//! through one `mio::Poll`, keeping the group rules G1–G8 of [`fast_io::group`]. A flush sends,
 //! round by round, the buffer of every member not blocked on `EAGAIN`, and waits on the shared
 //! poller only when every pending member is blocked; each member waits behind its own gate slice,
 //! so one whose peer stopped reading holds back no other (G1), and after its slice it tries its
 //! send (or, reading, its `recv`) again, exactly as a lone writer or reader does, and counts
 //! the same. With every member writable, a flush costs one `send` per member with bytes
 //! buffered and no `epoll_wait` (G3); a group cannot do better on epoll, where each socket needs
-//! its own `send`.
+//! its own `send`. A progress step ([`poll`](fast_io::SocketGroup::poll), G8) does both
+//! directions at once: the sends a flush's round would make and one `recv` per member whose read
+//! interest is on, returning as soon as either moved, so one thread can drive sockets whose
+//! peers each wait to be read before they read.
 //!
 //! ```
 //! use std::io::Read;
@@ -189,7 +192,7 @@ impl SocketBackend for PollBackend {
         platform::reader(socket, config)
     }
 
-    /// A group of sockets on one epoll instance, driven by the calling thread (rules G1–G7; see
+    /// A group of sockets on one epoll instance, driven by the calling thread (rules G1–G8; see
     /// the crate docs for what a round costs).
     fn group(&self, config: &Config) -> Result<Box<dyn SocketGroup>, Error> {
         platform::group(config)

@@ -6,10 +6,9 @@
 //! still ends the call, with the exact count of bytes accepted.
 //!
 //! `FAST_IO_FAULTS` is read once per process, so each test runs this test binary again as a
-//! child (`--exact <name>`), with the faults set and [`CHILD_ENV`] telling it to do the work;
-//! the parent only checks that the child passed within a generous deadlock guard, and kills it
-//! if not. The hooks exist only in builds with debug assertions; elsewhere the tests say they
-//! are skipped.
+//! child under the faults (`support::faults::under_faults`); the parent only checks that the
+//! child passed within a generous deadlock guard, and kills it if not. The hooks exist only in
+//! builds with debug assertions; elsewhere the tests say they are skipped.
 //!
 //! Each transfer is 16 MiB, checked byte for byte against the pattern of `support`, whose bytes
 //! depend on their stream offset, so a lost, repeated or reordered byte shows at its position.
@@ -25,103 +24,21 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fast_io::faults::{FAULTS_ENV, FAULTS_SEED_ENV};
+use fast_io::faults::FAULTS_ENV;
 use fast_io::{Config, Error, Member, Received, SocketBackend, Stats};
 use fast_io_poll::PollBackend;
+use support::faults::{BODY_GUARD, under_faults};
 use support::{fill, first_mismatch, guard, pair, pair_with_buffers};
 
-/// Set in a child: run the test body here, under the faults the parent chose.
-const CHILD_ENV: &str = "FAST_IO_POLL_FAULTS_CHILD";
 /// Bytes each transfer moves.
 const TOTAL: u64 = 16 << 20;
 /// Members of each group; each moves `TOTAL / MEMBERS` bytes.
 const MEMBERS: usize = 4;
 /// Socket buffers of the `eagain` and `etime` transfers.
 const SMALL_BUFFERS: usize = 8 << 10;
-/// The deadlock guard of a child's body: far beyond what a 16 MiB transfer needs in a debug
-/// build on a loaded 2-core machine.
-const BODY_GUARD: Duration = Duration::from_secs(120);
-/// The parent's guard on the child, which includes starting the process.
-const CHILD_GUARD: Duration = Duration::from_secs(180);
-
-/// Runs the test `name` in a child of this test binary with `FAST_IO_FAULTS=faults`, and
-/// `body` when this process is that child.
-fn under_faults(name: &str, faults: &str, body: fn()) {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        let configured = std::env::var(FAULTS_ENV).unwrap_or_default();
-        assert_eq!(
-            configured, faults,
-            "the child runs under the parent's faults"
-        );
-        guard(BODY_GUARD, body);
-        return;
-    }
-    if !cfg!(debug_assertions) {
-        println!("skipped: fault hooks exist only in builds with debug assertions");
-        return;
-    }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
-        .env(FAULTS_ENV, faults)
-        .env(CHILD_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the test binary as a child");
-    // Read the output on threads, so a child that writes a lot never blocks on a full pipe.
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break Some(status);
-        }
-        if started.elapsed() > CHILD_GUARD {
-            // Killing our own child, by its handle; reaped right after.
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let out = out.join().expect("stdout reader");
-    let err = err.join().expect("stderr reader");
-    println!("{out}");
-    eprintln!("{err}");
-    let seed = std::env::var(FAULTS_SEED_ENV).unwrap_or_else(|_| "1 (default)".into());
-    match status {
-        None => panic!(
-            "deadlock guard: {name} under {FAULTS_ENV}={faults} (seed {seed}) not finished in \
-             {CHILD_GUARD:?}"
-        ),
-        Some(status) => assert!(
-            status.success(),
-            "{name} under {FAULTS_ENV}={faults} (seed {seed}) failed: {status}"
-        ),
-    }
-    // A child that ran no test (a renamed test, a filter that matched nothing) must not pass.
-    assert!(
-        out.contains("1 passed"),
-        "{name}: the child did not run exactly this test"
-    );
-}
-
 /// A writer on `client` sends `TOTAL` bytes of the pattern in pieces of odd sizes, and a reader
 /// on `server` (another thread) receives them, checking each byte; returns both sides' stats.
 fn writer_to_reader(client: TcpStream, server: TcpStream) -> (Stats, Stats) {

@@ -1,5 +1,5 @@
-//! The epoll socket group (rules G1–G7 of `fast_io::group`) on real loopback sockets: a stuck
-//! peer among many, exact per-round kernel entries, deadlines, peer failures, membership changes
+//! The epoll socket group (rules G1–G7 of `fast_io::group`; G8, the progress step, is in
+//! `group_step.rs`) on real loopback sockets: a stuck peer among many, exact per-round kernel entries, deadlines, peer failures, membership changes
 //! while bytes are pending, group reads, and dropping a group with work pending.
 //!
 //! Each test names the rules it checks, runs inside a generous deadlock guard that fails rather

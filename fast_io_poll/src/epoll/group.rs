@@ -1,9 +1,10 @@
 //! `PollGroup`: many sockets driven by one thread through one `mio::Poll` (one epoll instance),
-//! keeping the group rules G1–G7 of [`fast_io::group`] on top of C1–C15 per member.
+//! keeping the group rules G1–G8 of [`fast_io::group`] on top of C1–C15 per member.
 //!
 //! This file holds membership and the state of each member; the sending side is in
 //! `group/flush.rs` (rounds, G1, G3, G4) and `group/lend.rs` (rounds from the caller's memory,
-//! `send_round`), and the receiving side in `group/read.rs`.
+//! `send_round`), the receiving side in `group/read.rs`, and the progress step that drives both
+//! directions at once (`poll`, G8) in `group/step.rs`, built from the same send turn and receive.
 //!
 //! # Members
 //!
@@ -13,8 +14,26 @@
 //! on 64-bit targets). An event whose token does not name the slot's current member is ignored,
 //! so a slot reused after `leave` never takes its predecessor's readiness. Each member owns a
 //! write buffer of `Config::batch_bytes` (the writer's [`Batch`], C10/G2), a receive buffer of
-//! the same size allocated on its first `read`, its own counters and its own sticky error (C7,
-//! G5). `write` copies into the member's buffer and returns how much fit, with no system call.
+//! the same size allocated by its first receive, its own counters, its own sticky error (C7,
+//! G5) and its read interest (G8, on at `join`). `write` copies into the member's buffer and
+//! returns how much fit, with no system call.
+//!
+//! # Both directions: the progress step (G8)
+//!
+//! A flush waits only for sends and a read only for receives; a thread that alternates between
+//! them can sit in one while its peer waits for the other. `poll` makes one step in both
+//! directions instead (`group/step.rs`): a pass that gives every member with bytes buffered the
+//! turn a flush's round would (`Joined::send_turn`), and every member whose read interest is on
+//! the `recv` a read's pass would (`Joined::receive`), reporting what moved; and when the pass
+//! found nothing, one `epoll_wait` on the same gates, bounded by the step's timeout, and another
+//! pass. Each member's two sides keep their own states, so a step waits for whichever of them
+//! can move first, and a gate slice that a step started goes on into the next step. End of
+//! stream and failures are reported once; a failure met by a step ends both directions.
+//!
+//! Read interest (`set_reading`) is a flag per member: with it off, no pass of a read or a step
+//! receives from the member, no receiving slice is started for it, and its bytes stay in the
+//! kernel. Its events are still absorbed, and switching it on makes it readable, so the next
+//! call tries a `recv` rather than wait for an edge that may have come and gone meanwhile.
 //!
 //! # Waiting: one gate slice per member
 //!
@@ -22,7 +41,7 @@
 //! poller: its sending side and its receiving side each have their own state ([`Outbound`],
 //! [`Inbound`]). A member that found its socket not ready starts a gate slice of its own
 //! (`Config::gate_slice`); the group's `epoll_wait` lasts until the first slice of any member
-//! ends (cut short by the deadline). An event ends the member's wait; a slice that runs out
+//! ends (cut short by the call's deadline, or a step's timeout). An event ends the member's wait; a slice that runs out
 //! with no event ends it too, and the member's transfer is tried again (`MSG_DONTWAIT`) before it
 //! waits again, however busy the other members keep the poller. The kernel reports readiness
 //! later than room exists (`readiness.rs`), so without that retry a member whose peer drained a
@@ -52,8 +71,8 @@
 //! through the same `wait_once`, so `FAST_IO_FAULTS` reaches it there (see `epoll.rs`). An
 //! injected `EAGAIN` made no system call and will be followed by no edge, so it is taken as a
 //! real one whose wait was woken at once: the member counts a readiness wait and stays ready,
-//! and is served again in the flush's next round or the read's next pass without an
-//! `epoll_wait`. An injected `ETIME` ends a wait early; a wait that ends as an expired slice
+//! and is served again in the flush's next round, the read's next pass or the step's next pass
+//! without an `epoll_wait`. An injected `ETIME` ends a wait early; a wait that ends as an expired slice
 //! expires the members it was sized for, real or injected alike. Injected `enomem`/`enobufs`
 //! make the member back off as a real shortage does.
 //!
@@ -68,21 +87,24 @@
 mod flush;
 mod lend;
 mod read;
+mod step;
 
 use std::fmt;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fast_io::socket::adopt;
 use fast_io::{
-    Config, Error, FlushReport, GroupId, Member, Received, SocketGroup, Stats, StatsHandle, Sticky,
+    Config, Deadline, Error, FlushReport, GroupId, Member, Progress, Received, SocketGroup, Stats,
+    StatsHandle, Sticky,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use socket2::Socket;
 
 use super::batch::Batch;
+use super::readiness::{Woken, wait_once};
 
 /// Events taken per `epoll_wait`; more ready members wait in the kernel's list for the next.
 const EVENTS: usize = 1024;
@@ -153,6 +175,16 @@ impl Settled {
             Settled::Done => Settled::Waiting(end),
         }
     }
+
+    /// Where two sets of members stand together: ready if either is, else waiting until the
+    /// first of their ends.
+    fn merge(self, other: Settled) -> Settled {
+        match other {
+            Settled::Done => self,
+            Settled::Ready => Settled::Ready,
+            Settled::Waiting(end) => self.wait_until(end),
+        }
+    }
 }
 
 /// One joined socket.
@@ -163,6 +195,9 @@ struct Joined {
     sticky: Option<Sticky>,
     outbound: Outbound,
     inbound: Inbound,
+    /// Read interest (G8, on at `join`): with it off, no `read` or `poll` receives from the
+    /// member, and its bytes stay in the kernel.
+    reading: bool,
     /// The poller reported the read side hung up or the socket in error: end of stream or an
     /// error is waiting behind any data, and no new edge will announce it.
     closed: bool,
@@ -178,6 +213,30 @@ impl Joined {
     /// Bytes buffered that a flush can still send.
     fn pending(&self) -> bool {
         self.sticky.is_none() && !self.batch.is_empty()
+    }
+
+    /// Whether a `read` or `poll` may still receive from the member: its read interest is on
+    /// and its stream has not ended.
+    fn receiving(&self) -> bool {
+        self.reading && self.read_end.is_none()
+    }
+
+    /// The member's failure, if it met one: its sticky send error, or else its receive error.
+    fn failure(&self) -> Option<Sticky> {
+        match self.read_end {
+            Some(ReadEnd::Failed(sticky)) => Some(self.sticky.unwrap_or(sticky)),
+            _ => self.sticky,
+        }
+    }
+
+    /// Ends both directions with the member's failure, if it met one, and returns it: its
+    /// writes return the error from then on (C7), and it is not received from again (a
+    /// progress step's `Progress::Failed`). A stream already ended keeps its end of stream.
+    fn fail_both(&mut self) -> Option<Sticky> {
+        let sticky = self.failure()?;
+        self.sticky.get_or_insert(sticky);
+        self.read_end.get_or_insert(ReadEnd::Failed(sticky));
+        Some(sticky)
     }
 }
 
@@ -255,6 +314,11 @@ impl PollGroup {
         Ok(self.slots[index].joined.as_mut().expect("index() checked"))
     }
 
+    /// Every current member.
+    fn members(&self) -> impl Iterator<Item = &Joined> {
+        self.slots.iter().filter_map(|slot| slot.joined.as_ref())
+    }
+
     /// Every current member, with its slot index.
     fn members_mut(&mut self) -> impl Iterator<Item = (usize, &mut Joined)> {
         self.slots
@@ -295,6 +359,40 @@ impl PollGroup {
         }
     }
 
+    /// One `epoll_wait` until `until` (the first slice or pause to end, measured from `now`), cut
+    /// short by `deadline`, whose events are absorbed. Returns how it ended: settling an expired
+    /// slice is the caller's part, since what it ends depends on the call (a flush's sends, a
+    /// read's receives, or both for a progress step).
+    fn wait_until(
+        &mut self,
+        until: Instant,
+        now: Instant,
+        deadline: &Deadline,
+    ) -> Result<Woken, Error> {
+        let timeout = deadline.slice(until.saturating_duration_since(now));
+        let own = self.own.counters();
+        let woken = wait_once(
+            &mut self.poll,
+            &mut self.events,
+            timeout,
+            &own.kernel_entries,
+        )?;
+        if woken == Woken::Events {
+            self.absorb();
+        }
+        Ok(woken)
+    }
+
+    /// One `epoll_wait` that does not wait, whose events are absorbed: before a call that may
+    /// report without waiting, so the edges that arrived for the other members since the last
+    /// wait are not left in the kernel's ready list while busy members keep every call from
+    /// waiting.
+    fn collect_edges(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        // Until `now`: a wait of zero, whatever the deadline.
+        self.wait_until(now, now, &Deadline::start(None)).map(drop)
+    }
+
     /// Removes `joined`'s registration while its descriptor is still open; the descriptor is
     /// closed when `joined` drops, after this.
     fn deregister(poll: &Poll, joined: &Joined) {
@@ -302,6 +400,22 @@ impl PollGroup {
         let _ = poll
             .registry()
             .deregister(&mut SourceFd(&joined.socket.as_raw_fd()));
+    }
+}
+
+#[cfg(test)]
+impl PollGroup {
+    /// Takes the events waiting in the kernel's ready list and throws them away, as if lost,
+    /// after checking that a readable edge was among them: for tests of what a lost edge costs.
+    fn lose_readable_edge(&mut self) {
+        self.poll
+            .poll(&mut self.events, Some(Duration::ZERO))
+            .unwrap();
+        assert!(
+            self.events.iter().any(|event| event.is_readable()),
+            "the edge was there to lose"
+        );
+        self.events.clear();
     }
 }
 
@@ -350,6 +464,7 @@ impl SocketGroup for PollGroup {
             outbound: Outbound::Ready,
             // The registration reports a socket that is already readable, so no guess is needed.
             inbound: Inbound::Idle { since: None },
+            reading: true,
             closed: false,
             read_end: None,
             inbox: Vec::new(),
@@ -416,6 +531,26 @@ impl SocketGroup for PollGroup {
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {
         self.read_members(on_read)
+    }
+
+    fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        on_progress: &mut dyn FnMut(Member, Progress<'_>),
+    ) -> Result<usize, Error> {
+        self.step(timeout, on_progress)
+    }
+
+    fn set_reading(&mut self, member: Member, on: bool) -> Result<(), Error> {
+        let joined = self.joined_mut(member)?;
+        if on && !joined.reading && !matches!(joined.inbound, Inbound::BackingOff { .. }) {
+            // Edge-triggered: whatever arrived while the interest was off may have raised its
+            // one edge already, so the next call tries a `recv` rather than wait for an edge
+            // that need not come. A slice left from before is over: it ends with no expiry.
+            joined.inbound = Inbound::Readable;
+        }
+        joined.reading = on;
+        Ok(())
     }
 
     fn shutdown(&mut self, member: Member) -> Result<(), Error> {

@@ -1,10 +1,13 @@
 //! Helpers shared by this crate's tests: socket pairs (plain, with 4 KiB buffers, with large
-//! buffers), the byte pattern, send buffer fillers and the deadlock guard.
+//! buffers), the byte pattern, send buffer fillers and the deadlock guard; and in `faults`, the
+//! run of a test under injected faults.
 //!
 //! The conformance suite in `fast_io_tests` has the full set; these are the few the backend's
 //! own tests need, kept small on purpose.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
+
+pub mod faults;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};

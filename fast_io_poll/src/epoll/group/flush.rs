@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 
 use fast_io::{Deadline, Error, FlushReport, Member, Pending, Sticky};
 
-use super::super::readiness::{Eagain, Transfer, Woken, wait_once};
+use super::super::readiness::{Eagain, Transfer, Woken};
 use super::super::send::send_step;
 use super::{Joined, Outbound, PollGroup, Settled};
 
@@ -167,29 +167,16 @@ impl PollGroup {
     /// again, C3, C4), and a backing-off member whose pause ended is ready again. The caller has
     /// made sure the deadline has not passed, so every slice that ran out here ran out before
     /// it.
-    fn settle_sends(&mut self, scope: Range<usize>, by: Instant) -> Settled {
+    pub(super) fn settle_sends(&mut self, scope: Range<usize>, by: Instant) -> Settled {
         let slice = self.config.gate_slice;
         let mut settled = Settled::Done;
         for slot in &mut self.slots[scope] {
             let Some(joined) = slot.joined.as_mut().filter(|joined| joined.pending()) else {
                 continue;
             };
-            let end = match joined.outbound {
-                Outbound::Ready => {
-                    settled = Settled::Ready;
-                    continue;
-                }
-                Outbound::Blocked { since } => since + slice,
-                Outbound::BackingOff { until } => until,
-            };
-            if end <= by {
-                if matches!(joined.outbound, Outbound::Blocked { .. }) {
-                    joined.stats.counters().gate_expiries.add(1);
-                }
-                joined.outbound = Outbound::Ready;
-                settled = Settled::Ready;
-            } else {
-                settled = settled.wait_until(end);
+            match end_send_wait(joined, by, slice) {
+                Some(end) => settled = settled.wait_until(end),
+                None => settled = Settled::Ready,
             }
         }
         settled
@@ -207,24 +194,35 @@ impl PollGroup {
         now: Instant,
         deadline: &Deadline,
     ) -> Result<(), Error> {
-        let timeout = deadline.slice(until.saturating_duration_since(now));
-        let own = self.own.counters();
-        match wait_once(
-            &mut self.poll,
-            &mut self.events,
-            timeout,
-            &own.kernel_entries,
-        )? {
-            Woken::Events => self.absorb(),
+        match self.wait_until(until, now, deadline)? {
             // Cut short by the deadline: the flush ends, and no slice expired.
             Woken::Expired if deadline.passed() => {}
             Woken::Expired => {
                 self.settle_sends(scope, until);
             }
-            Woken::Interrupted => {}
+            Woken::Events | Woken::Interrupted => {}
         }
         Ok(())
     }
+}
+
+/// Ends `joined`'s gate slice or pause if it ended by `by`, making its sending side ready; a
+/// slice that ran out counts a gate expiry (C15), so the send is tried again before the member
+/// waits again (C3, C4). Returns when it ends otherwise, or `None` when the member is ready.
+pub(super) fn end_send_wait(joined: &mut Joined, by: Instant, slice: Duration) -> Option<Instant> {
+    let end = match joined.outbound {
+        Outbound::Ready => return None,
+        Outbound::Blocked { since } => since + slice,
+        Outbound::BackingOff { until } => until,
+    };
+    if end > by {
+        return Some(end);
+    }
+    if matches!(joined.outbound, Outbound::Blocked { .. }) {
+        joined.stats.counters().gate_expiries.add(1);
+    }
+    joined.outbound = Outbound::Ready;
+    None
 }
 
 impl Joined {

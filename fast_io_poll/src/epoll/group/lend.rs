@@ -18,7 +18,7 @@ use std::time::Instant;
 use fast_io::group::refuse_twice;
 use fast_io::{Deadline, Error, FlushReport, Member};
 
-use super::super::readiness::{Woken, wait_once};
+use super::super::readiness::Woken;
 use super::{Outbound, PollGroup};
 
 impl PollGroup {
@@ -57,17 +57,8 @@ impl PollGroup {
             if deadline.passed() {
                 break;
             }
-            let timeout = deadline.slice(until.saturating_duration_since(now));
-            let own = self.own.counters();
-            match wait_once(
-                &mut self.poll,
-                &mut self.events,
-                timeout,
-                &own.kernel_entries,
-            )? {
-                Woken::Events => self.absorb(),
-                Woken::Expired => expired_at = Some(until),
-                Woken::Interrupted => {}
+            if self.wait_until(until, now, &deadline)? == Woken::Expired {
+                expired_at = Some(until);
             }
         }
         for &index in &indices {

@@ -40,14 +40,22 @@
 //! End of stream and a receive error end a member's receiving side, and are replayed by every
 //! later `read`, as a reader returns 0 at end of stream every time (C8): `leave` a member once
 //! its end was seen. A receive error does not make writes fail; the send side meets its own
-//! error. A `read` of an empty group returns `Ok(0)` at once.
+//! error (a progress step, `step.rs`, fails both sides at once instead, as `Progress::Failed`
+//! says).
+//!
+//! # Read interest (G8)
+//!
+//! A member whose read interest is off (`set_reading`) is skipped by every pass, its ended
+//! side is not replayed, and no slice is started for it: its bytes stay in the kernel. A `read`
+//! of a group where no member's interest is on, an empty group among them, returns `Ok(0)` at
+//! once, since nothing could ever be reported.
 
 use std::time::{Duration, Instant};
 
 use fast_io::{Deadline, Error, Member, Received, Sticky};
 
 use super::super::reader::recv_step;
-use super::super::readiness::{Eagain, Transfer, Woken, wait_once};
+use super::super::readiness::{Eagain, Transfer, Woken};
 use super::{Inbound, Joined, PollGroup, ReadEnd, Settled};
 
 impl PollGroup {
@@ -61,21 +69,11 @@ impl PollGroup {
         // one `epoll_wait` that does not wait collects them first, so a member that keeps its
         // buffer full, or one left in the group after its end, cannot starve the rest.
         let remembered = self
-            .slots
-            .iter()
-            .filter_map(|slot| slot.joined.as_ref())
+            .members()
+            .filter(|joined| joined.reading)
             .any(|joined| joined.inbound == Inbound::Readable || joined.read_end.is_some());
         if remembered {
-            let own = self.own.counters();
-            let woken = wait_once(
-                &mut self.poll,
-                &mut self.events,
-                Duration::ZERO,
-                &own.kernel_entries,
-            )?;
-            if woken == Woken::Events {
-                self.absorb();
-            }
+            self.collect_edges()?;
         }
         let mut deadline = None;
         loop {
@@ -83,8 +81,9 @@ impl PollGroup {
             if reported > 0 {
                 return Ok(reported);
             }
-            if self.len == 0 {
-                // Nothing could ever be reported.
+            if !self.members().any(|joined| joined.reading) {
+                // No member, or none with read interest on (G8): nothing could ever be
+                // reported.
                 return Ok(0);
             }
             let limit = self.config.read_deadline;
@@ -98,8 +97,8 @@ impl PollGroup {
                 // already), or one whose slice or pause just ended: serve it without a wait.
                 Settled::Ready => {}
                 Settled::Waiting(until) => self.wait_readable(until, now, &deadline)?,
-                // Every member has ended, and a pass reports ended members: not reached, but
-                // nothing is left to wait for if it were.
+                // Every member read from has ended, and a pass reports ended members: not
+                // reached, but nothing is left to wait for if it were.
                 Settled::Done => return Ok(0),
             }
         }
@@ -122,57 +121,22 @@ impl PollGroup {
         let mut now = None;
         for (index, slot) in self.slots.iter_mut().enumerate() {
             let member = Member::new(id, index as u32, slot.generation);
-            let Some(joined) = slot.joined.as_mut() else {
+            let Some(joined) = slot.joined.as_mut().filter(|joined| joined.reading) else {
                 continue;
             };
             // A slice or pause that ended is served now, even while other members keep every
             // read busy and it never waits: its `recv` is tried at the end of its slice however
             // busy the others are, and a pause ends when it should.
             if joined.read_end.is_none() && waits_on_clock(joined.inbound) {
-                end_wait(joined, *now.get_or_insert_with(Instant::now), slice);
+                end_receive_wait(joined, *now.get_or_insert_with(Instant::now), slice);
             }
-            if joined.read_end.is_none() && joined.inbound == Inbound::Readable {
-                if joined.inbox.is_empty() {
-                    joined.inbox = vec![0; batch_bytes];
-                }
-                let counters = joined.stats.counters();
-                match recv_step(&joined.socket, counters, &mut joined.inbox) {
-                    Ok(Transfer::Moved(0)) => joined.read_end = Some(ReadEnd::Eof),
-                    Ok(Transfer::Moved(n)) => {
-                        // A full buffer may have left more behind, and a hang-up seen by the
-                        // poller is still to be read: no new edge will say so. Otherwise the
-                        // queue was drained, and whatever arrives next raises an edge.
-                        if n < joined.inbox.len() && !joined.closed {
-                            joined.inbound = Inbound::Idle { since: None };
-                        }
-                        on_read(member, Received::Data(&joined.inbox[..n]));
-                        reported += 1;
-                        continue;
-                    }
-                    Ok(Transfer::Blocked(Eagain::Kernel)) => {
-                        joined.inbound = Inbound::Idle { since: None };
-                    }
-                    Ok(Transfer::Blocked(Eagain::Injected)) => {
-                        // No system call was made, so no edge will follow: the member stays
-                        // readable, and its wait counts as woken already (see `readiness.rs`),
-                        // unless the read's deadline has passed and it ends without waiting.
-                        if !deadline.is_some_and(Deadline::passed) {
-                            counters.readiness_waits.add(1);
-                        }
-                    }
-                    Ok(Transfer::Shortage) => {
-                        // Counted by the step; the member pauses one slice, the others go on.
-                        joined.inbound = Inbound::BackingOff {
-                            until: Instant::now() + slice,
-                        };
-                    }
-                    Err(err) => {
-                        // Receive errors carry an errno, so they always have a sticky form.
-                        let sticky =
-                            Sticky::of(&Error::from_os(err)).unwrap_or(Sticky::Os(libc::EIO));
-                        joined.read_end = Some(ReadEnd::Failed(sticky));
-                    }
-                }
+            if joined.read_end.is_none()
+                && joined.inbound == Inbound::Readable
+                && let Receipt::Data(n) = joined.receive(batch_bytes, slice, deadline)
+            {
+                on_read(member, Received::Data(&joined.inbox[..n]));
+                reported += 1;
+                continue;
             }
             match joined.read_end {
                 Some(ReadEnd::Eof) => on_read(member, Received::Eof),
@@ -190,11 +154,11 @@ impl PollGroup {
     /// expiry and is readable again (C3, C4); one whose pause ended is readable again. The
     /// caller has made sure the deadline has not passed, so every slice that ran out here ran
     /// out before it.
-    fn settle_reads(&mut self, now: Instant, by: Instant) -> Settled {
+    pub(super) fn settle_reads(&mut self, now: Instant, by: Instant) -> Settled {
         let slice = self.config.gate_slice;
         let mut settled = Settled::Done;
         for (_, joined) in self.members_mut() {
-            if joined.read_end.is_some() {
+            if !joined.receiving() {
                 continue;
             }
             if joined.inbound == (Inbound::Idle { since: None }) {
@@ -202,7 +166,7 @@ impl PollGroup {
                 joined.inbound = Inbound::Idle { since: Some(now) };
             }
             // Every idle member has a slice now, so a member with no clock is readable.
-            match end_wait(joined, by, slice) {
+            match end_receive_wait(joined, by, slice) {
                 Some(end) => settled = settled.wait_until(end),
                 None => settled = Settled::Ready,
             }
@@ -220,20 +184,12 @@ impl PollGroup {
         now: Instant,
         deadline: &Deadline,
     ) -> Result<(), Error> {
-        let timeout = deadline.slice(until.saturating_duration_since(now));
-        let own = self.own.counters();
-        match wait_once(
-            &mut self.poll,
-            &mut self.events,
-            timeout,
-            &own.kernel_entries,
-        )? {
-            Woken::Events => self.absorb(),
+        match self.wait_until(until, now, deadline)? {
             Woken::Expired if deadline.passed() => return Err(self.read_timed_out(deadline)),
             Woken::Expired => {
                 self.settle_reads(Instant::now(), until);
             }
-            Woken::Interrupted => {}
+            Woken::Events | Woken::Interrupted => {}
         }
         Ok(())
     }
@@ -251,8 +207,79 @@ impl PollGroup {
     }
 }
 
+/// What one `recv` for a readable member found ([`Joined::receive`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Receipt {
+    /// This many bytes (at least one), at the start of the member's receive buffer.
+    Data(usize),
+    /// Nothing to report: the socket was empty (`EAGAIN`) or the kernel short of memory, and
+    /// the member's receiving side says what comes next.
+    Nothing,
+    /// The receiving side ended now: end of stream or an error, in `read_end`.
+    Ended,
+}
+
+impl Joined {
+    /// One `recv` (the step it shares with `PollReader`) into the member's receive buffer,
+    /// allocated at `batch_bytes` the first time, for the pass of a read or a progress step.
+    /// Keeps edge-triggered readiness as state: a `recv` that drained the socket, or said
+    /// `EAGAIN`, leaves the member idle until the next edge; a shortage makes it back off one
+    /// `slice`; end of stream or an error ends its receiving side. `deadline` is the call's, once
+    /// it has waited (a read's), or `None` when no deadline ends the member's waits (a step's).
+    pub(super) fn receive(
+        &mut self,
+        batch_bytes: usize,
+        slice: Duration,
+        deadline: Option<&Deadline>,
+    ) -> Receipt {
+        if self.inbox.is_empty() {
+            self.inbox = vec![0; batch_bytes];
+        }
+        let counters = self.stats.counters();
+        match recv_step(&self.socket, counters, &mut self.inbox) {
+            Ok(Transfer::Moved(0)) => {
+                self.read_end = Some(ReadEnd::Eof);
+                return Receipt::Ended;
+            }
+            Ok(Transfer::Moved(n)) => {
+                // A full buffer may have left more behind, and a hang-up seen by the poller is
+                // still to be read: no new edge will say so. Otherwise the queue was drained, and
+                // whatever arrives next raises an edge.
+                if n < self.inbox.len() && !self.closed {
+                    self.inbound = Inbound::Idle { since: None };
+                }
+                return Receipt::Data(n);
+            }
+            Ok(Transfer::Blocked(Eagain::Kernel)) => {
+                self.inbound = Inbound::Idle { since: None };
+            }
+            Ok(Transfer::Blocked(Eagain::Injected)) => {
+                // No system call was made, so no edge will follow: the member stays readable,
+                // and its wait counts as woken already (see `readiness.rs`), unless the call's
+                // deadline has passed and it ends without waiting.
+                if !deadline.is_some_and(Deadline::passed) {
+                    counters.readiness_waits.add(1);
+                }
+            }
+            Ok(Transfer::Shortage) => {
+                // Counted by the step; the member pauses one slice, the others go on.
+                self.inbound = Inbound::BackingOff {
+                    until: Instant::now() + slice,
+                };
+            }
+            Err(err) => {
+                // Receive errors carry an errno, so they always have a sticky form.
+                let sticky = Sticky::of(&Error::from_os(err)).unwrap_or(Sticky::Os(libc::EIO));
+                self.read_end = Some(ReadEnd::Failed(sticky));
+                return Receipt::Ended;
+            }
+        }
+        Receipt::Nothing
+    }
+}
+
 /// Whether `inbound` waits for a gate slice or a pause to end.
-fn waits_on_clock(inbound: Inbound) -> bool {
+pub(super) fn waits_on_clock(inbound: Inbound) -> bool {
     matches!(
         inbound,
         Inbound::Idle { since: Some(_) } | Inbound::BackingOff { .. }
@@ -262,7 +289,11 @@ fn waits_on_clock(inbound: Inbound) -> bool {
 /// Ends `joined`'s gate slice or pause if it ended by `by`, making the member readable; a slice
 /// that ran out counts a gate expiry (C15). Returns when it ends otherwise, or `None` when the
 /// member waits on no clock (now readable, or idle with no slice started yet).
-fn end_wait(joined: &mut Joined, by: Instant, slice: Duration) -> Option<Instant> {
+pub(super) fn end_receive_wait(
+    joined: &mut Joined,
+    by: Instant,
+    slice: Duration,
+) -> Option<Instant> {
     let (end, slice_ran_out) = match joined.inbound {
         Inbound::Idle { since: Some(since) } => (since + slice, true),
         Inbound::BackingOff { until } => (until, false),
@@ -303,15 +334,7 @@ mod tests {
         let (ours, mut theirs) = UnixStream::pair().unwrap();
         let member = group.join(ours.as_fd()).unwrap();
         theirs.write_all(b"late").unwrap();
-        group
-            .poll
-            .poll(&mut group.events, Some(Duration::ZERO))
-            .unwrap();
-        assert!(
-            group.events.iter().any(|event| event.is_readable()),
-            "the edge was there to lose"
-        );
-        group.events.clear();
+        group.lose_readable_edge();
         let (done, finished) = mpsc::channel();
         thread::spawn(move || {
             let mut got = Vec::new();
