@@ -420,17 +420,6 @@ impl PollGroup {
 }
 
 impl SocketGroup for PollGroup {
-    // TEMPORARY STUB (replaced by the poll-epoll branch)
-    fn poll(
-        &mut self,
-        _: Option<std::time::Duration>,
-        _: &mut dyn FnMut(Member, fast_io::Progress<'_>),
-    ) -> Result<usize, Error> {
-        Err(Error::InvalidSocket("stub".into()))
-    }
-    fn set_reading(&mut self, _: Member, _: bool) -> Result<(), Error> {
-        Ok(())
-    }
     fn join(&mut self, socket: BorrowedFd<'_>) -> Result<Member, Error> {
         let socket = adopt(socket)?;
         let index = match self.free.pop() {
