@@ -534,7 +534,12 @@ fn drive(
     let mut last_byte = None;
     let mut accepted = 0;
     while accepted < n || ends.iter().any(|e| !e.done()) {
-        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
+        match poll.poll(&mut events, Some(Duration::from_millis(100))) {
+            // epoll_wait can fail with EINTR (a stop and resume of the process does it even
+            // without a signal handler; a bench run met one): nothing happened, wait again.
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            result => result?,
+        }
         if events.is_empty() {
             if let Some(status) = process.exited()? {
                 return Err(io::Error::other(format!(
