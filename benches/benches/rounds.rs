@@ -2,8 +2,10 @@
 //! to `target/bench-rounds/` for `cargo xtask bench` to turn into `target/bench-report.md`.
 //!
 //! `cargo bench -p benches --bench rounds -- [--quick] [--rounds N] [--warmups N] [--seed S]
-//! [--only SCENARIO[,SCENARIO/CASE...]]` (a name is a scenario, `bulk`, or one case of it, `bulk/64KiB`). The `fastcat` scenario runs the binary named by
-//! `FASTCAT_BIN` (`cargo xtask bench` builds it) and is left out, saying so, without it.
+//! [--only SCENARIO[,SCENARIO/CASE...]]` (a name is a scenario, `bulk`, or one case of it,
+//! `bulk/64KiB`). The `fastcat` and `relay` scenarios run the binary named by `FASTCAT_BIN`
+//! (`cargo xtask bench` builds it) and are left out, saying so, without it; `relay` also runs
+//! this crate's `std_relay` and, when it is installed, `socat`.
 
 use std::io;
 use std::path::PathBuf;
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use benches::cpu::children_cpu;
 use benches::fanout::{self, Pausing, Shape};
+use benches::relay::{self, Relay};
 use benches::rounds::{Case, Headline, Recorder, Rng, RunFn, Watchdog, run_case};
 use benches::{Outcome, fastio, limit};
 use fast_io::{Availability, BackendKind, Config, SocketBackend};
@@ -189,7 +192,13 @@ fn fastcat(bin: PathBuf, total: u64) -> RunFn<'static> {
     })
 }
 
-fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], quick: bool) -> Vec<Case<'a>> {
+/// Every case; `probe_relays` lets the `relay` cases try whether optional relays work (a
+/// subprocess run each), which only a bench that runs them needs.
+fn cases<'a>(
+    backends: &'a [Box<dyn SocketBackend>],
+    quick: bool,
+    probe_relays: bool,
+) -> Vec<Case<'a>> {
     let mut cases = Vec::new();
     let chunks: Vec<String> = limit::CANDIDATES.iter().map(|&c| size(c as u64)).collect();
     let limit_says = format!(
@@ -355,8 +364,11 @@ fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], quick: bool) -> Vec<Case<'a
     });
 
     const LOOPED: u64 = 1 << 30;
-    match std::env::var_os("FASTCAT_BIN").map(PathBuf::from) {
-        Some(bin) if bin.exists() => cases.push(Case {
+    let fastcat_bin = std::env::var_os("FASTCAT_BIN")
+        .map(PathBuf::from)
+        .filter(|bin| bin.exists());
+    match &fastcat_bin {
+        Some(bin) => cases.push(Case {
             scenario: "fastcat",
             case: "loopback_1GiB".into(),
             headline: Headline::Throughput,
@@ -365,13 +377,126 @@ fn cases<'a>(backends: &'a [Box<dyn SocketBackend>], quick: bool) -> Vec<Case<'a
                  against {limit_says} for the same bytes; fastcat's CPU is its whole process."
             ),
             contenders: vec![
-                ("fastcat".into(), fastcat(bin, LOOPED)),
+                ("fastcat".into(), fastcat(bin.clone(), LOOPED)),
                 ("limit".into(), run(move || limit::best_of_chunks(LOOPED))),
             ],
         }),
-        _ => eprintln!("fastcat: skipped: FASTCAT_BIN does not name a built fastcat"),
+        None => eprintln!("fastcat: skipped: FASTCAT_BIN does not name a built fastcat"),
+    }
+    match fastcat_bin {
+        Some(bin) => cases.extend(relay_cases(bin, probe_relays)),
+        None => eprintln!("relay: skipped: FASTCAT_BIN does not name a built fastcat"),
     }
     cases
+}
+
+/// The `relay` scenario: a relay process between a client driver and a target server, every
+/// connection carrying bytes both ways at once; one case with one connection, one with 64.
+fn relay_cases(fastcat: PathBuf, probe: bool) -> Vec<Case<'static>> {
+    let mut relays = vec![
+        (
+            "std",
+            Relay::Std {
+                bin: PathBuf::from(env!("CARGO_BIN_EXE_std_relay")),
+            },
+        ),
+        (
+            "fastcat",
+            Relay::Fastcat {
+                bin: fastcat.clone(),
+                backend: None,
+            },
+        ),
+    ];
+    // fastcat on epoll joins when one small run through it works: its group's progress step
+    // may not be there yet, and a contender that cannot finish a run stops the whole bench.
+    let epoll = Relay::Fastcat {
+        bin: fastcat,
+        backend: Some("epoll"),
+    };
+    let tried = relay::Shape {
+        connections: 1,
+        each: 64 << 10,
+        limit: Duration::from_secs(5),
+    };
+    if probe {
+        match relay::run(&epoll, &tried) {
+            Ok(_) => relays.push(("fastcat_epoll", epoll)),
+            Err(err) => eprintln!("fastcat_epoll: skipped: {err}"),
+        }
+    }
+    if relay::socat_found() {
+        relays.push(("socat", Relay::Socat { buffer: None }));
+    } else {
+        eprintln!("socat: skipped: socat not found");
+    }
+    let limit = Duration::from_secs(60);
+    let shapes = [
+        (
+            "1conn",
+            relay::Shape {
+                connections: 1,
+                each: 256 * MIB,
+                limit,
+            },
+        ),
+        (
+            "64conn",
+            relay::Shape {
+                connections: 64,
+                each: 8 * MIB,
+                limit,
+            },
+        ),
+    ];
+    let says: Vec<&str> = relays
+        .iter()
+        .map(|(name, _)| match *name {
+            "std" => {
+                "std: `std_relay` (this crate), a thread per direction per connection with \
+                      blocking 64 KiB reads and write_all"
+            }
+            "fastcat" => {
+                "fastcat: `fastcat relay --count N` (backend auto), every connection on one \
+                          thread through one group"
+            }
+            "fastcat_epoll" => "fastcat_epoll: the same with `--backend epoll`",
+            _ => {
+                "socat: `socat -t 60 TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr,fork,backlog=128 \
+                  TCP:TARGET`, a forked process per connection with socat's default 8 KiB buffer \
+                  (`-t 60`: by default socat closes a connection 0.5 s after one direction ended, \
+                  cutting off a lagging other direction)"
+            }
+        })
+        .collect();
+    shapes
+        .into_iter()
+        .map(|(case, shape)| Case {
+            scenario: "relay",
+            case: case.into(),
+            headline: Headline::Throughput,
+            description: format!(
+                "{} through a relay process, each carrying {} each way at once; client and target live \
+                 in the bench process (one mio thread, 256 KiB writes and reads; stream ids, lengths and \
+                 the edges of every read checked). MB/s counts both directions, from the first connect \
+                 to the last byte; CPU is the relay process's alone (start-up and exit included; socat's \
+                 forked children included). {}.",
+                match shape.connections {
+                    1 => "1 connection".to_owned(),
+                    n => format!("{n} connections at once"),
+                },
+                size(shape.each),
+                says.join("; ")
+            ),
+            contenders: relays
+                .iter()
+                .map(|(name, relay)| {
+                    let relay = relay.clone();
+                    ((*name).to_owned(), run(move || relay::run(&relay, &shape)))
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn target_dir() -> PathBuf {
@@ -416,7 +541,11 @@ fn main() -> Result<(), String> {
     .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut rng = Rng::new(opts.seed);
     let watchdog = Watchdog::start();
-    for case in cases(&backends, opts.quick) {
+    let probe_relays = opts.only.as_ref().is_none_or(|only| {
+        only.iter()
+            .any(|name| name.split('/').next() == Some("relay"))
+    });
+    for case in cases(&backends, opts.quick, probe_relays) {
         if opts
             .only
             .as_ref()

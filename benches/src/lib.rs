@@ -1,5 +1,6 @@
 //! Shared pieces of the benchmarks: loopback pairs, CPU clocks, the scenarios for every
-//! contender, and the records `cargo xtask bench` turns into `target/bench-report.md`.
+//! contender, and the records `cargo xtask bench` turns into `target/bench-report.md`. The one
+//! binary, `std_relay`, is the `relay` scenario's std contender.
 
 pub mod contender;
 pub mod cpu;
@@ -9,6 +10,7 @@ pub mod harness;
 pub mod limit;
 pub mod outcome;
 pub mod pair;
+pub mod relay;
 pub mod rounds;
 
 pub use contender::{Contender, bench_case, bench_contenders, contenders};

@@ -46,11 +46,31 @@ pub struct Figures {
     pub modes: Option<Modes>,
 }
 
+/// One contender's throughput and CPU per MiB as ratios to another contender's in the same
+/// round: what a comparison the `× std` and `× limit` columns do not cover needs (fastcat's
+/// relay against socat's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pairing {
+    pub contender: String,
+    pub reference: String,
+    /// MB/s / the reference's.
+    pub mbps: Option<Summary>,
+    /// Process CPU per MiB / the reference's.
+    pub cpu: Option<Summary>,
+}
+
+/// A case with at most this many contenders gets every pairing (see [`CaseFigures::pairings`]);
+/// past it the table would outgrow the page, and such cases compare against std and limit.
+pub const PAIRED_AT_MOST: usize = 4;
+
 /// A case (from `cases.tsv`) and its contenders' figures, `std` first then in [`ORDER`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseFigures {
     pub case: Case,
     pub contenders: Vec<Figures>,
+    /// Every contender against each reference other than `std` and `limit`, when the case has
+    /// two or more such references and at most [`PAIRED_AT_MOST`] contenders; else empty.
+    pub pairings: Vec<Pairing>,
 }
 
 impl CaseFigures {
@@ -167,9 +187,28 @@ fn case_figures(case: &Case, runs: &[&Run]) -> CaseFigures {
             }
         })
         .collect();
+    let references: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|&name| name != "std" && name != "limit")
+        .collect();
+    let mut pairings = Vec::new();
+    if references.len() >= 2 && names.len() <= PAIRED_AT_MOST {
+        for &reference in &references {
+            for &name in names.iter().filter(|&&name| name != reference) {
+                pairings.push(Pairing {
+                    contender: name.to_owned(),
+                    reference: reference.to_owned(),
+                    mbps: ratio(name, reference, &|r| Some(mbps(r))),
+                    cpu: ratio(name, reference, &|r| Some(per_mib(r.cpu_ns, r))),
+                });
+            }
+        }
+    }
     CaseFigures {
         case: case.clone(),
         contenders,
+        pairings,
     }
 }
 
@@ -240,6 +279,52 @@ pub mod tests {
         assert!((cpu - 1.0).abs() < 1e-12, "{cpu}");
         assert_eq!(epoll.vs_limit, None);
         assert_eq!(figures[0].contenders[0].contender, "std");
+    }
+
+    #[test]
+    fn a_small_case_with_two_non_baseline_contenders_pairs_them_within_rounds() {
+        let mut runs = Vec::new();
+        for round in 0..4 {
+            let std = if round % 2 == 0 { 1000.0 } else { 3000.0 };
+            runs.push(run("relay", round, "std", std));
+            runs.push(run("relay", round, "fastcat", std * 1.5));
+            let mut socat = run("relay", round, "socat", std);
+            socat.cpu_ns *= 3.0;
+            runs.push(socat);
+        }
+        let figures = analyse(&[case("relay", Headline::Throughput)], &runs).unwrap();
+        let pairing = |name: &str, reference: &str| {
+            figures[0]
+                .pairings
+                .iter()
+                .find(|p| p.contender == name && p.reference == reference)
+                .cloned()
+        };
+        let fastcat = pairing("fastcat", "socat").unwrap();
+        assert!((fastcat.mbps.unwrap().median - 1.5).abs() < 1e-12);
+        // fastcat moves 1.5× the bytes at 1.5× the CPU; socat spends 3× its bytes' CPU.
+        assert!((fastcat.cpu.unwrap().median - 1.0 / 3.0).abs() < 1e-12);
+        assert!(pairing("std", "fastcat").is_some());
+        assert!(pairing("std", "socat").is_some());
+        assert!(
+            pairing("fastcat", "std").is_none(),
+            "std is a column already"
+        );
+        assert!(pairing("socat", "socat").is_none());
+        // One non-baseline contender, or too many contenders: no pairings.
+        let alone: Vec<Run> = runs
+            .iter()
+            .filter(|r| r.contender != "socat")
+            .cloned()
+            .collect();
+        let figures = analyse(&[case("relay", Headline::Throughput)], &alone).unwrap();
+        assert!(figures[0].pairings.is_empty());
+        let mut crowded = runs.clone();
+        for name in ["epoll", "io_uring"] {
+            crowded.push(run("relay", 0, name, 1000.0));
+        }
+        let figures = analyse(&[case("relay", Headline::Throughput)], &crowded).unwrap();
+        assert!(figures[0].pairings.is_empty());
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! reads those files: [`records`] parses them, [`stats`] and [`figures`] turn runs into
 //! within-round ratios and medians, [`report`] writes the markdown and [`chart`] the SVGs.
 //! `--criterion` also runs the criterion benches, for criterion's own HTML report.
+//!
+//! It builds the `fastcat` example first and hands it to the bench as `FASTCAT_BIN`: the
+//! `fastcat` scenario runs `fastcat loopback`, and the `relay` scenario (`--only relay`, cases
+//! `relay/1conn` and `relay/64conn`) runs `fastcat relay` against the benches crate's
+//! `std_relay` and, when it is installed, `socat`.
 
 mod chart;
 mod figures;

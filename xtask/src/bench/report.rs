@@ -91,7 +91,8 @@ fn write_header(out: &mut String, header: &Header<'_>) {
          median (p25–p75) over the rounds; quantiles interpolate linearly between order \
          statistics (type 7, as numpy and R do by default). Absolute figures are medians over \
          runs. CPU is the process's CPU time (every thread, runtime workers included; a \
-         subprocess's own CPU for `fastcat`); the receiving threads' own clock splits it into \
+         subprocess's own CPU for `fastcat`, and the relay process's alone in `relay`, socat's \
+         forked children included); the receiving threads' own clock splits it into \
          receiver and sender (the rest). That split follows where the kernel did the work: \
          loopback delivers a send in softirq context on whichever thread triggered it (a \
          receiver's ACK can push a blocked sender's queued data), so a `cpu` headline uses the \
@@ -254,6 +255,7 @@ fn case_section(out: &mut String, figures: &CaseFigures) {
         );
     }
     let _ = writeln!(out);
+    pairings_table(out, figures);
     let bimodal: Vec<String> = figures
         .contenders
         .iter()
@@ -277,6 +279,45 @@ fn case_section(out: &mut String, figures: &CaseFigures) {
             bimodal.join("\n")
         );
     }
+}
+
+/// Every contender against each reference that is neither std nor limit, when the case has
+/// such pairings: MB/s and CPU per MiB as ratios within each round.
+fn pairings_table(out: &mut String, figures: &CaseFigures) {
+    let mut references: Vec<&str> = Vec::new();
+    for pairing in &figures.pairings {
+        if !references.contains(&pairing.reference.as_str()) {
+            references.push(&pairing.reference);
+        }
+    }
+    if references.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Between contenders: each row's MB/s and CPU per MiB as a ratio to the column \
+         contender's in the same round, median (p25–p75).\n"
+    );
+    let mut head = vec!["contender".to_owned()];
+    for reference in &references {
+        head.push(format!("MB/s × {reference}"));
+        head.push(format!("CPU × {reference}"));
+    }
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(head.len() - 1));
+    for f in &figures.contenders {
+        let mut cells = vec![f.contender.clone()];
+        for reference in &references {
+            let pairing = figures
+                .pairings
+                .iter()
+                .find(|p| p.contender == f.contender && p.reference == *reference);
+            cells.push(summary_cell(pairing.and_then(|p| p.mbps)));
+            cells.push(summary_cell(pairing.and_then(|p| p.cpu)));
+        }
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    let _ = writeln!(out);
 }
 
 #[cfg(test)]
@@ -350,6 +391,31 @@ mod tests {
             out.contains("- limit: 5 runs near 400 MB/s, 5 runs near 4000 MB/s"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_case_with_pairings_gets_a_table_of_them() {
+        let mut runs = Vec::new();
+        for round in 0..4 {
+            runs.push(run("relay", round, "std", 1000.0));
+            runs.push(run("relay", round, "fastcat", 2000.0));
+            runs.push(run("relay", round, "socat", 500.0));
+        }
+        let figures = analyse(&[case("relay", Headline::Throughput)], &runs).unwrap();
+        let mut out = String::new();
+        case_section(&mut out, &figures[0]);
+        assert!(
+            out.contains(
+                "| contender | MB/s × fastcat | CPU × fastcat | MB/s × socat | CPU × socat |"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("| fastcat | – | – | 4.00 (4.00–4.00) | 1.00 (1.00–1.00) |"),
+            "{out}"
+        );
+        // The bulk case of `report()` has one contender besides std and limit: no such table.
+        assert!(!report().contains("Between contenders"));
     }
 
     #[test]

@@ -1,0 +1,659 @@
+//! The `relay` scenario: a TCP relay process between a client driver and a target server, both
+//! in the bench process, every connection carrying bytes both ways at once.
+//!
+//! One run: the target listens on a free port, the relay under test is started as a subprocess
+//! listening on another and forwarding to the target, and the driver connects `connections`
+//! clients to the relay (the first connect retried until the relay listens). From then on one
+//! thread drives every socket of both sides through one `mio::Poll`: each client sends `each`
+//! bytes to the target and each target connection sends `each` bytes back, at the same time,
+//! then half-closes; each side reads until end of stream. The run's wall time runs from the
+//! first connect to the last byte read; its CPU is the relay process's alone (user + system),
+//! read from `RUSAGE_CHILDREN` once the process has been waited for, so every contender is one
+//! whole process measured the same way, start-up and shutdown included.
+//!
+//! socat (`fork`) never exits by itself and serves each connection in a forked child. Once the
+//! driver saw every end of stream, the run waits until socat has reaped all its children
+//! (`/proc/PID/task/PID/children` is empty: a zombie stays listed until reaped), so their CPU is
+//! in socat's own children's time, then ends socat with `SIGTERM` and waits for it: its
+//! `RUSAGE_CHILDREN` share then holds socat and every child.
+//!
+//! Every stream opens with an 8-byte id (clients 0..N, target connections N..2N), then carries a
+//! pattern shifted by that id: a receiver checks that the ids it sees are each expected once
+//! (no connection crossed over), the length exactly, and the first and last 16 bytes of every
+//! read against the pattern at that stream offset (reordering and loss show at read edges).
+
+use std::collections::HashSet;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener as MioListener, TcpStream as MioStream};
+use mio::{Events, Interest, Poll, Token};
+
+use crate::Outcome;
+use crate::cpu::children_cpu;
+
+/// Bytes per write and per read of the driver and the target.
+const CHUNK: usize = 256 << 10;
+/// The pattern's period: a prime, so no power-of-two shift of a stream lines up with another.
+const PERIOD: usize = 1_000_003;
+/// The id every stream opens with.
+const HEADER: u64 = 8;
+/// Bytes checked at each edge of a read.
+const SAMPLE: usize = 16;
+/// How long the relay may take to listen, and to exit after its last connection.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// How many connections a run makes and how much each carries.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Connections, all open at once.
+    pub connections: usize,
+    /// Bytes each connection carries in each direction (the id included).
+    pub each: u64,
+    /// The longest a run may take before it is abandoned as stalled.
+    pub limit: Duration,
+}
+
+impl Shape {
+    /// Bytes relayed in a run: both directions of every connection.
+    pub fn total(&self) -> u64 {
+        2 * self.connections as u64 * self.each
+    }
+}
+
+/// A relay under test, started as a process that listens on one address and forwards to another.
+#[derive(Clone, Debug)]
+pub enum Relay {
+    /// `fastcat relay LISTEN TARGET --count N`, with `--backend B` when `backend` is given.
+    Fastcat {
+        bin: PathBuf,
+        backend: Option<&'static str>,
+    },
+    /// This crate's `std_relay LISTEN TARGET --count N`.
+    Std { bin: PathBuf },
+    /// `socat TCP-LISTEN:PORT,...,fork TCP:TARGET`, with `-b` when `buffer` is given.
+    Socat { buffer: Option<usize> },
+}
+
+/// Whether `socat` can be started.
+pub fn socat_found() -> bool {
+    Command::new("socat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One run of `relay` with `shape`.
+pub fn run(relay: &Relay, shape: &Shape) -> io::Result<Outcome> {
+    let target = TcpListener::bind("127.0.0.1:0")?;
+    let target_addr = target.local_addr()?;
+    let listen = free_port()?;
+    let cpu_before = children_cpu();
+    let mut process = Process::start(relay, listen, target_addr, shape.connections)?;
+    let driven = drive(&mut process, listen, target, shape);
+    let driven = match driven {
+        Ok(driven) => driven,
+        Err(err) => return Err(process.fail(err)),
+    };
+    let stderr = process.finish()?;
+    let cpu = children_cpu().saturating_sub(cpu_before);
+    if let Relay::Fastcat { .. } = relay {
+        check_summaries(&stderr, shape)?;
+    }
+    Ok(Outcome {
+        bytes: shape.total(),
+        wall: driven,
+        cpu,
+        ..Outcome::default()
+    })
+}
+
+/// A port nobody listens on now: bound to port 0, read back, released.
+fn free_port() -> io::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+/// The relay's process, ended (and its forks with it) if a run fails.
+struct Process {
+    child: Child,
+    name: &'static str,
+    /// socat serves forever: it is ended once its children are gone.
+    forks: bool,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Process {
+    fn start(
+        relay: &Relay,
+        listen: SocketAddr,
+        target: SocketAddr,
+        count: usize,
+    ) -> io::Result<Self> {
+        let (mut cmd, name, forks) = match relay {
+            Relay::Fastcat { bin, backend } => {
+                let mut cmd = Command::new(bin);
+                cmd.args(["relay", &listen.to_string(), &target.to_string()])
+                    .args(["--count", &count.to_string()]);
+                if let Some(backend) = backend {
+                    cmd.args(["--backend", backend]);
+                }
+                (cmd, "fastcat", false)
+            }
+            Relay::Std { bin } => {
+                let mut cmd = Command::new(bin);
+                cmd.args([&listen.to_string(), &target.to_string()])
+                    .args(["--count", &count.to_string()]);
+                (cmd, "std_relay", false)
+            }
+            Relay::Socat { buffer } => {
+                let mut cmd = Command::new("socat");
+                if let Some(buffer) = buffer {
+                    cmd.args(["-b", &buffer.to_string()]);
+                }
+                // `-t`: once one direction reached end of stream, socat closes the connection
+                // 0.5 s later by default, cutting off the other direction if it lags that much
+                // (it did, at 64 connections); both ends' end of stream ends it at once anyway.
+                cmd.args(["-t", "60"]);
+                // socat listens with a backlog of 5: 64 connects at once would overflow it and
+                // the dropped SYNs would be retried a second later.
+                cmd.arg(format!(
+                    "TCP-LISTEN:{},bind={},reuseaddr,fork,backlog=128",
+                    listen.port(),
+                    listen.ip()
+                ))
+                .arg(format!("TCP:{target}"));
+                (cmd, "socat", true)
+            }
+        };
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // Its own process group, so a failed run can end socat's forked children too.
+            .process_group(0)
+            .spawn()
+            .map_err(|err| io::Error::new(err.kind(), format!("cannot start {name}: {err}")))?;
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        });
+        Ok(Process {
+            child,
+            name,
+            forks,
+            stderr: Some(stderr),
+        })
+    }
+
+    /// The exit status, if the process has exited.
+    fn exited(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    /// Ends the process group and collects its stderr.
+    fn kill(&mut self) -> String {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: kill(2) takes no pointers; the group id is our child's pid (process_group(0)).
+            unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// `err`, with what the relay said on stderr.
+    fn fail(&mut self, err: io::Error) -> io::Error {
+        let stderr = self.kill();
+        let said: Vec<&str> = stderr.lines().collect();
+        io::Error::new(
+            err.kind(),
+            format!("{err}; {} said: {}", self.name, said.join(" | ")),
+        )
+    }
+
+    /// Waits for a relay that exits by itself (fastcat, std_relay) to do so, or for socat's
+    /// children to be reaped before ending socat. Returns its stderr.
+    fn finish(mut self) -> io::Result<String> {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            if let Some(status) = self.exited()? {
+                if self.forks || !status.success() {
+                    let err = io::Error::other(format!("{} exited: {status}", self.name));
+                    return Err(self.fail(err));
+                }
+                break;
+            }
+            if self.forks && children(self.child.id())?.is_empty() {
+                // SAFETY: kill(2) takes no pointers; the pid is our child, not yet waited for.
+                unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+                self.child.wait()?;
+                break;
+            }
+            if Instant::now() > deadline {
+                let err = io::Error::new(
+                    ErrorKind::TimedOut,
+                    format!(
+                        "{} was still running {SETTLE:?} after every connection ended",
+                        self.name
+                    ),
+                );
+                return Err(self.fail(err));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        Ok(self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.stderr.is_some() {
+            self.kill();
+        }
+    }
+}
+
+/// The live children of single-threaded process `pid` (zombies included until reaped).
+fn children(pid: u32) -> io::Result<Vec<u32>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+    Ok(text
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect())
+}
+
+/// fastcat's summary lines: one per connection, each with every byte both ways and a clean
+/// close.
+fn check_summaries(stderr: &str, shape: &Shape) -> io::Result<()> {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" relay #")).collect();
+    let clean = format!(
+        ": {} bytes to target, {} bytes to client in ",
+        shape.each, shape.each
+    );
+    let odd: Vec<&&str> = lines
+        .iter()
+        .filter(|l| !(l.contains(&clean) && l.ends_with(", closed")))
+        .collect();
+    if lines.len() != shape.connections || !odd.is_empty() {
+        return Err(io::Error::other(format!(
+            "fastcat printed {} summary lines for {} connections, {} of them odd: {}",
+            lines.len(),
+            shape.connections,
+            odd.len(),
+            stderr.trim()
+        )));
+    }
+    Ok(())
+}
+
+/// The pattern every stream is a shifted slice of, with a chunk's worth past the period so any
+/// slice starting inside the period is contiguous.
+fn pattern() -> &'static [u8] {
+    static PATTERN: OnceLock<Vec<u8>> = OnceLock::new();
+    PATTERN.get_or_init(|| {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut bytes: Vec<u8> = (0..PERIOD)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        bytes.extend_from_within(..CHUNK);
+        bytes
+    })
+}
+
+/// `len` bytes of stream `id` from stream offset `at` (at least `HEADER`).
+fn expected(id: u64, at: u64, len: usize) -> &'static [u8] {
+    let start = ((at - HEADER + id * 65_537) % PERIOD as u64) as usize;
+    &pattern()[start..start + len]
+}
+
+/// `client 3`, `target 67`: an end named by its side and the id it sends.
+fn label(client: bool, id: u64) -> String {
+    let side = if client { "client" } else { "target" };
+    format!("{side} {id}")
+}
+
+/// One side of one connection as the driver sees it: what it has sent and received.
+struct End {
+    sock: MioStream,
+    /// The id this end sends.
+    id: u64,
+    sent: u64,
+    shut: bool,
+    /// The id this end receives, once its header arrived.
+    peer: Option<u64>,
+    header: [u8; HEADER as usize],
+    got: u64,
+    eof: bool,
+    /// Whether it is a client (else a target connection), for error messages and id ranges.
+    client: bool,
+}
+
+impl End {
+    fn new(sock: MioStream, id: u64, client: bool) -> Self {
+        End {
+            sock,
+            id,
+            sent: 0,
+            shut: false,
+            peer: None,
+            header: [0; HEADER as usize],
+            got: 0,
+            eof: false,
+            client,
+        }
+    }
+
+    fn name(&self) -> String {
+        label(self.client, self.id)
+    }
+
+    fn done(&self) -> bool {
+        self.shut && self.eof
+    }
+
+    /// Sends until the socket is full or every byte went, then half-closes.
+    fn send(&mut self, each: u64) -> io::Result<()> {
+        while self.sent < each {
+            let header = self.id.to_le_bytes();
+            let buf = if self.sent < HEADER {
+                &header[self.sent as usize..]
+            } else {
+                expected(self.id, self.sent, CHUNK.min((each - self.sent) as usize))
+            };
+            match self.sock.write(buf) {
+                Ok(n) => self.sent += n as u64,
+                Err(err) if err.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                Err(err) => {
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!("{} after sending {} bytes: {err}", self.name(), self.sent),
+                    ));
+                }
+            }
+        }
+        if !self.shut {
+            self.sock.shutdown(Shutdown::Write)?;
+            self.shut = true;
+        }
+        Ok(())
+    }
+
+    /// Receives until the socket is empty or at end of stream, checking what arrives. Returns
+    /// the data bytes received.
+    fn receive(&mut self, each: u64, buf: &mut [u8], ids: &mut Ids) -> io::Result<u64> {
+        let before = self.got;
+        while !self.eof {
+            let n = match self.sock.read(buf) {
+                Ok(0) => {
+                    if self.got != each {
+                        return Err(io::Error::other(format!(
+                            "{} reached end of stream after {} of {each} bytes",
+                            self.name(),
+                            self.got
+                        )));
+                    }
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => n,
+                Err(err) if err.kind() == ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!("{} after receiving {} bytes: {err}", self.name(), self.got),
+                    ));
+                }
+            };
+            self.check(&buf[..n], each, ids)?;
+        }
+        Ok(self.got - before)
+    }
+
+    /// Takes the id from the header, then checks both edges of the data against the pattern.
+    fn check(&mut self, mut data: &[u8], each: u64, ids: &mut Ids) -> io::Result<()> {
+        // Built only on failure: a check runs for every read.
+        let (client, id) = (self.client, self.id);
+        let bad = |what: String| io::Error::other(format!("{}: {what}", label(client, id)));
+        if self.got + data.len() as u64 > each {
+            return Err(bad(format!("more than {each} bytes arrived")));
+        }
+        if self.got < HEADER {
+            let take = data.len().min((HEADER - self.got) as usize);
+            self.header[self.got as usize..][..take].copy_from_slice(&data[..take]);
+            self.got += take as u64;
+            data = &data[take..];
+            if self.got == HEADER {
+                let id = u64::from_le_bytes(self.header);
+                ids.claim(id, !self.client).map_err(bad)?;
+                self.peer = Some(id);
+            }
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let peer = self.peer.expect("the header is complete before any data");
+        let edge = SAMPLE.min(data.len());
+        let tail = data.len() - edge;
+        for (offset, bytes) in [(0, &data[..edge]), (tail, &data[tail..])] {
+            let at = self.got + offset as u64;
+            if bytes != expected(peer, at, bytes.len()) {
+                return Err(bad(format!(
+                    "the bytes at stream offset {at} (from {peer}) are not the ones sent"
+                )));
+            }
+        }
+        self.got += data.len() as u64;
+        Ok(())
+    }
+}
+
+/// The stream ids each side expects, each once: clients `0..n` (seen by targets), target
+/// connections `n..2n` (seen by clients).
+struct Ids {
+    n: u64,
+    seen: HashSet<u64>,
+}
+
+impl Ids {
+    fn claim(&mut self, id: u64, from_client: bool) -> Result<(), String> {
+        let range = if from_client {
+            0..self.n
+        } else {
+            self.n..2 * self.n
+        };
+        if !range.contains(&id) || !self.seen.insert(id) {
+            return Err(format!(
+                "stream id {id} arrived, not one of the {range:?} expected once"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Connects the clients, accepts the relay's connections to the target, and moves every byte
+/// both ways. Returns the wall time from the first connect to the last byte.
+fn drive(
+    process: &mut Process,
+    listen: SocketAddr,
+    target: TcpListener,
+    shape: &Shape,
+) -> io::Result<Duration> {
+    let n = shape.connections;
+    let (first, started) = first_connect(process, listen)?;
+    let mut first = Some(first);
+    let mut poll = Poll::new()?;
+    const LISTENER: Token = Token(usize::MAX);
+    target.set_nonblocking(true)?;
+    let mut target = MioListener::from_std(target);
+    poll.registry()
+        .register(&mut target, LISTENER, Interest::READABLE)?;
+    let mut ends: Vec<End> = Vec::with_capacity(2 * n);
+    for i in 0..n {
+        let sock = match first.take() {
+            Some(sock) => sock,
+            None => TcpStream::connect(listen)?,
+        };
+        sock.set_nodelay(true)?;
+        sock.set_nonblocking(true)?;
+        let mut sock = MioStream::from_std(sock);
+        poll.registry()
+            .register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+        ends.push(End::new(sock, i as u64, true));
+    }
+    let mut ids = Ids {
+        n: n as u64,
+        seen: HashSet::new(),
+    };
+    let mut buf = vec![0u8; CHUNK];
+    let mut events = Events::with_capacity(1024);
+    let data = shape.total();
+    let mut received = 0u64;
+    let mut last_byte = None;
+    let mut accepted = 0;
+    while accepted < n || ends.iter().any(|e| !e.done()) {
+        match poll.poll(&mut events, Some(Duration::from_millis(100))) {
+            // epoll_wait can fail with EINTR (a stop and resume of the process does it even
+            // without a signal handler; a bench run met one): nothing happened, wait again.
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            result => result?,
+        }
+        if events.is_empty() {
+            if let Some(status) = process.exited()? {
+                return Err(io::Error::other(format!(
+                    "the relay exited ({status}) with {received} of {data} bytes relayed"
+                )));
+            }
+            if started.elapsed() > shape.limit {
+                return Err(io::Error::new(
+                    ErrorKind::TimedOut,
+                    format!(
+                        "stalled: {received} of {data} bytes relayed after {:?}, {accepted} of {n} \
+                         target connections accepted",
+                        shape.limit
+                    ),
+                ));
+            }
+        }
+        let mut touched: Vec<usize> = Vec::new();
+        for event in &events {
+            if event.token() == LISTENER {
+                loop {
+                    match target.accept() {
+                        Ok((mut sock, _)) => {
+                            if accepted == n {
+                                return Err(io::Error::other(
+                                    "the relay made more connections to the target than clients",
+                                ));
+                            }
+                            sock.set_nodelay(true)?;
+                            let token = Token(n + accepted);
+                            poll.registry().register(
+                                &mut sock,
+                                token,
+                                Interest::READABLE | Interest::WRITABLE,
+                            )?;
+                            ends.push(End::new(sock, (n + accepted) as u64, false));
+                            touched.push(token.0);
+                            accepted += 1;
+                        }
+                        Err(err) if err.kind() == ErrorKind::WouldBlock => break,
+                        Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+            } else {
+                touched.push(event.token().0);
+            }
+        }
+        for index in touched {
+            let end = &mut ends[index];
+            end.send(shape.each)?;
+            received += end.receive(shape.each, &mut buf, &mut ids)?;
+        }
+        if received == data && last_byte.is_none() {
+            last_byte = Some(Instant::now());
+        }
+    }
+    let last_byte = last_byte.expect("every end reached end of stream with every byte");
+    Ok(last_byte.duration_since(started))
+}
+
+/// The first client's connection, retried until the relay listens (it was just started), and
+/// the moment of the attempt that succeeded.
+fn first_connect(process: &mut Process, listen: SocketAddr) -> io::Result<(TcpStream, Instant)> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let attempt = Instant::now();
+        match TcpStream::connect(listen) {
+            Ok(sock) => return Ok((sock, attempt)),
+            Err(err) if err.kind() == ErrorKind::ConnectionRefused && attempt < deadline => {
+                if let Some(status) = process.exited()? {
+                    return Err(io::Error::other(format!(
+                        "the relay exited before listening: {status}"
+                    )));
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(err) => {
+                return Err(io::Error::new(
+                    err.kind(),
+                    format!("cannot connect to the relay at {listen}: {err}"),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_expected_once_each_from_their_own_side() {
+        let mut ids = Ids {
+            n: 2,
+            seen: HashSet::new(),
+        };
+        assert!(ids.claim(1, true).is_ok());
+        assert!(ids.claim(1, true).is_err(), "twice");
+        assert!(ids.claim(2, true).is_err(), "a target's id from a client");
+        assert!(ids.claim(3, false).is_ok());
+        assert!(ids.claim(0, false).is_err(), "a client's id from a target");
+    }
+
+    #[test]
+    fn streams_differ_by_id_and_continue_across_chunks() {
+        assert_ne!(expected(0, HEADER, 64), expected(1, HEADER, 64));
+        let whole = expected(3, HEADER, 2 * SAMPLE);
+        assert_eq!(
+            &whole[SAMPLE..],
+            expected(3, HEADER + SAMPLE as u64, SAMPLE)
+        );
+        // Past the period the pattern starts over, inside one contiguous slice.
+        let at = HEADER + PERIOD as u64 - 5;
+        assert_eq!(expected(0, at, 10)[5..], expected(0, HEADER, 5)[..]);
+    }
+}
