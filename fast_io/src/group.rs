@@ -35,7 +35,10 @@
 //!   passed. One thread can so drive both directions of many sockets, each peer of which may be
 //!   waiting to be read before it reads (the founding freeze). A member whose read interest is
 //!   off ([`SocketGroup::set_reading`]) is not received from: its bytes stay in the kernel, so a
-//!   caller whose consumer is full bounds its memory by turning its producer off.
+//!   caller whose consumer is full bounds its memory by turning its producer off. A member
+//!   routed to another ([`SocketGroup::forward`]) receives straight into the other's write
+//!   buffer, and only while that buffer has room: a relay moves bytes with no copy through the
+//!   caller, and a full destination holds its source's bytes in the kernel.
 //!
 //! Waiting and counting work as for a lone writer or reader (C3, C4, C15): a member whose
 //! gate slice expired tries its transfer again (in the next round, or the read's next pass)
@@ -157,6 +160,10 @@ pub enum Progress<'a> {
     Sent(usize),
     /// Bytes read from the member's socket (never empty).
     Data(&'a [u8]),
+    /// Bytes read from the member's socket straight into the write buffer of the member it is
+    /// routed to ([`SocketGroup::forward`]), behind the bytes buffered there before; they go out
+    /// with that member's sends (never 0).
+    Forwarded(usize),
     /// The peer shut down its write half: end of stream (C8). Reported once; the member is not
     /// received from again.
     Eof,
@@ -229,8 +236,8 @@ pub trait SocketGroup: Send + fmt::Debug {
     /// One progress step in both directions (G8): hands the kernel the buffered bytes of every
     /// member that has some and can try, receives for every member whose read interest is on
     /// (and whose stream has not ended), and calls `on_progress` for what happened: once per
-    /// member and kind, `Sent` before `Data` for one member. Returns how many calls it made
-    /// as soon as it made any, or `0` when `timeout` passed with nothing to report (`None`: no
+    /// member and kind, `Sent` before `Data` or `Forwarded` for one member. Returns how many
+    /// calls it made as soon as it made any, or `0` when `timeout` passed with nothing to report (`None`: no
     /// limit). A group where nothing can happen — no member has bytes to send or read interest
     /// left — returns `0` at once.
     ///
@@ -252,6 +259,18 @@ pub trait SocketGroup: Send + fmt::Debug {
     /// receives from the member, and its bytes stay in the kernel (G8). A receive in flight for
     /// it is withdrawn before this returns; switching it on again takes effect at the next call.
     fn set_reading(&mut self, member: Member, on: bool) -> Result<(), Error>;
+
+    /// Routes what `from` receives into `to`'s write buffer (`Some(to)`), or ends the route
+    /// (`None`; bytes already forwarded stay buffered for `to`). While routed, `poll` receives
+    /// for `from` — if its read interest is on — only when at least a quarter of `to`'s buffer
+    /// is free and `to` has not failed, straight into that room: the bytes follow what was
+    /// buffered for `to` before (C1), go out with `to`'s sends, and are reported as
+    /// `Progress::Forwarded` for `from`. A full `to` so leaves `from`'s bytes in the kernel
+    /// (G8). `read` skips a routed member. A member routes to at most one other, and is the
+    /// route of at most one: `from == to`, or a `to` another member already routes to, is
+    /// refused with `InvalidInput`, as are stale and foreign members. A route ends when either
+    /// member leaves.
+    fn forward(&mut self, from: Member, to: Option<Member>) -> Result<(), Error>;
 
     /// Flushes the member, then shuts down its write half (C13).
     fn shutdown(&mut self, member: Member) -> Result<(), Error>;
