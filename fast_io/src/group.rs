@@ -237,9 +237,9 @@ pub trait SocketGroup: Send + fmt::Debug {
     /// member that has some and can try, receives for every member whose read interest is on
     /// (and whose stream has not ended), and calls `on_progress` for what happened: once per
     /// member and kind, `Sent` before `Data` or `Forwarded` for one member. Returns how many
-    /// calls it made as soon as it made any, or `0` when `timeout` passed with nothing to report (`None`: no
-    /// limit). A group where nothing can happen — no member has bytes to send or read interest
-    /// left — returns `0` at once.
+    /// calls it made as soon as it made any, or `0` when `timeout` passed with nothing to
+    /// report (`None`: no limit). A group where nothing can happen — no member has bytes to
+    /// send or read interest left — returns `0` at once.
     ///
     /// Members wait behind their own gates as in a flush or a read (G1, C3, C4), and a gate may
     /// stay in flight between steps ([`in_flight`](SocketGroup::in_flight)); `timeout` bounds
