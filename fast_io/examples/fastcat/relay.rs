@@ -1,12 +1,14 @@
 //! `fastcat relay LISTEN TARGET`: accepts connections on LISTEN and forwards each one both ways
 //! to TARGET, every connection on one thread through one socket group (rule G8).
 //!
-//! The relay thread owns the group and drives it with `poll` alone: what arrives from one end is
-//! written into the other end's buffer (`write`: a copy, no system call) and sent by the next
-//! step, together with every other member's bytes and receives. Bytes the other end's buffer
-//! could not take yet wait in the connection's `held` buffer, and the end they came from stops
-//! receiving (`set_reading(false)`) until they are gone: a slow reader holds back only its own
-//! producer, and memory stays bounded per connection. An acceptor thread accepts, connects to
+//! The relay thread owns the group and drives it with `poll` alone. Each end is routed to the
+//! other (`forward`): what arrives from one end is received straight into the other end's write
+//! buffer and sent by the next step, together with every other member's bytes and receives, with
+//! no copy through the relay. An end is received from only while the other end's buffer has
+//! room, so a slow reader holds back only its own producer (its bytes wait in the kernel) and
+//! memory stays bounded per connection. (Bytes reported as `Data` — none are, while the routes
+//! stand — would be written with `write` and held in `held` until taken, with the producer's
+//! reading switched off meanwhile.) An acceptor thread accepts, connects to
 //! TARGET, and hands both sockets over a channel, then wakes the relay thread through a socket
 //! pair whose far end is itself a member of the group: the relay needs no timer to notice a new
 //! connection.
@@ -223,6 +225,7 @@ fn serve(
                 link.last_progress = Instant::now();
                 match progress {
                     Progress::Sent(_) => {}
+                    Progress::Forwarded(n) => link.bytes[end] += n as u64,
                     Progress::Data(bytes) => {
                         link.bytes[end] += bytes.len() as u64;
                         link.held[1 - end].extend_from_slice(bytes);
@@ -262,6 +265,12 @@ fn open(
         group.join(client.as_fd()).map_err(|e| e.to_string())?,
         group.join(upstream.as_fd()).map_err(|e| e.to_string())?,
     ];
+    // Each end receives straight into the other's write buffer.
+    for (from, to) in [(0, 1), (1, 0)] {
+        group
+            .forward(members[from], Some(members[to]))
+            .map_err(|e| e.to_string())?;
+    }
     let now = Instant::now();
     Ok(Link {
         id,

@@ -80,6 +80,7 @@ fn drive(group: &mut dyn SocketGroup, duplexes: &mut [Duplex]) -> u64 {
                         d.eof = true;
                     }
                     Progress::Failed(err) => panic!("{member} failed: {err}"),
+                    Progress::Forwarded(n) => panic!("{member}: Forwarded({n}) without a route"),
                 }
             })
             .expect("a progress step");
@@ -300,4 +301,190 @@ pub fn g8_read_interest_off_leaves_data_in_kernel(t: &Trial) {
     group.leave(held).expect("leave");
     let err = group.set_reading(held, true).expect_err("a stale member");
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+}
+
+/// G8, C1, C8: a relay in one thread through routes: two members, each `forward`ed to the
+/// other, carry 8 MiB each way between two pausing peers on 4 KiB socket buffers. Every receive
+/// is reported as `Forwarded` (never `Data`: nothing passes through the caller), each end of
+/// stream is passed on as a half-close once its bytes went out, and both peers read the other's
+/// stream byte for byte.
+pub fn g8_forward_relays_both_ways(t: &Trial) {
+    const EACH: u64 = 8 << 20;
+    let config = Config {
+        batch_bytes: 16 << 10,
+        ..bulk_config()
+    };
+    let mut group = new_group(t, &config);
+    let (a_near, a_far) = small_pair(Transport::Tcp4);
+    let (b_near, b_far) = small_pair(Transport::Tcp4);
+    let ends = [
+        group.join(a_near.as_fd()).expect("join"),
+        group.join(b_near.as_fd()).expect("join"),
+    ];
+    group.forward(ends[0], Some(ends[1])).expect("route a to b");
+    group.forward(ends[1], Some(ends[0])).expect("route b to a");
+    let (pa, pb) = (Pattern::new(31), Pattern::new(32));
+    let peers = [
+        pausing_peer("peer a".into(), a_far, pa, pb, EACH),
+        pausing_peer("peer b".into(), b_far, pb, pa, EACH),
+    ];
+    let mut forwarded = [0u64; 2];
+    let mut ended = [false; 2];
+    let mut shut = [false; 2];
+    while !(shut[0] && shut[1]) {
+        for (i, &end) in ends.iter().enumerate() {
+            let source = 1 - i;
+            if ended[source] && !shut[i] && group.buffered(end).unwrap() == 0 {
+                group.shutdown(end).expect("pass the half-close on");
+                shut[i] = true;
+            }
+        }
+        if shut[0] && shut[1] {
+            break;
+        }
+        let reported = group
+            .poll(None, &mut |member, progress| {
+                let i = usize::from(member == ends[1]);
+                match progress {
+                    Progress::Forwarded(n) => forwarded[i] += n as u64,
+                    Progress::Sent(_) => {}
+                    Progress::Eof => ended[i] = true,
+                    other => panic!("{member}: unexpected {}", describe(&other)),
+                }
+            })
+            .expect("a progress step");
+        assert!(
+            reported > 0,
+            "poll(None) returned with nothing while bytes were in flight"
+        );
+    }
+    assert_eq!(
+        forwarded,
+        [EACH, EACH],
+        "every byte forwarded, none through the caller"
+    );
+    for peer in peers {
+        assert_eq!(join(peer), EACH, "a peer's bytes read");
+    }
+    drop((a_near, b_near));
+}
+
+/// G8, C10: a route into a member whose peer reads nothing stops receiving once that member's
+/// buffer is full: the source's peer can push only what the sockets and one buffer hold (far
+/// less than it tries), and once the target's peer reads, every pushed byte arrives in order.
+pub fn g8_forward_holds_back_a_source_whose_target_is_full(t: &Trial) {
+    const FLOOD: usize = 64 << 20;
+    let config = Config {
+        batch_bytes: 64 << 10,
+        ..bulk_config()
+    };
+    let mut group = new_group(t, &config);
+    let (source_near, source_far) = small_pair(Transport::Tcp4);
+    let (target_near, target_far) = small_pair(Transport::Tcp4);
+    let source = group.join(source_near.as_fd()).expect("join");
+    let target = group.join(target_near.as_fd()).expect("join");
+    group.forward(source, Some(target)).expect("route");
+    let pattern = Pattern::new(41);
+    let flood = spawn("flooding peer", move || {
+        let sock = blocking(&source_far);
+        sock.set_write_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut buf = vec![0u8; 16 << 10];
+        let mut pushed = 0usize;
+        while pushed < FLOOD {
+            pattern.fill(pushed as u64, &mut buf);
+            match (&*sock).write(&buf) {
+                Ok(n) => pushed += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => panic!("flooding peer: {err}"),
+            }
+        }
+        (source_far, pushed)
+    });
+    // Steps until the flooding peer gave up: the route fills the target and then rests.
+    while !flood.is_finished() {
+        group
+            .poll(Some(Duration::from_millis(50)), &mut |member, progress| {
+                assert!(
+                    matches!(progress, Progress::Forwarded(_) | Progress::Sent(_)),
+                    "{member}: {}",
+                    describe(&progress)
+                );
+            })
+            .expect("a progress step");
+    }
+    let (source_far, pushed) = join(flood);
+    assert!(
+        pushed < FLOOD / 4,
+        "the peer pushed {pushed} bytes into a route whose target reads nothing"
+    );
+    assert!(group.buffered(target).unwrap() <= config.batch_bytes);
+    // Now the target's peer reads; the rest of the pushed bytes follow.
+    let reader = spawn("target peer", move || {
+        let mut expect = Expect::new("routed stream", pattern);
+        let mut buf = vec![0u8; 64 << 10];
+        let sock = blocking(&target_far);
+        while expect.received() < pushed as u64 {
+            let n = (&*sock).read(&mut buf).expect("read the routed stream");
+            assert!(n > 0, "end of stream before every pushed byte");
+            expect.check(&buf[..n]);
+        }
+        expect.received()
+    });
+    while !reader.is_finished() {
+        group
+            .poll(Some(Duration::from_millis(50)), &mut |_, _| {})
+            .expect("a progress step");
+    }
+    assert_eq!(join(reader), pushed as u64);
+    drop(source_far);
+}
+
+/// G7: `forward` refuses a member routed to itself, a target that is already another member's
+/// route, and stale members; a route ends when its target leaves, and its source then reports
+/// `Data` again.
+pub fn g7_forward_refuses_bad_routes(t: &Trial) {
+    let mut group = new_group(t, &bulk_config());
+    let pairs: Vec<(Socket, Socket)> = (0..3).map(|_| pair(Transport::Tcp4)).collect();
+    let members: Vec<Member> = pairs
+        .iter()
+        .map(|(near, _)| group.join(near.as_fd()).expect("join"))
+        .collect();
+    let refused = |result: Result<(), fast_io::Error>, what: &str| {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{what}: {err}");
+    };
+    refused(
+        group.forward(members[0], Some(members[0])),
+        "a route to itself",
+    );
+    group
+        .forward(members[0], Some(members[1]))
+        .expect("a route");
+    refused(
+        group.forward(members[2], Some(members[1])),
+        "a second source for one target",
+    );
+    group.leave(members[1]).expect("the target leaves");
+    refused(group.forward(members[1], None), "a stale source");
+    refused(
+        group.forward(members[2], Some(members[1])),
+        "a stale target",
+    );
+    // The route ended with its target: member 0's bytes come as Data again.
+    blocking(&pairs[0].1).write_all(b"hello").unwrap();
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let reported = group
+            .poll(
+                Some(Duration::from_secs(10)),
+                &mut |member, progress| match progress {
+                    Progress::Data(bytes) if member == members[0] => got.extend_from_slice(bytes),
+                    other => panic!("{member}: unexpected {}", describe(&other)),
+                },
+            )
+            .expect("a progress step");
+        assert!(reported > 0, "the unrouted member's bytes did not come");
+    }
+    assert_eq!(got, b"hello");
 }

@@ -93,6 +93,29 @@ macro_rules! groups {
                 );
             }
 
+            /// G8, C1, C8: two members routed to each other relay 8 MiB each way, nothing
+            /// through the caller.
+            #[test]
+            fn g8_forward_relays_both_ways() {
+                run(factory(), GUARD, both_ways::g8_forward_relays_both_ways);
+            }
+
+            /// G8, C10: a route into a full target leaves its source's bytes in the kernel.
+            #[test]
+            fn g8_forward_holds_back_a_source_whose_target_is_full() {
+                run(
+                    factory(),
+                    GUARD,
+                    both_ways::g8_forward_holds_back_a_source_whose_target_is_full,
+                );
+            }
+
+            /// G7: bad routes are refused; a route ends with its target.
+            #[test]
+            fn g7_forward_refuses_bad_routes() {
+                run(factory(), GUARD, both_ways::g7_forward_refuses_bad_routes);
+            }
+
             /// G2, C1, C8: 256 members of random sizes, read back through a second group.
             #[test]
             fn g2_many_sockets_byte_exact() {

@@ -446,6 +446,12 @@ impl SocketGroup for UringGroup {
             self.ring.cancel(&tokens).map_err(Error::Os)?;
             self.routes.forget(&tokens);
         }
+        // Routes to the leaving member end with it (G7).
+        for other in self.slots.iter_mut().filter_map(|slot| slot.state.as_mut()) {
+            if other.route == Some(member) {
+                other.route = None;
+            }
+        }
         let slot = &mut self.slots[index];
         let state = slot.state.take().expect("slot_of checked it");
         slot.generation = slot.generation.wrapping_add(1);
@@ -529,6 +535,10 @@ impl SocketGroup for UringGroup {
 
     fn set_reading(&mut self, member: Member, on: bool) -> Result<(), Error> {
         self.read_interest(member, on)
+    }
+
+    fn forward(&mut self, from: Member, to: Option<Member>) -> Result<(), Error> {
+        self.route(from, to)
     }
 
     fn shutdown(&mut self, member: Member) -> Result<(), Error> {

@@ -46,7 +46,9 @@ impl UringGroup {
     /// One SEND for each member of `out` and one RECV for each of `readers` (slot order), all
     /// in one submission, then their results. A member with buffered bytes sends those; one
     /// without sends its lent bytes, and what the kernel accepted of them is added to its
-    /// `taken`. A RECV's bytes land in the member's receive buffer, counted in `received`.
+    /// `taken`. A RECV's bytes land in the member's receive buffer, counted in `received` — or,
+    /// for a member routed to another (`forward`), in the free end of that member's write
+    /// buffer, counted in `forwarded` and buffered for the target from then on.
     pub(super) fn exchange(
         &mut self,
         out: Outgoing<'_, '_>,
@@ -55,6 +57,13 @@ impl UringGroup {
     ) -> Result<(), Error> {
         let batch_bytes = self.config.batch_bytes;
         let gate_slice = self.config.gate_slice;
+        // The slot each reader's bytes go to, when it is routed; the targets' buffers are made
+        // contiguous first, so that their free end is all the room they have.
+        let targets: Vec<Option<usize>> =
+            readers.iter().map(|&index| self.route_of(index)).collect();
+        for &target in targets.iter().flatten() {
+            self.live_mut(target).make_room(batch_bytes);
+        }
         let mut blocked = Vec::new();
         {
             let UringGroup {
@@ -62,37 +71,68 @@ impl UringGroup {
                 slots,
                 results,
                 buffered_total,
+                totals,
                 ..
             } = self;
             // Members whose transfer an injected fault answers without submitting it (tests
             // only), for each direction.
             let mut refused_writers = Injected::default();
             let mut refused_readers = Injected::default();
-            // The receive buffers leave their members for the batch, so that a member may send
-            // from its write buffer and receive into its receive buffer at once; they go back
-            // before anything else looks at the member.
+            // The buffers RECVs write leave their members for the batch: a member's receive
+            // buffer, or a route target's write buffer, whose pending bytes its own SEND may read
+            // while a RECV fills its free end (two disjoint parts of one buffer). They go back
+            // before anything else looks at a member.
             let mut inboxes: Vec<(usize, RawFd, Box<[u8]>)> = Vec::with_capacity(readers.len());
-            for &index in readers {
+            let mut outboxes: Vec<(usize, Box<[u8]>)> = Vec::new();
+            let mut routed = Vec::with_capacity(readers.len());
+            for (&index, &target) in readers.iter().zip(&targets) {
                 if refused_readers.refuse(ring, index) {
                     continue;
                 }
                 let state = slots[index].state.as_mut().expect("a reader is live");
-                let rx = state
-                    .rx
-                    .take()
-                    .unwrap_or_else(|| vec![0; batch_bytes].into_boxed_slice());
-                inboxes.push((index, state.sock.as_raw_fd(), rx));
+                let fd = state.sock.as_raw_fd();
+                match target {
+                    Some(target) => {
+                        let batch = slots[target].state.as_mut().expect("a live target");
+                        let buffer = batch.batch.take().expect("make_room allocated it");
+                        outboxes.push((target, buffer));
+                        routed.push((fd, target));
+                    }
+                    None => {
+                        let rx = state
+                            .rx
+                            .take()
+                            .unwrap_or_else(|| vec![0; batch_bytes].into_boxed_slice());
+                        inboxes.push((index, fd, rx));
+                    }
+                }
             }
+            // Each target's buffer, split at its tail: the pending bytes for its SEND, the free
+            // end for its source's RECV.
+            let mut parts: Vec<(usize, &[u8], Option<&mut [u8]>)> = outboxes
+                .iter_mut()
+                .map(|(target, buffer)| {
+                    let state = slots[*target].state.as_ref().expect("a live target");
+                    let (done, free) = buffer.split_at_mut(state.tail);
+                    (*target, &done[state.head..], Some(free))
+                })
+                .collect();
             let mut sends: Vec<(RawFd, &[u8])> = Vec::with_capacity(out.members.len());
+            let mut offered = Vec::with_capacity(out.members.len());
             for (k, &index) in out.members.iter().enumerate() {
                 let state = slots[index].state.as_ref().expect("a writer is live");
                 if refused_writers.refuse(ring, index) {
+                    offered.push(0);
                     continue;
                 }
-                let mut pending = state.pending();
+                let mut pending = match parts.iter().find(|part| part.0 == index) {
+                    Some(part) => part.1,
+                    None => state.pending(),
+                };
                 if pending.is_empty() {
                     pending = out.lent[k];
                 }
+                offered.push(pending.len());
                 if faults::hit(Fault::Short) {
                     // Fault injection (tests only): offer only the first pending byte.
                     ring.note_injected();
@@ -100,25 +140,95 @@ impl UringGroup {
                 }
                 sends.push((state.sock.as_raw_fd(), pending));
             }
-            let mut recvs: Vec<(RawFd, &mut [u8])> = inboxes
-                .iter_mut()
-                .map(|(_, fd, rx)| (*fd, &mut rx[..]))
-                .collect();
+            let mut recvs: Vec<(RawFd, &mut [u8])> = Vec::with_capacity(readers.len());
+            let (mut inbox, mut route) = (inboxes.iter_mut(), routed.iter());
+            for (&index, &target) in readers.iter().zip(&targets) {
+                if refused_readers.is_refused(index) {
+                    continue;
+                }
+                match target {
+                    Some(_) => {
+                        let &(fd, target) = route.next().expect("one per routed reader");
+                        let part = parts
+                            .iter_mut()
+                            .find(|part| part.0 == target)
+                            .expect("the target's buffer");
+                        let free = part.2.take().expect("one source per target");
+                        recvs.push((fd, free));
+                    }
+                    None => {
+                        let (_, fd, rx) = inbox.next().expect("one per reader");
+                        recvs.push((*fd, &mut rx[..]));
+                    }
+                }
+            }
             results.clear();
             let sent = if sends.is_empty() && recvs.is_empty() {
                 Ok(())
             } else {
                 ring.exchange_batch(&sends, SEND_FLAGS, &mut recvs, RECV_FLAGS, results)
             };
-            drop(recvs);
-            drop(sends);
+            let submitted_sends = sends.len();
+            drop((recvs, sends, parts));
             // The buffers go back even if the batch failed: nothing of theirs is in flight.
             for (index, _, rx) in inboxes {
                 slots[index].state.as_mut().expect("a reader is live").rx = Some(rx);
             }
+            for (target, buffer) in outboxes {
+                slots[target].state.as_mut().expect("a live target").batch = Some(buffer);
+            }
             sent.map_err(Error::Os)?;
             let now = Instant::now();
-            let mut results = results.iter();
+            let (send_results, recv_results) = results.split_at(submitted_sends);
+            // Receives first: bytes forwarded into a target are buffered for it before its own
+            // SEND's count is taken off the front.
+            let mut results = recv_results.iter();
+            let mut claims = refused_readers.claims();
+            for (&index, &target) in readers.iter().zip(&targets) {
+                let state = slots[index].state.as_mut().expect("a reader is live");
+                state.tried(Dir::Read);
+                state.received = 0;
+                state.forwarded = 0;
+                let result = claims.claim(index, &mut results, state.stats.counters());
+                if result > 0 {
+                    let n = result as usize;
+                    state.stats.counters().bytes.add(n as u64);
+                    match target {
+                        // Data: reported by the caller; the member tries again at the next
+                        // call, as a lone reader's next read does.
+                        None => state.received = n,
+                        Some(target) => {
+                            state.forwarded = n;
+                            let target = slots[target].state.as_mut().expect("a live target");
+                            target.tail += n;
+                            let held = target.buffered() as u64;
+                            target.stats.counters().buffered_high_water.raise_to(held);
+                            *buffered_total += n;
+                            totals
+                                .counters()
+                                .buffered_high_water
+                                .raise_to(*buffered_total as u64);
+                        }
+                    }
+                    continue;
+                }
+                match -result {
+                    0 => state.read_end = Some(ReadEnd::Eof),
+                    libc::EAGAIN => blocked.push((index, Dir::Read)),
+                    // Cut short: try again in the next pass (C4).
+                    libc::EINTR => {}
+                    // Short of memory for a moment: this member backs off one slice (C4).
+                    errno if is_shortage(errno) => {
+                        state.short_of_memory(Dir::Read, gate_slice, deadline, now);
+                    }
+                    errno => {
+                        let sticky =
+                            Sticky::of(&transfer_error(result)).unwrap_or(Sticky::Os(errno));
+                        state.read_end = Some(ReadEnd::Failed(sticky));
+                    }
+                }
+            }
+            let mut results = send_results.iter();
             let mut claims = refused_writers.claims();
             for (k, &index) in out.members.iter().enumerate() {
                 let state = slots[index].state.as_mut().expect("a writer is live");
@@ -126,18 +236,13 @@ impl UringGroup {
                 let result = claims.claim(index, &mut results, state.stats.counters());
                 if result > 0 {
                     let n = result as usize;
-                    let buffered = state.buffered();
-                    let offered = if buffered > 0 {
-                        buffered
-                    } else {
-                        out.lent[k].len()
-                    };
+                    let from_buffer = state.buffered() > 0;
                     let counters = state.stats.counters();
                     counters.bytes.add(n as u64);
-                    if n < offered.min(MAX_OP_BYTES) {
+                    if n < offered[k].min(MAX_OP_BYTES) {
                         counters.short_transfers.add(1);
                     }
-                    if buffered > 0 {
+                    if from_buffer {
                         state.consume(n);
                         state.accepted += n as u64;
                         *buffered_total -= n;
@@ -156,36 +261,6 @@ impl UringGroup {
                         state.short_of_memory(Dir::Write, gate_slice, deadline, now);
                     }
                     _ => state.sticky = Sticky::of(&transfer_error(result)),
-                }
-            }
-            let mut claims = refused_readers.claims();
-            for &index in readers {
-                let state = slots[index].state.as_mut().expect("a reader is live");
-                state.tried(Dir::Read);
-                state.received = 0;
-                let result = claims.claim(index, &mut results, state.stats.counters());
-                if result > 0 {
-                    // Data: reported by the caller; the member tries again at the next call,
-                    // as a lone reader's next read does.
-                    let n = result as usize;
-                    state.stats.counters().bytes.add(n as u64);
-                    state.received = n;
-                    continue;
-                }
-                match -result {
-                    0 => state.read_end = Some(ReadEnd::Eof),
-                    libc::EAGAIN => blocked.push((index, Dir::Read)),
-                    // Cut short: try again in the next pass (C4).
-                    libc::EINTR => {}
-                    // Short of memory for a moment: this member backs off one slice (C4).
-                    errno if is_shortage(errno) => {
-                        state.short_of_memory(Dir::Read, gate_slice, deadline, now);
-                    }
-                    errno => {
-                        let sticky =
-                            Sticky::of(&transfer_error(result)).unwrap_or(Sticky::Os(errno));
-                        state.read_end = Some(ReadEnd::Failed(sticky));
-                    }
                 }
             }
         }

@@ -32,6 +32,11 @@ impl Injected {
         errno.is_some()
     }
 
+    /// Whether a fault answered the member at `index` in this batch.
+    pub(super) fn is_refused(&self, index: usize) -> bool {
+        self.0.iter().any(|&(at, _)| at == index)
+    }
+
     /// The answers, to claim in the batch's order.
     pub(super) fn claims(self) -> Claims {
         Claims(self.0.into_iter().peekable())

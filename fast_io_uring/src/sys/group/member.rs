@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use fast_io::{Deadline, StatsHandle, Sticky};
+use fast_io::{Deadline, Member, StatsHandle, Sticky};
 use socket2::Socket;
 
 /// Which way a gate waits.
@@ -143,6 +143,10 @@ pub(super) struct State {
     pub(super) read_end: Option<ReadEnd>,
     /// Read interest (G8): off, the member is never received from.
     pub(super) reading: bool,
+    /// The member this one's receives go to (`forward`), if any.
+    pub(super) route: Option<Member>,
+    /// Bytes the last RECV of the current step forwarded to the route's write buffer.
+    pub(super) forwarded: usize,
     /// Bytes accepted during the current flush (G4).
     pub(super) accepted: u64,
     /// Bytes the last RECV of the current `read` delivered into `rx`.
@@ -163,6 +167,8 @@ impl State {
             read: Side::default(),
             read_end: None,
             reading: true,
+            route: None,
+            forwarded: 0,
             accepted: 0,
             received: 0,
         }
@@ -177,6 +183,26 @@ impl State {
             Some(batch) => &batch[self.head..self.tail],
             None => &[],
         }
+    }
+
+    /// Room for a route's RECV (`forward`): allocates the write buffer, and moves its pending
+    /// bytes to the front when the free end is under a quarter of it, so the free end is all
+    /// the room there is.
+    pub(super) fn make_room(&mut self, batch_bytes: usize) {
+        let batch = self
+            .batch
+            .get_or_insert_with(|| vec![0; batch_bytes].into_boxed_slice());
+        if self.head > 0 && batch.len() - self.tail < batch.len() / 4 {
+            batch.copy_within(self.head..self.tail, 0);
+            self.tail -= self.head;
+            self.head = 0;
+        }
+    }
+
+    /// Whether a route may forward into this member now: it has not failed, and at least a
+    /// quarter of its buffer is free.
+    pub(super) fn takes_forwarded(&self, batch_bytes: usize) -> bool {
+        self.sticky.is_none() && batch_bytes - self.buffered() >= (batch_bytes / 4).max(1)
     }
 
     /// Whether a flush still has work for this member: bytes to send and no sticky error.

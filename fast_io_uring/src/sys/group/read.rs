@@ -7,7 +7,8 @@
 //! answered `-EAGAIN` gets a gate for `POLLIN`; one answered `-ENOMEM`/`-ENOBUFS` backs off one
 //! slice. When a pass finds nothing to report, the thread waits for a gate's CQE, at most until
 //! the deadline or the earliest back-off ends. Members whose read interest is off are left out
-//! (G8); with none left to read, a `read` returns 0 at once.
+//! (G8), and so are routed members (`forward`); with none left to read, a `read` returns 0 at
+//! once.
 
 use std::time::Instant;
 
@@ -25,7 +26,7 @@ impl UringGroup {
     ) -> Result<usize, Error> {
         // Members whose read interest is off are not read (G8).
         let mut scope = self.scope(None);
-        scope.retain(|&index| self.live(index).reading);
+        scope.retain(|&index| self.live(index).reading && self.live(index).route.is_none());
         if scope.is_empty() {
             return Ok(0);
         }

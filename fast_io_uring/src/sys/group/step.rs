@@ -4,7 +4,9 @@
 //!
 //! A step takes every member whose turn it is to try: a SEND for each one with buffered bytes,
 //! a RECV for each one whose read interest is on and whose stream has not ended, all in one
-//! batch ([`UringGroup::exchange`]). It reports what moved, in slot order, and returns. When
+//! batch ([`UringGroup::exchange`]). A member routed to another (`forward`) receives only while
+//! its target can take the bytes (a quarter of its buffer free, no failure), straight into the
+//! target's buffer, so a full target leaves its source's bytes in the kernel. It reports what moved, in slot order, and returns. When
 //! nothing moved (every transfer found its socket not ready, or every member waits behind its
 //! gate), it waits for the first gate's CQE — its entry also arms the gates just queued — and
 //! tries again, until something moves or the step's timeout passes.
@@ -60,10 +62,10 @@ impl UringGroup {
                     }
                 }
                 if state.reading && state.read_end.is_none() {
-                    if state.read.due(now) {
-                        readers.push(index);
-                    } else {
+                    if !state.read.due(now) {
                         waiting = true;
+                    } else if self.route_has_room(index) {
+                        readers.push(index);
                     }
                 }
             }
@@ -132,6 +134,10 @@ impl UringGroup {
                 on_progress(member, Progress::Data(&rx[..state.received]));
                 reported += 1;
             }
+            if read && state.forwarded > 0 {
+                on_progress(member, Progress::Forwarded(state.forwarded));
+                reported += 1;
+            }
             // A failure this step, of either direction, ends both (see the module docs).
             // (A writer had no sticky error and a reader no end before the batch.)
             let failed = match (wrote, state.sticky, read, state.read_end) {
@@ -154,6 +160,46 @@ impl UringGroup {
             }
         }
         reported
+    }
+
+    /// Whether the member at `index` may receive in this step as far as its route goes: it has
+    /// none, or its target can take forwarded bytes.
+    fn route_has_room(&self, index: usize) -> bool {
+        match self.route_of(index) {
+            None => true,
+            Some(target) => self.live(target).takes_forwarded(self.config.batch_bytes),
+        }
+    }
+
+    /// The slot of the member the member at `index` forwards to, if it has a route.
+    pub(super) fn route_of(&self, index: usize) -> Option<usize> {
+        let to = self.live(index).route?;
+        self.slot_of(to).ok()
+    }
+
+    /// [`SocketGroup::forward`](fast_io::SocketGroup::forward): sets or ends a route, after
+    /// checking both members (see the trait's docs for the refusals).
+    pub(super) fn route(&mut self, from: Member, to: Option<Member>) -> Result<(), Error> {
+        let index = self.slot_of(from)?;
+        if let Some(to) = to {
+            let target = self.slot_of(to)?;
+            if target == index {
+                return Err(Error::InvalidSocket(format!(
+                    "{from} cannot forward to itself"
+                )));
+            }
+            let taken = self
+                .scope(None)
+                .into_iter()
+                .any(|other| other != index && self.live(other).route == Some(to));
+            if taken {
+                return Err(Error::InvalidSocket(format!(
+                    "{to} is already the route of another member"
+                )));
+            }
+        }
+        self.live_mut(index).route = to;
+        Ok(())
     }
 
     /// [`SocketGroup::set_reading`](fast_io::SocketGroup::set_reading): a member whose read
