@@ -18,7 +18,6 @@
 //! other end is closed with `SO_LINGER` 0). A connection with no progress either way for
 //! `--timeout` is closed. Each connection ends with one summary line on stderr.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
@@ -32,6 +31,11 @@ use fast_io::{Config, Member, Progress, Selection, SocketGroup};
 /// A relayed connection's two ends: index 0 is the client that connected to LISTEN, 1 the
 /// connection to TARGET.
 const ENDS: [&str; 2] = ["client", "target"];
+
+/// Each end's write buffer, where the other end's bytes are received (`forward`). Measured on
+/// the relay bench, 64 connections, 5 rounds each: 64 KiB gave 0.78× the std relay's
+/// throughput at 1.46× its CPU per MiB, 256 KiB 0.86× at 1.22×, 1 MiB 0.81× at 1.46×.
+const RELAY_BUFFER: usize = 256 << 10;
 
 /// How a connection ended, for its summary line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +63,8 @@ struct Link {
     bytes: [u64; 2],
     started: Instant,
     last_progress: Instant,
+    /// Whether anything happened to this connection in the current step.
+    progressed: bool,
     ending: Option<Ending>,
 }
 
@@ -84,9 +90,13 @@ type Accepted = (u64, SocketAddr, TcpStream, TcpStream);
 /// Runs the relay until `count` connections ended (or forever).
 pub fn run(selection: &Selection, config: &Config, relay: &Relay) -> Result<(), String> {
     // The group first: a backend without groups (std) is refused before anything listens.
+    let config = Config {
+        batch_bytes: RELAY_BUFFER,
+        ..config.clone()
+    };
     let mut group = selection
         .backend()
-        .group(config)
+        .group(&config)
         .map_err(|e| e.to_string())?;
     let listen = if relay.listen.contains(':') {
         relay.listen.clone()
@@ -171,8 +181,10 @@ fn serve(
     free: &Sender<()>,
     relay: &Relay,
 ) -> Result<(), String> {
-    let mut links: HashMap<u64, Link> = HashMap::new();
-    let mut owner: HashMap<Member, (u64, usize)> = HashMap::new();
+    // Links in slots, and each member's link by the member's own slot in the group: a
+    // progress report finds its link with two indexings, no hashing.
+    let mut links: Vec<Option<Link>> = Vec::new();
+    let mut owner: Vec<Option<(usize, usize)>> = Vec::new();
     let mut ended = 0u64;
     let mut woken = false;
     loop {
@@ -180,28 +192,33 @@ fn serve(
             woken = false;
             while let Ok((id, from, client, upstream)) = rx.try_recv() {
                 let link = open(group, id, from, client, upstream)?;
+                let slot = links.iter().position(Option::is_none).unwrap_or_else(|| {
+                    links.push(None);
+                    links.len() - 1
+                });
                 for (end, member) in link.members.iter().enumerate() {
-                    owner.insert(*member, (id, end));
+                    if owner.len() <= member.index() {
+                        owner.resize(member.index() + 1, None);
+                    }
+                    owner[member.index()] = Some((slot, end));
                 }
-                links.insert(id, link);
+                links[slot] = Some(link);
             }
         }
-        for link in links.values_mut() {
+        for slot in 0..links.len() {
+            let Some(link) = links[slot].as_mut() else {
+                continue;
+            };
             pump(group, link);
-        }
-        let finished: Vec<u64> = links
-            .values()
-            .filter(|link| link.done())
-            .map(|link| link.id)
-            .collect();
-        for id in finished {
-            let link = links.remove(&id).expect("a finished link");
-            for member in link.members {
-                owner.remove(&member);
+            if link.done() {
+                let link = links[slot].take().expect("a finished link");
+                for member in link.members {
+                    owner[member.index()] = None;
+                }
+                close(group, link);
+                ended += 1;
+                let _ = free.send(());
             }
-            close(group, link);
-            ended += 1;
-            let _ = free.send(());
         }
         if relay.count.is_some_and(|count| ended >= count) {
             return Ok(());
@@ -209,7 +226,8 @@ fn serve(
         // Wait at most until the first connection runs out of time.
         let now = Instant::now();
         let wait = links
-            .values()
+            .iter()
+            .flatten()
             .map(|link| (link.last_progress + relay.timeout).saturating_duration_since(now))
             .min();
         group
@@ -218,11 +236,13 @@ fn serve(
                     woken = true;
                     return;
                 }
-                let Some(&(id, end)) = owner.get(&member) else {
+                let Some(Some((slot, end))) = owner.get(member.index()).copied() else {
                     return;
                 };
-                let link = links.get_mut(&id).expect("an owned member's link");
-                link.last_progress = Instant::now();
+                let Some(link) = links[slot].as_mut() else {
+                    return;
+                };
+                link.progressed = true;
                 match progress {
                     Progress::Sent(_) => {}
                     Progress::Forwarded(n) => link.bytes[end] += n as u64,
@@ -242,9 +262,12 @@ fn serve(
                 }
             })
             .map_err(|e| format!("the relay's group failed: {e}"))?;
+        // One clock reading per step, not one per report.
         let now = Instant::now();
-        for link in links.values_mut() {
-            if link.ending.is_none() && now >= link.last_progress + relay.timeout {
+        for link in links.iter_mut().flatten() {
+            if std::mem::take(&mut link.progressed) {
+                link.last_progress = now;
+            } else if link.ending.is_none() && now >= link.last_progress + relay.timeout {
                 link.ending = Some(Ending::TimedOut);
             }
         }
@@ -284,6 +307,7 @@ fn open(
         bytes: [0; 2],
         started: now,
         last_progress: now,
+        progressed: false,
         ending: None,
     })
 }
