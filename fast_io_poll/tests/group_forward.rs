@@ -189,6 +189,7 @@ fn forward_holds_bytes_in_the_kernel_while_the_route_is_full() {
             pushed
         });
         let mut forwarded = 0u64;
+        let mut most_buffered = 0;
         let mut eof = false;
         let started = Instant::now();
         let cpu = thread_cpu();
@@ -211,6 +212,7 @@ fn forward_holds_bytes_in_the_kernel_while_the_route_is_full() {
             }
             let buffered = group.buffered(to).unwrap();
             assert!(buffered <= config.batch_bytes, "{buffered} buffered");
+            most_buffered = most_buffered.max(buffered as u64);
         }
         let (wall, cpu) = (started.elapsed(), thread_cpu() - cpu);
         // A deadlock guard of a kind: a step that spins on the held source instead of waiting
@@ -226,9 +228,20 @@ fn forward_holds_bytes_in_the_kernel_while_the_route_is_full() {
             pushed < 4 << 20,
             "{pushed} bytes pushed past a full route: the source was received from anyway"
         );
-        // What was forwarded and not yet sent is all that is buffered for the route.
-        let sent_to = group.stats(to).unwrap().bytes;
-        assert_eq!(group.buffered(to).unwrap() as u64, forwarded - sent_to);
+        // What was forwarded and not yet sent is all that is buffered for the route, and
+        // counted as `write`s are: in the route's and the group's high-water marks.
+        let to_stats = group.stats(to).unwrap();
+        assert_eq!(
+            group.buffered(to).unwrap() as u64,
+            forwarded - to_stats.bytes
+        );
+        assert!(most_buffered > 0);
+        assert!(
+            (most_buffered..=config.batch_bytes as u64).contains(&to_stats.buffered_high_water),
+            "{most_buffered} seen buffered: {to_stats}"
+        );
+        let group_high = group.stats_handle().snapshot().buffered_high_water;
+        assert!(group_high >= most_buffered, "{group_high}");
         // The route's peer reads now: every pushed byte arrives, once, in order.
         let reader = thread::spawn(move || receive_pattern(&to_peer, 0));
         loop {
