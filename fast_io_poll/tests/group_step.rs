@@ -50,6 +50,7 @@ fn unix_pair_with_buffers(bytes: usize) -> (OwnedFd, OwnedFd) {
 enum Seen {
     Sent(usize),
     Data(Vec<u8>),
+    Forwarded(usize),
     Eof,
     Failed(io::ErrorKind),
 }
@@ -62,6 +63,7 @@ fn step(group: &mut dyn SocketGroup, timeout: Option<Duration>) -> (usize, Vec<(
             let what = match progress {
                 Progress::Sent(n) => Seen::Sent(n),
                 Progress::Data(data) => Seen::Data(data.to_vec()),
+                Progress::Forwarded(n) => Seen::Forwarded(n),
                 Progress::Eof => Seen::Eof,
                 Progress::Failed(err) => Seen::Failed(err.kind()),
             };
@@ -113,6 +115,8 @@ fn exchange_side(socket: OwnedFd, config: Config, send_at: u64, recv_at: u64, to
                         eof = true;
                     }
                     Progress::Failed(err) => panic!("{err}"),
+                    // No route here.
+                    Progress::Forwarded(n) => panic!("forwarded {n} bytes with no route"),
                 }
             })
             .unwrap();

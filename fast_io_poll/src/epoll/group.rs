@@ -35,6 +35,17 @@
 //! kernel. Its events are still absorbed, and switching it on makes it readable, so the next
 //! call tries a `recv` rather than wait for an edge that may have come and gone meanwhile.
 //!
+//! # Routes (`forward`)
+//!
+//! A route is a pair of slot indices kept on both ends: the source's `route` names its
+//! destination, and the destination's `fed_by` names its source, so `forward` refuses a second
+//! source for one destination, and `leave` ends the route of either end, in constant time. A
+//! step receives for a routed source straight into the destination's [`Batch`] (its spare
+//! space, `Batch::spare`, then `Batch::commit`), only while the destination has no sticky error
+//! and at least a quarter of its buffer free; otherwise the source is *held*: not received from
+//! and not waiting on any gate of its own, its bytes left in the kernel until the destination's
+//! sends make room (see `group/step.rs`). A `read` skips routed members altogether.
+//!
 //! # Waiting: one gate slice per member
 //!
 //! Each member waits behind its own gate, as a lone writer or reader does, only on the shared
@@ -105,6 +116,7 @@ use socket2::Socket;
 
 use super::batch::Batch;
 use super::readiness::{Woken, wait_once};
+use read::Receipt;
 
 /// Events taken per `epoll_wait`; more ready members wait in the kernel's list for the next.
 const EVENTS: usize = 1024;
@@ -207,6 +219,14 @@ struct Joined {
     inbox: Vec<u8>,
     /// Bytes the kernel accepted during the current flush (G4).
     accepted: u64,
+    /// The slot this member's receives are routed to (`forward`), if any.
+    route: Option<usize>,
+    /// The slot whose receives are routed to this member, if any: a member is the route of at
+    /// most one other.
+    fed_by: Option<usize>,
+    /// What this step's routed receive found: made before the step's sends and reported at
+    /// the member's turn in the pass. `Receipt::Nothing` between steps.
+    forwarded: Receipt,
 }
 
 impl Joined {
@@ -219,6 +239,12 @@ impl Joined {
     /// and its stream has not ended.
     fn receiving(&self) -> bool {
         self.reading && self.read_end.is_none()
+    }
+
+    /// Whether a step may receive for this routed member into `to`, its route: `to` has not
+    /// failed and has at least a quarter of its buffer free. Otherwise the member is held.
+    fn admitted_by(to: &Joined) -> bool {
+        to.sticky.is_none() && to.batch.quarter_free()
     }
 
     /// The member's failure, if it met one: its sticky send error, or else its receive error.
@@ -251,6 +277,23 @@ enum ReadEnd {
 struct Slot {
     generation: u32,
     joined: Option<Joined>,
+}
+
+/// The two distinct members in slots `a` and `b` of `slots`, both borrowed mutably (a route's
+/// two ends); a free function so the group's other fields stay free to update meanwhile.
+fn two_mut(slots: &mut [Slot], a: usize, b: usize) -> (&mut Joined, &mut Joined) {
+    assert_ne!(a, b, "a route never leads to its own member");
+    let (first, second) = if a < b {
+        let (low, high) = slots.split_at_mut(b);
+        (&mut low[a], &mut high[0])
+    } else {
+        let (low, high) = slots.split_at_mut(a);
+        (&mut high[0], &mut low[b])
+    };
+    (
+        first.joined.as_mut().expect("a current member"),
+        second.joined.as_mut().expect("a current member"),
+    )
 }
 
 /// The epoll backend's socket group.
@@ -312,6 +355,23 @@ impl PollGroup {
     fn joined_mut(&mut self, member: Member) -> Result<&mut Joined, Error> {
         let index = self.index(member)?;
         Ok(self.slots[index].joined.as_mut().expect("index() checked"))
+    }
+
+    /// Whether the member in slot `index` is routed and its route cannot take bytes now, so a
+    /// step does not receive for it ([`Joined::admitted_by`]).
+    fn held(&self, index: usize) -> bool {
+        let Some(to) = self.slots[index]
+            .joined
+            .as_ref()
+            .and_then(|joined| joined.route)
+        else {
+            return false;
+        };
+        let to = self.slots[to]
+            .joined
+            .as_ref()
+            .expect("a route ends when its member leaves");
+        !Joined::admitted_by(to)
     }
 
     /// Every current member.
@@ -458,6 +518,9 @@ impl SocketGroup for PollGroup {
             read_end: None,
             inbox: Vec::new(),
             accepted: 0,
+            route: None,
+            fed_by: None,
+            forwarded: Receipt::Nothing,
         });
         self.len += 1;
         Ok(member)
@@ -469,6 +532,21 @@ impl SocketGroup for PollGroup {
         let joined = slot.joined.take().expect("index() checked");
         slot.generation = slot.generation.wrapping_add(1);
         Self::deregister(&self.poll, &joined);
+        // Its routes end with it: its source, if any, delivers its receives again.
+        if let Some(to) = joined.route {
+            self.slots[to]
+                .joined
+                .as_mut()
+                .expect("a current member")
+                .fed_by = None;
+        }
+        if let Some(from) = joined.fed_by {
+            self.slots[from]
+                .joined
+                .as_mut()
+                .expect("a current member")
+                .route = None;
+        }
         let unsent = joined.batch.len();
         self.held -= unsent;
         self.departed += joined.stats.snapshot();
@@ -539,6 +617,46 @@ impl SocketGroup for PollGroup {
             joined.inbound = Inbound::Readable;
         }
         joined.reading = on;
+        Ok(())
+    }
+
+    fn forward(&mut self, from: Member, to: Option<Member>) -> Result<(), Error> {
+        let source = self.index(from)?;
+        let target = match to {
+            None => None,
+            Some(to) => {
+                let target = self.index(to)?;
+                if target == source {
+                    return Err(Error::InvalidSocket(format!(
+                        "{from} cannot be routed to itself"
+                    )));
+                }
+                let joined = self.slots[target].joined.as_ref().expect("index() checked");
+                if joined.fed_by.is_some_and(|other| other != source) {
+                    return Err(Error::InvalidSocket(format!(
+                        "{to} is already the route of another member"
+                    )));
+                }
+                Some(target)
+            }
+        };
+        // Everything is checked: the old route ends, and the new one starts.
+        let joined = self.slots[source].joined.as_mut().expect("index() checked");
+        let old = std::mem::replace(&mut joined.route, target);
+        if let Some(old) = old {
+            self.slots[old]
+                .joined
+                .as_mut()
+                .expect("a current member")
+                .fed_by = None;
+        }
+        if let Some(target) = target {
+            self.slots[target]
+                .joined
+                .as_mut()
+                .expect("index() checked")
+                .fed_by = Some(source);
+        }
         Ok(())
     }
 

@@ -49,6 +49,10 @@
 //! side is not replayed, and no slice is started for it: its bytes stay in the kernel. A `read`
 //! of a group where no member's interest is on, an empty group among them, returns `Ok(0)` at
 //! once, since nothing could ever be reported.
+//!
+//! A routed member (`forward`) is skipped by a `read` the same way: its receives belong to the
+//! progress step, which puts them in its route's write buffer. The step receives for it with
+//! the same `recv` and the same bookkeeping ([`Joined::receive_into`]), only into that buffer.
 
 use std::time::{Duration, Instant};
 
@@ -70,7 +74,7 @@ impl PollGroup {
         // buffer full, or one left in the group after its end, cannot starve the rest.
         let remembered = self
             .members()
-            .filter(|joined| joined.reading)
+            .filter(|joined| joined.reads())
             .any(|joined| joined.inbound == Inbound::Readable || joined.read_end.is_some());
         if remembered {
             self.collect_edges()?;
@@ -81,9 +85,9 @@ impl PollGroup {
             if reported > 0 {
                 return Ok(reported);
             }
-            if !self.members().any(|joined| joined.reading) {
-                // No member, or none with read interest on (G8): nothing could ever be
-                // reported.
+            if !self.members().any(Joined::reads) {
+                // No member, or none with read interest on and no route (G8): nothing could
+                // ever be reported.
                 return Ok(0);
             }
             let limit = self.config.read_deadline;
@@ -92,7 +96,7 @@ impl PollGroup {
                 return Err(self.read_timed_out(&deadline));
             }
             let now = Instant::now();
-            match self.settle_reads(now, now) {
+            match self.settle_reads(now, now, Routed::Skipped) {
                 // A member readable after an injected EAGAIN (its wait, counted there, is woken
                 // already), or one whose slice or pause just ended: serve it without a wait.
                 Settled::Ready => {}
@@ -121,7 +125,7 @@ impl PollGroup {
         let mut now = None;
         for (index, slot) in self.slots.iter_mut().enumerate() {
             let member = Member::new(id, index as u32, slot.generation);
-            let Some(joined) = slot.joined.as_mut().filter(|joined| joined.reading) else {
+            let Some(joined) = slot.joined.as_mut().filter(|joined| joined.reads()) else {
                 continue;
             };
             // A slice or pause that ended is served now, even while other members keep every
@@ -153,12 +157,21 @@ impl PollGroup {
     /// slice at `now` and counts a readiness wait; one whose slice ended by `by` counts a gate
     /// expiry and is readable again (C3, C4); one whose pause ended is readable again. The
     /// caller has made sure the deadline has not passed, so every slice that ran out here ran
-    /// out before it.
-    pub(super) fn settle_reads(&mut self, now: Instant, by: Instant) -> Settled {
+    /// out before it. Routed members take part as `routed` says; a held one waits on no gate of
+    /// its own, but on its route's sends, which the caller settles.
+    pub(super) fn settle_reads(&mut self, now: Instant, by: Instant, routed: Routed) -> Settled {
         let slice = self.config.gate_slice;
         let mut settled = Settled::Done;
-        for (_, joined) in self.members_mut() {
-            if !joined.receiving() {
+        for index in 0..self.slots.len() {
+            let skipped = match self.slots[index].joined.as_ref() {
+                None => true,
+                Some(joined) if joined.route.is_none() => false,
+                Some(_) => routed == Routed::Skipped || self.held(index),
+            };
+            let Some(joined) = self.slots[index].joined.as_mut() else {
+                continue;
+            };
+            if skipped || !joined.receiving() {
                 continue;
             }
             if joined.inbound == (Inbound::Idle { since: None }) {
@@ -187,7 +200,7 @@ impl PollGroup {
         match self.wait_until(until, now, deadline)? {
             Woken::Expired if deadline.passed() => return Err(self.read_timed_out(deadline)),
             Woken::Expired => {
-                self.settle_reads(Instant::now(), until);
+                self.settle_reads(Instant::now(), until, Routed::Skipped);
             }
             Woken::Events | Woken::Interrupted => {}
         }
@@ -207,11 +220,25 @@ impl PollGroup {
     }
 }
 
+/// How a call treats routed members when it settles the receiving sides
+/// ([`PollGroup::settle_reads`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Routed {
+    /// A `read`: routed members are skipped, their receives belong to steps.
+    Skipped,
+    /// A step: a routed member is settled like any other while its route admits bytes, and
+    /// held (skipped) otherwise.
+    Admitted,
+}
+
 /// What one `recv` for a readable member found ([`Joined::receive`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Receipt {
     /// This many bytes (at least one), at the start of the member's receive buffer.
     Data(usize),
+    /// This many bytes (at least one), received straight into the write buffer of the member's
+    /// route, behind the bytes held there (a step's routed receive).
+    Forwarded(usize),
     /// Nothing to report: the socket was empty (`EAGAIN`) or the kernel short of memory, and
     /// the member's receiving side says what comes next.
     Nothing,
@@ -220,12 +247,15 @@ pub(super) enum Receipt {
 }
 
 impl Joined {
-    /// One `recv` (the step it shares with `PollReader`) into the member's receive buffer,
-    /// allocated at `batch_bytes` the first time, for the pass of a read or a progress step.
-    /// Keeps edge-triggered readiness as state: a `recv` that drained the socket, or said
-    /// `EAGAIN`, leaves the member idle until the next edge; a shortage makes it back off one
-    /// `slice`; end of stream or an error ends its receiving side. `deadline` is the call's, once
-    /// it has waited (a read's), or `None` when no deadline ends the member's waits (a step's).
+    /// Whether a `read` serves the member: its read interest is on and it is not routed (its
+    /// receives belong to steps then).
+    fn reads(&self) -> bool {
+        self.reading && self.route.is_none()
+    }
+
+    /// One `recv` into the member's receive buffer, allocated at `batch_bytes` the first time,
+    /// for the pass of a read or a progress step: [`receive_into`](Joined::receive_into) that
+    /// buffer.
     pub(super) fn receive(
         &mut self,
         batch_bytes: usize,
@@ -235,8 +265,33 @@ impl Joined {
         if self.inbox.is_empty() {
             self.inbox = vec![0; batch_bytes];
         }
+        // Lent out for the call, so the member's state can be updated while it is filled.
+        let mut inbox = std::mem::take(&mut self.inbox);
+        let receipt = self.receive_into(&mut inbox, slice, deadline);
+        self.inbox = inbox;
+        receipt
+    }
+
+    /// One `recv` (the step it shares with `PollReader`, so injected faults reach it) into
+    /// `buf`, which is not empty: the member's receive buffer, or for a routed member the spare
+    /// space of its route's write buffer. Keeps edge-triggered readiness as state: a `recv` that
+    /// drained the socket, or said `EAGAIN`, leaves the member idle until the next edge; one
+    /// that filled `buf` may have left more, and the member stays readable; a shortage makes it
+    /// back off one `slice`; end of stream or an error ends its receiving side. `deadline` is
+    /// the call's, once it has waited (a read's), or `None` when no deadline ends the member's
+    /// waits (a step's). Returns `Receipt::Data` with the count at the start of `buf`.
+    pub(super) fn receive_into(
+        &mut self,
+        buf: &mut [u8],
+        slice: Duration,
+        deadline: Option<&Deadline>,
+    ) -> Receipt {
+        debug_assert!(
+            !buf.is_empty(),
+            "a recv into nothing reads as end of stream"
+        );
         let counters = self.stats.counters();
-        match recv_step(&self.socket, counters, &mut self.inbox) {
+        match recv_step(&self.socket, counters, buf) {
             Ok(Transfer::Moved(0)) => {
                 self.read_end = Some(ReadEnd::Eof);
                 return Receipt::Ended;
@@ -245,7 +300,7 @@ impl Joined {
                 // A full buffer may have left more behind, and a hang-up seen by the poller is
                 // still to be read: no new edge will say so. Otherwise the queue was drained, and
                 // whatever arrives next raises an edge.
-                if n < self.inbox.len() && !self.closed {
+                if n < buf.len() && !self.closed {
                     self.inbound = Inbound::Idle { since: None };
                 }
                 return Receipt::Data(n);

@@ -7,19 +7,30 @@
 //!
 //! # The pass
 //!
-//! The pass goes over the members in slot order, and for each:
+//! The pass first makes the receives of the routed members (`forward`), and then goes over the
+//! members in slot order. A routed member whose read interest is on, whose stream has not ended
+//! and whose receiving side is readable gets one `recv` straight into the spare space of its
+//! route's write buffer (`Batch::spare`, compacted first when the space behind the held bytes
+//! is under a quarter), if that route has no sticky error and at least a quarter of its buffer
+//! free; what it received is held there behind the bytes buffered before, counted as buffered
+//! for the route (the group's total and both high-water marks, as `write` counts) and as
+//! received in the member's own counters, as any `recv` is. A member whose route cannot take
+//! bytes is *held*: not received from, its bytes left in the kernel. Receiving first lets the
+//! forwarded bytes go out with the route's sends in the same pass.
+//!
+//! Then, for each member in slot order:
 //!
 //! - **Send**, when it has bytes buffered, no sticky error, and its sending side can try (not
 //!   blocked behind a gate slice, not backing off): the turn a flush's round gives it
 //!   (`Joined::send_turn` in `flush.rs`), so `MSG_DONTWAIT` sends until its buffer is empty or
 //!   the kernel says `EAGAIN` (which starts a gate slice and counts a readiness wait) or is short
 //!   of memory (the member backs off one slice).
-//! - **Receive**, when its read interest is on, its stream has not ended, and its receiving side
-//!   is readable: one `recv` into its receive buffer, as a read's pass makes
-//!   (`Joined::receive` in `read.rs`).
+//! - **Receive**, when it is not routed, its read interest is on, its stream has not ended, and
+//!   its receiving side is readable: one `recv` into its receive buffer, as a read's pass makes
+//!   (`Joined::receive` in `read.rs`). A routed member's receive was made before.
 //!
-//! and then calls back: `Sent` with the bytes the kernel accepted, then `Data` or `Eof`, then
-//! `Failed` for a failure the pass met in either direction. A failure ends both directions at
+//! and then calls back: `Sent` with the bytes the kernel accepted, then `Data`, `Forwarded` or
+//! `Eof`, then `Failed` for a failure the pass met in either direction. A failure ends both directions at
 //! once: the member's writes return it from then on (C7) and it is not received from again, so
 //! it is reported once; a member that had failed before the step (in a flush, say, or a read)
 //! is not reported again. `Eof` is reported once too, since an ended member is not received
@@ -44,6 +55,12 @@
 //! member with read interest on and a stream not ended) returns `Ok(0)` at once, whatever the
 //! timeout: the pass finds nothing and no member waits on anything.
 //!
+//! A held member waits on no gate of its own: its route has bytes to send (that is why it is
+//! full), and the step waits for the route's sending side instead, whose progress is reported
+//! as `Sent` and makes the room that admits the held member again at the next pass. A member
+//! held by a route that failed has nothing to wait for; if nothing else can happen, the step
+//! returns `Ok(0)` at once, and the caller ends or changes the route.
+//!
 //! # Edges left behind
 //!
 //! A step that reports without waiting leaves the edges raised since the last `epoll_wait` in
@@ -65,8 +82,8 @@ use fast_io::{Deadline, Error, Member, Progress};
 
 use super::super::readiness::Woken;
 use super::flush::end_send_wait;
-use super::read::{Receipt, end_receive_wait, waits_on_clock};
-use super::{Inbound, Outbound, PollGroup, ReadEnd, Settled};
+use super::read::{Receipt, Routed, end_receive_wait, waits_on_clock};
+use super::{Inbound, Joined, Outbound, PollGroup, ReadEnd, Settled, two_mut};
 
 impl PollGroup {
     /// The group's `poll`: see the module docs.
@@ -113,7 +130,10 @@ impl PollGroup {
     /// sit in the kernel's ready list (see "Edges left behind").
     fn edges_left_behind(&self) -> bool {
         let (mut moving, mut waiting) = (false, false);
-        for joined in self.members() {
+        for (index, slot) in self.slots.iter().enumerate() {
+            let Some(joined) = slot.joined.as_ref() else {
+                continue;
+            };
             if joined.pending() {
                 match joined.outbound {
                     Outbound::Ready => moving = true,
@@ -121,7 +141,8 @@ impl PollGroup {
                     Outbound::BackingOff { .. } => {}
                 }
             }
-            if joined.receiving() {
+            // A held member neither moves nor waits for an edge: it waits for its route.
+            if joined.receiving() && !self.held(index) {
                 match joined.inbound {
                     Inbound::Readable => moving = true,
                     Inbound::Idle { .. } => waiting = true,
@@ -132,8 +153,51 @@ impl PollGroup {
         moving && waiting
     }
 
+    /// The routed receives of a pass, before its sends (see "The pass"): what each found is
+    /// left in its member's `forwarded`, for the member's turn to report.
+    fn forward_receives(&mut self) {
+        let slice = self.config.gate_slice;
+        // Read once, and only if some routed member waits on a clock.
+        let mut now = None;
+        for index in 0..self.slots.len() {
+            let Some(to) = self.slots[index]
+                .joined
+                .as_ref()
+                .and_then(|joined| joined.route)
+            else {
+                continue;
+            };
+            let (joined, route) = two_mut(&mut self.slots, index, to);
+            if !joined.receiving() || !Joined::admitted_by(route) {
+                continue;
+            }
+            if waits_on_clock(joined.inbound) {
+                end_receive_wait(joined, *now.get_or_insert_with(Instant::now), slice);
+            }
+            if joined.inbound != Inbound::Readable {
+                continue;
+            }
+            joined.forwarded = match joined.receive_into(route.batch.spare(), slice, None) {
+                Receipt::Data(n) => {
+                    route.batch.commit(n);
+                    // Buffered for the route as its `write`s are: both high-water marks.
+                    let held = route.batch.len() as u64;
+                    route.stats.counters().buffered_high_water.raise_to(held);
+                    self.held += n;
+                    self.own
+                        .counters()
+                        .buffered_high_water
+                        .raise_to(self.held as u64);
+                    Receipt::Forwarded(n)
+                }
+                other => other,
+            };
+        }
+    }
+
     /// One pass over every member (see "The pass"); returns how many calls it made.
     fn step_pass(&mut self, on_progress: &mut dyn FnMut(Member, Progress<'_>)) -> usize {
+        self.forward_receives();
         let slice = self.config.gate_slice;
         let batch_bytes = self.config.batch_bytes;
         let id = self.id;
@@ -149,7 +213,14 @@ impl PollGroup {
             let Some(joined) = slot.joined.as_mut() else {
                 continue;
             };
-            let failed_before = joined.failure().is_some();
+            // A routed receive made before the sends: an end it met is new, so the member failed
+            // before the step only if its sending side had.
+            let forwarded = std::mem::replace(&mut joined.forwarded, Receipt::Nothing);
+            let failed_before = if forwarded == Receipt::Ended {
+                joined.sticky.is_some()
+            } else {
+                joined.failure().is_some()
+            };
             let mut sent = 0;
             if joined.pending() {
                 if joined.outbound != Outbound::Ready {
@@ -167,8 +238,8 @@ impl PollGroup {
                 // A send that failed now ends the receiving side too.
                 joined.fail_both();
             }
-            let mut receipt = Receipt::Nothing;
-            if joined.receiving() {
+            let mut receipt = forwarded;
+            if joined.route.is_none() && joined.receiving() {
                 if waits_on_clock(joined.inbound) {
                     end_receive_wait(joined, *now.get_or_insert_with(Instant::now), slice);
                 }
@@ -183,6 +254,10 @@ impl PollGroup {
             match receipt {
                 Receipt::Data(n) => {
                     on_progress(member, Progress::Data(&joined.inbox[..n]));
+                    reported += 1;
+                }
+                Receipt::Forwarded(n) => {
+                    on_progress(member, Progress::Forwarded(n));
                     reported += 1;
                 }
                 Receipt::Ended => {
@@ -211,7 +286,7 @@ impl PollGroup {
     /// `now`; slices and pauses that ended by `by` end).
     fn settle_step(&mut self, now: Instant, by: Instant) -> Settled {
         let sends = self.settle_sends(0..self.slots.len(), by);
-        sends.merge(self.settle_reads(now, by))
+        sends.merge(self.settle_reads(now, by, Routed::Admitted))
     }
 }
 
