@@ -205,13 +205,13 @@ fn serve(
                 links[slot] = Some(link);
             }
         }
-        for slot in 0..links.len() {
-            let Some(link) = links[slot].as_mut() else {
+        for entry in links.iter_mut() {
+            let Some(link) = entry.as_mut() else {
                 continue;
             };
             pump(group, link);
             if link.done() {
-                let link = links[slot].take().expect("a finished link");
+                let link = entry.take().expect("a finished link");
                 for member in link.members {
                     owner[member.index()] = None;
                 }
@@ -357,10 +357,8 @@ fn pump(group: &mut dyn SocketGroup, link: &mut Link) {
         }
         // Receive from the other end only while this end's held bytes are gone.
         let want = link.held[end].is_empty() && !link.ended[source];
-        if want != link.reading[source] {
-            if group.set_reading(link.members[source], want).is_ok() {
-                link.reading[source] = want;
-            }
+        if want != link.reading[source] && group.set_reading(link.members[source], want).is_ok() {
+            link.reading[source] = want;
         }
     }
 }

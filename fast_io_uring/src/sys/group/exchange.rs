@@ -31,6 +31,10 @@ pub(super) struct Outgoing<'a, 'b> {
     pub(super) taken: &'a mut [usize],
 }
 
+/// A route target's write buffer split at its tail, by slot: the pending bytes its own SEND
+/// reads, and the free end a source's RECV fills (taken once).
+type TargetParts<'a> = (usize, &'a [u8], Option<&'a mut [u8]>);
+
 impl Outgoing<'_, '_> {
     /// Nothing to send (a read pass).
     pub(super) fn none() -> Outgoing<'static, 'static> {
@@ -109,7 +113,7 @@ impl UringGroup {
             }
             // Each target's buffer, split at its tail: the pending bytes for its SEND, the free
             // end for its source's RECV.
-            let mut parts: Vec<(usize, &[u8], Option<&mut [u8]>)> = outboxes
+            let mut parts: Vec<TargetParts<'_>> = outboxes
                 .iter_mut()
                 .map(|(target, buffer)| {
                     let state = slots[*target].state.as_ref().expect("a live target");
