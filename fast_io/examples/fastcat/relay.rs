@@ -221,6 +221,7 @@ fn serve(
             }
         }
         if relay.count.is_some_and(|count| ended >= count) {
+            totals(group);
             return Ok(());
         }
         // Wait at most until the first connection runs out of time.
@@ -272,6 +273,23 @@ fn serve(
             }
         }
     }
+}
+
+/// The group's counters over the whole run, one line on stderr: what the relay cost the kernel
+/// per MiB it moved (both directions counted once, as received).
+fn totals(group: &dyn SocketGroup) {
+    let stats = group.totals();
+    // `bytes` counts every byte twice: received from one end, then sent to the other.
+    let mib = (stats.bytes as f64 / 2.0 / (1 << 20) as f64).max(1e-9);
+    eprintln!(
+        "fastcat: relay totals: {} bytes relayed; per MiB: {:.1} kernel entries, {:.1} \
+         operations, {:.1} readiness waits, {:.1} short transfers",
+        stats.bytes / 2,
+        stats.kernel_entries as f64 / mib,
+        stats.ops_submitted as f64 / mib,
+        stats.readiness_waits as f64 / mib,
+        stats.short_transfers as f64 / mib,
+    );
 }
 
 /// Joins a new connection's two ends to the group.
