@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use support::{
     GUARD, Guarded, await_listening, backends, fastcat, finish, free_port, have, input, scratch,
-    sha256, sha256_of, spawn,
+    sha256, sha256_of, spawn, xorshift_bytes,
 };
 
 /// The backends whose relay can run: those with groups (std has none, and says so).
@@ -53,15 +53,7 @@ fn relay_output(child: Guarded, what: &str) -> String {
 
 /// `len` pseudo-random bytes, different for every `seed`.
 fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
+    xorshift_bytes(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, len)
 }
 
 /// Connects to the relay with a read timeout as a deadlock guard.

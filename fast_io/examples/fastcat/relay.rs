@@ -6,10 +6,8 @@
 //! buffer and sent by the next step, together with every other member's bytes and receives, with
 //! no copy through the relay. An end is received from only while the other end's buffer has
 //! room, so a slow reader holds back only its own producer (its bytes wait in the kernel) and
-//! memory stays bounded per connection. (Bytes reported as `Data` — none are, while the routes
-//! stand — would be written with `write` and held in `held` until taken, with the producer's
-//! reading switched off meanwhile.) An acceptor thread accepts, connects to
-//! TARGET, and hands both sockets over a channel, then wakes the relay thread through a socket
+//! memory stays bounded per connection. An acceptor thread accepts, connects to TARGET, and
+//! hands both sockets over a channel, then wakes the relay thread through a socket
 //! pair whose far end is itself a member of the group: the relay needs no timer to notice a new
 //! connection.
 //!
@@ -45,20 +43,27 @@ enum Ending {
     TimedOut,
 }
 
+impl Ending {
+    /// How a failure of end `end` ends its connection: a reset is passed on as a reset.
+    fn of(err: &fast_io::Error, end: usize) -> Ending {
+        if err.kind() == std::io::ErrorKind::ConnectionReset {
+            Ending::Reset(end)
+        } else {
+            Ending::Failed(end)
+        }
+    }
+}
+
 /// One relayed connection.
 struct Link {
     id: u64,
     from: SocketAddr,
     socks: [TcpStream; 2],
     members: [Member; 2],
-    /// Bytes for end `i` that its buffer has not taken yet (they came from the other end).
-    held: [Vec<u8>; 2],
     /// Whether end `i` reached end of stream (its input is over).
     ended: [bool; 2],
     /// Whether end `i`'s write half was shut down (the other end's end of stream forwarded).
     shut: [bool; 2],
-    /// Whether end `i` is receiving.
-    reading: [bool; 2],
     /// Bytes that arrived from end `i`.
     bytes: [u64; 2],
     started: Instant,
@@ -172,7 +177,7 @@ fn accept(
     }
 }
 
-/// The relay thread's loop: takes new connections, moves held bytes into buffers, makes a
+/// The relay thread's loop: takes new connections, forwards half-closes, makes a
 /// progress step, and ends connections that are done.
 fn serve(
     group: &mut dyn SocketGroup,
@@ -247,18 +252,15 @@ fn serve(
                 match progress {
                     Progress::Sent(_) => {}
                     Progress::Forwarded(n) => link.bytes[end] += n as u64,
-                    Progress::Data(bytes) => {
-                        link.bytes[end] += bytes.len() as u64;
-                        link.held[1 - end].extend_from_slice(bytes);
+                    // Routed ends report `Forwarded`; `Data` would mean bytes taken from the
+                    // kernel outside the route, which the relay does not pass on: it ends the
+                    // connection rather than lose them silently.
+                    Progress::Data(_) => {
+                        link.ending.get_or_insert(Ending::Failed(end));
                     }
                     Progress::Eof => link.ended[end] = true,
                     Progress::Failed(err) => {
-                        let reset = err.kind() == std::io::ErrorKind::ConnectionReset;
-                        link.ending.get_or_insert(if reset {
-                            Ending::Reset(end)
-                        } else {
-                            Ending::Failed(end)
-                        });
+                        link.ending.get_or_insert(Ending::of(err, end));
                     }
                 }
             })
@@ -318,10 +320,8 @@ fn open(
         from,
         socks: [client, upstream],
         members,
-        held: [Vec::new(), Vec::new()],
         ended: [false; 2],
         shut: [false; 2],
-        reading: [true; 2],
         bytes: [0; 2],
         started: now,
         last_progress: now,
@@ -330,53 +330,20 @@ fn open(
     })
 }
 
-/// Moves held bytes into each end's buffer, forwards an end of stream once everything before it
-/// went out, and switches receiving off for an end whose bytes the other end cannot take yet.
+/// Forwards an end of stream as a half-close once everything the ended end sent went out.
 fn pump(group: &mut dyn SocketGroup, link: &mut Link) {
     if link.ending.is_some() {
         return;
     }
     for end in 0..2 {
         let member = link.members[end];
-        if !link.held[end].is_empty() {
-            match group.write(member, &link.held[end]) {
-                Ok(n) => {
-                    link.held[end].drain(..n);
-                }
-                Err(err) => {
-                    let reset = err.kind() == std::io::ErrorKind::ConnectionReset;
-                    link.ending = Some(if reset {
-                        Ending::Reset(end)
-                    } else {
-                        Ending::Failed(end)
-                    });
-                    return;
-                }
-            }
-        }
-        // The other end's input is over and everything it sent went out: forward the
-        // half-close.
         let source = 1 - end;
-        if link.ended[source]
-            && !link.shut[end]
-            && link.held[end].is_empty()
-            && group.buffered(member).is_ok_and(|n| n == 0)
-        {
+        if link.ended[source] && !link.shut[end] && group.buffered(member).is_ok_and(|n| n == 0) {
             if let Err(err) = group.shutdown(member) {
-                let reset = err.kind() == std::io::ErrorKind::ConnectionReset;
-                link.ending = Some(if reset {
-                    Ending::Reset(end)
-                } else {
-                    Ending::Failed(end)
-                });
+                link.ending = Some(Ending::of(&err, end));
                 return;
             }
             link.shut[end] = true;
-        }
-        // Receive from the other end only while this end's held bytes are gone.
-        let want = link.held[end].is_empty() && !link.ended[source];
-        if want != link.reading[source] && group.set_reading(link.members[source], want).is_ok() {
-            link.reading[source] = want;
         }
     }
 }

@@ -139,17 +139,20 @@ pub fn sha256(path: &Path) -> String {
 /// A file of `size` pseudo-random bytes (seeded).
 pub fn input(dir: &Path, size: usize) -> PathBuf {
     let path = dir.join("input.bin");
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let data: Vec<u8> = (0..size)
+    std::fs::write(&path, xorshift_bytes(0x2545_F491_4F6C_DD1D, size)).unwrap();
+    path
+}
+
+/// `len` pseudo-random bytes from a xorshift generator started at `state` (not 0).
+pub fn xorshift_bytes(mut state: u64, len: usize) -> Vec<u8> {
+    (0..len)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             (state >> 24) as u8
         })
-        .collect();
-    std::fs::write(&path, data).unwrap();
-    path
+        .collect()
 }
 
 pub fn scratch(name: &str) -> PathBuf {

@@ -112,7 +112,8 @@ impl UringGroup {
                 }
             }
             // Each target's buffer, split at its tail: the pending bytes for its SEND, the free
-            // end for its source's RECV.
+            // end for its source's RECV; by slot, so each is found by a binary search.
+            outboxes.sort_unstable_by_key(|&(target, _)| target);
             let mut parts: Vec<TargetParts<'_>> = outboxes
                 .iter_mut()
                 .map(|(target, buffer)| {
@@ -129,9 +130,9 @@ impl UringGroup {
                     offered.push(0);
                     continue;
                 }
-                let mut pending = match parts.iter().find(|part| part.0 == index) {
-                    Some(part) => part.1,
-                    None => state.pending(),
+                let mut pending = match parts.binary_search_by_key(&index, |part| part.0) {
+                    Ok(at) => parts[at].1,
+                    Err(_) => state.pending(),
                 };
                 if pending.is_empty() {
                     pending = out.lent[k];
@@ -153,11 +154,10 @@ impl UringGroup {
                 match target {
                     Some(_) => {
                         let &(fd, target) = route.next().expect("one per routed reader");
-                        let part = parts
-                            .iter_mut()
-                            .find(|part| part.0 == target)
+                        let at = parts
+                            .binary_search_by_key(&target, |part| part.0)
                             .expect("the target's buffer");
-                        let free = part.2.take().expect("one source per target");
+                        let free = parts[at].2.take().expect("one source per target");
                         recvs.push((fd, free));
                     }
                     None => {
