@@ -29,6 +29,14 @@ pub struct Config {
     pub max_ops_per_submit: usize,
     /// Submission queue entries of an io_uring ring (rounded up to a power of two by the kernel).
     pub ring_entries: u32,
+    /// The most bytes a reader may take from the socket ahead of its caller: received, held, and
+    /// handed out by later reads (contract C8). At most [`MAX_READ_AHEAD`]. The io_uring reader
+    /// uses it to keep one multishot RECV armed across calls, into buffers of its own, so a read
+    /// that finds data waiting costs no system call; `0` makes it take from the socket only what
+    /// each read returns, as the epoll and std readers always do (use `0` to read a header and
+    /// then hand the socket to other code: read-ahead bytes go with the reader when it is
+    /// dropped). Rounded down to a power of two of at least 4 KiB pieces, up to 64 KiB each.
+    pub read_ahead: usize,
 }
 
 impl Default for Config {
@@ -40,12 +48,15 @@ impl Default for Config {
             batch_bytes: 64 * 1024,
             max_ops_per_submit: 32,
             ring_entries: 64,
+            read_ahead: 1 << 20,
         }
     }
 }
 
 /// The largest batch buffer a config may ask for; larger ones are almost certainly a unit mistake.
 pub const MAX_BATCH_BYTES: usize = 1 << 30;
+/// The most read-ahead a config may ask for: 256 MiB, far more than any socket buffer.
+pub const MAX_READ_AHEAD: usize = 256 << 20;
 /// The largest ring io_uring accepts (`IORING_MAX_ENTRIES`).
 pub const MAX_RING_ENTRIES: u32 = 32768;
 /// The longest gate slice a config may ask for: one hour. Every backend turns a slice into a
@@ -85,6 +96,9 @@ impl Config {
         }
         if self.ring_entries == 0 || self.ring_entries > MAX_RING_ENTRIES {
             return bad("ring_entries must be between 1 and 32768");
+        }
+        if self.read_ahead > MAX_READ_AHEAD {
+            return bad("read_ahead must be at most 256 MiB (MAX_READ_AHEAD)");
         }
         Ok(())
     }
@@ -152,6 +166,13 @@ mod tests {
                 ..base()
             },
             "batch_bytes",
+        );
+        rejected(
+            Config {
+                read_ahead: MAX_READ_AHEAD + 1,
+                ..base()
+            },
+            "read_ahead must be at most 256 MiB",
         );
         rejected(
             Config {

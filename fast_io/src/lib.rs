@@ -61,7 +61,7 @@ mod sticky;
 
 pub use backend::{Availability, BackendKind, SocketBackend, SocketReader, SocketWriter};
 pub use blocking::{StdBackend, StdReader, StdWriter};
-pub use config::{Config, MAX_BATCH_BYTES, MAX_GATE_SLICE, MAX_RING_ENTRIES};
+pub use config::{Config, MAX_BATCH_BYTES, MAX_GATE_SLICE, MAX_READ_AHEAD, MAX_RING_ENTRIES};
 pub use deadline::Deadline;
 pub use error::Error;
 pub use group::{FlushReport, GroupId, Member, Pending, Progress, Received, SocketGroup};

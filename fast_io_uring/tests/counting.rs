@@ -4,7 +4,9 @@
 //! The scenario of the contract: a peer that stays silent (reads) or never reads (writes),
 //! `gate_slice` 200 ms, a deadline of 700 ms. Slices end at 200, 400, 600 and 700 (the last one
 //! shortened to the deadline): 4 waits, 3 expiries, and a transfer before each wait (the first
-//! one, then one after every expired slice), so 4 operations — alone and in a group alike.
+//! one, then one after every expired slice), so 4 operations — alone and in a group alike. (The
+//! lone reader is compared gated, `read_ahead: 0`, the shape a group member shares; a reader
+//! with read-ahead counts the same waits and expiries with one operation, its multishot RECV.)
 
 mod support;
 
@@ -34,6 +36,7 @@ fn lone_read() -> Stats {
     let config = Config {
         read_deadline: Some(DEADLINE),
         gate_slice: SLICE,
+        read_ahead: 0,
         ..Config::default()
     };
     let mut reader = UringBackend.new_reader(server.as_fd(), &config).unwrap();
@@ -135,6 +138,7 @@ fn c15_every_timed_out_read_counts_its_own_slices() {
         let config = Config {
             read_deadline: Some(DEADLINE),
             gate_slice: SLICE,
+            read_ahead: 0,
             ..Config::default()
         };
         let mut reader = UringBackend.new_reader(server.as_fd(), &config).unwrap();
@@ -158,5 +162,46 @@ fn c15_every_timed_out_read_counts_its_own_slices() {
         let mut buf = [0u8; 8];
         assert_eq!(reader.read(&mut buf).unwrap(), 4);
         assert_eq!(&buf[..4], b"late");
+    });
+}
+
+/// A reader with read-ahead counts the same slices as a gated one, call after call, with one
+/// operation for all of them: its multishot RECV, armed by the first call and still armed after
+/// each timed-out call (so nothing sent later is missed), delivering the late bytes without a
+/// second operation, and withdrawn (counted cancelled) when the reader is dropped.
+#[test]
+fn c15_read_ahead_counts_slices_and_one_operation() {
+    if uring().is_none() {
+        return;
+    }
+    guard(Duration::from_secs(20), || {
+        let (client, server) = pair(None);
+        let config = Config {
+            read_deadline: Some(DEADLINE),
+            gate_slice: SLICE,
+            ..Config::default()
+        };
+        let mut reader = UringBackend.new_reader(server.as_fd(), &config).unwrap();
+        if !reader.reads_ahead() {
+            println!("skipped: this kernel has no provided buffer ring");
+            return;
+        }
+        for call in 1..=2u64 {
+            let err = reader.read(&mut [0u8; 8]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+            let stats = reader.stats();
+            assert_eq!(counted(stats), (4 * call, 3 * call, 1), "{stats}");
+            assert_eq!(stats.completions, 0, "the RECV is still armed: {stats}");
+            assert_eq!(reader.in_flight(), 1, "{stats}");
+        }
+        (&client).write_all(b"late").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(reader.read(&mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"late");
+        let stats = reader.stats();
+        assert_eq!((stats.ops_submitted, stats.bytes), (1, 4), "{stats}");
+        let handle = reader.stats_handle();
+        drop(reader);
+        assert_eq!(handle.snapshot().cancelled, 1, "the armed RECV was withdrawn");
     });
 }

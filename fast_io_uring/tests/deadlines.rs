@@ -254,37 +254,49 @@ fn c5_write_deadline_reports_the_bytes_accepted() {
     });
 }
 
+/// Both reader shapes: gated (`read_ahead: 0`) and with read-ahead (the default).
 #[test]
 fn c5_read_deadline_then_the_next_read_succeeds() {
     let Some(backend) = uring() else { return };
-    guard(Duration::from_secs(20), move || {
-        let (client, server) = pair(None);
-        let deadline = Duration::from_millis(200);
-        let config = Config {
-            read_deadline: Some(deadline),
-            gate_slice: Duration::from_millis(30),
-            ..Config::default()
-        };
-        let mut reader = backend.new_reader(server.as_fd(), &config).unwrap();
-        let mut buf = [0u8; 16];
-        let started = Instant::now();
-        let err = reader.read(&mut buf).unwrap_err();
-        let took = started.elapsed();
-        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
-        assert!(took >= deadline && took < deadline * 5, "took {took:?}");
-        assert_eq!(reader.in_flight(), 0);
-        // C15: one wait per slice; every slice but the last (cut short at the deadline) ran out
-        // before the deadline. 30 ms slices in 200 ms: about 7 waits and 6 expiries.
-        let stats = reader.stats();
-        assert_eq!(stats.readiness_waits, stats.gate_expiries + 1, "{stats}");
-        assert!(stats.gate_expiries >= 3, "30 ms slices in 200 ms: {stats}");
-        // After each expired slice the RECV was tried again (C4): one per slice, plus the first.
-        assert_eq!(stats.ops_submitted, stats.readiness_waits, "{stats}");
-        // A deadline is not sticky.
-        (&client).write_all(b"late").unwrap();
-        assert_eq!(reader.read(&mut buf).unwrap(), 4);
-        assert_eq!(&buf[..4], b"late");
-    });
+    for read_ahead in [0, Config::default().read_ahead] {
+        guard(Duration::from_secs(20), move || {
+            let (client, server) = pair(None);
+            let deadline = Duration::from_millis(200);
+            let config = Config {
+                read_deadline: Some(deadline),
+                gate_slice: Duration::from_millis(30),
+                read_ahead,
+                ..Config::default()
+            };
+            let mut reader = backend.new_reader(server.as_fd(), &config).unwrap();
+            assert_eq!(reader.reads_ahead(), read_ahead > 0);
+            let mut buf = [0u8; 16];
+            let started = Instant::now();
+            let err = reader.read(&mut buf).unwrap_err();
+            let took = started.elapsed();
+            assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+            assert!(took >= deadline && took < deadline * 5, "took {took:?}");
+            // C15: one wait per slice; every slice but the last (cut short at the deadline) ran
+            // out before the deadline. 30 ms slices in 200 ms: about 7 waits and 6 expiries.
+            let stats = reader.stats();
+            assert_eq!(stats.readiness_waits, stats.gate_expiries + 1, "{stats}");
+            assert!(stats.gate_expiries >= 3, "30 ms slices in 200 ms: {stats}");
+            if read_ahead == 0 {
+                // After each expired slice the RECV was tried again (C4): one per slice, plus
+                // the first, and none is left in flight.
+                assert_eq!(stats.ops_submitted, stats.readiness_waits, "{stats}");
+                assert_eq!(reader.in_flight(), 0);
+            } else {
+                // One multishot RECV waited through every slice, and stays armed.
+                assert_eq!(stats.ops_submitted, 1, "{stats}");
+                assert_eq!(reader.in_flight(), 1);
+            }
+            // A deadline is not sticky.
+            (&client).write_all(b"late").unwrap();
+            assert_eq!(reader.read(&mut buf).unwrap(), 4);
+            assert_eq!(&buf[..4], b"late");
+        });
+    }
 }
 
 #[test]

@@ -32,7 +32,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 const TOTAL: usize = 512 << 20;
 const READ: usize = 1 << 20;
-const SHAPES: [&str; 4] = ["std", "gated", "multi_copy", "multi_borrow"];
+const SHAPES: [&str; 5] = ["std", "gated", "multi_copy", "multi_copy_coop", "multi_borrow"];
 /// The provided buffers: as many and as large as a reader's 4 MiB socket buffer.
 const BUFFERS: u16 = 64;
 const BUFFER: usize = 64 << 10;
@@ -57,6 +57,14 @@ fn ring() -> IoUring {
     IoUring::builder()
         .setup_single_issuer()
         .setup_defer_taskrun()
+        .build(64)
+        .expect("io_uring setup")
+}
+
+/// A ring any thread may enter: completions run as task work of the thread that submitted.
+fn coop_ring() -> IoUring {
+    IoUring::builder()
+        .setup_coop_taskrun()
         .build(64)
         .expect("io_uring setup")
 }
@@ -153,8 +161,7 @@ struct Multishot {
 }
 
 impl Multishot {
-    fn new(fd: i32, copy: bool) -> Multishot {
-        let ring = ring();
+    fn new(fd: i32, copy: bool, ring: IoUring) -> Multishot {
         let bytes = usize::from(BUFFERS) * size_of::<types::BufRingEntry>();
         // SAFETY: an anonymous private mapping; no existing memory is touched.
         let mem = unsafe {
@@ -327,8 +334,9 @@ fn run(shape: &str) -> [f64; 4] {
             empty: false,
             entries: 0,
         }),
-        "multi_copy" => Box::new(Multishot::new(fd, true)),
-        _ => Box::new(Multishot::new(fd, false)),
+        "multi_copy" => Box::new(Multishot::new(fd, true, ring())),
+        "multi_copy_coop" => Box::new(Multishot::new(fd, true, coop_ring())),
+        _ => Box::new(Multishot::new(fd, false, ring())),
     };
     let mut buf = vec![0u8; READ];
     let (start, thread0, process0) = (

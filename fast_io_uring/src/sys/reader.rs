@@ -1,4 +1,11 @@
-//! [`UringReader`]: RECV on io_uring, readiness-gated.
+//! [`UringReader`]: RECV on io_uring, with read-ahead (a multishot RECV) or readiness-gated.
+//!
+//! With [`Config::read_ahead`] above zero (the default) and a kernel that has provided buffer
+//! rings and multishot RECV (6.0), the reader keeps one multishot RECV armed across calls and
+//! hands out what it received: see `reader/ahead.rs`. Measured with `recv_shapes` (benches),
+//! that shape costs fewer kernel entries per MiB than a blocking `recv` and less CPU than the
+//! gated one, despite the copy out of its buffers. Otherwise (`read_ahead: 0`, or a kernel
+//! without them) it reads as follows.
 //!
 //! Each `read` is one RECV with `MSG_DONTWAIT` into the caller's buffer: it completes at once with
 //! data, end of stream (`0`, C8) or `-EAGAIN`. When the last RECV found the socket empty
@@ -30,6 +37,10 @@ use super::cqe::transfer_error;
 use super::gate::{self, Next};
 use super::ring::{Ring, Setup};
 
+mod ahead;
+
+use ahead::Ahead;
+
 /// The io_uring backend's reader. Built by [`UringBackend`](crate::UringBackend).
 pub struct UringReader {
     // Fields drop in declaration order: the ring first, so any operation still in flight is
@@ -43,6 +54,8 @@ pub struct UringReader {
     /// The last RECV found the socket empty (`-EAGAIN`): the next one goes behind a gate, in the
     /// same submission.
     empty: bool,
+    /// The read-ahead, when the reader has one (`reader/ahead.rs`); `None`: gated RECVs.
+    ahead: Option<Ahead>,
 }
 
 impl fmt::Debug for UringReader {
@@ -57,7 +70,13 @@ impl fmt::Debug for UringReader {
 
 impl UringReader {
     pub(crate) fn new(fd: BorrowedFd<'_>, config: &Config) -> Result<UringReader, Error> {
-        UringReader::with_setups(fd, config, &Setup::ALL)
+        if config.read_ahead > 0 {
+            // A multishot RECV stays armed between calls, so its ring must be one any thread
+            // may enter (a reader may move threads, C11): no single issuer.
+            UringReader::with_setups(fd, config, &Ahead::SETUPS)
+        } else {
+            UringReader::with_setups(fd, config, &Setup::ALL)
+        }
     }
 
     /// A reader whose ring takes the first of `setups` the kernel accepts.
@@ -69,8 +88,9 @@ impl UringReader {
         config.validate()?;
         let sock = adopt(fd)?;
         let stats = StatsHandle::new();
-        let ring =
+        let mut ring =
             Ring::with_setups(config.ring_entries, stats.clone(), setups).map_err(Error::Os)?;
+        let ahead = Ahead::new(&mut ring, config.read_ahead);
         Ok(UringReader {
             ring,
             sock,
@@ -79,13 +99,25 @@ impl UringReader {
             sticky: None,
             stats,
             empty: false,
+            ahead,
         })
     }
 
-    /// Operations handed to the kernel whose completion has not been reaped. Always 0 when no
-    /// call is running.
+    /// Operations handed to the kernel whose completion has not been reaped. Between calls,
+    /// 0, or 1 while a read-ahead's multishot RECV is armed.
     pub fn in_flight(&self) -> usize {
         self.ring.outstanding()
+    }
+
+    /// Whether this reader reads ahead with a multishot RECV ([`Config::read_ahead`] above zero
+    /// and a kernel that has it); `false`: one gated RECV per read.
+    pub fn reads_ahead(&self) -> bool {
+        self.ahead.as_ref().is_some_and(Ahead::usable)
+    }
+
+    /// Bytes received ahead of the caller and not yet read.
+    pub fn held(&self) -> usize {
+        self.ahead.as_ref().map_or(0, Ahead::held)
     }
 
     /// The ring's setup flags, e.g. `"SINGLE_ISSUER|DEFER_TASKRUN"`.
@@ -123,6 +155,20 @@ impl UringReader {
     fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        if let Some(ahead) = self.ahead.as_mut().filter(|ahead| ahead.usable()) {
+            let limits = ahead::Limits {
+                deadline: Deadline::start(self.limit),
+                gate_slice: self.gate_slice,
+            };
+            let fd = self.sock.as_raw_fd();
+            let counters = self.stats.counters();
+            if let Some(read) =
+                ahead.read(&mut self.ring, fd, buf, &limits, &mut self.sticky, counters)
+            {
+                return read;
+            }
+            // The kernel has no multishot RECV: read gated from now on (nothing was received).
         }
         if let Some(sticky) = self.sticky {
             return Err(sticky.error().into());

@@ -103,14 +103,17 @@ use std::time::{Duration, Instant};
 use fast_io::StatsHandle;
 use fast_io::faults::{self, Fault};
 use io_uring::types::{SubmitArgs, Timespec};
-use io_uring::{IoUring, opcode, squeue};
+use io_uring::{IoUring, cqueue, opcode, squeue};
 
 mod batch;
+mod multishot;
+mod provided;
 mod table;
 mod transfer;
 
 use table::{Collect, Table};
 
+pub(crate) use multishot::Delivery;
 pub(crate) use transfer::{Gate, Transfer};
 
 /// The smallest ring built: a gate needs two SQEs in one submission, plus room for a cancel.
@@ -169,6 +172,8 @@ pub(crate) enum Owned {
 struct Done {
     token: u64,
     result: i32,
+    /// The CQE's flags: `IORING_CQE_F_MORE`, and the provided buffer it names, if any.
+    flags: u32,
     /// Freed with this record: the kernel is finished with it.
     #[allow(
         dead_code,
@@ -197,6 +202,9 @@ pub(crate) struct Ring {
     injected: u64,
     /// Times an injected overflow left CQEs in the kernel's overflow list.
     cq_overflows: u64,
+    /// The ring's provided buffers (`ring/provided.rs`), once a multishot reader asked for them.
+    /// Freed only after every operation is reaped: see `Drop`.
+    provided: Option<provided::Provided>,
 }
 
 impl std::fmt::Debug for Ring {
@@ -319,6 +327,7 @@ impl Ring {
                         stats,
                         injected,
                         cq_overflows: 0,
+                        provided: None,
                     });
                 }
                 Err(err) => last = Some(err),
@@ -469,10 +478,12 @@ impl Ring {
         } = self;
         for cqe in uring.completion() {
             let token = cqe.user_data();
-            if let Some(completed) = table.complete(token, cqe.result()) {
+            let flags = cqe.flags();
+            if let Some(completed) = table.complete(token, cqe.result(), cqueue::more(flags)) {
                 done.push(Done {
                     token,
                     result: completed.result,
+                    flags,
                     owned: completed.owned,
                 });
             }
@@ -606,6 +617,9 @@ impl Drop for Ring {
             self.done.clear();
         }
         // Never reported: the kernel may still use their memory, so it is never freed.
+        if self.table.in_flight() > 0 {
+            std::mem::forget(self.provided.take());
+        }
         self.table.leak_in_flight();
     }
 }

@@ -12,7 +12,10 @@
 //! operation's result waits in its own slot until the call that pushed it takes it, so a call
 //! waiting for its CQEs looks at its own slots only; a *queued* operation's result (a group's
 //! gate, a drop test's hook) is handed to the ring's list of completions for its owner, with the
-//! memory it owned; a *discarded* one's (an `AsyncCancel`, an injected `NOP`) is dropped.
+//! memory it owned; a *discarded* one's (an `AsyncCancel`, an injected `NOP`) is dropped. A
+//! *multishot* operation (a reader's multishot RECV) is queued too, but posts many CQEs: each
+//! one flagged `IORING_CQE_F_MORE` goes to its owner and leaves the operation in flight; the
+//! first one without the flag is its last, and only that one frees the slot.
 
 use super::Owned;
 
@@ -25,6 +28,9 @@ pub(super) enum Collect {
     Queued,
     /// Nobody: its CQE is reaped and dropped.
     Discard,
+    /// Its owner, through the ring's completions, CQE by CQE until one comes without
+    /// `IORING_CQE_F_MORE`.
+    Multishot,
 }
 
 #[derive(Debug)]
@@ -99,8 +105,10 @@ impl Table {
     }
 
     /// The kernel reported `token`'s CQE: a scoped result stays in its slot for [`Table::take`],
-    /// a queued one is returned for the ring's completions, a discarded one is dropped.
-    pub(super) fn complete(&mut self, token: u64, result: i32) -> Option<Completed> {
+    /// a queued one is returned for the ring's completions, a discarded one is dropped. `more`
+    /// is the CQE's `IORING_CQE_F_MORE`: a multishot operation's CQE with it is returned and
+    /// leaves the operation in flight (no other kind of operation posts one).
+    pub(super) fn complete(&mut self, token: u64, result: i32, more: bool) -> Option<Completed> {
         let Some(slot) = self
             .slots
             .get_mut((token as u32) as usize)
@@ -113,6 +121,13 @@ impl Table {
             debug_assert!(false, "second CQE for token {token:#x}");
             return None;
         };
+        if more {
+            debug_assert_eq!(collect, Collect::Multishot, "MORE on a single-shot operation");
+            return Some(Completed {
+                result,
+                owned: Owned::Nothing,
+            });
+        }
         self.in_flight -= 1;
         if collect == Collect::Scoped {
             slot.state = State::Done(result);
@@ -122,7 +137,7 @@ impl Table {
             unreachable!("matched above");
         };
         self.release(token);
-        (collect == Collect::Queued).then_some(Completed { result, owned })
+        matches!(collect, Collect::Queued | Collect::Multishot).then_some(Completed { result, owned })
     }
 
     /// Whether a scoped operation's CQE has been reaped (its result is waiting).
@@ -191,7 +206,7 @@ mod tests {
         assert!(table.is_in_flight(first));
         assert!(
             table
-                .complete(first, 7)
+                .complete(first, 7, false)
                 .is_some_and(|done| done.result == 7)
         );
         assert!(!table.is_in_flight(first));
@@ -209,7 +224,7 @@ mod tests {
         let token = table.insert(Collect::Scoped, Owned::Nothing);
         assert_eq!(table.take(token), None, "no CQE yet");
         assert!(
-            table.complete(token, -11).is_none(),
+            table.complete(token, -11, false).is_none(),
             "not handed to the list"
         );
         assert_eq!(table.in_flight(), 0);
@@ -225,9 +240,28 @@ mod tests {
         let cancel = table.insert(Collect::Discard, Owned::Nothing);
         let gate = table.insert(Collect::Queued, Owned::Nothing);
         assert_eq!(table.cancellable(), vec![gate]);
-        assert!(table.complete(cancel, 0).is_none());
+        assert!(table.complete(cancel, 0, false).is_none());
         assert_eq!(table.in_flight(), 1);
         assert!(table.cancellable().contains(&gate));
+    }
+
+    #[test]
+    fn a_multishot_operation_stays_in_flight_until_its_last_cqe() {
+        let mut table = Table::default();
+        let token = table.insert(Collect::Multishot, Owned::Nothing);
+        for bytes in [100, 200] {
+            let done = table.complete(token, bytes, true).expect("handed over");
+            assert_eq!(done.result, bytes);
+            assert!(table.is_in_flight(token), "more CQEs to come");
+            assert_eq!(table.in_flight(), 1);
+        }
+        assert_eq!(table.cancellable(), vec![token]);
+        let last = table.complete(token, 0, false).expect("the last is handed over too");
+        assert_eq!(last.result, 0);
+        assert!(!table.is_in_flight(token));
+        assert_eq!(table.in_flight(), 0);
+        let next = table.insert(Collect::Queued, Owned::Nothing);
+        assert_eq!(next as u32, token as u32, "the slot is free again");
     }
 
     #[test]
@@ -236,7 +270,7 @@ mod tests {
         for _ in 0..3 {
             let token = table.insert(Collect::Queued, Owned::Nothing);
             assert_ne!(token, 0);
-            table.complete(token, 0);
+            table.complete(token, 0, false);
         }
     }
 }
