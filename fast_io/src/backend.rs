@@ -57,7 +57,11 @@
 //!   gives `ConnectionReset`. The first such error is sticky: every later call on that writer
 //!   fails with the same kind.
 //! - **C8 Reads.** A read returns at least one byte, or `0` only at end of stream. After a peer's
-//!   `shutdown(Write)`, every byte it sent is read before end of stream is seen.
+//!   `shutdown(Write)`, every byte it sent is read before end of stream is seen. A reader takes
+//!   from the socket at most [`Config::read_ahead`] bytes beyond what its reads have returned
+//!   (the io_uring reader receives ahead into buffers of its own, with one multishot RECV armed
+//!   across calls; epoll and std take only what each read returns); a reader dropped with bytes
+//!   held drops them, and `read_ahead: 0` makes every backend take only what it returns.
 //! - **C9 Bad input.** An invalid [`Config`], a descriptor that is not a connected stream socket,
 //!   or a closed descriptor is refused at construction with a typed error (`InvalidInput` or the
 //!   OS error) — never a panic, never a hang. Every `Duration` in a `Config`, up to
@@ -98,7 +102,11 @@
 //!   found the socket not ready, whether or not the kernel then had to wait (a transfer whose
 //!   slice ran out before it moved anything counts as no operation); a gate expiry is such a slice that ran out with the deadline
 //!   (if any) not yet passed. A group member counts both exactly as a lone writer or reader
-//!   does in the same situation.
+//!   does in the same situation. A reader with read-ahead counts its waits and expiries the
+//!   same way, one per slice it waited with nothing received; its multishot RECV is one
+//!   operation however many pieces it receives, completed when it ends (so operations and
+//!   completions differ by one while it is armed), and a read served from bytes already
+//!   received makes no system call.
 //!
 //! # Shared sockets and groups
 //!

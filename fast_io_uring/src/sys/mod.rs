@@ -4,9 +4,10 @@
 //! | file          | holds                                                                |
 //! |---------------|----------------------------------------------------------------------|
 //! | `ring.rs`     | the ring, its setup flags, tokens, timeouts, the one `unsafe fn push` |
+//! | `ring/`       | transfers, batches, a multishot RECV, provided buffers, the op table |
 //! | `gate.rs`     | a lone gate: one slice of `PollAdd` + `LinkTimeout`; shortage back-off |
 //! | `writer.rs`   | [`UringWriter`]: batch buffer, one SEND/SENDMSG in flight            |
-//! | `reader.rs`   | [`UringReader`]: RECV                                                 |
+//! | `reader.rs`   | [`UringReader`]: a gated RECV per read, or read-ahead (`reader/`)    |
 //! | `group.rs`    | [`UringGroup`]: many sockets, one shared ring, one entry per round   |
 //! | `group/`      | a member's turns and counting, gate routing, rounds, passes          |
 //! | `probe.rs`    | availability: ring creation, opcode probe, reasons a user can act on |
@@ -14,7 +15,8 @@
 //!
 //! Every wait, lone or grouped, is one gate slice at a time and ends in a new try of the transfer
 //! (C4): the kernel reports readiness later than room exists, so a wait that only re-armed could
-//! last for ever. A lone writer or reader and a group member count their waits alike: one
+//! last for ever. (A reader's read-ahead keeps its multishot RECV armed through every slice
+//! instead: a socket is readable as soon as one byte is queued, so a receive is never told late.) A lone writer or reader and a group member count their waits alike: one
 //! readiness wait per slice, one gate expiry per slice that ran out before the deadline (C15).
 
 mod cqe;
