@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use fast_io::{Config, Error, MAX_BATCH_BYTES, MAX_RING_ENTRIES, Policy};
+use fast_io::{Config, Error, MAX_BATCH_BYTES, MAX_READ_AHEAD, MAX_RING_ENTRIES, Policy};
 use proptest::prelude::*;
 
 proptest! {
@@ -52,6 +52,7 @@ proptest! {
         batch in prop_oneof![Just(0usize), 1usize..=4096, Just(MAX_BATCH_BYTES), Just(MAX_BATCH_BYTES + 1), any::<usize>()],
         ops in prop_oneof![Just(0usize), 1usize..1024, any::<usize>()],
         entries in prop_oneof![Just(0u32), 1u32..=MAX_RING_ENTRIES, any::<u32>()],
+        ahead in prop_oneof![Just(0usize), 1usize..=(1 << 20), Just(MAX_READ_AHEAD), Just(MAX_READ_AHEAD + 1), any::<usize>()],
     ) {
         let config = Config {
             write_deadline: write_nanos.map(Duration::from_nanos),
@@ -60,13 +61,15 @@ proptest! {
             batch_bytes: batch,
             max_ops_per_submit: ops,
             ring_entries: entries,
+            read_ahead: ahead,
         };
         let valid = gate_nanos > 0
             && write_nanos != Some(0)
             && read_nanos != Some(0)
             && (1..=MAX_BATCH_BYTES).contains(&batch)
             && ops > 0
-            && (1..=MAX_RING_ENTRIES).contains(&entries);
+            && (1..=MAX_RING_ENTRIES).contains(&entries)
+            && ahead <= MAX_READ_AHEAD;
         match config.validate() {
             Ok(()) => prop_assert!(valid, "{config:?} was accepted"),
             Err(err) => {

@@ -179,6 +179,7 @@ fn c15_read_ahead_counts_slices_and_one_operation() {
         let config = Config {
             read_deadline: Some(DEADLINE),
             gate_slice: SLICE,
+            read_ahead: 1 << 20,
             ..Config::default()
         };
         let mut reader = UringBackend.new_reader(server.as_fd(), &config).unwrap();
@@ -202,6 +203,10 @@ fn c15_read_ahead_counts_slices_and_one_operation() {
         assert_eq!((stats.ops_submitted, stats.bytes), (1, 4), "{stats}");
         let handle = reader.stats_handle();
         drop(reader);
-        assert_eq!(handle.snapshot().cancelled, 1, "the armed RECV was withdrawn");
+        assert_eq!(
+            handle.snapshot().cancelled,
+            1,
+            "the armed RECV was withdrawn"
+        );
     });
 }

@@ -395,10 +395,7 @@ fn etime_gate_expiries_byte_exact() {
 /// ring then works.
 fn setup_falls_back() {
     let pair = writer_to_reader(None);
-    // The writer's first setup is SINGLE_ISSUER|DEFER_TASKRUN, so it falls back to COOP_TASKRUN;
-    // a reader with read-ahead never tries SINGLE_ISSUER (its multishot RECV stays armed across
-    // calls, and a reader may move threads), so it falls back from COOP_TASKRUN to none.
-    assert_eq!(pair.setups, ("COOP_TASKRUN", "none"));
+    assert_eq!(pair.setups, ("COOP_TASKRUN", "COOP_TASKRUN"));
     assert!(pair.writer_injected > 0 && pair.reader_injected > 0);
     // A group's rings never try SINGLE_ISSUER: its first setup is COOP_TASKRUN.
     let group = group_transfer(None);

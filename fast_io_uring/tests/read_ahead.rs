@@ -14,6 +14,14 @@ use std::time::{Duration, Instant};
 use fast_io::{Config, SocketReader};
 use support::{check, fill, guard, pair, uring};
 
+/// Readers here read ahead 1 MiB (the default is none).
+fn ahead() -> Config {
+    Config {
+        read_ahead: 1 << 20,
+        ..Config::default()
+    }
+}
+
 /// Sends `total` pattern bytes from offset 0 in 64 KiB writes, then closes.
 fn send_pattern(client: std::net::TcpStream, total: usize) -> thread::JoinHandle<()> {
     thread::spawn(move || {
@@ -88,7 +96,10 @@ fn read_ahead_is_bounded_and_recovers_when_its_buffers_run_out() {
             stats.ops_submitted > 1,
             "the RECV never ran out of buffers and was never armed again: {stats}"
         );
-        assert_eq!(stats.ops_submitted, stats.completions, "ended at EOF: {stats}");
+        assert_eq!(
+            stats.ops_submitted, stats.completions,
+            "ended at EOF: {stats}"
+        );
         assert_eq!(reader.in_flight(), 0);
     });
 }
@@ -101,9 +112,7 @@ fn a_reader_whose_arming_thread_exited_keeps_reading() {
     guard(Duration::from_secs(60), move || {
         const TOTAL: usize = 8 << 20;
         let (client, server) = pair(None);
-        let reader = backend
-            .new_reader(server.as_fd(), &Config::default())
-            .unwrap();
+        let reader = backend.new_reader(server.as_fd(), &ahead()).unwrap();
         let sending = send_pattern(client, TOTAL);
         let mut reader = thread::spawn(move || {
             let mut reader = reader;
@@ -136,9 +145,7 @@ fn a_drop_withdraws_the_armed_recv() {
     let Some(backend) = uring() else { return };
     guard(Duration::from_secs(20), move || {
         let (client, server) = pair(None);
-        let mut reader = backend
-            .new_reader(server.as_fd(), &Config::default())
-            .unwrap();
+        let mut reader = backend.new_reader(server.as_fd(), &ahead()).unwrap();
         if !reader.reads_ahead() {
             println!("skipped: this kernel has no provided buffer ring");
             return;
@@ -158,7 +165,9 @@ fn a_drop_withdraws_the_armed_recv() {
         drop(client);
         let mut got = Vec::new();
         let mut server = server;
-        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         server.read_to_end(&mut got).unwrap();
         // Bytes the reader had received ahead went with it; everything after the drop is here.
         let tail = &got[got.len() - block.len()..];

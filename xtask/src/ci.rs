@@ -54,8 +54,8 @@ const FAULT_RUNS: &[&str] = &[
 const FAULTS_ENV: &str = "FAST_IO_FAULTS";
 
 /// What runs under faults: both suites, every fixed backend module (not the `auto::` rerun).
-const FAULT_FILTERSET: &str = "test(/^(blocking|poll|uring)::/)";
-const FAULT_NAMES: &[&str] = &["blocking::", "poll::", "uring::"];
+const FAULT_FILTERSET: &str = "test(/^(blocking|poll|uring|uring_ahead)::/)";
+const FAULT_NAMES: &[&str] = &["blocking::", "poll::", "uring::", "uring_ahead::"];
 
 /// Runs every CI step. Takes no options; unknown ones are refused rather than ignored.
 pub fn run(args: &[String]) -> Result<(), String> {

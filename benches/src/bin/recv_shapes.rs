@@ -32,7 +32,13 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 const TOTAL: usize = 512 << 20;
 const READ: usize = 1 << 20;
-const SHAPES: [&str; 5] = ["std", "gated", "multi_copy", "multi_copy_coop", "multi_borrow"];
+const SHAPES: [&str; 5] = [
+    "std",
+    "gated",
+    "multi_copy",
+    "multi_copy_coop",
+    "multi_borrow",
+];
 /// The provided buffers: as many and as large as a reader's 4 MiB socket buffer.
 const BUFFERS: u16 = 64;
 const BUFFER: usize = 64 << 10;

@@ -234,4 +234,5 @@ macro_rules! conformance {
 conformance!(blocking, backend: fast_io::StdBackend);
 conformance!(poll, backend: fast_io_poll::PollBackend);
 conformance!(uring, backend: fast_io_uring::UringBackend);
+conformance!(uring_ahead, backend: fast_io_tests::backend::UringReadAhead);
 conformance!(auto, policy_from_env);

@@ -1,11 +1,9 @@
 //! [`UringReader`]: RECV on io_uring, with read-ahead (a multishot RECV) or readiness-gated.
 //!
-//! With [`Config::read_ahead`] above zero (the default) and a kernel that has provided buffer
-//! rings and multishot RECV (6.0), the reader keeps one multishot RECV armed across calls and
-//! hands out what it received: see `reader/ahead.rs`. Measured with `recv_shapes` (benches),
-//! that shape costs fewer kernel entries per MiB than a blocking `recv` and less CPU than the
-//! gated one, despite the copy out of its buffers. Otherwise (`read_ahead: 0`, or a kernel
-//! without them) it reads as follows.
+//! With [`Config::read_ahead`] above zero and a kernel that has provided buffer rings and
+//! multishot RECV (6.0), the reader keeps one multishot RECV armed across calls and hands out
+//! what it received: see `reader/ahead.rs`, which also says why it is not the default.
+//! Otherwise (`read_ahead: 0`, the default, or a kernel without them) it reads as follows.
 //!
 //! Each `read` is one RECV with `MSG_DONTWAIT` into the caller's buffer: it completes at once with
 //! data, end of stream (`0`, C8) or `-EAGAIN`. When the last RECV found the socket empty
@@ -72,7 +70,8 @@ impl UringReader {
     pub(crate) fn new(fd: BorrowedFd<'_>, config: &Config) -> Result<UringReader, Error> {
         if config.read_ahead > 0 {
             // A multishot RECV stays armed between calls, so its ring must be one any thread
-            // may enter (a reader may move threads, C11): no single issuer.
+            // may enter (a reader may move threads, C11): no single issuer. (Measured: with
+            // SINGLE_ISSUER|DEFER_TASKRUN it costs the same.)
             UringReader::with_setups(fd, config, &Ahead::SETUPS)
         } else {
             UringReader::with_setups(fd, config, &Setup::ALL)

@@ -26,7 +26,10 @@ impl Ring {
     /// [`Ring::provide_buffers`]); the next entry into the kernel submits it. Returns its token:
     /// its CQEs come back through [`Ring::deliveries`].
     pub(crate) fn arm_recv_multishot(&mut self, fd: RawFd) -> io::Result<u64> {
-        assert!(self.provided.is_some(), "a multishot RECV needs provided buffers");
+        assert!(
+            self.provided.is_some(),
+            "a multishot RECV needs provided buffers"
+        );
         self.claim_issuer()?;
         let padded = self.pad_completions();
         self.reserve(1);

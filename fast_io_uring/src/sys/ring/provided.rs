@@ -78,7 +78,10 @@ unsafe impl Send for Provided {}
 impl Provided {
     /// The buffer `id` holds, for its first `len` bytes.
     pub(crate) fn bytes(&self, id: u16, len: usize) -> &[u8] {
-        assert!(id < self.count && len <= self.size as usize, "buffer {id}: {len} bytes");
+        assert!(
+            id < self.count && len <= self.size as usize,
+            "buffer {id}: {len} bytes"
+        );
         let start = usize::from(id) * self.size as usize;
         // SAFETY: in bounds of the buffers' mapping (checked above). The caller reads a buffer
         // only between the CQE that named it and giving it back, while the kernel keeps out of

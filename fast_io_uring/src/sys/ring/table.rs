@@ -122,7 +122,11 @@ impl Table {
             return None;
         };
         if more {
-            debug_assert_eq!(collect, Collect::Multishot, "MORE on a single-shot operation");
+            debug_assert_eq!(
+                collect,
+                Collect::Multishot,
+                "MORE on a single-shot operation"
+            );
             return Some(Completed {
                 result,
                 owned: Owned::Nothing,
@@ -137,7 +141,8 @@ impl Table {
             unreachable!("matched above");
         };
         self.release(token);
-        matches!(collect, Collect::Queued | Collect::Multishot).then_some(Completed { result, owned })
+        matches!(collect, Collect::Queued | Collect::Multishot)
+            .then_some(Completed { result, owned })
     }
 
     /// Whether a scoped operation's CQE has been reaped (its result is waiting).
@@ -256,7 +261,9 @@ mod tests {
             assert_eq!(table.in_flight(), 1);
         }
         assert_eq!(table.cancellable(), vec![token]);
-        let last = table.complete(token, 0, false).expect("the last is handed over too");
+        let last = table
+            .complete(token, 0, false)
+            .expect("the last is handed over too");
         assert_eq!(last.result, 0);
         assert!(!table.is_in_flight(token));
         assert_eq!(table.in_flight(), 0);
