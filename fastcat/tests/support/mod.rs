@@ -16,20 +16,9 @@ use sha2::{Digest, Sha256};
 /// Generous: a transfer here takes well under a second; a hang must fail, not stall the run.
 pub const GUARD: Duration = Duration::from_secs(60);
 
+/// The fastcat binary, built by cargo for the tests of its own package.
 pub fn fastcat() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    // target/<profile>/deps/fastcat-<hash> → target/<profile>/examples/fastcat
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("a target dir")
-        .join("examples/fastcat");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo test builds examples first",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_fastcat"))
 }
 
 /// Whether `name` is listed in the environment variable `var` (comma-separated).
