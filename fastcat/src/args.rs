@@ -93,10 +93,10 @@ pub enum Command {
         /// Where to connect each one: HOST:PORT
         target: String,
         /// At most N connections at once
-        #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_positive)]
         max_connections: u64,
         /// Exit after N connections ended [default: never]
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_name = "N", value_parser = parse_positive)]
         count: Option<u64>,
     },
     /// Print a completion script for SHELL on stdout
@@ -125,6 +125,14 @@ impl TypedValueParser for BackendName {
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
         Some(Box::new(BACKENDS.into_iter().map(PossibleValue::new)))
+    }
+}
+
+/// A whole number above 0.
+pub fn parse_positive(text: &str) -> Result<u64, String> {
+    match text.trim().parse() {
+        Ok(0) | Err(_) => Err("must be a whole number above 0".into()),
+        Ok(n) => Ok(n),
     }
 }
 

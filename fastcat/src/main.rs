@@ -68,14 +68,16 @@ impl Context {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "fastcat", &mut io::stdout());
         return ExitCode::SUCCESS;
     }
-    if let Err(message) = check_usage(&cli.command) {
-        Cli::command()
-            .error(clap::error::ErrorKind::ArgumentConflict, message)
+    if let Err((name, message)) = check_usage(&cli.command) {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let sub = cmd.find_subcommand_mut(name).expect("a subcommand");
+        sub.error(clap::error::ErrorKind::ArgumentConflict, message)
             .exit();
     }
     let policy = match policy(cli.common.backend.as_deref()) {
@@ -94,19 +96,48 @@ fn main() -> ExitCode {
     }
 }
 
-/// The combinations clap cannot refuse by itself.
-fn check_usage(command: &Command) -> Result<(), String> {
+/// The command line, or the end of the process: `--help` and `--version` on stdout with exit 0,
+/// a usage error on stderr with exit 2 and the usage of the command it concerns (clap leaves
+/// the usage out of errors about a value, where a user needs it as much).
+fn parse() -> Cli {
+    let err = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(err) => err,
+    };
+    let text = err.render().to_string();
+    if !err.use_stderr() || text.contains("Usage:") {
+        err.exit();
+    }
+    let mut cmd = Cli::command();
+    cmd.build();
+    let named = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let usage = match named
+        .as_deref()
+        .and_then(|name| cmd.find_subcommand_mut(name))
+    {
+        Some(sub) => sub.render_usage(),
+        None => cmd.render_usage(),
+    };
+    let tip = "\nFor more information";
+    let (error, rest) = text.split_at(text.find(tip).unwrap_or(text.len()));
+    eprint!("{}\n\n{usage}\n{rest}", error.trim_end());
+    std::process::exit(2);
+}
+
+/// The combinations clap cannot refuse by itself: the subcommand and what is wrong.
+fn check_usage(command: &Command) -> Result<(), (&'static str, &'static str)> {
     let is_stdio = |path: Option<&Path>| path.is_none_or(|p| p.as_os_str() == "-");
     match command {
-        Command::Send { file, streams, .. } if *streams > 1 && is_stdio(Some(file)) => {
-            Err("send --streams N (N > 1) needs a FILE, not stdin: each stream reads its own range".into())
-        }
+        Command::Send { file, streams, .. } if *streams > 1 && is_stdio(Some(file)) => Err((
+            "send",
+            "--streams N (N > 1) needs a FILE, not stdin: each stream reads its own range",
+        )),
         Command::Recv {
             output, streams, ..
-        } if *streams > 1 && is_stdio(output.as_deref()) => Err(
-            "recv --streams N (N > 1) needs -o FILE, not stdout: each range is written at its offset"
-                .into(),
-        ),
+        } if *streams > 1 && is_stdio(output.as_deref()) => Err((
+            "recv",
+            "--streams N (N > 1) needs -o FILE, not stdout: each range is written at its offset",
+        )),
         _ => Ok(()),
     }
 }
