@@ -165,12 +165,14 @@ fn send_and_recv(
     let mut args = vec!["send", &file, &peer, "--backend", backend];
     args.extend(send_extra);
     let sender = run(&args);
-    let received = receiver.finish("fastcat recv");
+    // The sender first: if it failed, the receiver would wait for it until the guard (it is
+    // killed when dropped).
     assert!(
         sender.status.success(),
         "{backend} {peer}: {}",
         text(&sender.stderr)
     );
+    let received = receiver.finish("fastcat recv");
     assert!(
         received.0.status.success(),
         "{backend} {peer}: {}",
