@@ -33,10 +33,10 @@ pub fn run_fallback(args: &[String]) -> Result<(), String> {
         return Err(format!("fallback takes no arguments, got {arg:?}"));
     }
     // Build first, with io_uring still enabled, so only the checks run under the sysctl.
-    run(cargo(&["build", "-p", "fast_io", "--example", "fastcat"]))?;
-    let fastcat = crate::cmd::root().join("target/debug/examples/fastcat");
+    run(cargo(&["build", "-p", "fastcat"]))?;
+    let fastcat = crate::cmd::root().join("target/debug/fastcat");
     let fastcat = std::env::var_os("CARGO_TARGET_DIR").map_or(fastcat, |dir| {
-        std::path::PathBuf::from(dir).join("debug/examples/fastcat")
+        std::path::PathBuf::from(dir).join("debug/fastcat")
     });
     let old = fs::read_to_string(SYSCTL).map_err(|err| format!("{SYSCTL}: {err}"))?;
     fs::write(SYSCTL, "2")

@@ -8,7 +8,7 @@
 //! within-round ratios and medians, [`report`] writes the markdown and [`chart`] the SVGs.
 //! `--criterion` also runs the criterion benches, for criterion's own HTML report.
 //!
-//! It builds the `fastcat` example first and hands it to the bench as `FASTCAT_BIN`: the
+//! It builds the `fastcat` binary (the `fastcat` crate) first and hands it to the bench as `FASTCAT_BIN`: the
 //! `fastcat` scenario runs `fastcat loopback`, and the `relay` scenario (`--only relay`, cases
 //! `relay/1conn` and `relay/64conn`) runs `fastcat relay` against the benches crate's
 //! `std_relay` and, when it is installed, `socat`.
@@ -119,19 +119,12 @@ pub fn run_bench(args: &[String]) -> Result<(), String> {
     let target = target_dir();
     let rounds = target.join("bench-rounds");
     if !options.report_only {
-        run(cargo(&[
-            "build",
-            "--release",
-            "-p",
-            "fast_io",
-            "--example",
-            "fastcat",
-        ]))?;
+        run(cargo(&["build", "--release", "-p", "fastcat"]))?;
         // A failed run must not leave the last run's records behind to be reported as this one.
         remove_dir(&rounds)?;
         let mut cmd = cargo(&["bench", "-p", "benches", "--bench", "rounds", "--"]);
         cmd.args(options.forwarded())
-            .env("FASTCAT_BIN", target.join("release/examples/fastcat"));
+            .env("FASTCAT_BIN", target.join("release/fastcat"));
         run(cmd)?;
         if options.criterion {
             let mut cmd = cargo(&["bench", "-p", "benches"]);

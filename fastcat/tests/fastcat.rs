@@ -2,7 +2,7 @@
 //! compared by SHA-256; plus loopback (and its check catching a corrupted byte), a vanishing peer
 //! and a bad option.
 //!
-//! The fastcat example is built by `cargo test`/`cargo nextest` alongside this test. A missing
+//! Cargo builds the fastcat binary for this test (`CARGO_BIN_EXE_fastcat`). A missing
 //! `socat` or `nc` prints `skipped: <reason>`, and fails instead when `FAST_IO_REQUIRE_TOOLS`
 //! names the tool (CI installs both and requires them); an unavailable backend likewise fails
 //! when `FAST_IO_REQUIRE` names it.
@@ -20,7 +20,7 @@ use support::{
 };
 
 /// The loopback pattern itself, compiled into this test so its promises are checked directly.
-#[path = "../examples/fastcat/pattern.rs"]
+#[path = "../src/pattern.rs"]
 mod pattern;
 
 use pattern::{PERIOD, Pattern};

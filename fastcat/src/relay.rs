@@ -24,7 +24,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fast_io::{Config, Member, Progress, Selection, SocketGroup};
+use fast_io::{Config, Member, Progress, SocketGroup};
+
+use crate::Context;
+use crate::summary::Summary;
 
 /// A relayed connection's two ends: index 0 is the client that connected to LISTEN, 1 the
 /// connection to TARGET.
@@ -93,13 +96,14 @@ pub struct Relay {
 type Accepted = (u64, SocketAddr, TcpStream, TcpStream);
 
 /// Runs the relay until `count` connections ended (or forever).
-pub fn run(selection: &Selection, config: &Config, relay: &Relay) -> Result<(), String> {
+pub fn run(cx: &Context, relay: &Relay) -> Result<(), String> {
     // The group first: a backend without groups (std) is refused before anything listens.
     let config = Config {
         batch_bytes: RELAY_BUFFER,
-        ..config.clone()
+        ..cx.config.clone()
     };
-    let mut group = selection
+    let mut group = cx
+        .selection
         .backend()
         .group(&config)
         .map_err(|e| e.to_string())?;
@@ -123,7 +127,10 @@ pub fn run(selection: &Selection, config: &Config, relay: &Relay) -> Result<(), 
         .spawn(move || accept(listener, &target, timeout, max, tx, free_rx, wake_tx))
         .map_err(|e| format!("cannot start the acceptor: {e}"))?;
     let waker = group.join(wake_rx.as_fd()).map_err(|e| e.to_string())?;
-    serve(&mut *group, waker, &rx, &free_tx, relay)
+    let started = Instant::now();
+    let ended = serve(&mut *group, waker, &rx, &free_tx, relay)?;
+    totals(cx, &*group, ended, started.elapsed());
+    Ok(())
 }
 
 /// The acceptor: accepts a client (at most `max` open at once), connects to `target`, hands the
@@ -159,7 +166,7 @@ fn accept(
             }
         };
         id += 1;
-        let upstream = match super::connect(target, timeout) {
+        let upstream = match crate::net::connect(target, timeout) {
             Ok(upstream) => upstream,
             Err(err) => {
                 eprintln!("fastcat: relay #{id} from {from}: {err}; closing the client");
@@ -178,14 +185,14 @@ fn accept(
 }
 
 /// The relay thread's loop: takes new connections, forwards half-closes, makes a
-/// progress step, and ends connections that are done.
+/// progress step, and ends connections that are done. Returns how many ended, once `count` did.
 fn serve(
     group: &mut dyn SocketGroup,
     waker: Member,
     rx: &Receiver<Accepted>,
     free: &Sender<()>,
     relay: &Relay,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     // Links in slots, and each member's link by the member's own slot in the group: a
     // progress report finds its link with two indexings, no hashing.
     let mut links: Vec<Option<Link>> = Vec::new();
@@ -226,8 +233,7 @@ fn serve(
             }
         }
         if relay.count.is_some_and(|count| ended >= count) {
-            totals(group);
-            return Ok(());
+            return Ok(ended);
         }
         // Wait at most until the first connection runs out of time.
         let now = Instant::now();
@@ -278,15 +284,32 @@ fn serve(
 }
 
 /// The group's counters over the whole run, one line on stderr: what the relay cost the kernel
-/// per MiB it moved (both directions counted once, as received).
-fn totals(group: &dyn SocketGroup) {
+/// per MiB it moved (both directions counted once, as received); with `--json`, the summary's
+/// JSON line instead, its `streams` the connections served.
+fn totals(cx: &Context, group: &dyn SocketGroup, ended: u64, elapsed: Duration) {
     let stats = group.totals();
     // `bytes` counts every byte twice: received from one end, then sent to the other.
-    let mib = (stats.bytes as f64 / 2.0 / (1 << 20) as f64).max(1e-9);
+    let relayed = stats.bytes / 2;
+    if cx.json {
+        let mut summary =
+            Summary::new("relay", "relayed", cx.backend(), relayed, elapsed, &[stats]);
+        summary.streams = ended;
+        summary.print(true, false);
+        return;
+    }
+    // Per MiB only once there is a MiB: below that the ratio says nothing.
+    if relayed < 1 << 20 {
+        eprintln!(
+            "fastcat: relay totals: {relayed} bytes relayed; {} kernel entries, {} operations, \
+             {} readiness waits, {} short transfers",
+            stats.kernel_entries, stats.ops_submitted, stats.readiness_waits, stats.short_transfers,
+        );
+        return;
+    }
+    let mib = relayed as f64 / (1 << 20) as f64;
     eprintln!(
-        "fastcat: relay totals: {} bytes relayed; per MiB: {:.1} kernel entries, {:.1} \
+        "fastcat: relay totals: {relayed} bytes relayed; per MiB: {:.1} kernel entries, {:.1} \
          operations, {:.1} readiness waits, {:.1} short transfers",
-        stats.bytes / 2,
         stats.kernel_entries as f64 / mib,
         stats.ops_submitted as f64 / mib,
         stats.readiness_waits as f64 / mib,

@@ -1,9 +1,11 @@
 //! What the end-to-end tests of fastcat share: the binary, the tools at the other end (`socat`,
 //! `nc`: a missing one prints `skipped: <reason>`, or fails when `FAST_IO_REQUIRE_TOOLS` names
-//! it), the backends that can run here, children bounded by a deadlock guard, and SHA-256.
+//! it), the backends that can run here, children bounded by a deadlock guard, a `recv` on port 0
+//! with the port it printed, and SHA-256.
 
 #![allow(dead_code)] // each test file uses its own part of it
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -16,20 +18,9 @@ use sha2::{Digest, Sha256};
 /// Generous: a transfer here takes well under a second; a hang must fail, not stall the run.
 pub const GUARD: Duration = Duration::from_secs(60);
 
+/// The fastcat binary, built by cargo for the tests of its own package.
 pub fn fastcat() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    // target/<profile>/deps/fastcat-<hash> → target/<profile>/examples/fastcat
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("a target dir")
-        .join("examples/fastcat");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo test builds examples first",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_fastcat"))
 }
 
 /// Whether `name` is listed in the environment variable `var` (comma-separated).
@@ -188,4 +179,72 @@ pub fn sha256_of(data: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A `fastcat recv` that was started on port 0 and said where it listens: the port is read
+/// from its `fastcat: listening on ADDR:PORT` line on stderr, and the rest of stderr is kept.
+pub struct Announced {
+    child: Guarded,
+    pub port: u16,
+    /// Both pipes are read as the child writes: a receiver writing its data to stdout would
+    /// block on a full pipe if stdout were read only at its exit.
+    stdout: thread::JoinHandle<Vec<u8>>,
+    stderr: thread::JoinHandle<String>,
+}
+
+impl Announced {
+    /// Spawns `cmd` (a `fastcat recv 0 ...`) and waits up to the guard for its port.
+    pub fn start(cmd: &mut Command) -> Announced {
+        let mut child = spawn(cmd);
+        let stderr = child.stderr.take().expect("a piped stderr");
+        let mut stdout = child.stdout.take().expect("a piped stdout");
+        let child = Guarded(Some(child));
+        let stdout = thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stdout.read_to_end(&mut bytes);
+            bytes
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let mut lines = BufReader::new(stderr);
+            let mut sent = false;
+            let mut line = String::new();
+            while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if !sent && let Some(at) = line.find("listening on ") {
+                    let addr = line[at + "listening on ".len()..].trim();
+                    let port = addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+                    let _ = tx.send(port);
+                    sent = true;
+                }
+                text.push_str(&line);
+                line.clear();
+            }
+            text
+        });
+        let port = match rx.recv_timeout(GUARD) {
+            Ok(Some(port)) => port,
+            Ok(None) => panic!("recv printed a listening line without a port"),
+            Err(_) => {
+                drop(child);
+                panic!(
+                    "recv said nowhere where it listens: {}",
+                    stderr.join().unwrap_or_default()
+                )
+            }
+        };
+        Announced {
+            child,
+            port,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for the receiver like [`finish`]: its output (stdout) and everything on stderr.
+    pub fn finish(self, what: &str) -> (Output, String) {
+        let mut out = self.child.finish(what);
+        out.stdout = self.stdout.join().expect("the stdout reader");
+        (out, self.stderr.join().expect("the stderr reader"))
+    }
 }

@@ -1,0 +1,77 @@
+//! Connecting and listening: a client tries every address a name resolves to, and `recv`
+//! listens dual-stack, so a sender reaches it over IPv6 (`::1`) and IPv4 (`127.0.0.1`) alike.
+
+use std::io;
+use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Connects to `peer` (HOST:PORT), trying each address it resolves to within `timeout`.
+pub fn connect(peer: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let addrs = peer
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {peer}: {e}"))?;
+    let mut last = format!("{peer} resolves to no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last = format!("cannot connect to {addr}: {err}"),
+        }
+    }
+    Err(last)
+}
+
+/// Listens on `port` of every address, IPv6 and IPv4 (`[::]` with `IPV6_V6ONLY` off); on a
+/// machine without IPv6, on every IPv4 address. Port 0 picks a free port: ask the listener.
+pub fn listen(port: u16) -> Result<TcpListener, String> {
+    let failed = |e: io::Error| format!("cannot listen on port {port}: {e}");
+    match dual_stack(port) {
+        Ok(listener) => Ok(listener),
+        // No IPv6 here (disabled, or not built in): IPv4 alone still serves the user.
+        Err(err) if err.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+            TcpListener::bind(("0.0.0.0", port)).map_err(failed)
+        }
+        Err(err) => Err(failed(err)),
+    }
+}
+
+fn dual_stack(port: u16) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
+}
+
+/// Accepts one connection; with `within`, fails once that long passed without one. The peer's
+/// address comes back in its plain form (an IPv4 client of a dual-stack listener is shown as
+/// `127.0.0.1`, not `::ffff:127.0.0.1`).
+pub fn accept(
+    listener: &TcpListener,
+    within: Option<Duration>,
+) -> Result<(TcpStream, SocketAddr), String> {
+    // SO_RCVTIMEO bounds accept(2) too: it fails with EAGAIN once the time passed.
+    socket2::SockRef::from(listener)
+        .set_read_timeout(within)
+        .map_err(|e| format!("cannot set the accept timeout: {e}"))?;
+    match listener.accept() {
+        Ok((stream, from)) => Ok((
+            stream,
+            SocketAddr::new(from.ip().to_canonical(), from.port()),
+        )),
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(format!(
+                "no connection came within {:.1} s",
+                within.unwrap_or_default().as_secs_f64()
+            ))
+        }
+        Err(err) => Err(format!("accept failed: {err}")),
+    }
+}
