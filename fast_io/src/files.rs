@@ -26,7 +26,8 @@ use std::os::unix::fs::FileExt;
 
 use socket2::Socket;
 
-use crate::{Counters, Error, SocketReader, SocketWriter, StatsHandle};
+use crate::faults::{self, Fault};
+use crate::{Counters, Error, SocketReader, SocketWriter, StatsHandle, is_shortage};
 
 /// The buffer of the copying defaults: a file range is read and written in pieces of at most
 /// this many bytes, so the default holds no more than this besides the writer's batch (C10).
@@ -165,6 +166,134 @@ pub fn sendfile(sock: &Socket, file: &File, offset: u64, len: usize) -> io::Resu
     let offset = usize::try_from(offset)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
     sock.sendfile(file, offset, Some(len))
+}
+
+/// The pipe of a reader's `recv_to_file` in the gated backends: 1 MiB (the default
+/// `pipe-max-size`), so one `splice` pair moves as much as a loopback receive buffer usually
+/// holds. Beyond an unprivileged user's pipe quota the kernel refuses it, and the pipe keeps its
+/// default 64 KiB.
+pub const PIPE_BYTES: usize = 1 << 20;
+
+/// What one non-blocking file step ([`sendfile_step`], [`splice_step`]) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Bytes moved; `0`: the file ends (a send) or the stream ended (a receive).
+    Moved(usize),
+    /// Nothing moved (`EAGAIN`): wait for readiness before the next try. `injected`: the
+    /// `eagain` fault said so without a system call, so no readiness was consumed.
+    Blocked {
+        /// Whether `FAST_IO_FAULTS` made it up.
+        injected: bool,
+    },
+    /// Nothing moved: the kernel was short of memory (`ENOMEM`, `ENOBUFS`, or those faults),
+    /// counted as a transient error; wait one gate slice before the next try (C4).
+    Shortage,
+}
+
+/// What a step's system call is to be, or what fault injection answers instead.
+enum Call {
+    Make { short: bool },
+    Answered(Step),
+    Failed(io::Error),
+}
+
+/// The faults of a file step (tests only, [`crate::faults`]): `eintr`, `eagain`, `enomem` and
+/// `enobufs` stand in for the call's answer, with no system call counted; `short` offers the
+/// kernel one byte, so the transfer comes back short and goes on from the next byte (C2).
+fn injected() -> Call {
+    if faults::hit(Fault::Eintr) {
+        return Call::Failed(io::Error::from_raw_os_error(libc::EINTR));
+    }
+    if faults::hit(Fault::Eagain) {
+        return Call::Answered(Step::Blocked { injected: true });
+    }
+    if let Some(errno) = faults::shortage() {
+        return Call::Failed(io::Error::from_raw_os_error(errno));
+    }
+    Call::Make {
+        short: faults::hit(Fault::Short),
+    }
+}
+
+/// Makes one socket-side file call of `len` bytes (`call(len)`) with its faults and counts
+/// (C15: one kernel entry, operation and completion per system call, the bytes moved, a short
+/// transfer when it moved some but fewer than offered); retries `EINTR`.
+fn step(
+    counters: &Counters,
+    len: usize,
+    mut call: impl FnMut(usize) -> io::Result<usize>,
+) -> Result<Step, Error> {
+    loop {
+        let result = match injected() {
+            Call::Answered(step) => return Ok(step),
+            Call::Failed(err) => Err(err),
+            Call::Make { short } => {
+                let len = if short { len.min(1) } else { len };
+                counters.kernel_entries.add(1);
+                counters.ops_submitted.add(1);
+                let result = call(len);
+                counters.completions.add(1);
+                result
+            }
+        };
+        match result {
+            Ok(n) => {
+                counters.bytes.add(n as u64);
+                if n > 0 && n < len {
+                    counters.short_transfers.add(1);
+                }
+                return Ok(Step::Moved(n));
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                return Ok(Step::Blocked { injected: false });
+            }
+            Err(err) if err.raw_os_error().is_some_and(is_shortage) => {
+                counters.transient_errors.add(1);
+                return Ok(Step::Shortage);
+            }
+            Err(err) => return Err(Error::from_os(err)),
+        }
+    }
+}
+
+/// One `sendfile(2)` of at most `len` bytes of `file` from `offset` into the non-blocking
+/// socket `sock` ([`nonblocking`]), counted; [`Step::Moved`]`(0)`: the file ends at `offset`.
+pub fn sendfile_step(
+    sock: &Socket,
+    counters: &Counters,
+    file: &File,
+    offset: u64,
+    len: usize,
+) -> Result<Step, Error> {
+    step(counters, len, |len| sendfile(sock, file, offset, len))
+}
+
+/// One `splice(2)` of at most `len` bytes from the non-blocking socket `sock` into `pipe`,
+/// counted; [`Step::Moved`]`(0)`: end of stream.
+pub fn splice_step(
+    sock: &Socket,
+    counters: &Counters,
+    pipe: &mut Pipe,
+    len: usize,
+) -> Result<Step, Error> {
+    step(counters, len, |len| pipe.fill_from(sock.as_fd(), len))
+}
+
+/// Writes every byte in `pipe` into `file` at `offset`, one `splice(2)` per piece the file takes
+/// (a kernel entry each, not an operation: no socket is involved). A failure leaves bytes in the
+/// pipe, and the caller discards it with them (C16).
+pub fn drain(pipe: &mut Pipe, counters: &Counters, file: &File, mut offset: u64) -> io::Result<()> {
+    while pipe.held() > 0 {
+        counters.kernel_entries.add(1);
+        match pipe.drain_to(file, offset) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => offset += n as u64,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 /// Whether a file call's error is the peer's (the socket's for good: sticky, C7). `sendfile(2)`

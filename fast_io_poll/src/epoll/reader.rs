@@ -33,14 +33,13 @@ use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
-use fast_io::files::{self, Pipe};
+use fast_io::files::{self, PIPE_BYTES, Pipe, drain};
 use fast_io::{
     Config, Counters, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky, is_shortage,
 };
 use socket2::Socket;
 
 use super::RECV_FLAGS;
-use super::files::{PIPE_BYTES, drain, splice_step};
 use super::readiness::{Eagain, Gate, Transfer};
 
 /// The epoll backend's reader.
@@ -77,7 +76,8 @@ impl PollReader {
         let mut got = 0u64;
         while got < len {
             let want = (len - got).min(pipe.capacity() as u64) as usize;
-            let step = splice_step(self.gate.socket(), self.gate.counters(), &mut pipe, want);
+            let step = files::splice_step(self.gate.socket(), self.gate.counters(), &mut pipe, want)
+                .map(Transfer::from);
             let waited = match step {
                 Ok(Transfer::Moved(0)) => break,
                 Ok(Transfer::Moved(n)) => {

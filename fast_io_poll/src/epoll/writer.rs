@@ -45,7 +45,6 @@ use fast_io::files::{self, MAX_FILE_OP, SigpipeBlock};
 use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky};
 
 use super::batch::Batch;
-use super::files::sendfile_step;
 use super::readiness::{Gate, Transfer};
 use super::send::send_step;
 
@@ -171,13 +170,14 @@ impl PollWriter {
         let mut sent = 0u64;
         while sent < len {
             let want = (len - sent).min(MAX_FILE_OP as u64) as usize;
-            let step = sendfile_step(
+            let step = files::sendfile_step(
                 self.gate.socket(),
                 self.gate.counters(),
                 file,
                 offset + sent,
                 want,
-            );
+            )
+            .map(Transfer::from);
             let waited = match step {
                 Ok(Transfer::Moved(0)) => break,
                 Ok(Transfer::Moved(n)) => {
