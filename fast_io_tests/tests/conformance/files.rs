@@ -19,13 +19,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fast_io::{Config, SocketWriter};
-use fast_io_tests::deadlines::{on_time, timed_out};
+use fast_io_tests::deadlines::{LATE, on_time, timed_out};
 use fast_io_tests::fixtures::{
     Transport, drain, expect_end, pair, receive, receive_to_end, saturate, small_pair,
 };
 use fast_io_tests::harness::Trial;
 use fast_io_tests::pattern::{Expect, Pattern};
-use fast_io_tests::peers::{join, spawn};
+use fast_io_tests::peers::{TrickleReader, TrickleSender, join, spawn};
 use socket2::Socket;
 
 /// 4 GiB: offsets past it need a 64-bit `off_t` all the way down.
@@ -438,6 +438,49 @@ pub fn c16_send_file_deadline(t: &Trial) {
     }
 }
 
+/// **C16**, with C5, C1: a peer that reads 4 KiB every 10 ms keeps a `send_file` of 8 MiB busy
+/// past its 1 s deadline: the call fails with `TimedOut` at the deadline (within a slice), although
+/// every wait found room soon, and its count is exactly what the peer then reads.
+pub fn c16_send_file_steady_progress(t: &Trial) {
+    const LEN: u64 = 8 << 20;
+    let deadline = Duration::from_secs(1);
+    let slice = Duration::from_millis(100);
+    let config = Config {
+        write_deadline: Some(deadline),
+        gate_slice: slice,
+        ..Config::default()
+    };
+    let pattern = Pattern::new(172);
+    let file = pattern_file(&std::env::temp_dir(), pattern, LEN);
+    for transport in [Transport::Tcp4, Transport::Unix] {
+        let (client, server) = small_pair(transport);
+        let backend = t.backend();
+        let mut writer = t.writer(&*backend, &client, &config, "writer");
+        let peer = TrickleReader::start(
+            &format!("c16 {transport} trickle reader"),
+            server,
+            Expect::new(format!("{transport} trickled file"), pattern),
+            deadline + slice + LATE,
+        );
+        let started = Instant::now();
+        let err = writer
+            .send_file(&file, 0, LEN)
+            .expect_err("C5: 8 MiB cannot reach a peer that reads 4 KiB every 10 ms within 1 s");
+        let waited = started.elapsed();
+        let accepted = timed_out(&err, deadline);
+        on_time("send_file under steady progress", waited, deadline, slice);
+        assert!(accepted > 0, "{transport}: the peer read all along");
+        assert_eq!(writer.stats().bytes, accepted, "{transport}: C15");
+        drop(writer);
+        drop(client);
+        assert_eq!(
+            peer.finish(),
+            accepted,
+            "{transport}: C5: the peer got exactly the bytes the error reported"
+        );
+    }
+}
+
 /// A writer thread on the raw `client`: `len` pattern bytes from stream offset 0, then
 /// `shutdown(Write)`.
 fn sending_peer(client: Socket, pattern: Pattern, len: u64) -> thread::JoinHandle<Socket> {
@@ -628,6 +671,49 @@ pub fn c16_recv_to_file_deadline(t: &Trial) {
         client.shutdown(Shutdown::Write).expect("peer shutdown");
         assert_eq!(reader.recv_to_file(&file, 1000, 1 << 20).expect("after"), 500);
         assert_pattern("after", &file_bytes(&file, 0, 1500), pattern, 0);
+    }
+}
+
+/// **C16**, with C5: a peer that writes 4 KiB every 10 ms for 1.5 s keeps `recv_to_file` busy
+/// past its 1 s deadline: it fails with `TimedOut` at the deadline (within a slice), carrying
+/// exactly the bytes it wrote to the file; the next call writes the rest after them.
+pub fn c16_recv_to_file_steady_progress(t: &Trial) {
+    const CHUNKS: u64 = 150;
+    let deadline = Duration::from_secs(1);
+    let slice = Duration::from_millis(100);
+    let config = Config {
+        read_deadline: Some(deadline),
+        gate_slice: slice,
+        ..Config::default()
+    };
+    let pattern = Pattern::new(173);
+    for transport in [Transport::Tcp4, Transport::Unix] {
+        let file = scratch(&std::env::temp_dir(), false);
+        let (client, server) = small_pair(transport);
+        let backend = t.backend();
+        let mut reader = t.reader(&*backend, &server, &config, "reader");
+        let sender = TrickleSender::start(
+            &format!("c16 {transport} trickle sender"),
+            client,
+            pattern,
+            CHUNKS,
+        );
+        let total = sender.total();
+        let started = Instant::now();
+        let err = reader
+            .recv_to_file(&file, 0, total)
+            .expect_err("C5: a trickle of 1.5 s cannot be received within 1 s");
+        on_time("recv_to_file under steady progress", started.elapsed(), deadline, slice);
+        let got = timed_out(&err, deadline);
+        assert!(got > 0 && got < total, "{transport}: {got} of {total} before the deadline");
+        assert_pattern("before", &file_bytes(&file, 0, got as usize), pattern, 0);
+        let rest = reader
+            .recv_to_file(&file, got, total - got)
+            .expect("the rest of the trickle");
+        assert_eq!(got + rest, total, "{transport}: C1: every byte once");
+        drop(sender.finish());
+        assert_pattern("all", &file_bytes(&file, 0, total as usize), pattern, 0);
+        assert_eq!(reader.stats().bytes, total, "{transport}: C15");
     }
 }
 

@@ -260,6 +260,18 @@ macro_rules! conformance {
                 run(factory(), SHORT_GUARD, files::c16_send_file_deadline);
             }
 
+            /// C16, C5, C1: a trickling peer: send_file ends at its deadline with the exact count.
+            #[test]
+            fn c16_send_file_steady_progress() {
+                run(factory(), SHORT_GUARD, files::c16_send_file_steady_progress);
+            }
+
+            /// C16, C5: a trickling peer: recv_to_file ends at its deadline with the exact count.
+            #[test]
+            fn c16_recv_to_file_steady_progress() {
+                run(factory(), SHORT_GUARD, files::c16_recv_to_file_steady_progress);
+            }
+
             /// C16, C8, C15: recv_to_file on tmpfs and disk at an offset, byte for byte.
             #[test]
             fn c16_recv_to_file_tmpfs_and_disk() {
