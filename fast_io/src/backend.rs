@@ -113,7 +113,9 @@
 //!   It keeps the rules of a write: no transfer parked in the kernel beyond a slice (C3, C4),
 //!   one [`Config::write_deadline`] for the whole call whose `TimedOut` carries the exact count
 //!   of the file's bytes accepted (C5), peer failures sticky (C7; only `BrokenPipe` and
-//!   `ConnectionReset` stick, since a file error such as `EIO` says nothing about the socket),
+//!   `ConnectionReset` stick, since a file error such as `EIO` says nothing about the socket;
+//!   after a reset the error may be `BrokenPipe`: a `sendfile(2)` that moved some bytes before
+//!   the reset arrived returns their count, and the kernel has consumed the reset's error),
 //!   no `SIGPIPE`, nothing in flight when it returns (C11), and counters as for a write (C15:
 //!   `bytes` grows by exactly the count). [`SocketReader::recv_to_file`]`(file, offset, len)`
 //!   is the mirror: it writes what the socket delivers into `file` from `offset` until `len`

@@ -332,8 +332,12 @@ fn first_failure(writer: &mut dyn SocketWriter, file: &File) -> io::Error {
     panic!("C7: 1000 send_files to a dead peer all succeeded: the failure was swallowed")
 }
 
-/// Checks that `send_file`, `write_all` + `flush` and `shutdown` all fail with `kind` (C7).
+/// Checks that `send_file`, `write_all` + `flush` and `shutdown` all fail with `kind` (C7),
+/// replayed from the writer's state: no system call is made for them. (After a reset the kernel
+/// answers `EPIPE` to every later call anyway, so only the kernel entries show whether the
+/// writer remembered the first error.)
 fn sticky(writer: &mut dyn SocketWriter, file: &File, kind: io::ErrorKind, what: &str) {
+    let entries = writer.stats().kernel_entries;
     let again = writer.send_file(file, 0, 100).expect_err("sticky send_file");
     assert_eq!(again.kind(), kind, "{what}: C7: sticky send_file: {again}");
     let write = writer
@@ -343,12 +347,19 @@ fn sticky(writer: &mut dyn SocketWriter, file: &File, kind: io::ErrorKind, what:
     assert_eq!(write.kind(), kind, "{what}: C7: sticky write: {write}");
     let shutdown = writer.shutdown().expect_err("sticky shutdown");
     assert_eq!(shutdown.kind(), kind, "{what}: C7: sticky shutdown: {shutdown}");
+    assert_eq!(
+        writer.stats().kernel_entries,
+        entries,
+        "{what}: C7: the sticky error was not replayed from the writer's state"
+    );
 }
 
 /// **C16**, with C7: a peer that closed makes `send_file` fail with a sticky `BrokenPipe`, and a
 /// peer that resets in the middle of a 16 MiB file (after reading 64 KiB of it) with a sticky
-/// `ConnectionReset` (or `BrokenPipe`, when the reset is seen after the first failure); neither
-/// raises `SIGPIPE`, although `sendfile(2)` has no `MSG_NOSIGNAL` (`sigpipes` counts them).
+/// `ConnectionReset` or `BrokenPipe` (a `sendfile(2)` that moved some bytes before the reset came
+/// returns their count, and the kernel has then consumed the reset's error: the next call sees
+/// only `EPIPE`); neither raises `SIGPIPE`, although `sendfile(2)` has no `MSG_NOSIGNAL`
+/// (`sigpipes` counts them).
 pub fn c16_peer_failures(t: &Trial, sigpipes: fn() -> u64) {
     let before = sigpipes();
     let pattern = Pattern::new(164);
