@@ -646,3 +646,36 @@ fn file_transfers_byte_exact() {
         },
     );
 }
+
+/// C16, C2 under `short` at 100 %: every `sendfile` and socket-side `splice` is offered one byte,
+/// so 64 KiB take at least 65 536 operations on each side, and still arrive byte for byte: the
+/// evidence that the fault reaches the file paths (real short transfers cannot be told apart from
+/// injected ones by their count).
+#[test]
+fn file_short_fault_offers_one_byte() {
+    under_faults("file_short_fault_offers_one_byte", "short", || {
+        use std::os::unix::fs::FileExt;
+        const LEN: u64 = 64 << 10;
+        let source = pattern_file(LEN);
+        let target = pattern_file(0);
+        let (client, server) = pair(None);
+        let mut writer = UringBackend.new_writer(client.as_fd(), &Config::default()).unwrap();
+        let mut reader = UringBackend.new_reader(server.as_fd(), &Config::default()).unwrap();
+        let sending = thread::spawn(move || {
+            assert_eq!(writer.send_file(&source, 0, LEN).unwrap(), LEN);
+            writer.stats()
+        });
+        assert_eq!(fast_io::SocketReader::recv_to_file(&mut reader, &target, 0, LEN).unwrap(), LEN);
+        let written = sending.join().unwrap();
+        let mut got = vec![0u8; LEN as usize];
+        target.read_exact_at(&mut got, 0).unwrap();
+        check_file(&got);
+        let read = fast_io::SocketReader::stats(&reader);
+        println!("writer: {written}\nreader: {read}");
+        assert!(written.ops_submitted >= LEN && read.ops_submitted >= LEN);
+    });
+}
+
+fn check_file(got: &[u8]) {
+    check(got, 0);
+}
