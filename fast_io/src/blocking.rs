@@ -445,7 +445,10 @@ impl SocketReader for StdReader {
         let mut got = 0u64;
         while got < len {
             let want = files::COPY_CHUNK.min((len - got) as usize);
-            let n = match self.sock.transfer(SysBuf::Receive(&mut buf[..want]), &deadline) {
+            let n = match self
+                .sock
+                .transfer(SysBuf::Receive(&mut buf[..want]), &deadline)
+            {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(Error::TimedOut { .. }) => return Err(deadline.error(got).into()),

@@ -368,7 +368,10 @@ fn sigpipe_set() -> libc::sigset_t {
 
 impl SigpipeBlock {
     /// Blocks `SIGPIPE` in this thread; the entries are counted in `stats`.
-    #[expect(unsafe_code, reason = "pthread_sigmask(3) has no safe wrapper; see SAFETY")]
+    #[expect(
+        unsafe_code,
+        reason = "pthread_sigmask(3) has no safe wrapper; see SAFETY"
+    )]
     pub fn new(stats: &StatsHandle) -> SigpipeBlock {
         let set = sigpipe_set();
         // SAFETY: as in `sigpipe_set`, an all-zero `sigset_t` is valid; `pthread_sigmask`
@@ -492,7 +495,13 @@ impl Pipe {
     /// neither used nor moved). Returns how many went; fewer than [`Pipe::held`] only when the
     /// file took fewer.
     pub fn drain_to(&mut self, file: &File, offset: u64) -> io::Result<usize> {
-        let n = splice(self.read.as_fd(), None, file.as_fd(), Some(offset), self.held)?;
+        let n = splice(
+            self.read.as_fd(),
+            None,
+            file.as_fd(),
+            Some(offset),
+            self.held,
+        )?;
         self.held -= n;
         Ok(n)
     }

@@ -649,8 +649,12 @@ fn file_short_fault_offers_one_byte() {
         let source = pattern_file(LEN);
         let target = pattern_file(0);
         let (client, server) = pair();
-        let mut writer = PollBackend.writer(client.as_fd(), &Config::default()).unwrap();
-        let mut reader = PollBackend.reader(server.as_fd(), &Config::default()).unwrap();
+        let mut writer = PollBackend
+            .writer(client.as_fd(), &Config::default())
+            .unwrap();
+        let mut reader = PollBackend
+            .reader(server.as_fd(), &Config::default())
+            .unwrap();
         let sending = thread::spawn(move || {
             assert_eq!(writer.send_file(&source, 0, LEN).unwrap(), LEN);
             writer.stats()

@@ -622,8 +622,8 @@ fn file_transfers_byte_exact() {
                 drop(client);
                 (sent, writer)
             });
-            let got = fast_io::SocketReader::recv_to_file(&mut reader, &target, 0, TOTAL + 1)
-                .unwrap();
+            let got =
+                fast_io::SocketReader::recv_to_file(&mut reader, &target, 0, TOTAL + 1).unwrap();
             let (sent, writer) = sending.join().unwrap();
             assert_eq!((sent, got), (TOTAL, TOTAL));
             assert_eq!(reader.in_flight(), 0);
@@ -659,13 +659,20 @@ fn file_short_fault_offers_one_byte() {
         let source = pattern_file(LEN);
         let target = pattern_file(0);
         let (client, server) = pair(None);
-        let mut writer = UringBackend.new_writer(client.as_fd(), &Config::default()).unwrap();
-        let mut reader = UringBackend.new_reader(server.as_fd(), &Config::default()).unwrap();
+        let mut writer = UringBackend
+            .new_writer(client.as_fd(), &Config::default())
+            .unwrap();
+        let mut reader = UringBackend
+            .new_reader(server.as_fd(), &Config::default())
+            .unwrap();
         let sending = thread::spawn(move || {
             assert_eq!(writer.send_file(&source, 0, LEN).unwrap(), LEN);
             writer.stats()
         });
-        assert_eq!(fast_io::SocketReader::recv_to_file(&mut reader, &target, 0, LEN).unwrap(), LEN);
+        assert_eq!(
+            fast_io::SocketReader::recv_to_file(&mut reader, &target, 0, LEN).unwrap(),
+            LEN
+        );
         let written = sending.join().unwrap();
         let mut got = vec![0u8; LEN as usize];
         target.read_exact_at(&mut got, 0).unwrap();

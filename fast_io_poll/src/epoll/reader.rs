@@ -76,8 +76,9 @@ impl PollReader {
         let mut got = 0u64;
         while got < len {
             let want = (len - got).min(pipe.capacity() as u64) as usize;
-            let step = files::splice_step(self.gate.socket(), self.gate.counters(), &mut pipe, want)
-                .map(Transfer::from);
+            let step =
+                files::splice_step(self.gate.socket(), self.gate.counters(), &mut pipe, want)
+                    .map(Transfer::from);
             let waited = match step {
                 Ok(Transfer::Moved(0)) => break,
                 Ok(Transfer::Moved(n)) => {

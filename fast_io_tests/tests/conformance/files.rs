@@ -131,7 +131,8 @@ fn pattern_file(dir: &Path, pattern: Pattern, len: u64) -> File {
 /// A sparse file of [`SPARSE_LEN`] bytes with `len` pattern bytes at [`SPARSE_AT`].
 fn sparse_file(dir: &Path, pattern: Pattern, len: usize) -> File {
     let file = scratch(dir, false);
-    file.set_len(SPARSE_LEN).expect("set_len of the sparse file");
+    file.set_len(SPARSE_LEN)
+        .expect("set_len of the sparse file");
     file.write_all_at(&pattern.bytes(SPARSE_AT, len), SPARSE_AT)
         .expect("write past 4 GiB");
     file
@@ -231,9 +232,19 @@ pub fn c16_short_file(t: &Trial) {
         let backend = t.backend();
         let mut writer = t.writer(&*backend, &client, &Config::default(), "writer");
         let sent = writer.send_file(&file, 4000, 1 << 20).expect("send_file");
-        assert_eq!(sent, FILE_LEN - 4000, "{transport}: C16: a short file's count");
-        assert_eq!(writer.send_file(&file, FILE_LEN, 10).expect("at the end"), 0);
-        assert_eq!(writer.send_file(&file, FILE_LEN + 5, 10).expect("past it"), 0);
+        assert_eq!(
+            sent,
+            FILE_LEN - 4000,
+            "{transport}: C16: a short file's count"
+        );
+        assert_eq!(
+            writer.send_file(&file, FILE_LEN, 10).expect("at the end"),
+            0
+        );
+        assert_eq!(
+            writer.send_file(&file, FILE_LEN + 5, 10).expect("past it"),
+            0
+        );
         assert_eq!(writer.send_file(&file, 0, 0).expect("nothing asked"), 0);
         writer.shutdown().expect("shutdown");
         let got = join(peer);
@@ -338,7 +349,9 @@ fn first_failure(writer: &mut dyn SocketWriter, file: &File) -> io::Error {
 /// writer remembered the first error.)
 fn sticky(writer: &mut dyn SocketWriter, file: &File, kind: io::ErrorKind, what: &str) {
     let entries = writer.stats().kernel_entries;
-    let again = writer.send_file(file, 0, 100).expect_err("sticky send_file");
+    let again = writer
+        .send_file(file, 0, 100)
+        .expect_err("sticky send_file");
     assert_eq!(again.kind(), kind, "{what}: C7: sticky send_file: {again}");
     let write = writer
         .write_all(b"x")
@@ -346,7 +359,11 @@ fn sticky(writer: &mut dyn SocketWriter, file: &File, kind: io::ErrorKind, what:
         .expect_err("sticky write");
     assert_eq!(write.kind(), kind, "{what}: C7: sticky write: {write}");
     let shutdown = writer.shutdown().expect_err("sticky shutdown");
-    assert_eq!(shutdown.kind(), kind, "{what}: C7: sticky shutdown: {shutdown}");
+    assert_eq!(
+        shutdown.kind(),
+        kind,
+        "{what}: C7: sticky shutdown: {shutdown}"
+    );
     assert_eq!(
         writer.stats().kernel_entries,
         entries,
@@ -402,7 +419,11 @@ pub fn c16_peer_failures(t: &Trial, sigpipes: fn() -> u64) {
         );
         sticky(&mut *writer, &file, kind, &what);
     }
-    assert_eq!(sigpipes(), before, "C7: send_file to a dead peer raised SIGPIPE");
+    assert_eq!(
+        sigpipes(),
+        before,
+        "C7: send_file to a dead peer raised SIGPIPE"
+    );
 }
 
 /// **C16**, with C5: a peer that does not read makes `send_file` of a 64 MiB range fail with
@@ -504,7 +525,9 @@ fn sending_peer(client: Socket, pattern: Pattern, len: u64) -> thread::JoinHandl
                 .expect("the peer's write");
             at += n as u64;
         }
-        client.shutdown(Shutdown::Write).expect("the peer's shutdown");
+        client
+            .shutdown(Shutdown::Write)
+            .expect("the peer's shutdown");
         client
     })
 }
@@ -512,7 +535,8 @@ fn sending_peer(client: Socket, pattern: Pattern, len: u64) -> thread::JoinHandl
 /// Reads `len` bytes of `file` from `at`.
 fn file_bytes(file: &File, at: u64, len: usize) -> Vec<u8> {
     let mut got = vec![0; len];
-    file.read_exact_at(&mut got, at).expect("read the file back");
+    file.read_exact_at(&mut got, at)
+        .expect("read the file back");
     got
 }
 
@@ -544,7 +568,10 @@ pub fn c16_recv_to_file_tmpfs_and_disk(t: &Trial) {
             let got = reader
                 .recv_to_file(&file, AT, LEN + 100)
                 .unwrap_or_else(|err| panic!("{what}: C16: recv_to_file: {err}"));
-            assert_eq!(got, LEN, "{what}: C16: recv_to_file's count at end of stream");
+            assert_eq!(
+                got, LEN,
+                "{what}: C16: recv_to_file's count at end of stream"
+            );
             assert_eq!(
                 reader.recv_to_file(&file, AT + LEN, 100).expect("at end"),
                 0,
@@ -595,7 +622,10 @@ pub fn c16_recv_to_file_past_4gib(t: &Trial) {
     let peer = sending_peer(client, pattern, LEN);
     let backend = t.backend();
     let mut reader = t.reader(&*backend, &server, &Config::default(), "reader");
-    assert_eq!(reader.recv_to_file(&file, SPARSE_AT, LEN).expect("recv"), LEN);
+    assert_eq!(
+        reader.recv_to_file(&file, SPARSE_AT, LEN).expect("recv"),
+        LEN
+    );
     join(peer);
     assert_eq!(file.metadata().expect("metadata").len(), SPARSE_LEN);
     assert_pattern(
@@ -680,7 +710,10 @@ pub fn c16_recv_to_file_deadline(t: &Trial) {
             .write_all(&pattern.bytes(1000, 500))
             .expect("peer write");
         client.shutdown(Shutdown::Write).expect("peer shutdown");
-        assert_eq!(reader.recv_to_file(&file, 1000, 1 << 20).expect("after"), 500);
+        assert_eq!(
+            reader.recv_to_file(&file, 1000, 1 << 20).expect("after"),
+            500
+        );
         assert_pattern("after", &file_bytes(&file, 0, 1500), pattern, 0);
     }
 }
@@ -714,9 +747,17 @@ pub fn c16_recv_to_file_steady_progress(t: &Trial) {
         let err = reader
             .recv_to_file(&file, 0, total)
             .expect_err("C5: a trickle of 1.5 s cannot be received within 1 s");
-        on_time("recv_to_file under steady progress", started.elapsed(), deadline, slice);
+        on_time(
+            "recv_to_file under steady progress",
+            started.elapsed(),
+            deadline,
+            slice,
+        );
         let got = timed_out(&err, deadline);
-        assert!(got > 0 && got < total, "{transport}: {got} of {total} before the deadline");
+        assert!(
+            got > 0 && got < total,
+            "{transport}: {got} of {total} before the deadline"
+        );
         assert_pattern("before", &file_bytes(&file, 0, got as usize), pattern, 0);
         // The rest, in as many calls as it takes (injected shortages slow the trickle down):
         // each call, timed out or not, goes on where the last one stopped.
@@ -747,7 +788,9 @@ pub fn c16_recv_to_file_peer_reset(t: &Trial) {
         (&client)
             .write_all(&pattern.bytes(0, 5000))
             .expect("peer write");
-        client.set_linger(Some(Duration::ZERO)).expect("SO_LINGER 0");
+        client
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER 0");
         drop(client);
         let mut got = 0;
         let err = loop {
@@ -757,8 +800,15 @@ pub fn c16_recv_to_file_peer_reset(t: &Trial) {
                 Err(err) => break err,
             }
         };
-        assert_eq!(got, 5000, "{transport}: C9: the bytes sent before the reset");
-        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{transport}: {err}");
+        assert_eq!(
+            got, 5000,
+            "{transport}: C9: the bytes sent before the reset"
+        );
+        assert_eq!(
+            err.kind(),
+            io::ErrorKind::ConnectionReset,
+            "{transport}: {err}"
+        );
         let again = reader.recv_to_file(&file, got, 10).expect_err("sticky");
         assert_eq!(again.kind(), io::ErrorKind::ConnectionReset, "C7: sticky");
         assert_pattern("before the reset", &file_bytes(&file, 0, 5000), pattern, 0);
@@ -779,6 +829,8 @@ pub fn c16_recv_to_file_refuses_append(t: &Trial) {
         .expect_err("C16: O_APPEND is refused");
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
     let mut kept = [0; 4];
-    reader.read_exact(&mut kept).expect("the bytes are still there");
+    reader
+        .read_exact(&mut kept)
+        .expect("the bytes are still there");
     assert_eq!(&kept, b"kept");
 }

@@ -147,7 +147,14 @@ impl UringReader {
                         self.ring.note_injected();
                     }
                     let events = libc::POLLIN as u32;
-                    files::wait(&mut self.ring, fd, events, self.gate_slice, &deadline, counters)
+                    files::wait(
+                        &mut self.ring,
+                        fd,
+                        events,
+                        self.gate_slice,
+                        &deadline,
+                        counters,
+                    )
                 }
                 Ok(Step::Shortage) => files::back_off(&mut self.ring, self.gate_slice, &deadline),
                 Err(err) => {

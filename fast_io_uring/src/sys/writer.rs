@@ -293,7 +293,14 @@ impl UringWriter {
                         self.ring.note_injected();
                     }
                     let events = libc::POLLOUT as u32;
-                    files::wait(&mut self.ring, fd, events, self.gate_slice, deadline, counters)
+                    files::wait(
+                        &mut self.ring,
+                        fd,
+                        events,
+                        self.gate_slice,
+                        deadline,
+                        counters,
+                    )
                 }
                 Ok(Step::Shortage) => files::back_off(&mut self.ring, self.gate_slice, deadline),
                 Err(err) => {
