@@ -112,14 +112,16 @@
 //!   file and always knows what went on the wire; one who needs exactly `len` checks the count.
 //!   It keeps the rules of a write: no transfer parked in the kernel beyond a slice (C3, C4),
 //!   one [`Config::write_deadline`] for the whole call whose `TimedOut` carries the exact count
-//!   of the file's bytes accepted (C5), peer failures sticky (C7; only `BrokenPipe` and
+//!   of the file's bytes accepted (C5; the copying default, which cannot see a writer's clock,
+//!   gives each 64 KiB piece the deadline of its own `write_all`), peer failures sticky (C7; only `BrokenPipe` and
 //!   `ConnectionReset` stick, since a file error such as `EIO` says nothing about the socket;
 //!   after a reset the error may be `BrokenPipe`: a `sendfile(2)` that moved some bytes before
 //!   the reset arrived returns their count, and the kernel has consumed the reset's error),
 //!   no `SIGPIPE`, nothing in flight when it returns (C11), and counters as for a write (C15:
 //!   `bytes` grows by exactly the count). [`SocketReader::recv_to_file`]`(file, offset, len)`
 //!   is the mirror: it writes what the socket delivers into `file` from `offset` until `len`
-//!   bytes are written or the stream ends, and returns the count (0 only at end of stream, C8);
+//!   bytes are written or the stream ends, and returns the count (0 only at end of stream or for
+//!   a `len` of 0, C8);
 //!   its deadline is [`Config::read_deadline`] for the whole call, and a peer failure after some
 //!   bytes were written returns their count (the error comes with the next call). Bytes taken
 //!   from the socket that the file then refuses (`ENOSPC`, `EIO`) are lost with that error, as

@@ -485,6 +485,9 @@ impl Pipe {
     /// on its `O_NONBLOCK` ([`nonblocking`]) or, for the blocking backend, its `SO_RCVTIMEO`.
     /// `Ok(0)`: end of stream.
     pub fn fill_from(&mut self, sock: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+        // A full pipe would make a `splice` of 0 bytes, which reads as end of stream: callers
+        // drain the pipe after every fill.
+        debug_assert!(self.held < self.capacity, "the pipe was not drained");
         let len = len.min(self.capacity - self.held);
         let n = splice(sock, None, self.write.as_fd(), None, len)?;
         self.held += n;
