@@ -108,6 +108,38 @@
 //!   completions differ by one while it is armed), and a read served from bytes already
 //!   received makes no system call.
 //!
+//! # Files
+//!
+//! - **C16 Files.** [`SocketWriter::send_file`]`(file, offset, len)` sends `len` bytes of `file`
+//!   from `offset` (the file's own position is neither used nor moved); every backend has it
+//!   (the trait's default reads and writes, [`crate::files::send_by_copy`]), and the built-in
+//!   ones send without copying through user space (`sendfile(2)`). Bytes written before it go
+//!   first: the call flushes them, then the file (C1). It returns once the kernel accepted every
+//!   byte it counts, and returns the count: `len`, or fewer when the file ends first (0 when it
+//!   ends at or before `offset`) — a short file is not an error, so a caller can follow a growing
+//!   file and always knows what went on the wire; one who needs exactly `len` checks the count.
+//!   It keeps the rules of a write: no transfer parked in the kernel beyond a slice (C3, C4),
+//!   one [`Config::write_deadline`] for the whole call whose `TimedOut` carries the exact count
+//!   of the file's bytes accepted (C5; the copying default, which cannot see a writer's clock,
+//!   gives each 64 KiB piece the deadline of its own `write_all`), peer failures sticky (C7; only `BrokenPipe` and
+//!   `ConnectionReset` stick, since a file error such as `EIO` says nothing about the socket;
+//!   after a reset the error may be `BrokenPipe`: a `sendfile(2)` that moved some bytes before
+//!   the reset arrived returns their count, and the kernel has consumed the reset's error),
+//!   no `SIGPIPE`, nothing in flight when it returns (C11), and counters as for a write (C15:
+//!   `bytes` grows by exactly the count). [`SocketReader::recv_to_file`]`(file, offset, len)`
+//!   is the mirror: it writes what the socket delivers into `file` from `offset` until `len`
+//!   bytes are written or the stream ends, and returns the count (0 only at end of stream or for
+//!   a `len` of 0, C8);
+//!   its deadline is [`Config::read_deadline`] for the whole call, and a peer failure after some
+//!   bytes were written returns their count (the error comes with the next call). Bytes taken
+//!   from the socket that the file then refuses (`ENOSPC`, `EIO`) are lost with that error, as
+//!   they would be from a buffer. `zero_copy_files()` says whether a writer or reader moves file
+//!   bytes without a user-space copy. The gated backends (epoll, io_uring) put the socket's open
+//!   file description in `O_NONBLOCK` for these calls (`sendfile(2)` and `splice(2)` take no
+//!   `MSG_DONTWAIT`) and leave it so; their own transfers do not care, but the caller's blocking
+//!   use of the same socket then sees `WouldBlock`. A file opened with `O_APPEND` cannot be
+//!   written at an offset: `recv_to_file` into one fails with `InvalidInput`.
+//!
 //! # Shared sockets and groups
 //!
 //! The trait takes a *borrowed* descriptor and keeps nothing per socket in the backend itself: a
@@ -116,6 +148,7 @@
 //! poller; the group rules G1–G8 are in [`crate::group`].
 
 use std::fmt;
+use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
 
@@ -209,6 +242,20 @@ pub trait SocketWriter: io::Write + Send + fmt::Debug {
 
     /// Flushes, then shuts down the write half of the socket (C13).
     fn shutdown(&mut self) -> io::Result<()>;
+
+    /// Sends `len` bytes of `file` from `offset`, after every byte written before (C16).
+    /// Returns the count the kernel accepted: `len`, or fewer when the file ends first. The
+    /// default reads and writes through this writer ([`crate::files::send_by_copy`]); the
+    /// built-in backends send without a copy through user space.
+    fn send_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        crate::files::send_by_copy(self, file, offset, len)
+    }
+
+    /// Whether [`SocketWriter::send_file`] moves the file's bytes without copying them through
+    /// user space (C16). The default's copying path says `false`.
+    fn zero_copy_files(&self) -> bool {
+        false
+    }
 }
 
 /// The receiving half a backend hands out.
@@ -218,4 +265,17 @@ pub trait SocketReader: io::Read + Send + fmt::Debug {
 
     /// A handle that reads this reader's counters from any thread.
     fn stats_handle(&self) -> StatsHandle;
+
+    /// Writes what the socket delivers into `file` from `offset`, until `len` bytes are written
+    /// or the stream ends (C16, C8). Returns the count: 0 only at end of stream. The default
+    /// reads into a buffer and writes it ([`crate::files::recv_by_copy`]).
+    fn recv_to_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        crate::files::recv_by_copy(self, file, offset, len)
+    }
+
+    /// Whether [`SocketReader::recv_to_file`] moves bytes without copying them through user
+    /// space (C16). The default's copying path says `false`.
+    fn zero_copy_files(&self) -> bool {
+        false
+    }
 }

@@ -15,13 +15,16 @@
 //! thread until the peer drains or the slice runs out. That is the behaviour it exists to measure
 //! against; it parks only its own thread, one slice at a time.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::BorrowedFd;
+use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use socket2::Socket;
 
 use crate::faults::{self, Fault};
+use crate::files::{self, SigpipeBlock};
 use crate::socket::adopt;
 use crate::sticky::{Sticky, is_shortage};
 use crate::{
@@ -179,6 +182,10 @@ impl Blocking {
                 self.sock.send_with_flags(offered, libc::MSG_NOSIGNAL)
             }
             SysBuf::Receive(buf) => (&self.sock).read(buf),
+            SysBuf::File { file, offset, len } => {
+                let len = if faults::hit(Fault::Short) { 1 } else { len };
+                files::sendfile(&self.sock, file, offset, len)
+            }
         };
         counters.completions.add(1);
         result
@@ -194,8 +201,13 @@ impl Blocking {
             return Err(sticky.error());
         }
         // What one send is offered, decided once per call (see `unix_send_limit`).
-        if let SysBuf::Send(whole) = buf {
-            buf = SysBuf::Send(&whole[..whole.len().min(self.send_limit)]);
+        match &mut buf {
+            SysBuf::Send(whole) => *whole = &whole[..whole.len().min(self.send_limit)],
+            // One `sendfile` sends in pieces of the kernel's internal pipe (16 pages), and a
+            // blocking socket starts its timeout afresh for each: offering one piece bounds the
+            // call by one slice, as one `send` is (C3, C5).
+            SysBuf::File { len, .. } => *len = (*len).min(self.send_limit).min(FILE_PIECE),
+            SysBuf::Receive(_) => {}
         }
         let offered = buf.len();
         loop {
@@ -207,7 +219,7 @@ impl Blocking {
                 Ok(n) => {
                     let counters = self.stats.counters();
                     counters.bytes.add(n as u64);
-                    if n < offered && self.direction == Direction::Send {
+                    if n < offered && self.direction == Direction::Send && !buf.is_file() {
                         counters.short_transfers.add(1);
                     }
                     return Ok(n);
@@ -233,13 +245,20 @@ impl Blocking {
                 }
                 Err(err) => {
                     let err = Error::from_os(err);
-                    self.sticky = Sticky::of(&err);
+                    // A file transfer's error may be the file's (`EIO`): only the peer's stick.
+                    if !buf.is_file() || files::peer_failure(&err) {
+                        self.sticky = Sticky::of(&err);
+                    }
                     return Err(err);
                 }
             }
         }
     }
 }
+
+/// The most one `sendfile` of the blocking backend is offered: one piece of the kernel's internal
+/// splice pipe (16 pages), so that one call waits at most one socket timeout.
+const FILE_PIECE: usize = 64 * 1024;
 
 /// The most bytes one blocking `send` on `sock` is offered, so that one send cannot outlast a
 /// gate slice (C3) or a deadline (C5) while the peer keeps draining.
@@ -259,6 +278,12 @@ fn unix_send_limit(sock: &Socket) -> Result<usize, Error> {
 enum SysBuf<'a> {
     Send(&'a [u8]),
     Receive(&'a mut [u8]),
+    /// `len` bytes of `file` from `offset`, by `sendfile(2)`.
+    File {
+        file: &'a File,
+        offset: u64,
+        len: usize,
+    },
 }
 
 impl SysBuf<'_> {
@@ -266,13 +291,23 @@ impl SysBuf<'_> {
         match self {
             SysBuf::Send(buf) => buf.len(),
             SysBuf::Receive(buf) => buf.len(),
+            SysBuf::File { len, .. } => *len,
         }
+    }
+
+    fn is_file(&self) -> bool {
+        matches!(self, SysBuf::File { .. })
     }
 
     fn reborrow(&mut self) -> SysBuf<'_> {
         match self {
             SysBuf::Send(buf) => SysBuf::Send(buf),
             SysBuf::Receive(buf) => SysBuf::Receive(buf),
+            SysBuf::File { file, offset, len } => SysBuf::File {
+                file,
+                offset: *offset,
+                len: *len,
+            },
         }
     }
 }
@@ -339,6 +374,38 @@ impl SocketWriter for StdWriter {
             .shutdown(std::net::Shutdown::Write)
             .map_err(|err| Error::from_os(err).into())
     }
+
+    /// `sendfile(2)` on the blocking socket, one piece of at most 64 KiB per call so that each
+    /// waits at most one slice (`SO_SNDTIMEO`), under one deadline for the whole call (C16, C5).
+    /// `SIGPIPE` is blocked in this thread meanwhile (C7).
+    fn send_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        files::range_end(offset, len)?;
+        self.flush()?;
+        let deadline = Deadline::start(self.sock.limit);
+        let mut sigpipe = SigpipeBlock::new(&self.sock.stats);
+        let mut sent = 0u64;
+        while sent < len {
+            let piece = SysBuf::File {
+                file,
+                offset: offset + sent,
+                len: usize::try_from(len - sent).unwrap_or(usize::MAX),
+            };
+            match self.sock.transfer(piece, &deadline) {
+                Ok(0) => break,
+                Ok(n) => sent += n as u64,
+                Err(Error::TimedOut { .. }) => return Err(deadline.error(sent).into()),
+                Err(err) => {
+                    sigpipe.saw(&err);
+                    return Err(err.into());
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    fn zero_copy_files(&self) -> bool {
+        true
+    }
 }
 
 /// The std backend's reader: one `recv` per `read`.
@@ -364,5 +431,33 @@ impl SocketReader for StdReader {
 
     fn stats_handle(&self) -> StatsHandle {
         self.sock.stats.clone()
+    }
+
+    /// `recv` into a buffer and `pwrite`, under one deadline for the whole call (C16, C5). This
+    /// backend copies: a blocking `splice(2)` from a TCP socket waits on the socket's timeout,
+    /// which a splice of a small pipe restarts for each piece, so it would need the same cap as
+    /// `sendfile` for no gain a blocking baseline is meant to show.
+    fn recv_to_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        files::range_end(offset, len)?;
+        files::check_positioned(file)?;
+        let deadline = Deadline::start(self.sock.limit);
+        let mut buf = vec![0; files::COPY_CHUNK.min(len as usize)];
+        let mut got = 0u64;
+        while got < len {
+            let want = files::COPY_CHUNK.min((len - got) as usize);
+            let n = match self
+                .sock
+                .transfer(SysBuf::Receive(&mut buf[..want]), &deadline)
+            {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(Error::TimedOut { .. }) => return Err(deadline.error(got).into()),
+                Err(_) if got > 0 => return Ok(got),
+                Err(err) => return Err(err.into()),
+            };
+            file.write_all_at(&buf[..n], offset + got)?;
+            got += n as u64;
+        }
+        Ok(got)
     }
 }

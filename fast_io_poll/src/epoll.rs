@@ -57,6 +57,7 @@
 //! do nothing here. A fault at 100 % lets no call through, so a transfer under it cannot finish.
 
 mod batch;
+mod files;
 mod group;
 mod reader;
 mod readiness;

@@ -2,7 +2,7 @@
 //! [`epoll(7)`] only when the kernel says `EAGAIN`.
 //!
 //! [`PollBackend`] hands out writers and readers that keep the contract of
-//! [`fast_io::backend`] (rules C1–C15). The fast path of a writer is one [`send(2)`] per batch;
+//! [`fast_io::backend`] (rules C1–C16). The fast path of a writer is one [`send(2)`] per batch;
 //! readiness is waited for only after the kernel refused bytes, so a socket that keeps up costs
 //! no `epoll_wait` at all.
 //!
@@ -133,6 +133,12 @@
 //! socket, see `WouldBlock` where they expect to block. This backend therefore leaves the file
 //! status flags alone and asks for non-blocking behaviour per call with `MSG_DONTWAIT`, which
 //! also means nobody else can make its transfers block by clearing `O_NONBLOCK`.
+//!
+//! The file calls are the exception (C16): `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`,
+//! so `send_file` and `recv_to_file` set `O_NONBLOCK` (checked, and set if someone cleared it,
+//! at the start of each call) and leave it set: restoring it would race with the other
+//! direction's file call on the same socket. Their bytes still go behind the same gate as a
+//! `send`'s or `recv`'s.
 //!
 //! # Platforms
 //!

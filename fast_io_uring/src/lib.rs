@@ -39,6 +39,14 @@
 //!   memory and closes descriptors. A writer or reader moved to another thread rebuilds its
 //!   single-issuer ring there and closes the old one: no descriptor leaks (C11, C12).
 //!
+//! - **C16, files.** `send_file` sends by [`sendfile(2)`] and `recv_to_file` receives by
+//!   [`splice(2)`] (socket → pipe → file), both called directly on the socket in `O_NONBLOCK`,
+//!   and after `EAGAIN` a `POLL_ADD` gate linked to a `LINK_TIMEOUT` of one slice on the ring,
+//!   reaped before the call goes on, so nothing is in flight when it returns (C3, C11).
+//!   `IORING_OP_SPLICE` is not used: io_uring always hands a SPLICE to an io-wq worker thread, and
+//!   two linked SPLICEs through a pipe cost about twice the CPU of one `sendfile(2)` here
+//!   (measurements in `sys/files.rs`).
+//!
 //! - **G1–G8, groups.** [`UringGroup`] (from [`SocketBackend::group`]) drives many sockets from
 //!   ONE shared ring on one thread. A flush works in rounds; a round is one `io_uring_enter`
 //!   carrying one `MSG_DONTWAIT` SEND per member that has bytes and whose turn it is to try, so
@@ -52,7 +60,8 @@
 //!
 //! - **Fault injection (tests only).** With `FAST_IO_FAULTS` set (see [`fast_io::faults`]; debug
 //!   builds only, compiled out of release builds), every fault it names applies here: `eagain`,
-//!   `enomem`, `enobufs` and `short` to SEND/SENDMSG/RECV, `etime` to gates, `eintr` to
+//!   `enomem`, `enobufs` and `short` to SEND/SENDMSG/RECV and to the file calls (`eintr` too),
+//!   `etime` to gates, `eintr` to
 //!   `io_uring_enter`, `setup_*` to
 //!   a ring's first setup attempt, `sq_full` to making room in the submission queue, and
 //!   `cq_overflow` overflows the completion queue for real. Where each hook sits is in the module
@@ -103,6 +112,8 @@
 //! [`POLL_ADD`]: https://man7.org/linux/man-pages/man3/io_uring_prep_poll_add.3.html
 //! [`LINK_TIMEOUT`]: https://man7.org/linux/man-pages/man3/io_uring_prep_link_timeout.3.html
 //! [`ASYNC_CANCEL`]: https://man7.org/linux/man-pages/man3/io_uring_prep_cancel.3.html
+//! [`sendfile(2)`]: https://man7.org/linux/man-pages/man2/sendfile.2.html
+//! [`splice(2)`]: https://man7.org/linux/man-pages/man2/splice.2.html
 
 #![warn(missing_docs)]
 

@@ -37,9 +37,11 @@
 //! kernel entry, one operation and one completion; a send that took fewer bytes than offered also
 //! counts a short transfer (C2, C15).
 
+use std::fs::File;
 use std::io::{self, Write};
 use std::time::Duration;
 
+use fast_io::files::{self, MAX_FILE_OP, SigpipeBlock};
 use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky};
 
 use super::batch::Batch;
@@ -148,6 +150,63 @@ impl PollWriter {
     }
 }
 
+impl PollWriter {
+    /// [`SocketWriter::send_file`] after the checks: the held bytes, then the file, by
+    /// non-blocking `sendfile(2)` behind the gate (`files.rs`), under one deadline.
+    fn send_file_gated(
+        &mut self,
+        file: &File,
+        offset: u64,
+        len: u64,
+        deadline: &Deadline,
+    ) -> Result<u64, Error> {
+        match self.flush_batch(deadline) {
+            // None of the file went yet.
+            Err(Error::TimedOut { .. }) => return Err(deadline.error(0)),
+            other => other?,
+        }
+        files::nonblocking(self.gate.socket(), self.gate.counters()).map_err(Error::Os)?;
+        let mut sigpipe = SigpipeBlock::new(self.gate.stats());
+        let mut sent = 0u64;
+        while sent < len {
+            let want = (len - sent).min(MAX_FILE_OP as u64) as usize;
+            let step = files::sendfile_step(
+                self.gate.socket(),
+                self.gate.counters(),
+                file,
+                offset + sent,
+                want,
+            )
+            .map(Transfer::from);
+            let waited = match step {
+                Ok(Transfer::Moved(0)) => break,
+                Ok(Transfer::Moved(n)) => {
+                    sent += n as u64;
+                    // C5: a peer that keeps taking a little does not extend the deadline.
+                    if sent < len && deadline.passed() {
+                        return Err(deadline.error(sent));
+                    }
+                    Ok(())
+                }
+                Ok(Transfer::Blocked(eagain)) => self.gate.wait(eagain, deadline),
+                Ok(Transfer::Shortage) => self.gate.back_off(deadline),
+                Err(err) => {
+                    sigpipe.saw(&err);
+                    if files::peer_failure(&err) {
+                        self.sticky = Sticky::of(&err);
+                    }
+                    return Err(err);
+                }
+            };
+            match waited {
+                Err(Error::TimedOut { .. }) => return Err(deadline.error(sent)),
+                other => other?,
+            }
+        }
+        Ok(sent)
+    }
+}
+
 impl Write for PollWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
@@ -220,5 +279,16 @@ impl SocketWriter for PollWriter {
             .socket()
             .shutdown(std::net::Shutdown::Write)
             .map_err(|err| Error::from_os(err).into())
+    }
+
+    fn send_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        files::range_end(offset, len)?;
+        self.check()?;
+        let deadline = Deadline::start(self.limit);
+        Ok(self.send_file_gated(file, offset, len, &deadline)?)
+    }
+
+    fn zero_copy_files(&self) -> bool {
+        true
     }
 }

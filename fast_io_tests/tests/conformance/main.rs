@@ -1,6 +1,6 @@
 //! The conformance suite: every test body of the modules named after the rules they hold
 //! (`transfer`: C1, C2, C6; `waiting`: C3, C4, C5; `peer_failures`: C7; `shutdown`: C8, C13;
-//! `bad_input`: C9; `memory`: C10; `drops`: C11, C12; `policy`: C14; and `liveness`, `limits`,
+//! `bad_input`: C9; `memory`: C10; `drops`: C11, C12; `policy`: C14; `files`: C16; and `liveness`, `limits`,
 //! `counting`, `ownership`, `resets`), instantiated once per backend.
 //!
 //! `conformance!(module, backend: Type)` makes a module of tests for one backend, so a failure
@@ -15,6 +15,7 @@
 mod bad_input;
 mod counting;
 mod drops;
+mod files;
 mod limits;
 mod liveness;
 mod memory;
@@ -68,7 +69,7 @@ macro_rules! conformance {
 
             use super::{SHORT_GUARD, GUARD, LONG_GUARD, raw};
             use super::{bad_input, drops, memory, peer_failures, policy, shutdown, transfer, waiting};
-            use super::{counting, limits, liveness, ownership, resets};
+            use super::{counting, files, limits, liveness, ownership, resets};
 
             fn factory() -> Factory {
                 $factory
@@ -220,6 +221,97 @@ macro_rules! conformance {
             #[test]
             fn c4_transient_shortages() {
                 run(factory(), GUARD, counting::c4_transient_shortages);
+            }
+
+            /// C16, C1, C15: buffered bytes, a file range from tmpfs and from disk, more bytes,
+            /// byte for byte, without the file passing through the writer's buffer.
+            #[test]
+            fn c16_send_file_tmpfs_and_disk() {
+                run(factory(), GUARD, files::c16_send_file_tmpfs_and_disk);
+            }
+
+            /// C16, C1: a file shorter than the range sends what it has and says how much.
+            #[test]
+            fn c16_short_file() {
+                run(factory(), GUARD, files::c16_short_file);
+            }
+
+            /// C16: a range past 4 GiB in a sparse file.
+            #[test]
+            fn c16_send_file_past_4gib() {
+                run(factory(), GUARD, files::c16_send_file_past_4gib);
+            }
+
+            /// C16, C3, C1: send_file on a saturated socket waits for readiness and completes.
+            #[test]
+            fn c16_saturated_send_file() {
+                run(factory(), SHORT_GUARD, files::c16_saturated_send_file);
+            }
+
+            /// C16, C7: closed and resetting peers give sticky errors and no SIGPIPE.
+            #[test]
+            fn c16_peer_failures() {
+                run(factory(), GUARD, |t: &Trial| files::c16_peer_failures(t, raw::sigpipes));
+            }
+
+            /// C16, C5: a peer that never reads: TimedOut with the exact count of file bytes.
+            #[test]
+            fn c16_send_file_deadline() {
+                run(factory(), SHORT_GUARD, files::c16_send_file_deadline);
+            }
+
+            /// C16, C5, C1: a trickling peer: send_file ends at its deadline with the exact count.
+            #[test]
+            fn c16_send_file_steady_progress() {
+                run(factory(), SHORT_GUARD, files::c16_send_file_steady_progress);
+            }
+
+            /// C16, C5: a trickling peer: recv_to_file ends at its deadline with the exact count.
+            #[test]
+            fn c16_recv_to_file_steady_progress() {
+                run(factory(), SHORT_GUARD, files::c16_recv_to_file_steady_progress);
+            }
+
+            /// C16, C8, C15: recv_to_file on tmpfs and disk at an offset, byte for byte.
+            #[test]
+            fn c16_recv_to_file_tmpfs_and_disk() {
+                run(factory(), GUARD, files::c16_recv_to_file_tmpfs_and_disk);
+            }
+
+            /// C16, C8: end of stream in the middle of the range returns the short count.
+            #[test]
+            fn c16_recv_to_file_eof_mid_range() {
+                run(factory(), GUARD, files::c16_recv_to_file_eof_mid_range);
+            }
+
+            /// C16: received bytes land past 4 GiB in a sparse file.
+            #[test]
+            fn c16_recv_to_file_past_4gib() {
+                run(factory(), GUARD, files::c16_recv_to_file_past_4gib);
+            }
+
+            /// C16, C3, C1: recv_to_file waits for a slow peer and loses nothing.
+            #[test]
+            fn c16_recv_to_file_slow_peer() {
+                run(factory(), GUARD, files::c16_recv_to_file_slow_peer);
+            }
+
+            /// C16, C5: a silent peer: TimedOut carrying the bytes written to the file.
+            #[test]
+            fn c16_recv_to_file_deadline() {
+                run(factory(), SHORT_GUARD, files::c16_recv_to_file_deadline);
+            }
+
+            /// C16, C7, C9: bytes before a reset are written, then a sticky ConnectionReset.
+            #[test]
+            fn c16_recv_to_file_peer_reset() {
+                run(factory(), GUARD, files::c16_recv_to_file_peer_reset);
+            }
+
+            /// C16: an O_APPEND file is refused before anything is read.
+            #[test]
+            fn c16_recv_to_file_refuses_append() {
+                run(factory(), GUARD, files::c16_recv_to_file_refuses_append);
             }
 
             /// C14: resolution, fallback behind a forced-unavailable io_uring, and reasons.

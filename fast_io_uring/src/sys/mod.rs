@@ -20,6 +20,7 @@
 //! readiness wait per slice, one gate expiry per slice that ran out before the deadline (C15).
 
 mod cqe;
+mod files;
 mod gate;
 mod group;
 mod probe;

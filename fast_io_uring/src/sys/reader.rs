@@ -23,15 +23,18 @@
 //! so the reader backs off one slice.
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
+use fast_io::files::{self as file_steps, PIPE_BYTES, Pipe, Step};
 use fast_io::socket::adopt;
 use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky, is_shortage};
 use socket2::Socket;
 
 use super::cqe::transfer_error;
+use super::files;
 use super::gate::{self, Next};
 use super::ring::{Ring, Setup};
 
@@ -54,6 +57,8 @@ pub struct UringReader {
     empty: bool,
     /// The read-ahead, when the reader has one (`reader/ahead.rs`); `None`: gated RECVs.
     ahead: Option<Ahead>,
+    /// The pipe of `recv_to_file`, made by its first call and closed with the reader.
+    pipe: Option<Pipe>,
 }
 
 impl fmt::Debug for UringReader {
@@ -99,6 +104,7 @@ impl UringReader {
             stats,
             empty: false,
             ahead,
+            pipe: None,
         })
     }
 
@@ -134,6 +140,72 @@ impl UringReader {
     /// without fault injection.
     pub fn cq_overflows(&self) -> u64 {
         self.ring.cq_overflows()
+    }
+}
+
+impl UringReader {
+    /// [`SocketReader::recv_to_file`] after the checks: non-blocking `splice(2)` socket → pipe,
+    /// behind the ring's gate, then pipe → file (`files.rs`), until `len` bytes are in the file
+    /// or the stream ends. A file that refuses bytes taken from the socket fails the call and
+    /// discards the pipe with them, so nothing is written later at the wrong offset.
+    fn recv_to_file_gated(&mut self, file: &File, offset: u64, len: u64) -> Result<u64, Error> {
+        let counters = self.stats.counters();
+        file_steps::nonblocking(&self.sock, counters).map_err(Error::Os)?;
+        let mut pipe = match self.pipe.take() {
+            Some(pipe) => pipe,
+            None => Pipe::new(PIPE_BYTES, counters).map_err(Error::Os)?,
+        };
+        let deadline = Deadline::start(self.limit);
+        let fd = self.sock.as_raw_fd();
+        let mut got = 0u64;
+        while got < len {
+            let want = (len - got).min(pipe.capacity() as u64) as usize;
+            let step = file_steps::splice_step(&self.sock, counters, &mut pipe, want);
+            let waited = match step {
+                Ok(Step::Moved(0)) => break,
+                Ok(Step::Moved(n)) => {
+                    file_steps::drain(&mut pipe, counters, file, offset + got)
+                        .map_err(Error::Os)?;
+                    got += n as u64;
+                    if got < len && deadline.passed() {
+                        self.pipe = Some(pipe);
+                        return Err(deadline.error(got));
+                    }
+                    Ok(())
+                }
+                Ok(Step::Blocked { injected }) => {
+                    if injected {
+                        self.ring.note_injected();
+                    }
+                    let events = libc::POLLIN as u32;
+                    files::wait(
+                        &mut self.ring,
+                        fd,
+                        events,
+                        self.gate_slice,
+                        &deadline,
+                        counters,
+                    )
+                }
+                Ok(Step::Shortage) => files::back_off(&mut self.ring, self.gate_slice, &deadline),
+                Err(err) => {
+                    if file_steps::peer_failure(&err) {
+                        self.sticky = Sticky::of(&err);
+                    }
+                    self.pipe = Some(pipe);
+                    return if got > 0 { Ok(got) } else { Err(err) };
+                }
+            };
+            if let Err(err) = waited {
+                self.pipe = Some(pipe);
+                return Err(match err {
+                    Error::TimedOut { .. } => deadline.error(got),
+                    other => other,
+                });
+            }
+        }
+        self.pipe = Some(pipe);
+        Ok(got)
     }
 }
 
@@ -228,6 +300,25 @@ impl SocketReader for UringReader {
 
     fn stats_handle(&self) -> StatsHandle {
         self.stats.clone()
+    }
+
+    fn recv_to_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        file_steps::range_end(offset, len)?;
+        if let Some(sticky) = self.sticky {
+            return Err(sticky.error().into());
+        }
+        if self.reads_ahead() {
+            // The armed multishot RECV takes the socket's bytes, and those it holds come first
+            // (C8): a splice beside it would race it for the stream. So the bytes go through
+            // `read` (held ones first) and are copied into the file.
+            return fast_io::files::recv_by_copy(self, file, offset, len);
+        }
+        file_steps::check_positioned(file)?;
+        Ok(self.recv_to_file_gated(file, offset, len)?)
+    }
+
+    fn zero_copy_files(&self) -> bool {
+        !self.reads_ahead()
     }
 }
 

@@ -39,16 +39,19 @@
 //! `ring.rs`.
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
+use fast_io::files::{self as file_steps, MAX_FILE_OP, SigpipeBlock, Step};
 use fast_io::socket::adopt;
 use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky, is_shortage};
 use socket2::Socket;
 
 use super::cqe::transfer_error;
+use super::files;
 use super::gate::{self, Next};
 use super::ring::{MAX_OP_BYTES, Ring};
 
@@ -258,6 +261,64 @@ impl UringWriter {
         }
     }
 
+    /// The file part of [`SocketWriter::send_file`], after the buffered bytes went: non-blocking
+    /// `sendfile(2)` behind the ring's gate (`files.rs`), under the call's deadline.
+    fn send_file_gated(
+        &mut self,
+        file: &File,
+        offset: u64,
+        len: u64,
+        deadline: &Deadline,
+    ) -> Result<u64, Error> {
+        let counters = self.stats.counters();
+        file_steps::nonblocking(&self.sock, counters).map_err(Error::Os)?;
+        let mut sigpipe = SigpipeBlock::new(&self.stats);
+        let fd = self.sock.as_raw_fd();
+        let mut sent = 0u64;
+        while sent < len {
+            let want = (len - sent).min(MAX_FILE_OP as u64) as usize;
+            let step = file_steps::sendfile_step(&self.sock, counters, file, offset + sent, want);
+            let waited = match step {
+                Ok(Step::Moved(0)) => break,
+                Ok(Step::Moved(n)) => {
+                    sent += n as u64;
+                    // C5: a peer that keeps taking a little does not extend the deadline.
+                    if sent < len && deadline.passed() {
+                        return Err(deadline.error(sent));
+                    }
+                    Ok(())
+                }
+                Ok(Step::Blocked { injected }) => {
+                    if injected {
+                        self.ring.note_injected();
+                    }
+                    let events = libc::POLLOUT as u32;
+                    files::wait(
+                        &mut self.ring,
+                        fd,
+                        events,
+                        self.gate_slice,
+                        deadline,
+                        counters,
+                    )
+                }
+                Ok(Step::Shortage) => files::back_off(&mut self.ring, self.gate_slice, deadline),
+                Err(err) => {
+                    sigpipe.saw(&err);
+                    if file_steps::peer_failure(&err) {
+                        self.sticky = Sticky::of(&err);
+                    }
+                    return Err(err);
+                }
+            };
+            match waited {
+                Err(Error::TimedOut { .. }) => return Err(deadline.error(sent)),
+                other => other?,
+            }
+        }
+        Ok(sent)
+    }
+
     /// The error of a call that got `accepted` bytes accepted before `err`.
     fn failed(deadline: &Deadline, accepted: u64, err: Error) -> io::Error {
         match err {
@@ -392,6 +453,34 @@ impl SocketWriter for UringWriter {
         self.sock
             .shutdown(std::net::Shutdown::Write)
             .map_err(|err| Error::from_os(err).into())
+    }
+
+    /// The buffered bytes first (C1), then the file by `sendfile(2)` behind the ring's gate, all
+    /// under one deadline; a timeout counts the file's bytes accepted (C16, C5).
+    fn send_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        file_steps::range_end(offset, len)?;
+        if let Some(sticky) = self.sticky {
+            return Err(sticky.error().into());
+        }
+        let deadline = Deadline::start(self.limit);
+        while self.buffered_bytes() > 0 {
+            match self.transfer(&[], &deadline) {
+                Ok(n) => {
+                    self.consume(n);
+                    if self.buffered_bytes() > 0 && deadline.passed() {
+                        return Err(deadline.error(0).into());
+                    }
+                }
+                // None of the file went yet.
+                Err(Error::TimedOut { .. }) => return Err(deadline.error(0).into()),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(self.send_file_gated(file, offset, len, &deadline)?)
+    }
+
+    fn zero_copy_files(&self) -> bool {
+        true
     }
 }
 

@@ -176,6 +176,48 @@ impl Ring {
     }
 }
 
+impl Ring {
+    /// A readiness gate alone, reaped before returning: `PollAdd(events)` on `fd` linked to a
+    /// `LinkTimeout(slice)`, in one `io_uring_enter`. For transfers the ring cannot carry itself
+    /// (a file's `sendfile(2)` or `splice(2)`, see `files.rs`): they are tried without waiting,
+    /// and after `EAGAIN` this waits at most one slice for the socket to report ready (C3).
+    /// `Ready` when the poll fired, `Expired` when the slice ran out (or the poll failed, which
+    /// the next try of the transfer will report).
+    pub(crate) fn poll_gate(
+        &mut self,
+        fd: RawFd,
+        events: u32,
+        slice: Duration,
+    ) -> io::Result<Readiness> {
+        self.claim_issuer()?;
+        let padded = self.pad_completions();
+        self.reserve(2);
+        let timespec = timespec(slice);
+        let poll = opcode::PollAdd::new(Fd(fd), events)
+            .build()
+            .flags(squeue::Flags::IO_LINK);
+        let timeout = opcode::LinkTimeout::new(&timespec).build();
+        // SAFETY: the poll points at no memory; the timeout at `timespec`, a local of this call.
+        // `wait_for` returns only after both CQEs are reaped, and `reserve(2)` keeps the link in
+        // one submission.
+        let tokens = unsafe {
+            [
+                self.push(poll, Owned::Nothing, Collect::Scoped),
+                self.push(timeout, Owned::Nothing, Collect::Scoped),
+            ]
+        };
+        if padded {
+            self.submit_padded();
+        }
+        let [polled, _] = self.wait_for(tokens);
+        Ok(if polled > 0 {
+            Readiness::Ready
+        } else {
+            Readiness::Expired
+        })
+    }
+}
+
 /// A SEND's flags: with a gate, without `MSG_DONTWAIT` and with `MSG_WAITALL`, so the kernel
 /// waits for room and keeps sending until every byte is accepted or the slice runs out.
 fn waiting_send(flags: i32, gate: Option<Gate>) -> i32 {

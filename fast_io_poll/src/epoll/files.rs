@@ -1,0 +1,27 @@
+//! File transfers without a user-space copy (contract C16): `PollWriter::send_file` sends by
+//! non-blocking `sendfile(2)` and `PollReader::recv_to_file` receives by non-blocking `splice(2)`
+//! (socket → pipe → file), each behind the same readiness gate as `send` and `recv`. The steps
+//! themselves (system call, faults, counts) are `fast_io::files`', shared with io_uring.
+//!
+//! `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`, so the writer or reader first puts the
+//! socket in `O_NONBLOCK` ([`fast_io::files::nonblocking`]; the flag is shared with every
+//! duplicate of the socket, and C16 says so); the steps then answer `EAGAIN` where a send or
+//! receive would, and the caller waits one gate slice on its edge-triggered poller and tries
+//! again, after an expired slice too (C3, C4). `EAGAIN` from either call consumes readiness as a
+//! `send` or `recv` does, so the edge after it comes as for them; after an injected `EAGAIN` the
+//! wait counts as woken already, as after `send_step`'s (`readiness.rs`).
+
+use fast_io::files::Step;
+
+use super::readiness::{Eagain, Transfer};
+
+impl From<Step> for Transfer {
+    fn from(step: Step) -> Transfer {
+        match step {
+            Step::Moved(n) => Transfer::Moved(n),
+            Step::Blocked { injected: true } => Transfer::Blocked(Eagain::Injected),
+            Step::Blocked { injected: false } => Transfer::Blocked(Eagain::Kernel),
+            Step::Shortage => Transfer::Shortage,
+        }
+    }
+}
