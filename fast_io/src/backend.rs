@@ -134,7 +134,8 @@
 //!   bytes were written returns their count (the error comes with the next call). Bytes taken
 //!   from the socket that the file then refuses (`ENOSPC`, `EIO`) are lost with that error, as
 //!   they would be from a buffer. `zero_copy_files()` says whether a writer or reader moves file
-//!   bytes without a user-space copy. The gated backends (epoll, io_uring) put the socket's open
+//!   bytes without a user-space copy (an io_uring reader with read-ahead copies: its multishot
+//!   RECV owns the stream, and the bytes it holds go first, C8). The gated backends (epoll, io_uring) put the socket's open
 //!   file description in `O_NONBLOCK` for these calls (`sendfile(2)` and `splice(2)` take no
 //!   `MSG_DONTWAIT`) and leave it so; their own transfers do not care, but the caller's blocking
 //!   use of the same socket then sees `WouldBlock`. A file opened with `O_APPEND` cannot be

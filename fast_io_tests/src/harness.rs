@@ -39,6 +39,12 @@ impl Trial {
         self.kind
     }
 
+    /// The name of the test module, e.g. `uring` or `uring_ahead` (io_uring with read-ahead on
+    /// every reader, see [`crate::backend::UringReadAhead`]).
+    pub fn module(&self) -> &'static str {
+        self.factory.module
+    }
+
     /// Whether the backend under test is the blocking `std` baseline, which keeps the contract
     /// without a readiness gate (its documented C3 exception): tests of what only a gate can show
     /// ask this and print why they do not apply.

@@ -26,6 +26,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use fast_io::files::{self as file_steps, PIPE_BYTES, Pipe, Step};
@@ -144,6 +145,55 @@ impl UringReader {
 }
 
 impl UringReader {
+    /// [`SocketReader::recv_to_file`] with read-ahead: the armed multishot RECV takes the
+    /// socket's bytes, and those it holds come first (C8), so a splice beside it would race it
+    /// for the stream. The bytes go through the read-ahead's reads, under one deadline for the
+    /// whole call (C5), and are copied into the file. `None` when the kernel turned out to have
+    /// no multishot RECV (nothing was received ahead; the caller splices instead).
+    fn recv_to_file_ahead(
+        &mut self,
+        file: &File,
+        offset: u64,
+        len: u64,
+    ) -> Option<io::Result<u64>> {
+        let limits = ahead::Limits {
+            deadline: Deadline::start(self.limit),
+            gate_slice: self.gate_slice,
+        };
+        let fd = self.sock.as_raw_fd();
+        let counters = self.stats.counters();
+        let mut buf = vec![0; file_steps::COPY_CHUNK.min(len as usize)];
+        let mut got = 0u64;
+        while got < len {
+            let want = file_steps::COPY_CHUNK.min((len - got) as usize);
+            let ahead = self.ahead.as_mut()?;
+            let read = ahead.read(
+                &mut self.ring,
+                fd,
+                &mut buf[..want],
+                &limits,
+                &mut self.sticky,
+                counters,
+            )?;
+            let n = match read {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                    return Some(Err(file_steps::with_accepted(err, got)));
+                }
+                // The bytes before a peer failure are in the file; the sticky error comes with
+                // the next call (C7), as for a gated reader.
+                Err(_) if got > 0 => break,
+                Err(err) => return Some(Err(err)),
+            };
+            if let Err(err) = file.write_all_at(&buf[..n], offset + got) {
+                return Some(Err(err));
+            }
+            got += n as u64;
+        }
+        Some(Ok(got))
+    }
+
     /// [`SocketReader::recv_to_file`] after the checks: non-blocking `splice(2)` socket → pipe,
     /// behind the ring's gate, then pipe → file (`files.rs`), until `len` bytes are in the file
     /// or the stream ends. A file that refuses bytes taken from the socket fails the call and
@@ -307,13 +357,13 @@ impl SocketReader for UringReader {
         if let Some(sticky) = self.sticky {
             return Err(sticky.error().into());
         }
-        if self.reads_ahead() {
-            // The armed multishot RECV takes the socket's bytes, and those it holds come first
-            // (C8): a splice beside it would race it for the stream. So the bytes go through
-            // `read` (held ones first) and are copied into the file.
-            return fast_io::files::recv_by_copy(self, file, offset, len);
-        }
         file_steps::check_positioned(file)?;
+        if self.reads_ahead() {
+            if let Some(received) = self.recv_to_file_ahead(file, offset, len) {
+                return received;
+            }
+            // The kernel has no multishot RECV after all: nothing was received ahead.
+        }
         Ok(self.recv_to_file_gated(file, offset, len)?)
     }
 
