@@ -358,11 +358,11 @@ impl SocketReader for UringReader {
             return Err(sticky.error().into());
         }
         file_steps::check_positioned(file)?;
-        if self.reads_ahead() {
-            if let Some(received) = self.recv_to_file_ahead(file, offset, len) {
-                return received;
-            }
-            // The kernel has no multishot RECV after all: nothing was received ahead.
+        // Without a multishot RECV after all, nothing was received ahead: splice instead.
+        if self.reads_ahead()
+            && let Some(received) = self.recv_to_file_ahead(file, offset, len)
+        {
+            return received;
         }
         Ok(self.recv_to_file_gated(file, offset, len)?)
     }
