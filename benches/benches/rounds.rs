@@ -561,8 +561,9 @@ fn file_send_cases(backends: &[Box<dyn SocketBackend>]) -> Vec<Case<'_>> {
                      send_file: one {name} writer's `send_file` for the whole file; read_write: \
                      `read` of {} into a buffer and `write_all` through a {name} writer; socat: \
                      `socat -u FILE:PATH TCP:ADDR` (8 KiB buffer), the same process in every \
-                     backend's case. CPU is the sender's alone: the sending thread's CPU clock from \
-                     connect to shutdown, socat's whole process (start-up included); kernel \
+                     backend's case. CPU is the sender's alone: the process's CPU over the run less \
+                     the receiving thread's (so io_uring's kernel workers count), socat's whole \
+                     process (start-up included); kernel \
                      entries count the writer's and read_write's file reads. The pairing table's \
                      CPU ratio send_file / read_write is the figure the target (≤ 0.6) is about.",
                     size(FILE_LEN),

@@ -12,8 +12,10 @@
 //! connection on a fresh loopback listener and drains it with blocking 1 MiB reads, checking the
 //! first and last 16 bytes of every read against the pattern at that stream offset (loss or
 //! reordering shows at read edges) and the total against the file's length. The sender's CPU
-//! is measured on its own: the sending thread's CPU clock (connect to shutdown) for fast_io,
-//! `RUSAGE_CHILDREN` of the socat process (start-up included) for socat. It is what the
+//! is measured on its own: for fast_io the process's CPU clock over the run less the receiving
+//! thread's own clock (so io_uring's kernel workers, which run a punted SPLICE as threads of
+//! this process, count as the sender's, where the sending thread's clock alone would miss
+//! them); for socat `RUSAGE_CHILDREN` of its process (start-up included). It is what the
 //! [`Outcome`] records as `cpu`; the receiver's is not in it.
 
 use std::fs::File;
@@ -24,12 +26,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fast_io::{Config, SocketBackend};
 
 use crate::Outcome;
-use crate::cpu::{children_cpu, measure};
+use crate::cpu::{children_cpu, measure, process_cpu};
 use crate::harness::{check, join};
 
 /// The pattern's period: a prime, so no power-of-two offset lines up with a period boundary.
@@ -162,21 +164,10 @@ pub fn socat_found() -> bool {
 pub fn run(sender: Sender<'_>, source: &Source) -> io::Result<Outcome> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let receiver = thread::spawn(move || -> io::Result<u64> {
-        let (mut stream, _) = listener.accept()?;
-        let mut buf = vec![0u8; DRAIN];
-        let mut got = 0u64;
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) => return Ok(got),
-                Ok(n) => {
-                    check_edges(got, &buf[..n])?;
-                    got += n as u64;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
+    let cpu_before = process_cpu();
+    let receiver = thread::spawn(move || -> io::Result<(u64, Duration)> {
+        let (got, cpu) = measure(|| drain(&listener));
+        Ok((got?, cpu))
     });
     let started = Instant::now();
     let sent = match sender {
@@ -184,7 +175,7 @@ pub fn run(sender: Sender<'_>, source: &Source) -> io::Result<Outcome> {
         Sender::ReadWrite(backend) => in_process(backend, addr, source, false),
         Sender::Socat => socat(addr, source),
     };
-    let (entries, cpu) = match sent {
+    let (entries, socat_cpu) = match sent {
         Ok(sent) => sent,
         Err(err) => {
             // A sender that failed before it connected leaves the receiver in `accept`.
@@ -193,9 +184,14 @@ pub fn run(sender: Sender<'_>, source: &Source) -> io::Result<Outcome> {
             return Err(err);
         }
     };
-    let got = join(receiver)?;
+    let (got, receiver_cpu) = join(receiver)?;
     let wall = started.elapsed();
     check(source.len, got)?;
+    let cpu = socat_cpu.unwrap_or_else(|| {
+        process_cpu()
+            .saturating_sub(cpu_before)
+            .saturating_sub(receiver_cpu)
+    });
     Ok(Outcome {
         bytes: source.len,
         wall,
@@ -205,16 +201,35 @@ pub fn run(sender: Sender<'_>, source: &Source) -> io::Result<Outcome> {
     })
 }
 
+/// The receiver: accepts one connection and reads it to its end in [`DRAIN`] reads, checking
+/// the edges of every read; returns the byte count.
+fn drain(listener: &TcpListener) -> io::Result<u64> {
+    let (mut stream, _) = listener.accept()?;
+    let mut buf = vec![0u8; DRAIN];
+    let mut got = 0u64;
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => {
+                check_edges(got, &buf[..n])?;
+                got += n as u64;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// A fast_io sender on this thread: its kernel entries (the writer's, and the file reads of
-/// read + write) and this thread's CPU time from connect to shutdown.
+/// read + write); its CPU is read by [`run`].
 fn in_process(
     backend: &dyn SocketBackend,
     addr: SocketAddr,
     source: &Source,
     zero_copy: bool,
-) -> io::Result<(Option<u64>, std::time::Duration)> {
+) -> io::Result<(Option<u64>, Option<Duration>)> {
     let file = File::open(&source.path)?;
-    let (entries, cpu) = measure(|| -> io::Result<u64> {
+    let entries = (|| -> io::Result<u64> {
         let stream = TcpStream::connect(addr)?;
         let mut writer = backend
             .writer(stream.as_fd(), &Config::default())
@@ -245,12 +260,12 @@ fn in_process(
         writer.shutdown()?;
         check(source.len, sent)?;
         Ok(writer.stats().kernel_entries + reads)
-    });
-    Ok((Some(entries?), cpu))
+    })()?;
+    Ok((Some(entries), None))
 }
 
 /// socat as the sender: no counters, its whole process's CPU.
-fn socat(addr: SocketAddr, source: &Source) -> io::Result<(Option<u64>, std::time::Duration)> {
+fn socat(addr: SocketAddr, source: &Source) -> io::Result<(Option<u64>, Option<Duration>)> {
     let before = children_cpu();
     let out = Command::new("socat")
         .arg("-u")
@@ -268,7 +283,7 @@ fn socat(addr: SocketAddr, source: &Source) -> io::Result<(Option<u64>, std::tim
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok((None, children_cpu().saturating_sub(before)))
+    Ok((None, Some(children_cpu().saturating_sub(before))))
 }
 
 #[cfg(test)]
