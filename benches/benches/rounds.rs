@@ -5,7 +5,9 @@
 //! [--only SCENARIO[,SCENARIO/CASE...]]` (a name is a scenario, `bulk`, or one case of it,
 //! `bulk/64KiB`). The `fastcat` and `relay` scenarios run the binary named by `FASTCAT_BIN`
 //! (`cargo xtask bench` builds it) and are left out, saying so, without it; `relay` also runs
-//! this crate's `std_relay` and, when it is installed, `socat`.
+//! this crate's `std_relay` and, when it is installed, `socat`. `file_send` makes a 1 GiB file
+//! in the target directory on its first run (kept for later benches) and, when it is installed,
+//! runs `socat` too.
 
 use std::io;
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use benches::cpu::children_cpu;
 use benches::fanout::{self, Pausing, Shape};
+use benches::file_send::{self, Sender};
 use benches::relay::{self, Relay};
 use benches::rounds::{Case, Headline, Recorder, Rng, RunFn, Watchdog, run_case};
 use benches::{Outcome, fastio, limit};
@@ -363,6 +366,8 @@ fn cases<'a>(
         contenders: many(backends, spread, cores),
     });
 
+    cases.extend(file_send_cases(backends));
+
     const LOOPED: u64 = 1 << 30;
     let fastcat_bin = std::env::var_os("FASTCAT_BIN")
         .map(PathBuf::from)
@@ -495,6 +500,77 @@ fn relay_cases(fastcat: PathBuf, probe: bool) -> Vec<Case<'static>> {
                     ((*name).to_owned(), run(move || relay::run(&relay, &shape)))
                 })
                 .collect(),
+        })
+        .collect()
+}
+
+/// The length of the file `file_send` sends.
+const FILE_LEN: u64 = 1 << 30;
+
+/// The file `file_send` sends, made (or found intact) and read into the page cache by the first
+/// run that needs it; an error is the first run's and every later one's.
+fn file_source() -> io::Result<file_send::Source> {
+    static SOURCE: std::sync::OnceLock<Result<file_send::Source, String>> =
+        std::sync::OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let path = target_dir().join("bench-file_send-1GiB.bin");
+            file_send::Source::prepare(&path, FILE_LEN)
+                .map_err(|err| format!("{}: {err}", path.display()))
+        })
+        .clone()
+        .map_err(io::Error::other)
+}
+
+/// The `file_send` scenario: one case per backend, each with `send_file`, read + write through
+/// that backend, and socat (the same process in every case).
+fn file_send_cases(backends: &[Box<dyn SocketBackend>]) -> Vec<Case<'_>> {
+    let socat = file_send::socat_found();
+    if !socat {
+        eprintln!("file_send: socat: skipped: socat not found");
+    }
+    backends
+        .iter()
+        .map(|backend| {
+            let backend: &dyn SocketBackend = &**backend;
+            let name = backend.kind().name();
+            let mut contenders = vec![
+                (
+                    "send_file".to_owned(),
+                    run(move || file_send::run(Sender::SendFile(backend), &file_source()?)),
+                ),
+                (
+                    "read_write".to_owned(),
+                    run(move || file_send::run(Sender::ReadWrite(backend), &file_source()?)),
+                ),
+            ];
+            if socat {
+                contenders.push((
+                    "socat".to_owned(),
+                    run(|| file_send::run(Sender::Socat, &file_source()?)),
+                ));
+            }
+            Case {
+                scenario: "file_send",
+                case: name.to_owned(),
+                headline: Headline::Cpu,
+                description: format!(
+                    "a {} file from the page cache (made once in target/, read through before the \
+                     first run) sent over loopback TCP to a receiver thread draining it with 1 MiB \
+                     reads (first and last 16 bytes of every read and the total checked). \
+                     send_file: one {name} writer's `send_file` for the whole file; read_write: \
+                     `read` of {} into a buffer and `write_all` through a {name} writer; socat: \
+                     `socat -u FILE:PATH TCP:ADDR` (8 KiB buffer), the same process in every \
+                     backend's case. CPU is the sender's alone: the process's CPU over the run less \
+                     the receiving thread's (so io_uring's kernel workers count), socat's whole \
+                     process (start-up included); kernel \
+                     entries count the writer's and read_write's file reads. The pairing table's \
+                     CPU ratio send_file / read_write is the figure the target (≤ 0.6) is about.",
+                    size(FILE_LEN),
+                    size(file_send::COPY as u64),
+                ),
+                contenders,
+            }
         })
         .collect()
 }

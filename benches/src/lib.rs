@@ -6,6 +6,7 @@ pub mod contender;
 pub mod cpu;
 pub mod fanout;
 pub mod fastio;
+pub mod file_send;
 pub mod harness;
 pub mod limit;
 pub mod outcome;

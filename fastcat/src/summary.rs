@@ -41,10 +41,10 @@ pub struct Summary {
     pub bytes: u64,
     pub elapsed: Duration,
     pub streams: u64,
-    /// Whether the bytes went between file and socket without a copy through fastcat. Every
-    /// path copies today (a read into a buffer, a write out of it), so this is false. The one
-    /// place that will set it is where `send`/`recv` choose their path, once the writers' and
-    /// readers' file API (`send_file`, `recv_to_file`; issue 18, items 1–4) exists.
+    /// Whether the bytes went between file and socket without a copy through fastcat: true
+    /// only where `send`/`recv` of one stream used the file API (`send_file`, `recv_to_file`,
+    /// contract C16) and the writer or reader said its path avoids the user-space copy
+    /// (`zero_copy_files`). stdin, stdout, `--streams N`, loopback and relay copy: false.
     pub zero_copy: bool,
     /// Every writer's, reader's and group's counters, added up.
     pub stats: Stats,
@@ -118,7 +118,7 @@ impl Summary {
             let _ = write!(line, " over {} streams", self.streams);
         }
         if self.zero_copy {
-            line.push_str(", zero-copy");
+            line.push_str(", zero-copy (sendfile/splice)");
         }
         let _ = write!(line, "; kernel entries {}", s.kernel_entries);
         // Per MiB only once there is a MiB: below that it is an extrapolation from almost
@@ -227,6 +227,20 @@ mod tests {
         let line = sent(3 << 20, 1000).human();
         assert!(line.contains("(3.00 MiB) in 1.00 s (3.00 MiB/s)"), "{line}");
         assert!(line.contains("kernel entries 6 (2.0 per MiB)"), "{line}");
+    }
+
+    #[test]
+    fn zero_copy_is_said_only_when_it_happened() {
+        let mut summary = sent(3 << 20, 1000);
+        assert!(!summary.human().contains("zero-copy"));
+        assert!(summary.json().contains("\"zero_copy\":false"));
+        summary.zero_copy = true;
+        assert!(
+            summary.human().contains(", zero-copy ("),
+            "{}",
+            summary.human()
+        );
+        assert!(summary.json().contains("\"zero_copy\":true"));
     }
 
     #[test]

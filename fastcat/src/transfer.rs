@@ -1,5 +1,11 @@
 //! The one-connection commands: `send` and `recv` of plain TCP bytes (what `nc` and `socat`
 //! speak), and `loopback`, which sends a pattern to itself and checks every byte.
+//!
+//! A regular file goes between disk and socket through the writer's `send_file` and the
+//! reader's `recv_to_file` (contract C16), so the backends that can move it in the kernel
+//! (`sendfile(2)`, `splice(2)`) do, and the summary says `zero_copy` when they did. stdin,
+//! stdout and anything else that is not a regular file (a pipe, a device) is read into a
+//! buffer and written out, as before.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -9,7 +15,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fast_io::{SocketBackend, Stats};
+use fast_io::{Error, SocketBackend, SocketReader, SocketWriter, Stats};
 
 use crate::pattern::Pattern;
 use crate::progress::Progress;
@@ -19,23 +25,54 @@ use crate::{Context, explain, net};
 /// Bytes moved per call: big enough that per-call costs vanish, small enough to show progress.
 pub const CHUNK: usize = 256 << 10;
 
+/// Bytes of a file asked for per `send_file` or `recv_to_file` call. Bigger than [`CHUNK`],
+/// since one call may cost no more than a few system calls whatever its length; small enough
+/// that the progress bar moves several times a second even on a slow link.
+pub const FILE_CHUNK: u64 = 8 << 20;
+
 /// Bytes loopback sends per write and receives per read at most.
 const LOOPBACK_RUN: usize = 1 << 20;
 
+/// Where `send` reads from.
+enum Source {
+    /// A regular file, sent from its offsets with `send_file`; its length when opened.
+    File(File, u64),
+    /// stdin, a pipe, a device: read into a buffer and written.
+    Stream(Box<dyn Read>),
+}
+
+impl Source {
+    fn open(path: &Path) -> Result<Source, String> {
+        if path.as_os_str() == "-" {
+            return Ok(Source::Stream(Box::new(io::stdin().lock())));
+        }
+        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        match file.metadata() {
+            Ok(meta) if meta.is_file() => {
+                let len = meta.len();
+                Ok(Source::File(file, len))
+            }
+            _ => Ok(Source::Stream(Box::new(file))),
+        }
+    }
+}
+
+/// The bytes a call moved before its deadline passed, when that is more than none: a call that
+/// keeps a slow peer busy past the deadline fails with a count (C5), yet the peer did make
+/// progress, so the transfer goes on. Only a call that moved nothing is the "no progress" that
+/// `--timeout` bounds. A call asks for up to [`FILE_CHUNK`] bytes, so a peer that stops is
+/// reported within twice the timeout at worst: the call under way when it stopped, then one
+/// that moves nothing.
+fn progress_before_deadline(err: &io::Error) -> Option<u64> {
+    match Error::from_io(err) {
+        Some(&Error::TimedOut { accepted, .. }) if accepted > 0 => Some(accepted),
+        _ => None,
+    }
+}
+
 /// `send FILE PEER`: the file (or stdin) as plain bytes, then a half-close.
 pub fn send(cx: &Context, file: &Path, peer: &str) -> Result<(), String> {
-    let (mut input, total): (Box<dyn Read>, Option<u64>) = if file.as_os_str() == "-" {
-        (Box::new(io::stdin().lock()), None)
-    } else {
-        let opened =
-            File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
-        let len = opened
-            .metadata()
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len());
-        (Box::new(opened), len)
-    };
+    let source = Source::open(file)?;
     let deadline = cx.config.write_deadline;
     let stream = net::connect(peer, cx.timeout)?;
     let mut writer = cx
@@ -43,26 +80,25 @@ pub fn send(cx: &Context, file: &Path, peer: &str) -> Result<(), String> {
         .backend()
         .writer(stream.as_fd(), &cx.config)
         .map_err(|e| e.to_string())?;
+    let total = match &source {
+        Source::File(_, len) => Some(*len),
+        Source::Stream(_) => None,
+    };
     let mut progress = Progress::new(total, "sending");
-    let mut buf = vec![0u8; CHUNK];
-    let mut sent = 0u64;
     let started = Instant::now();
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(format!("cannot read {}: {err}", file.display())),
-        };
-        writer
-            .write_all(&buf[..n])
-            .map_err(|e| explain(&e, sent, deadline))?;
-        sent += n as u64;
-        progress.add(n as u64);
-    }
+    let (sent, zero_copy) = match source {
+        Source::File(input, _) => {
+            let sent = send_file(&mut *writer, &input, &mut progress, deadline)?;
+            (sent, writer.zero_copy_files())
+        }
+        Source::Stream(input) => (
+            send_copy(&mut *writer, input, file, &mut progress, deadline)?,
+            false,
+        ),
+    };
     writer.shutdown().map_err(|e| explain(&e, sent, deadline))?;
     progress.finish();
-    let summary = Summary::new(
+    let mut summary = Summary::new(
         "send",
         "sent",
         cx.backend(),
@@ -70,19 +106,82 @@ pub fn send(cx: &Context, file: &Path, peer: &str) -> Result<(), String> {
         started.elapsed(),
         &[writer.stats()],
     );
+    summary.zero_copy = zero_copy;
     summary.print(cx.json, false);
     Ok(())
 }
 
-/// Where `recv` writes: a file (created before anything listens) or stdout.
-pub fn create_output(out: Option<&Path>) -> Result<(Box<dyn Write>, bool), String> {
-    match out {
-        Some(path) if path.as_os_str() != "-" => {
-            let file =
-                File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            Ok((Box::new(file), false))
+/// Sends `input` from offset 0 until it ends, [`FILE_CHUNK`] bytes per call: the end is where a
+/// call returns 0, so a file that grows while it is sent is followed as a read loop would.
+fn send_file(
+    writer: &mut dyn SocketWriter,
+    input: &File,
+    progress: &mut Progress,
+    deadline: Option<Duration>,
+) -> Result<u64, String> {
+    let mut sent = 0u64;
+    loop {
+        let n = match writer.send_file(input, sent, FILE_CHUNK) {
+            Ok(0) => return Ok(sent),
+            Ok(n) => n,
+            Err(err) => {
+                progress_before_deadline(&err).ok_or_else(|| explain(&err, sent, deadline))?
+            }
+        };
+        sent += n;
+        progress.add(n);
+    }
+}
+
+/// Reads `input` into a buffer and writes it, until `input` ends.
+fn send_copy(
+    writer: &mut dyn SocketWriter,
+    mut input: Box<dyn Read>,
+    path: &Path,
+    progress: &mut Progress,
+    deadline: Option<Duration>,
+) -> Result<u64, String> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut sent = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(sent),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+        };
+        writer
+            .write_all(&buf[..n])
+            .map_err(|e| explain(&e, sent, deadline))?;
+        sent += n as u64;
+        progress.add(n as u64);
+    }
+}
+
+/// Where `recv` writes.
+enum Sink {
+    /// A regular file, written at its offsets with `recv_to_file`.
+    File(File),
+    /// stdout (`to_stdout`) or a file that is not regular (a pipe, `/dev/null`): written from
+    /// a buffer.
+    Stream(Box<dyn Write>, bool),
+}
+
+impl Sink {
+    /// The output, opened (and a file truncated) before anything listens, so a path that
+    /// cannot be written fails before anyone is accepted.
+    fn create(out: Option<&Path>) -> Result<Sink, String> {
+        match out {
+            Some(path) if path.as_os_str() != "-" => {
+                let file = File::create(path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                match file.metadata() {
+                    Ok(meta) if meta.is_file() => Ok(Sink::File(file)),
+                    _ => Ok(Sink::Stream(Box::new(file), false)),
+                }
+            }
+            _ => Ok(Sink::Stream(Box::new(io::stdout().lock()), true)),
         }
-        _ => Ok((Box::new(io::stdout().lock()), true)),
     }
 }
 
@@ -97,8 +196,7 @@ pub fn announce(port: u16) -> Result<TcpListener, String> {
 
 /// `recv PORT [-o FILE]`: one connection's bytes, until its end of stream.
 pub fn recv(cx: &Context, port: u16, out: Option<&Path>) -> Result<(), String> {
-    // The output first: a path that cannot be written fails before anyone is accepted.
-    let (mut output, to_stdout) = create_output(out)?;
+    let sink = Sink::create(out)?;
     let listener = announce(port)?;
     let (stream, from) = net::accept(&listener, None)?;
     drop(listener);
@@ -110,9 +208,63 @@ pub fn recv(cx: &Context, port: u16, out: Option<&Path>) -> Result<(), String> {
         .reader(stream.as_fd(), &cx.config)
         .map_err(|e| e.to_string())?;
     let mut progress = Progress::new(None, "receiving");
+    let started = Instant::now();
+    let (received, zero_copy, to_stdout) = match sink {
+        Sink::File(output) => {
+            let received = recv_file(&mut *reader, &output, &mut progress, deadline)?;
+            (received, reader.zero_copy_files(), false)
+        }
+        Sink::Stream(output, to_stdout) => {
+            let received = recv_copy(&mut *reader, output, &mut progress, deadline)?;
+            (received, false, to_stdout)
+        }
+    };
+    progress.finish();
+    let mut summary = Summary::new(
+        "recv",
+        "received",
+        cx.backend(),
+        received,
+        started.elapsed(),
+        &[reader.stats()],
+    );
+    summary.zero_copy = zero_copy;
+    summary.print(cx.json, to_stdout);
+    Ok(())
+}
+
+/// Writes the stream into `output` from offset 0 until its end, [`FILE_CHUNK`] bytes per call.
+/// Only a count of 0 is the end of stream (C16, C8): a call also comes back short when the peer
+/// failed after some bytes (its error comes with the next call).
+fn recv_file(
+    reader: &mut dyn SocketReader,
+    output: &File,
+    progress: &mut Progress,
+    deadline: Option<Duration>,
+) -> Result<u64, String> {
+    let mut received = 0u64;
+    loop {
+        let n = match reader.recv_to_file(output, received, FILE_CHUNK) {
+            Ok(0) => return Ok(received),
+            Ok(n) => n,
+            Err(err) => {
+                progress_before_deadline(&err).ok_or_else(|| explain(&err, received, deadline))?
+            }
+        };
+        received += n;
+        progress.add(n);
+    }
+}
+
+/// Reads the stream into a buffer and writes it to `output`, until its end.
+fn recv_copy(
+    reader: &mut dyn SocketReader,
+    mut output: Box<dyn Write>,
+    progress: &mut Progress,
+    deadline: Option<Duration>,
+) -> Result<u64, String> {
     let mut buf = vec![0u8; CHUNK];
     let mut received = 0u64;
-    let started = Instant::now();
     loop {
         let n = reader
             .read(&mut buf)
@@ -129,17 +281,7 @@ pub fn recv(cx: &Context, port: u16, out: Option<&Path>) -> Result<(), String> {
     output
         .flush()
         .map_err(|e| format!("cannot write the output: {e}"))?;
-    progress.finish();
-    let summary = Summary::new(
-        "recv",
-        "received",
-        cx.backend(),
-        received,
-        started.elapsed(),
-        &[reader.stats()],
-    );
-    summary.print(cx.json, to_stdout);
-    Ok(())
+    Ok(received)
 }
 
 /// The test hook `FASTCAT_CORRUPT_AT`: the stream offset whose byte loopback's receiver flips.

@@ -91,8 +91,9 @@ fn write_header(out: &mut String, header: &Header<'_>) {
          median (p25–p75) over the rounds; quantiles interpolate linearly between order \
          statistics (type 7, as numpy and R do by default). Absolute figures are medians over \
          runs. CPU is the process's CPU time (every thread, runtime workers included; a \
-         subprocess's own CPU for `fastcat`, and the relay process's alone in `relay`, socat's \
-         forked children included); the receiving threads' own clock splits it into \
+         subprocess's own CPU for `fastcat`, the relay process's alone in `relay`, socat's \
+         forked children included, and the sender's alone in `file_send`: the process's CPU \
+         less the receiving thread's clock, or socat's process); the receiving threads' own clock splits it into \
          receiver and sender (the rest). That split follows where the kernel did the work: \
          loopback delivers a send in softirq context on whichever thread triggered it (a \
          receiver's ACK can push a blocked sender's queued data), so a `cpu` headline uses the \
