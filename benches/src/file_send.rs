@@ -1,5 +1,5 @@
 //! The `file_send` scenario: what sending a file costs the sender, with the writer's
-//! `send_file` (contract C16: `sendfile(2)` or `SPLICE`, no copy through user space) against
+//! `send_file` (contract C16: `sendfile(2)` on every built-in backend, no copy through user space) against
 //! reading the file into a buffer and writing that through the same backend, and against
 //! `socat -u FILE:PATH TCP:ADDR` as a whole process.
 //!
@@ -13,9 +13,8 @@
 //! first and last 16 bytes of every read against the pattern at that stream offset (loss or
 //! reordering shows at read edges) and the total against the file's length. The sender's CPU
 //! is measured on its own: for fast_io the process's CPU clock over the run less the receiving
-//! thread's own clock (so io_uring's kernel workers, which run a punted SPLICE as threads of
-//! this process, count as the sender's, where the sending thread's clock alone would miss
-//! them); for socat `RUSAGE_CHILDREN` of its process (start-up included). It is what the
+//! thread's own clock (so any kernel worker threads of this process, such as io_uring's io-wq,
+//! count as the sender's, where the sending thread's clock alone would miss them); for socat `RUSAGE_CHILDREN` of its process (start-up included). It is what the
 //! [`Outcome`] records as `cpu`; the receiver's is not in it.
 
 use std::fs::File;
