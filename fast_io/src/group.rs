@@ -17,7 +17,9 @@
 //!   round when the members are writable). Each backend documents its count; `Stats` makes it
 //!   checkable. [`SocketGroup::send_round`] makes one round from the caller's memory instead of
 //!   the members' buffers (no copy), and returns after it, so drained members are refilled while
-//!   others still wait.
+//!   others still wait. [`SocketGroup::send_file_round`] makes the same round from ranges of
+//!   files (C16): each member sends its buffered bytes, then its file's, straight from the page
+//!   cache on the built-in backends.
 //! - **G4 Deadlines.** A flush that reaches `Config::write_deadline` returns the members still
 //!   pending, each with the bytes accepted during that flush and the bytes still buffered.
 //! - **G5 Failure isolation.** A member whose peer failed reports its error for that member only
@@ -45,11 +47,16 @@
 //! before it waits again, and its `Stats` count waits and expiries exactly as a lone writer or
 //! reader counts them in the same situation.
 
+mod files;
+
 use std::fmt;
+use std::fs::File;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Error, Stats, StatsHandle};
+
+pub use files::{check_ranges, file_ended, send_file_round_by_copy};
 
 /// The identity of one group, unique in the process: a [`Member`] names the group that handed it
 /// out, so another group refuses it (G7).
@@ -130,7 +137,10 @@ pub struct FlushReport {
     pub rounds: u64,
     /// Members not fully accepted when the write deadline passed (G4); empty when all were.
     pub pending: Vec<Pending>,
-    /// Members whose peer failed during this flush, with the error (G5).
+    /// Members whose peer failed during this flush, with the error (G5). A file round
+    /// ([`SocketGroup::send_file_round`]) also lists here a member whose file failed it: the
+    /// file ended before its range (`UnexpectedEof`), or reading it failed. Such an error says
+    /// nothing about the socket, which stays usable; only a peer's error sticks (C7, C16).
     pub failed: Vec<(Member, Error)>,
 }
 
@@ -139,6 +149,18 @@ impl FlushReport {
     pub fn is_complete(&self) -> bool {
         self.pending.is_empty() && self.failed.is_empty()
     }
+}
+
+/// Bytes of a file for one member of a file round ([`SocketGroup::send_file_round`]): at most
+/// `len` bytes of `file` from `offset`. The file's own position is neither used nor moved.
+#[derive(Clone, Copy, Debug)]
+pub struct FileRange<'a> {
+    /// The file, open for reading.
+    pub file: &'a File,
+    /// Where in the file the range starts.
+    pub offset: u64,
+    /// How many bytes the range holds; `offset + len` must fit a file offset (`i64`).
+    pub len: u64,
 }
 
 /// What one group read found for a member.
@@ -227,6 +249,43 @@ pub trait SocketGroup: Send + fmt::Debug {
         taken: &mut Vec<usize>,
     ) -> Result<FlushReport, Error>;
 
+    /// One round of file sends (G3, C16), as [`send_round`](SocketGroup::send_round) makes from
+    /// memory: for each `(member, range)` of `sends`, the member's buffered bytes go to the
+    /// kernel first (C1), then bytes of `range.file` from `range.offset`, at most `range.len`;
+    /// `taken[i]` is set to how many bytes of `sends[i]`'s file the kernel accepted. The caller
+    /// offers the rest in a later call, from `offset + taken[i]` (C2). Waiting, the deadline,
+    /// member failures and refusals are those of `send_round` (G1, G4, G5, G7): a member whose
+    /// socket is full takes nothing until its gate opened while the others are served, and the
+    /// call returns after one round. In addition:
+    ///
+    /// - A range past the largest file offset is refused with `InvalidInput` before anything
+    ///   is sent.
+    /// - A member whose file ends before its range sends what the file has and is listed in
+    ///   the report's `failed` with `UnexpectedEof`; one whose file cannot be read (`EIO`, or a
+    ///   file `sendfile(2)` refuses: `EINVAL`) is listed with that error. Neither says anything
+    ///   about its socket, which stays usable: only `BrokenPipe` and `ConnectionReset` stick
+    ///   (C7, C16).
+    ///
+    /// The built-in backends send with non-blocking `sendfile(2)` behind the member's gate, no
+    /// byte passing through user space ([`zero_copy_files`](SocketGroup::zero_copy_files));
+    /// that puts the member's socket in `O_NONBLOCK`, as a lone writer's `send_file` does
+    /// (C16). This default copies: it reads at most [`files::COPY_CHUNK`](crate::files::COPY_CHUNK)
+    /// bytes of each range with `pread` and makes one `send_round` of them
+    /// ([`send_file_round_by_copy`]).
+    fn send_file_round(
+        &mut self,
+        sends: &[(Member, FileRange<'_>)],
+        taken: &mut Vec<u64>,
+    ) -> Result<FlushReport, Error> {
+        send_file_round_by_copy(self, sends, taken)
+    }
+
+    /// Whether [`send_file_round`](SocketGroup::send_file_round) sends files without passing
+    /// their bytes through user space (`false` for the copying default).
+    fn zero_copy_files(&self) -> bool {
+        false
+    }
+
     /// Waits until at least one member has data, end of stream or an error — or the read
     /// deadline passes (`TimedOut`) — then calls `on_read` once for each such member. Returns
     /// how many members were reported. Members whose read interest is off are skipped (G8); a
@@ -293,10 +352,10 @@ pub trait SocketGroup: Send + fmt::Debug {
     fn in_flight(&self) -> usize;
 }
 
-/// Refuses a round that names a member twice (`SocketGroup::send_round`): two sends of one
-/// stream in one round could reorder its bytes.
-pub fn refuse_twice(sends: &[(Member, &[u8])]) -> Result<(), Error> {
-    let mut seen: Vec<Member> = sends.iter().map(|&(member, _)| member).collect();
+/// Refuses a round that names a member twice (`SocketGroup::send_round`,
+/// `SocketGroup::send_file_round`): two sends of one stream in one round could reorder its bytes.
+pub fn refuse_twice(members: impl IntoIterator<Item = Member>) -> Result<(), Error> {
+    let mut seen: Vec<Member> = members.into_iter().collect();
     seen.sort_unstable();
     match seen.windows(2).find(|pair| pair[0] == pair[1]) {
         Some(pair) => Err(Error::InvalidSocket(format!(

@@ -67,7 +67,9 @@ pub use blocking::{StdBackend, StdReader, StdWriter};
 pub use config::{Config, MAX_BATCH_BYTES, MAX_GATE_SLICE, MAX_READ_AHEAD, MAX_RING_ENTRIES};
 pub use deadline::Deadline;
 pub use error::Error;
-pub use group::{FlushReport, GroupId, Member, Pending, Progress, Received, SocketGroup};
+pub use group::{
+    FileRange, FlushReport, GroupId, Member, Pending, Progress, Received, SocketGroup,
+};
 pub use policy::{BACKEND_ENV, PassedOver, Policy, Selection};
 pub use stats::{Counter, Counters, Stats, StatsHandle};
 pub use sticky::{Sticky, is_shortage};

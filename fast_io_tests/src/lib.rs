@@ -33,6 +33,7 @@
 
 pub mod backend;
 pub mod deadlines;
+pub mod files;
 pub mod fixtures;
 pub mod harness;
 pub mod pattern;

@@ -2,8 +2,9 @@
 //! keeping the group rules G1–G8 of [`fast_io::group`] on top of C1–C15 per member.
 //!
 //! This file holds membership and the state of each member; the sending side is in
-//! `group/flush.rs` (rounds, G1, G3, G4) and `group/lend.rs` (rounds from the caller's memory,
-//! `send_round`), the receiving side in `group/read.rs`, and the progress step that drives both
+//! `group/flush.rs` (rounds, G1, G3, G4), `group/lend.rs` (rounds from the caller's memory,
+//! `send_round`) and `group/files.rs` (rounds from the caller's files, `send_file_round`), the
+//! receiving side in `group/read.rs`, and the progress step that drives both
 //! directions at once (`poll`, G8) in `group/step.rs`, built from the same send turn and receive.
 //!
 //! # Members
@@ -95,6 +96,7 @@
 //! close the duplicate; [`in_flight`](PollGroup::in_flight) is always 0 and nothing is ever
 //! counted in `Stats::cancelled`.
 
+mod files;
 mod flush;
 mod lend;
 mod read;
@@ -107,8 +109,8 @@ use std::time::{Duration, Instant};
 
 use fast_io::socket::adopt;
 use fast_io::{
-    Config, Deadline, Error, FlushReport, GroupId, Member, Progress, Received, SocketGroup, Stats,
-    StatsHandle, Sticky,
+    Config, Deadline, Error, FileRange, FlushReport, GroupId, Member, Progress, Received,
+    SocketGroup, Stats, StatsHandle, Sticky,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -227,6 +229,8 @@ struct Joined {
     /// What this step's routed receive found: made before the step's sends and reported at
     /// the member's turn in the pass. `Receipt::Nothing` between steps.
     forwarded: Receipt,
+    /// The socket was put in `O_NONBLOCK` for a file round (`group/files.rs`); it stays so.
+    nonblocking: bool,
 }
 
 impl Joined {
@@ -521,6 +525,7 @@ impl SocketGroup for PollGroup {
             route: None,
             fed_by: None,
             forwarded: Receipt::Nothing,
+            nonblocking: false,
         });
         self.len += 1;
         Ok(member)
@@ -594,6 +599,18 @@ impl SocketGroup for PollGroup {
         taken: &mut Vec<usize>,
     ) -> Result<FlushReport, Error> {
         self.lend(sends, taken)
+    }
+
+    fn send_file_round(
+        &mut self,
+        sends: &[(Member, FileRange<'_>)],
+        taken: &mut Vec<u64>,
+    ) -> Result<FlushReport, Error> {
+        self.lend_files(sends, taken)
+    }
+
+    fn zero_copy_files(&self) -> bool {
+        true
     }
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {

@@ -14,11 +14,11 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
+use fast_io_tests::files::{pattern_file, scratch_file};
 use fast_io_tests::pattern::Pattern;
 use fast_io_tests::peers::spawn;
 use socket2::Socket;
@@ -95,43 +95,9 @@ fn fs_type(path: &Path) -> Option<String> {
         .map(|(_, kind)| kind)
 }
 
-/// A new empty file in `dir`, readable and writable, already unlinked.
-fn scratch(dir: &Path, append: bool) -> File {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "fast_io_c16_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let path = dir.join(name);
-    let file = File::options()
-        .read(true)
-        .write(!append)
-        .append(append)
-        .create_new(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&path)
-        .unwrap_or_else(|err| panic!("creating {}: {err}", path.display()));
-    std::fs::remove_file(&path).expect("unlink the scratch file");
-    file
-}
-
-/// A file of `len` bytes in `dir` holding `pattern` at its own offsets.
-fn pattern_file(dir: &Path, pattern: Pattern, len: u64) -> File {
-    let file = scratch(dir, false);
-    let mut at = 0;
-    while at < len {
-        let n = (len - at).min(1 << 20) as usize;
-        file.write_all_at(&pattern.bytes(at, n), at)
-            .expect("write the test file");
-        at += n as u64;
-    }
-    file
-}
-
 /// A sparse file of [`SPARSE_LEN`] bytes with `len` pattern bytes at [`SPARSE_AT`].
 fn sparse_file(dir: &Path, pattern: Pattern, len: usize) -> File {
-    let file = scratch(dir, false);
+    let file = scratch_file(dir, false);
     file.set_len(SPARSE_LEN)
         .expect("set_len of the sparse file");
     file.write_all_at(&pattern.bytes(SPARSE_AT, len), SPARSE_AT)

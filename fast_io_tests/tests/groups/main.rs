@@ -1,5 +1,5 @@
 //! The group conformance tests (rules G1–G8 in `fast_io::group`): every body of `rules` and of
-//! the modules named after what they hold (`both_ways`, `liveness`, `limits`, `counting`, `lending`, `membership`,
+//! the modules named after what they hold (`both_ways`, `liveness`, `limits`, `counting`, `lending`, `files`, `membership`,
 //! `ownership`, `resets`), instantiated once per backend that has groups, so a failure reads
 //! `uring::g1_stuck_peer_does_not_block_others`. The std backend has no honest single-threaded
 //! group; `blocking::g0_std_reports_groups_unsupported` checks that it says so.
@@ -8,6 +8,7 @@
 
 mod both_ways;
 mod counting;
+mod files;
 mod lending;
 mod limits;
 mod liveness;
@@ -32,8 +33,10 @@ macro_rules! groups {
 
             use super::{GUARD, SHORT_GUARD, rules};
             use super::{
-                both_ways, counting, lending, limits, liveness, membership, ownership, resets,
+                both_ways, counting, files, lending, limits, liveness, membership, ownership,
+                resets,
             };
+            use files::Rounds;
 
             fn factory() -> Factory {
                 fn make() -> Box<dyn fast_io::SocketBackend> {
@@ -53,6 +56,57 @@ macro_rules! groups {
             #[test]
             fn g3_send_round_lends_byte_exact() {
                 run(factory(), GUARD, lending::g3_send_round_lends_byte_exact);
+            }
+
+            /// G1, G3, C1, C2, C16: `send_file_round` sends buffered bytes and then files,
+            /// byte-exact; a stuck peer holds back no one.
+            #[test]
+            fn g3_send_file_round_byte_exact() {
+                run(factory(), GUARD, |t| {
+                    files::g3_send_file_round_byte_exact(t, Rounds::Backend)
+                });
+            }
+
+            /// The same through the trait's copying default.
+            #[test]
+            fn g3_send_file_round_by_copy_byte_exact() {
+                run(factory(), GUARD, |t| {
+                    files::g3_send_file_round_byte_exact(t, Rounds::ByCopy)
+                });
+            }
+
+            /// G5, C7, C16: a file that ends early or cannot be read lists its member without
+            /// sticking; a reset peer's member fails for good.
+            #[test]
+            fn g5_send_file_round_failures() {
+                run(factory(), GUARD, |t| {
+                    files::g5_send_file_round_failures(t, Rounds::Backend)
+                });
+            }
+
+            /// The same through the trait's copying default.
+            #[test]
+            fn g5_send_file_round_by_copy_failures() {
+                run(factory(), GUARD, |t| {
+                    files::g5_send_file_round_failures(t, Rounds::ByCopy)
+                });
+            }
+
+            /// G7, C16: `send_file_round` refuses a member named twice, one that left, and a
+            /// range past the largest file offset.
+            #[test]
+            fn g7_send_file_round_refuses_bad_input() {
+                run(factory(), GUARD, |t| {
+                    files::g7_send_file_round_refuses_bad_input(t, Rounds::Backend)
+                });
+            }
+
+            /// The same through the trait's copying default.
+            #[test]
+            fn g7_send_file_round_by_copy_refuses_bad_input() {
+                run(factory(), GUARD, |t| {
+                    files::g7_send_file_round_refuses_bad_input(t, Rounds::ByCopy)
+                });
             }
 
             /// G7: `send_round` refuses a member named twice, or one that left.

@@ -15,6 +15,7 @@
 //! | `group/flush.rs`  | flushes: rounds of SENDs                                              |
 //! | `group/read.rs`   | reads: passes of RECVs                                                |
 //! | `group/round.rs`  | rounds that lend the caller's bytes (`send_round`), without a copy    |
+//! | `group/files.rs`  | rounds that send the caller's files (`send_file_round`), by `sendfile` |
 //! | `group/step.rs`   | the progress step (`poll`, G8): both directions in one entry          |
 //!
 //! # Rounds (G3)
@@ -143,6 +144,7 @@
 //! could be neither driven nor cancelled from the thread the group was moved to.
 
 mod exchange;
+mod files;
 mod flush;
 mod gates;
 mod injected;
@@ -157,8 +159,8 @@ use std::time::{Duration, Instant};
 
 use fast_io::socket::adopt;
 use fast_io::{
-    Config, Deadline, Error, FlushReport, GroupId, MAX_RING_ENTRIES, Member, Progress, Received,
-    SocketGroup, Stats, StatsHandle,
+    Config, Deadline, Error, FileRange, FlushReport, GroupId, MAX_RING_ENTRIES, Member, Progress,
+    Received, SocketGroup, Stats, StatsHandle,
 };
 
 use super::ring::{Ring, Setup};
@@ -519,6 +521,18 @@ impl SocketGroup for UringGroup {
         taken: &mut Vec<usize>,
     ) -> Result<FlushReport, Error> {
         self.lend(sends, taken)
+    }
+
+    fn send_file_round(
+        &mut self,
+        sends: &[(Member, FileRange<'_>)],
+        taken: &mut Vec<u64>,
+    ) -> Result<FlushReport, Error> {
+        self.lend_files(sends, taken)
+    }
+
+    fn zero_copy_files(&self) -> bool {
+        true
     }
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {

@@ -226,6 +226,34 @@ pub(super) fn end_send_wait(joined: &mut Joined, by: Instant, slice: Duration) -
 }
 
 impl Joined {
+    /// A transfer found the socket full (`EAGAIN`): the member waits one slice, as a lone
+    /// writer's gate would, unless the deadline has passed (then the call ends, and nothing is
+    /// waited).
+    pub(super) fn blocked(&mut self, eagain: Eagain, deadline: &Deadline) {
+        if deadline.passed() {
+            return;
+        }
+        self.stats.counters().readiness_waits.add(1);
+        if eagain == Eagain::Kernel {
+            // Its own slice starts now (a clock read costs far less than the send that said
+            // EAGAIN).
+            self.outbound = Outbound::Blocked {
+                since: Instant::now(),
+            };
+        }
+        // An injected EAGAIN made no system call, so no edge will follow: its wait counts as
+        // woken already (see `readiness.rs`), and the member stays ready for the next round,
+        // with no `epoll_wait`.
+    }
+
+    /// A transfer met a shortage (`ENOMEM`/`ENOBUFS`, counted by its step): the member pauses
+    /// one slice, and the others go on.
+    pub(super) fn back_off(&mut self, slice: Duration) {
+        self.outbound = Outbound::BackingOff {
+            until: Instant::now() + slice,
+        };
+    }
+
     /// One member's turn in a round: sends its buffered bytes and then `lent` (the caller's bytes,
     /// `send_round`; empty for a flush) until the kernel took all of them, said `EAGAIN` (the
     /// member is blocked for one gate slice, counted as a readiness wait), was short of memory (it
@@ -251,28 +279,11 @@ impl Joined {
                     }
                 }
                 Ok(Transfer::Blocked(eagain)) => {
-                    // The member waits one slice, as a lone writer's gate would, unless the
-                    // deadline has passed: then the call ends, and nothing is waited.
-                    if !deadline.passed() {
-                        counters.readiness_waits.add(1);
-                        if eagain == Eagain::Kernel {
-                            // Its own slice starts now (a clock read costs far less than the
-                            // send that said EAGAIN).
-                            self.outbound = Outbound::Blocked {
-                                since: Instant::now(),
-                            };
-                        }
-                        // An injected EAGAIN made no system call, so no edge will follow: its
-                        // wait counts as woken already (see `readiness.rs`), and the member
-                        // stays ready for the next round, with no `epoll_wait`.
-                    }
+                    self.blocked(eagain, deadline);
                     return (taken, None);
                 }
                 Ok(Transfer::Shortage) => {
-                    // Counted by the step; the member pauses one slice, the others go on.
-                    self.outbound = Outbound::BackingOff {
-                        until: Instant::now() + slice,
-                    };
+                    self.back_off(slice);
                     return (taken, None);
                 }
                 Err(err) => {

@@ -1,6 +1,9 @@
-//! Rounds that lend the caller's bytes ([`SocketGroup::send_round`]) on the poller: each named
-//! member that is ready sends its buffered bytes and then the caller's slice in one `sendmsg`
-//! (the send step it shares with `PollWriter`), with no copy into its buffer.
+//! Rounds that lend the caller's bytes ([`SocketGroup::send_round`]) or ranges of the caller's
+//! files ([`SocketGroup::send_file_round`]) on the poller: each named member that is ready sends
+//! its buffered bytes and then the caller's slice in one `sendmsg` (the send step it shares with
+//! `PollWriter`), with no copy into its buffer, or its buffered bytes and then its file range by
+//! non-blocking `sendfile(2)` (`group/files.rs`). Both kinds are one [`Lent`], so they wait, back
+//! off and fail through the same loop.
 //!
 //! A member sends until the kernel took everything offered, said `EAGAIN` (the member is then
 //! blocked for one gate slice, counted as a readiness wait, as in a flush), was short of memory
@@ -12,29 +15,85 @@
 //! `epoll_wait`, until the first slice or pause ends, cut short by the write deadline.
 //!
 //! [`SocketGroup::send_round`]: fast_io::SocketGroup::send_round
+//! [`SocketGroup::send_file_round`]: fast_io::SocketGroup::send_file_round
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fast_io::group::refuse_twice;
-use fast_io::{Deadline, Error, FlushReport, Member};
+use fast_io::{Deadline, Error, FileRange, FlushReport, Member};
 
 use super::super::readiness::Woken;
-use super::{Outbound, PollGroup};
+use super::{Joined, Outbound, PollGroup};
+
+/// What a round lends a member to send after its buffered bytes (C1).
+pub(super) trait Lent {
+    /// How a count of what was taken is written: `usize` for bytes in memory, `u64` for a file.
+    type Count: Copy + Default;
+
+    /// Whether nothing is lent.
+    fn is_empty(&self) -> bool;
+
+    /// The member's turn: its buffered bytes, then these. Returns how many of these were taken,
+    /// and an error that lists the member in the report without sticking (a file's, C16); a
+    /// peer's error is made sticky on the member instead.
+    fn turn(
+        &self,
+        joined: &mut Joined,
+        slice: Duration,
+        deadline: &Deadline,
+    ) -> (Self::Count, Option<Error>);
+}
+
+impl Lent for &[u8] {
+    type Count = usize;
+
+    fn is_empty(&self) -> bool {
+        <[u8]>::is_empty(self)
+    }
+
+    fn turn(
+        &self,
+        joined: &mut Joined,
+        slice: Duration,
+        deadline: &Deadline,
+    ) -> (usize, Option<Error>) {
+        // A failure is sticky now, and the report lists it.
+        (joined.send_turn(self, slice, deadline).0, None)
+    }
+}
+
+impl Lent for FileRange<'_> {
+    type Count = u64;
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn turn(
+        &self,
+        joined: &mut Joined,
+        slice: Duration,
+        deadline: &Deadline,
+    ) -> (u64, Option<Error>) {
+        joined.send_file_turn(self, slice, deadline)
+    }
+}
 
 impl PollGroup {
-    /// [`SocketGroup::send_round`](fast_io::SocketGroup::send_round) on the poller.
-    pub(super) fn lend(
+    /// [`SocketGroup::send_round`](fast_io::SocketGroup::send_round) and
+    /// [`SocketGroup::send_file_round`](fast_io::SocketGroup::send_file_round) on the poller.
+    pub(super) fn lend<L: Lent>(
         &mut self,
-        sends: &[(Member, &[u8])],
-        taken: &mut Vec<usize>,
+        sends: &[(Member, L)],
+        taken: &mut Vec<L::Count>,
     ) -> Result<FlushReport, Error> {
-        refuse_twice(sends)?;
+        refuse_twice(sends.iter().map(|(member, _)| *member))?;
         let indices = sends
             .iter()
-            .map(|&(member, _)| self.index(member))
+            .map(|(member, _)| self.index(*member))
             .collect::<Result<Vec<usize>, Error>>()?;
         taken.clear();
-        taken.resize(sends.len(), 0);
+        taken.resize(sends.len(), L::Count::default());
         let deadline = Deadline::start(self.config.write_deadline);
         let mut report = FlushReport::default();
         // When the last wait ended as an expired slice: the members it was sized for are
@@ -46,7 +105,10 @@ impl PollGroup {
             let at = expired_at.take().map_or(now, |end: Instant| end.max(now));
             let (ready, until) = self.settle_lent(&indices, sends, at, &deadline);
             if ready {
-                self.lend_round(&indices, sends, taken, &deadline);
+                for (index, err) in self.lend_round(&indices, sends, taken, &deadline) {
+                    let member = Member::new(self.id, index as u32, self.slots[index].generation);
+                    report.failed.push((member, err));
+                }
                 report.rounds += 1;
                 break;
             }
@@ -75,10 +137,10 @@ impl PollGroup {
     /// Where the named members stand at `now`: a blocked member whose slice ran out counts a gate
     /// expiry (unless the deadline passed) and is ready again, as is a member whose pause ended.
     /// Returns whether any member with bytes to send is ready, and else when the first wait ends.
-    fn settle_lent(
+    fn settle_lent<L: Lent>(
         &mut self,
         indices: &[usize],
-        sends: &[(Member, &[u8])],
+        sends: &[(Member, L)],
         now: Instant,
         deadline: &Deadline,
     ) -> (bool, Option<Instant>) {
@@ -114,21 +176,23 @@ impl PollGroup {
         (ready, until)
     }
 
-    /// One round over the named members that are ready (see the module docs).
-    fn lend_round(
+    /// One round over the named members that are ready (see the module docs). Returns the
+    /// members whose lent file failed them, by slot, with the error.
+    fn lend_round<L: Lent>(
         &mut self,
         indices: &[usize],
-        sends: &[(Member, &[u8])],
-        taken: &mut [usize],
+        sends: &[(Member, L)],
+        taken: &mut [L::Count],
         deadline: &Deadline,
-    ) {
+    ) -> Vec<(usize, Error)> {
         let slice = self.config.gate_slice;
+        let mut files_failed = Vec::new();
         for (k, &index) in indices.iter().enumerate() {
             let joined = self.slots[index]
                 .joined
                 .as_mut()
                 .expect("checked by index()");
-            let lent = sends[k].1;
+            let lent = &sends[k].1;
             if joined.outbound != Outbound::Ready
                 || joined.sticky.is_some()
                 || (joined.batch.is_empty() && lent.is_empty())
@@ -136,9 +200,11 @@ impl PollGroup {
                 continue;
             }
             let before = joined.batch.len();
-            // A failure is sticky now, and the report lists it.
-            taken[k] = joined.send_turn(lent, slice, deadline).0;
+            let (took, file_error) = lent.turn(joined, slice, deadline);
+            taken[k] = took;
             self.held -= before - joined.batch.len();
+            files_failed.extend(file_error.map(|err| (index, err)));
         }
+        files_failed
     }
 }

@@ -59,7 +59,7 @@ pub fn c16_recv_to_file_tmpfs_and_disk(t: &Trial) {
         };
         for transport in Transport::ALL {
             let what = format!("{place:?} {transport}");
-            let file = scratch(&dir, false);
+            let file = scratch_file(&dir, false);
             let (client, server) = pair(transport);
             let peer = sending_peer(client, pattern, LEN);
             let backend = t.backend();
@@ -102,7 +102,7 @@ pub fn c16_recv_to_file_eof_mid_range(t: &Trial) {
     const LEN: u64 = 10_000;
     let pattern = Pattern::new(167);
     for transport in [Transport::Tcp4, Transport::Unix] {
-        let file = scratch(&std::env::temp_dir(), false);
+        let file = scratch_file(&std::env::temp_dir(), false);
         let (client, server) = pair(transport);
         let peer = sending_peer(client, pattern, LEN);
         let backend = t.backend();
@@ -122,7 +122,7 @@ pub fn c16_recv_to_file_past_4gib(t: &Trial) {
         return;
     };
     let pattern = Pattern::new(168);
-    let file = scratch(&dir, false);
+    let file = scratch_file(&dir, false);
     file.set_len(SPARSE_LEN).expect("set_len");
     let (client, server) = pair(Transport::Tcp4);
     let peer = sending_peer(client, pattern, LEN);
@@ -149,7 +149,7 @@ pub fn c16_recv_to_file_slow_peer(t: &Trial) {
     const LEN: u64 = 512 * 1024;
     let pattern = Pattern::new(169);
     for transport in Transport::ALL {
-        let file = scratch(&std::env::temp_dir(), false);
+        let file = scratch_file(&std::env::temp_dir(), false);
         let (client, server) = small_pair(transport);
         let peer = spawn(format!("c16 {transport} slow peer"), move || {
             let mut at = 0;
@@ -198,7 +198,7 @@ pub fn c16_recv_to_file_deadline(t: &Trial) {
     };
     let pattern = Pattern::new(170);
     for transport in [Transport::Tcp4, Transport::Unix] {
-        let file = scratch(&std::env::temp_dir(), false);
+        let file = scratch_file(&std::env::temp_dir(), false);
         let (client, server) = pair(transport);
         (&client)
             .write_all(&pattern.bytes(0, 1000))
@@ -238,7 +238,7 @@ pub fn c16_recv_to_file_steady_progress(t: &Trial) {
     };
     let pattern = Pattern::new(173);
     for transport in [Transport::Tcp4, Transport::Unix] {
-        let file = scratch(&std::env::temp_dir(), false);
+        let file = scratch_file(&std::env::temp_dir(), false);
         let (client, server) = small_pair(transport);
         let backend = t.backend();
         let mut reader = t.reader(&*backend, &server, &config, "reader");
@@ -287,7 +287,7 @@ pub fn c16_recv_to_file_steady_progress(t: &Trial) {
 pub fn c16_recv_to_file_peer_reset(t: &Trial) {
     let pattern = Pattern::new(171);
     for transport in [Transport::Tcp4, Transport::Tcp6] {
-        let file = scratch(&std::env::temp_dir(), false);
+        let file = scratch_file(&std::env::temp_dir(), false);
         let (client, server) = pair(transport);
         let backend = t.backend();
         let mut reader = t.reader(&*backend, &server, &Config::default(), "reader");
@@ -324,7 +324,7 @@ pub fn c16_recv_to_file_peer_reset(t: &Trial) {
 /// **C16**: a file opened with `O_APPEND` cannot be written at an offset, and `recv_to_file`
 /// refuses it with `InvalidInput` before reading anything; the bytes stay in the socket.
 pub fn c16_recv_to_file_refuses_append(t: &Trial) {
-    let file = scratch(&std::env::temp_dir(), true);
+    let file = scratch_file(&std::env::temp_dir(), true);
     let (client, server) = pair(Transport::Unix);
     (&client).write_all(b"kept").expect("peer write");
     client.shutdown(Shutdown::Write).expect("peer shutdown");

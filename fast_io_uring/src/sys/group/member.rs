@@ -151,6 +151,8 @@ pub(super) struct State {
     pub(super) accepted: u64,
     /// Bytes the last RECV of the current `read` delivered into `rx`.
     pub(super) received: usize,
+    /// The socket was put in `O_NONBLOCK` for a file round (`group/files.rs`); it stays so.
+    pub(super) nonblocking: bool,
 }
 
 impl State {
@@ -171,6 +173,7 @@ impl State {
             forwarded: 0,
             accepted: 0,
             received: 0,
+            nonblocking: false,
         }
     }
 

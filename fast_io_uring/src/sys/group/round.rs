@@ -29,7 +29,7 @@ impl UringGroup {
         sends: &[(Member, &[u8])],
         taken: &mut Vec<usize>,
     ) -> Result<FlushReport, Error> {
-        refuse_twice(sends)?;
+        refuse_twice(sends.iter().map(|&(member, _)| member))?;
         let indices = sends
             .iter()
             .map(|&(member, _)| self.slot_of(member))
