@@ -1,11 +1,11 @@
 //! `send --streams N` and `recv --streams N`: one file over N TCP connections, all of them
 //! driven by one thread through one fast_io socket group (the framing is in `frame.rs`).
 //!
-//! The sender reads each range with `pread` into its own buffer and hands every buffer to the
-//! group in one round (`SocketGroup::send_round`, from fastcat's memory, no copy into the group):
-//! on io_uring, one `io_uring_enter` carries the sends of every connection that can take bytes,
-//! and a connection whose peer is slow waits behind its own gate without holding back the
-//! others (G1). The receiver reads each connection's header as it accepts it (so a sender of
+//! The sender hands every connection's range of the file to the group in one round
+//! (`SocketGroup::send_file_round`): each connection's header goes first from its buffer (C1),
+//! then its range, straight from the page cache by non-blocking `sendfile(2)` on the built-in
+//! backends, so no byte of the file passes through fastcat; a connection whose peer is slow
+//! waits behind its own gate without holding back the others (G1). The receiver reads each connection's header as it accepts it (so a sender of
 //! another kind or stream count is refused at once), then drives every connection with
 //! `SocketGroup::poll` and writes what each brings at its range's offset with `pwrite`.
 //!
@@ -19,7 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fast_io::{Config, Member, SocketGroup};
+use fast_io::{Config, FileRange, Member, SocketGroup};
 
 use crate::frame::{HEADER_LEN, Header, Plan};
 use crate::progress::Progress;
@@ -41,35 +41,14 @@ fn group(cx: &Context, streams: u32) -> Result<Box<dyn SocketGroup>, String> {
     })
 }
 
-/// One connection of a send: the range it carries and the part of it in its buffer.
+/// One connection of a send: the range it carries and how much of it the group took.
 struct Outgoing {
     member: Member,
-    /// The next file offset to read, and the range's end.
+    /// The next file offset to send, and the range's end.
     next: u64,
     end: u64,
-    buf: Vec<u8>,
-    /// `buf[pos..filled]` is read from the file and not yet taken by the group.
-    pos: usize,
-    filled: usize,
     /// Bytes of the range the group took.
     sent: u64,
-}
-
-impl Outgoing {
-    /// Refills the buffer from the file once it is empty and the range has more.
-    fn refill(&mut self, file: &File, path: &Path) -> Result<(), String> {
-        if self.pos < self.filled || self.next == self.end {
-            return Ok(());
-        }
-        let want = usize::try_from(self.end - self.next).map_or(CHUNK, |left| left.min(CHUNK));
-        self.buf.resize(CHUNK, 0);
-        file.read_exact_at(&mut self.buf[..want], self.next)
-            .map_err(|e| format!("cannot read {} at {}: {e}", path.display(), self.next))?;
-        self.next += want as u64;
-        self.pos = 0;
-        self.filled = want;
-        Ok(())
-    }
 }
 
 /// A number for one transfer, the same on each of its connections: a receiver refuses a
@@ -117,9 +96,6 @@ pub fn send(cx: &Context, path: &Path, peer: &str, streams: u32) -> Result<(), S
             member,
             next: header.offset,
             end: header.offset + header.length,
-            buf: Vec::new(),
-            pos: 0,
-            filled: 0,
             sent: 0,
         });
     }
@@ -131,37 +107,46 @@ pub fn send(cx: &Context, path: &Path, peer: &str, streams: u32) -> Result<(), S
     let mut last_progress = started;
     let mut taken = Vec::with_capacity(outgoing.len());
     let mut live = Vec::with_capacity(outgoing.len());
+    let zero_copy = group.zero_copy_files();
     loop {
         live.clear();
-        for (i, out) in outgoing.iter_mut().enumerate() {
-            out.refill(&file, path)?;
-            if out.pos < out.filled {
-                live.push(i);
-            }
-        }
+        live.extend((0..outgoing.len()).filter(|&i| outgoing[i].next < outgoing[i].end));
         if live.is_empty() {
+            // Every range was taken; a header still buffered (an empty range) goes with the
+            // flush of `shutdown`.
             break;
         }
-        let sends: Vec<(Member, &[u8])> = live
+        let sends: Vec<(Member, FileRange<'_>)> = live
             .iter()
             .map(|&i| {
                 let out = &outgoing[i];
-                (out.member, &out.buf[out.pos..out.filled])
+                let range = FileRange {
+                    file: &file,
+                    offset: out.next,
+                    len: out.end - out.next,
+                };
+                (out.member, range)
             })
             .collect();
         let report = group
-            .send_round(&sends, &mut taken)
+            .send_file_round(&sends, &mut taken)
             .map_err(|e| format!("the group failed: {e}"))?;
         drop(sends);
         if let Some((member, err)) = report.failed.first() {
             let out = outgoing.iter().find(|o| o.member == *member);
+            if err.kind() == io::ErrorKind::UnexpectedEof {
+                return Err(format!(
+                    "{} shrank while it was sent: {err}",
+                    path.display()
+                ));
+            }
             return Err(out.map_or_else(|| err.to_string(), |out| failed(out, err)));
         }
         let mut moved = 0;
         for (&i, &n) in live.iter().zip(&taken) {
-            outgoing[i].pos += n;
-            outgoing[i].sent += n as u64;
-            moved += n as u64;
+            outgoing[i].next += n;
+            outgoing[i].sent += n;
+            moved += n;
         }
         let now = Instant::now();
         if moved > 0 {
@@ -190,6 +175,8 @@ pub fn send(cx: &Context, path: &Path, peer: &str, streams: u32) -> Result<(), S
         &[group.totals()],
     );
     summary.streams = u64::from(streams);
+    // Said only when a byte of the file went, and without a copy.
+    summary.zero_copy = zero_copy && total > 0;
     summary.print(cx.json, false);
     drop(sockets);
     Ok(())

@@ -72,6 +72,8 @@ fn four_streams_carry_a_file_of_odd_size_byte_for_byte() {
         let json: serde_json::Value = serde_json::from_slice(&send.stdout).unwrap();
         assert_eq!(json["streams"].as_u64(), Some(4), "{json}");
         assert_eq!(json["bytes"].as_u64(), Some(size as u64), "{json}");
+        // The ranges went by the group's file rounds, by sendfile(2), not through fastcat.
+        assert_eq!(json["zero_copy"].as_bool(), Some(true), "{backend}: {json}");
         assert!(
             stderr.contains(&format!("received {size} bytes")) && stderr.contains("over 4 streams"),
             "{backend}: {stderr}"
