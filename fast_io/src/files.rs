@@ -28,16 +28,23 @@
 //! `pthread_sigmask`, `sigtimedwait`: no dependency of the crate wraps them safely); each block
 //! says why it holds.
 
+mod gated;
+mod pipe;
+mod sigpipe;
+
 use std::fs::File;
 use std::io;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::FileExt;
 
 use socket2::Socket;
 
 use crate::faults::{self, Fault};
-use crate::{Counters, Error, SocketReader, SocketWriter, StatsHandle, is_shortage};
+use crate::{Counters, Error, SocketReader, SocketWriter, is_shortage};
+pub use gated::{FileGate, recv_to_file_gated, send_file_gated};
+pub use pipe::Pipe;
+pub use sigpipe::SigpipeBlock;
 
 /// The buffer of the copying defaults: a file range is read and written in pieces of at most
 /// this many bytes, so the default holds no more than this besides the writer's batch (C10).
@@ -134,11 +141,26 @@ pub fn recv_by_copy<R: SocketReader + ?Sized>(
 ) -> io::Result<u64> {
     range_end(offset, len)?;
     check_positioned(file)?;
+    copy_to_file(file, offset, len, |buf| reader.read(buf))
+}
+
+/// The loop of every copying receive into a file ([`recv_by_copy`], and readers whose bytes
+/// must come through their reads): `read` into a buffer of at most [`COPY_CHUNK`] bytes, each
+/// piece written to `file` at its offset, until `len` bytes are written or a read returns 0 (end
+/// of stream). A failure after some bytes were written returns their count (they are in the
+/// file; a reader's sticky error comes with its next call, C7); a timeout carries the count
+/// (C5). `EINTR` is retried.
+pub fn copy_to_file(
+    file: &File,
+    offset: u64,
+    len: u64,
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<u64> {
     let mut buf = vec![0; COPY_CHUNK.min(len as usize)];
     let mut got = 0u64;
     while got < len {
         let want = COPY_CHUNK.min((len - got) as usize);
-        let n = match reader.read(&mut buf[..want]) {
+        let n = match read(&mut buf[..want]) {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) if err.kind() == io::ErrorKind::TimedOut => {
@@ -334,7 +356,11 @@ pub fn nonblocking(sock: &Socket, counters: &Counters) -> io::Result<()> {
 
 /// `fcntl(fd, cmd, arg)` for the integer commands (`F_GETFL`, `F_SETFL`, `F_SETPIPE_SZ`, ...).
 #[expect(unsafe_code, reason = "fcntl(2) has no safe wrapper here; see SAFETY")]
-fn fcntl(fd: libc::c_int, cmd: libc::c_int, arg: libc::c_int) -> io::Result<libc::c_int> {
+pub(crate) fn fcntl(
+    fd: libc::c_int,
+    cmd: libc::c_int,
+    arg: libc::c_int,
+) -> io::Result<libc::c_int> {
     // SAFETY: the integer commands used here read or set flags of `fd` and take no pointer;
     // an invalid `fd` is reported as `EBADF`, never undefined behaviour.
     let ret = unsafe { libc::fcntl(fd, cmd, arg) };
@@ -345,272 +371,14 @@ fn fcntl(fd: libc::c_int, cmd: libc::c_int, arg: libc::c_int) -> io::Result<libc
     }
 }
 
-/// Blocks `SIGPIPE` in the calling thread while it lives, so that a `sendfile(2)` or `splice(2)`
-/// into a closed socket fails with `EPIPE` instead of raising the signal (C7: neither call has
-/// `MSG_NOSIGNAL`). Dropping it takes a `SIGPIPE` that such a call left pending (when
-/// [`SigpipeBlock::saw`] was told of an `EPIPE`) and restores the thread's mask. If the thread
-/// had `SIGPIPE` blocked already, it does nothing at all: a signal pending then is the thread's
-/// own business. Two kernel entries per guard (three after an `EPIPE`), counted.
-#[derive(Debug)]
-pub struct SigpipeBlock {
-    /// The mask to restore, or `None` when `SIGPIPE` was blocked before.
-    old: Option<libc::sigset_t>,
-    epipe: bool,
-    stats: StatsHandle,
-}
-
-/// The set holding `SIGPIPE` alone.
-#[expect(
-    unsafe_code,
-    reason = "sigemptyset/sigaddset fill a sigset_t; see SAFETY"
-)]
-fn sigpipe_set() -> libc::sigset_t {
-    // SAFETY: `sigset_t` is plain data for which all-zero bytes are a valid value, and
-    // `sigemptyset`/`sigaddset` only write into the set they are given, a local here; with
-    // a valid signal number they cannot fail.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        set
-    }
-}
-
-impl SigpipeBlock {
-    /// Blocks `SIGPIPE` in this thread; the entries are counted in `stats`.
-    #[expect(
-        unsafe_code,
-        reason = "pthread_sigmask(3) has no safe wrapper; see SAFETY"
-    )]
-    pub fn new(stats: &StatsHandle) -> SigpipeBlock {
-        let set = sigpipe_set();
-        // SAFETY: as in `sigpipe_set`, an all-zero `sigset_t` is valid; `pthread_sigmask`
-        // reads `set` and writes `old`, two locals, and changes only this thread's mask.
-        let (ret, old, was_blocked) = unsafe {
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            let ret = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            let was_blocked = libc::sigismember(&old, libc::SIGPIPE) == 1;
-            (ret, old, was_blocked)
-        };
-        stats.counters().kernel_entries.add(1);
-        // `pthread_sigmask` fails only for an invalid `how`; then nothing was blocked and
-        // nothing is restored.
-        let old = (ret == 0 && !was_blocked).then_some(old);
-        SigpipeBlock {
-            old,
-            epipe: false,
-            stats: stats.clone(),
-        }
-    }
-
-    /// Notes an error of a call made under the guard: after `EPIPE` (a [`Error::PeerClosed`])
-    /// a `SIGPIPE` may be pending, and the drop takes it.
-    pub fn saw(&mut self, err: &Error) {
-        self.epipe |= matches!(err, Error::PeerClosed);
-    }
-}
-
-impl Drop for SigpipeBlock {
-    #[expect(
-        unsafe_code,
-        reason = "sigtimedwait(2) and pthread_sigmask(3) have no safe wrapper; see SAFETY"
-    )]
-    fn drop(&mut self) {
-        let Some(old) = self.old else {
-            return;
-        };
-        let counters = self.stats.counters();
-        if self.epipe {
-            let set = sigpipe_set();
-            let zero = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            counters.kernel_entries.add(1);
-            // SAFETY: `set` and `zero` are locals that outlive the call, the info pointer may be
-            // null, and a zero timeout makes the call return at once (`EAGAIN` when no SIGPIPE
-            // is pending): it only takes a pending SIGPIPE that this guard's call raised.
-            unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
-        }
-        counters.kernel_entries.add(1);
-        // SAFETY: `old` is the mask `pthread_sigmask` returned in `new`; restoring it changes
-        // only this thread's mask, as it was before the guard.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    }
-}
-
-/// A pipe for `splice(2)`: bytes go socket → pipe → file without a copy in user space. Both ends
-/// are non-blocking and close-on-exec, owned and closed when the pipe is dropped. The pipe is
-/// kept between calls; [`Pipe::held`] says how many bytes sit in it (a call that failed before
-/// writing them discards the pipe rather than write them later at the wrong offset).
-#[derive(Debug)]
-pub struct Pipe {
-    read: OwnedFd,
-    write: OwnedFd,
-    capacity: usize,
-    held: usize,
-}
-
-/// `splice(2)` flags: move pages rather than copy where possible, and never wait on the pipe.
-const SPLICE_FLAGS: libc::c_uint = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
-
-impl Pipe {
-    /// A new pipe, enlarged to `capacity` bytes if the kernel allows (`F_SETPIPE_SZ`; a refusal
-    /// leaves the default of 64 KiB). Three or four kernel entries, counted in `counters`.
-    #[expect(unsafe_code, reason = "pipe2(2) has no safe wrapper here; see SAFETY")]
-    pub fn new(capacity: usize, counters: &Counters) -> io::Result<Pipe> {
-        let mut fds = [0 as libc::c_int; 2];
-        counters.kernel_entries.add(1);
-        // SAFETY: `fds` is a local array of two ints, which `pipe2` fills on success.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: on success both descriptors are new and open, and nothing else owns them.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let want = libc::c_int::try_from(capacity).unwrap_or(libc::c_int::MAX);
-        counters.kernel_entries.add(1);
-        let _ = fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, want);
-        counters.kernel_entries.add(1);
-        let capacity = fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ, 0)? as usize;
-        Ok(Pipe {
-            read,
-            write,
-            capacity,
-            held: 0,
-        })
-    }
-
-    /// Bytes in the pipe, not yet written to a file.
-    pub fn held(&self) -> usize {
-        self.held
-    }
-
-    /// The pipe's capacity in bytes.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// One `splice(2)` of at most `len` bytes (and no more than the room left) from the socket
-    /// `sock` into the pipe, without waiting on the pipe. Whether it waits on the socket depends
-    /// on its `O_NONBLOCK` ([`nonblocking`]) or, for the blocking backend, its `SO_RCVTIMEO`.
-    /// `Ok(0)`: end of stream.
-    pub fn fill_from(&mut self, sock: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
-        // A full pipe would make a `splice` of 0 bytes, which reads as end of stream: callers
-        // drain the pipe after every fill.
-        debug_assert!(self.held < self.capacity, "the pipe was not drained");
-        let len = len.min(self.capacity - self.held);
-        let n = splice(sock, None, self.write.as_fd(), None, len)?;
-        self.held += n;
-        Ok(n)
-    }
-
-    /// One `splice(2)` of the bytes in the pipe into `file` at `offset` (the file's position is
-    /// neither used nor moved). Returns how many went; fewer than [`Pipe::held`] only when the
-    /// file took fewer.
-    pub fn drain_to(&mut self, file: &File, offset: u64) -> io::Result<usize> {
-        let n = splice(
-            self.read.as_fd(),
-            None,
-            file.as_fd(),
-            Some(offset),
-            self.held,
-        )?;
-        self.held -= n;
-        Ok(n)
-    }
-}
-
-/// One `splice(2)` of at most `len` bytes from `from` to `to`, at `to_offset` in `to` when given.
-#[expect(unsafe_code, reason = "splice(2) has no safe wrapper here; see SAFETY")]
-fn splice(
-    from: BorrowedFd<'_>,
-    from_offset: Option<u64>,
-    to: BorrowedFd<'_>,
-    to_offset: Option<u64>,
-    len: usize,
-) -> io::Result<usize> {
-    let offset = |at: Option<u64>| -> io::Result<Option<libc::loff_t>> {
-        at.map(|at| {
-            libc::loff_t::try_from(at)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))
-        })
-        .transpose()
-    };
-    let mut from_off = offset(from_offset)?;
-    let mut to_off = offset(to_offset)?;
-    let ptr = |off: &mut Option<libc::loff_t>| {
-        off.as_mut()
-            .map_or(std::ptr::null_mut(), |off| off as *mut libc::loff_t)
-    };
-    // SAFETY: both descriptors are borrowed, so open for the call; each offset pointer is null
-    // or points at a local that outlives the call, and the kernel only reads and updates it.
-    let ret = unsafe {
-        libc::splice(
-            from.as_raw_fd(),
-            ptr(&mut from_off),
-            to.as_raw_fd(),
-            ptr(&mut to_off),
-            len.min(MAX_FILE_OP),
-            SPLICE_FLAGS,
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret as usize)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
-
-    fn read_all(mut file: &File) -> Vec<u8> {
-        let mut out = Vec::new();
-        file.read_to_end(&mut out).unwrap();
-        out
-    }
 
     #[test]
     fn ranges_beyond_the_largest_offset_are_refused() {
         assert_eq!(range_end(5, 7).unwrap(), 12);
         assert!(range_end(u64::MAX, 1).is_err());
         assert!(range_end(i64::MAX as u64, 1).is_err());
-    }
-
-    #[test]
-    fn a_pipe_moves_bytes_from_a_socket_to_a_file_offset() {
-        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let stats = StatsHandle::new();
-        let mut pipe = Pipe::new(1 << 20, stats.counters()).unwrap();
-        assert!(pipe.capacity() >= 64 * 1024);
-        (&a).write_all(b"hello").unwrap();
-        assert_eq!(pipe.fill_from(b.as_fd(), 100).unwrap(), 5);
-        let path = std::env::temp_dir().join(format!("fast_io_pipe_{}", std::process::id()));
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
-        assert_eq!(pipe.drain_to(&file, 3).unwrap(), 5);
-        assert_eq!(pipe.held(), 0);
-        assert_eq!(read_all(&file), b"\0\0\0hello");
-    }
-
-    #[test]
-    fn a_blocked_sigpipe_leaves_no_signal_behind() {
-        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        drop(b);
-        let stats = StatsHandle::new();
-        let mut guard = SigpipeBlock::new(&stats);
-        let err = Error::from_os((&a).write(b"x").unwrap_err());
-        guard.saw(&err);
-        assert!(matches!(err, Error::PeerClosed), "{err}");
-        drop(guard);
-        assert!(stats.snapshot().kernel_entries >= 2);
     }
 }

@@ -352,6 +352,22 @@ pub trait SocketGroup: Send + fmt::Debug {
     fn in_flight(&self) -> usize;
 }
 
+/// The slots of a round's members (`send_round`, `send_file_round`), in the round's order: a
+/// member named twice is refused first ([`refuse_twice`]), and `slot_of`, the backend's lookup,
+/// refuses a stale or foreign one. Nothing has been sent when this fails.
+pub fn round_slots<I>(
+    members: I,
+    slot_of: impl FnMut(Member) -> Result<usize, Error>,
+) -> Result<Vec<usize>, Error>
+where
+    I: IntoIterator<Item = Member>,
+    I::IntoIter: Clone,
+{
+    let members = members.into_iter();
+    refuse_twice(members.clone())?;
+    members.map(slot_of).collect()
+}
+
 /// Refuses a round that names a member twice (`SocketGroup::send_round`,
 /// `SocketGroup::send_file_round`): two sends of one stream in one round could reorder its bytes.
 pub fn refuse_twice(members: impl IntoIterator<Item = Member>) -> Result<(), Error> {

@@ -9,10 +9,9 @@ use super::{FileRange, FlushReport, Member, SocketGroup, refuse_twice};
 use crate::Error;
 use crate::files::{COPY_CHUNK, range_end};
 
-/// Refuses a file round before anything is sent: a member named twice (`InvalidSocket`, as
-/// `send_round` refuses it) or a range past the largest file offset (`InvalidInput`).
+/// Refuses a file round whose range goes past the largest file offset (`InvalidInput`), before
+/// anything is sent.
 pub fn check_ranges(sends: &[(Member, FileRange<'_>)]) -> Result<(), Error> {
-    refuse_twice(sends.iter().map(|&(member, _)| member))?;
     for (_, range) in sends {
         range_end(range.offset, range.len).map_err(Error::Os)?;
     }
@@ -42,6 +41,7 @@ pub fn send_file_round_by_copy<G: SocketGroup + ?Sized>(
     sends: &[(Member, FileRange<'_>)],
     taken: &mut Vec<u64>,
 ) -> Result<FlushReport, Error> {
+    refuse_twice(sends.iter().map(|&(member, _)| member))?;
     check_ranges(sends)?;
     let mut files_failed = Vec::new();
     let mut pieces: Vec<Vec<u8>> = Vec::with_capacity(sends.len());

@@ -33,7 +33,7 @@ use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
-use fast_io::files::{self, PIPE_BYTES, Pipe, drain};
+use fast_io::files::{self, Pipe};
 use fast_io::{
     Config, Counters, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky, is_shortage,
 };
@@ -67,50 +67,9 @@ impl PollReader {
     /// (`files.rs`). A file that refuses bytes taken from the socket fails the call and discards
     /// the pipe with them, so nothing is written later at the wrong offset.
     fn recv_to_file_gated(&mut self, file: &File, offset: u64, len: u64) -> Result<u64, Error> {
-        files::nonblocking(self.gate.socket(), self.gate.counters()).map_err(Error::Os)?;
-        let mut pipe = match self.pipe.take() {
-            Some(pipe) => pipe,
-            None => Pipe::new(PIPE_BYTES, self.gate.counters()).map_err(Error::Os)?,
-        };
         let deadline = Deadline::start(self.limit);
-        let mut got = 0u64;
-        while got < len {
-            let want = (len - got).min(pipe.capacity() as u64) as usize;
-            let step =
-                files::splice_step(self.gate.socket(), self.gate.counters(), &mut pipe, want)
-                    .map(Transfer::from);
-            let waited = match step {
-                Ok(Transfer::Moved(0)) => break,
-                Ok(Transfer::Moved(n)) => {
-                    drain(&mut pipe, self.gate.counters(), file, offset + got)
-                        .map_err(Error::Os)?;
-                    got += n as u64;
-                    if got < len && deadline.passed() {
-                        self.pipe = Some(pipe);
-                        return Err(deadline.error(got));
-                    }
-                    Ok(())
-                }
-                Ok(Transfer::Blocked(eagain)) => self.gate.wait(eagain, &deadline),
-                Ok(Transfer::Shortage) => self.gate.back_off(&deadline),
-                Err(err) => {
-                    if files::peer_failure(&err) {
-                        self.sticky = Sticky::of(&err);
-                    }
-                    self.pipe = Some(pipe);
-                    return if got > 0 { Ok(got) } else { Err(err) };
-                }
-            };
-            if let Err(err) = waited {
-                self.pipe = Some(pipe);
-                return Err(match err {
-                    Error::TimedOut { .. } => deadline.error(got),
-                    other => other,
-                });
-            }
-        }
-        self.pipe = Some(pipe);
-        Ok(got)
+        let (gate, sticky, pipe) = (&mut self.gate, &mut self.sticky, &mut self.pipe);
+        files::recv_to_file_gated(gate, sticky, pipe, file, offset, len, &deadline)
     }
 
     fn read_some(&mut self, buf: &mut [u8]) -> Result<usize, Error> {

@@ -41,7 +41,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use fast_io::files::{self, MAX_FILE_OP, SigpipeBlock};
+use fast_io::files;
 use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky};
 
 use super::batch::Batch;
@@ -165,45 +165,14 @@ impl PollWriter {
             Err(Error::TimedOut { .. }) => return Err(deadline.error(0)),
             other => other?,
         }
-        files::nonblocking(self.gate.socket(), self.gate.counters()).map_err(Error::Os)?;
-        let mut sigpipe = SigpipeBlock::new(self.gate.stats());
-        let mut sent = 0u64;
-        while sent < len {
-            let want = (len - sent).min(MAX_FILE_OP as u64) as usize;
-            let step = files::sendfile_step(
-                self.gate.socket(),
-                self.gate.counters(),
-                file,
-                offset + sent,
-                want,
-            )
-            .map(Transfer::from);
-            let waited = match step {
-                Ok(Transfer::Moved(0)) => break,
-                Ok(Transfer::Moved(n)) => {
-                    sent += n as u64;
-                    // C5: a peer that keeps taking a little does not extend the deadline.
-                    if sent < len && deadline.passed() {
-                        return Err(deadline.error(sent));
-                    }
-                    Ok(())
-                }
-                Ok(Transfer::Blocked(eagain)) => self.gate.wait(eagain, deadline),
-                Ok(Transfer::Shortage) => self.gate.back_off(deadline),
-                Err(err) => {
-                    sigpipe.saw(&err);
-                    if files::peer_failure(&err) {
-                        self.sticky = Sticky::of(&err);
-                    }
-                    return Err(err);
-                }
-            };
-            match waited {
-                Err(Error::TimedOut { .. }) => return Err(deadline.error(sent)),
-                other => other?,
-            }
-        }
-        Ok(sent)
+        files::send_file_gated(
+            &mut self.gate,
+            &mut self.sticky,
+            file,
+            offset,
+            len,
+            deadline,
+        )
     }
 }
 

@@ -22,14 +22,56 @@
 //! Bytes a SPLICE pair leaves in its pipe when the socket side fails would also need draining or
 //! reporting, a problem `sendfile(2)` does not have.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
-use fast_io::{Counters, Deadline, Error};
+use fast_io::files::FileGate;
+use fast_io::{Counters, Deadline, Error, StatsHandle};
+use socket2::Socket;
 
 use super::gate;
 use super::ring::{Readiness, Ring};
+
+/// A lone writer's or reader's ring as the gate of the file loops of `fast_io::files`
+/// (`send_file_gated`, `recv_to_file_gated`): each wait is one `PollAdd` + `LinkTimeout` for
+/// `events` on the socket, reaped before the loop goes on ([`wait`]).
+pub(crate) struct RingGate<'a> {
+    pub(crate) ring: &'a mut Ring,
+    pub(crate) sock: &'a Socket,
+    pub(crate) stats: &'a StatsHandle,
+    pub(crate) events: u32,
+    pub(crate) gate_slice: Duration,
+}
+
+impl FileGate for RingGate<'_> {
+    fn socket(&self) -> &Socket {
+        self.sock
+    }
+
+    fn stats(&self) -> &StatsHandle {
+        self.stats
+    }
+
+    fn wait(&mut self, injected: bool, deadline: &Deadline) -> Result<(), Error> {
+        if injected {
+            self.ring.note_injected();
+        }
+        let fd = self.sock.as_raw_fd();
+        wait(
+            self.ring,
+            fd,
+            self.events,
+            self.gate_slice,
+            deadline,
+            self.stats.counters(),
+        )
+    }
+
+    fn back_off(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        back_off(self.ring, self.gate_slice, deadline)
+    }
+}
 
 /// One gate slice of waiting for `events` on `fd` after a file step found the socket not ready
 /// (C3): counts one readiness wait, and a gate expiry when the slice ran out before the

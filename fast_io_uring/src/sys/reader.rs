@@ -26,10 +26,9 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use fast_io::files::{self as file_steps, PIPE_BYTES, Pipe, Step};
+use fast_io::files::{self as file_steps, Pipe};
 use fast_io::socket::adopt;
 use fast_io::{Config, Deadline, Error, SocketReader, Stats, StatsHandle, Sticky, is_shortage};
 use socket2::Socket;
@@ -162,36 +161,26 @@ impl UringReader {
         };
         let fd = self.sock.as_raw_fd();
         let counters = self.stats.counters();
-        let mut buf = vec![0; file_steps::COPY_CHUNK.min(len as usize)];
-        let mut got = 0u64;
-        while got < len {
-            let want = file_steps::COPY_CHUNK.min((len - got) as usize);
-            let ahead = self.ahead.as_mut()?;
-            let read = ahead.read(
-                &mut self.ring,
-                fd,
-                &mut buf[..want],
-                &limits,
-                &mut self.sticky,
-                counters,
-            )?;
-            let n = match read {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::TimedOut => {
-                    return Some(Err(file_steps::with_accepted(err, got)));
-                }
-                // The bytes before a peer failure are in the file; the sticky error comes with
-                // the next call (C7), as for a gated reader.
-                Err(_) if got > 0 => break,
-                Err(err) => return Some(Err(err)),
+        let mut gated = false;
+        let copied = file_steps::copy_to_file(file, offset, len, |buf| {
+            let Some(ahead) = self.ahead.as_mut() else {
+                gated = true;
+                return Ok(0);
             };
-            if let Err(err) = file.write_all_at(&buf[..n], offset + got) {
-                return Some(Err(err));
+            match ahead.read(&mut self.ring, fd, buf, &limits, &mut self.sticky, counters) {
+                Some(read) => read,
+                // The kernel has no multishot RECV: the reader is gated from now on.
+                None => {
+                    gated = true;
+                    Ok(0)
+                }
             }
-            got += n as u64;
+        });
+        match copied {
+            // Nothing was received ahead: the caller splices instead.
+            Ok(0) if gated => None,
+            copied => Some(copied),
         }
-        Some(Ok(got))
     }
 
     /// [`SocketReader::recv_to_file`] after the checks: non-blocking `splice(2)` socket → pipe,
@@ -199,63 +188,16 @@ impl UringReader {
     /// or the stream ends. A file that refuses bytes taken from the socket fails the call and
     /// discards the pipe with them, so nothing is written later at the wrong offset.
     fn recv_to_file_gated(&mut self, file: &File, offset: u64, len: u64) -> Result<u64, Error> {
-        let counters = self.stats.counters();
-        file_steps::nonblocking(&self.sock, counters).map_err(Error::Os)?;
-        let mut pipe = match self.pipe.take() {
-            Some(pipe) => pipe,
-            None => Pipe::new(PIPE_BYTES, counters).map_err(Error::Os)?,
-        };
         let deadline = Deadline::start(self.limit);
-        let fd = self.sock.as_raw_fd();
-        let mut got = 0u64;
-        while got < len {
-            let want = (len - got).min(pipe.capacity() as u64) as usize;
-            let step = file_steps::splice_step(&self.sock, counters, &mut pipe, want);
-            let waited = match step {
-                Ok(Step::Moved(0)) => break,
-                Ok(Step::Moved(n)) => {
-                    file_steps::drain(&mut pipe, counters, file, offset + got)
-                        .map_err(Error::Os)?;
-                    got += n as u64;
-                    if got < len && deadline.passed() {
-                        self.pipe = Some(pipe);
-                        return Err(deadline.error(got));
-                    }
-                    Ok(())
-                }
-                Ok(Step::Blocked { injected }) => {
-                    if injected {
-                        self.ring.note_injected();
-                    }
-                    let events = libc::POLLIN as u32;
-                    files::wait(
-                        &mut self.ring,
-                        fd,
-                        events,
-                        self.gate_slice,
-                        &deadline,
-                        counters,
-                    )
-                }
-                Ok(Step::Shortage) => files::back_off(&mut self.ring, self.gate_slice, &deadline),
-                Err(err) => {
-                    if file_steps::peer_failure(&err) {
-                        self.sticky = Sticky::of(&err);
-                    }
-                    self.pipe = Some(pipe);
-                    return if got > 0 { Ok(got) } else { Err(err) };
-                }
-            };
-            if let Err(err) = waited {
-                self.pipe = Some(pipe);
-                return Err(match err {
-                    Error::TimedOut { .. } => deadline.error(got),
-                    other => other,
-                });
-            }
-        }
-        self.pipe = Some(pipe);
-        Ok(got)
+        let mut gate = files::RingGate {
+            ring: &mut self.ring,
+            sock: &self.sock,
+            stats: &self.stats,
+            events: libc::POLLIN as u32,
+            gate_slice: self.gate_slice,
+        };
+        let (sticky, pipe) = (&mut self.sticky, &mut self.pipe);
+        file_steps::recv_to_file_gated(&mut gate, sticky, pipe, file, offset, len, &deadline)
     }
 }
 

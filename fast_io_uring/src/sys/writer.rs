@@ -45,7 +45,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use fast_io::faults::{self, Fault};
-use fast_io::files::{self as file_steps, MAX_FILE_OP, SigpipeBlock, Step};
+use fast_io::files as file_steps;
 use fast_io::socket::adopt;
 use fast_io::{Config, Deadline, Error, SocketWriter, Stats, StatsHandle, Sticky, is_shortage};
 use socket2::Socket;
@@ -270,53 +270,14 @@ impl UringWriter {
         len: u64,
         deadline: &Deadline,
     ) -> Result<u64, Error> {
-        let counters = self.stats.counters();
-        file_steps::nonblocking(&self.sock, counters).map_err(Error::Os)?;
-        let mut sigpipe = SigpipeBlock::new(&self.stats);
-        let fd = self.sock.as_raw_fd();
-        let mut sent = 0u64;
-        while sent < len {
-            let want = (len - sent).min(MAX_FILE_OP as u64) as usize;
-            let step = file_steps::sendfile_step(&self.sock, counters, file, offset + sent, want);
-            let waited = match step {
-                Ok(Step::Moved(0)) => break,
-                Ok(Step::Moved(n)) => {
-                    sent += n as u64;
-                    // C5: a peer that keeps taking a little does not extend the deadline.
-                    if sent < len && deadline.passed() {
-                        return Err(deadline.error(sent));
-                    }
-                    Ok(())
-                }
-                Ok(Step::Blocked { injected }) => {
-                    if injected {
-                        self.ring.note_injected();
-                    }
-                    let events = libc::POLLOUT as u32;
-                    files::wait(
-                        &mut self.ring,
-                        fd,
-                        events,
-                        self.gate_slice,
-                        deadline,
-                        counters,
-                    )
-                }
-                Ok(Step::Shortage) => files::back_off(&mut self.ring, self.gate_slice, deadline),
-                Err(err) => {
-                    sigpipe.saw(&err);
-                    if file_steps::peer_failure(&err) {
-                        self.sticky = Sticky::of(&err);
-                    }
-                    return Err(err);
-                }
-            };
-            match waited {
-                Err(Error::TimedOut { .. }) => return Err(deadline.error(sent)),
-                other => other?,
-            }
-        }
-        Ok(sent)
+        let mut gate = files::RingGate {
+            ring: &mut self.ring,
+            sock: &self.sock,
+            stats: &self.stats,
+            events: libc::POLLOUT as u32,
+            gate_slice: self.gate_slice,
+        };
+        file_steps::send_file_gated(&mut gate, &mut self.sticky, file, offset, len, deadline)
     }
 
     /// The error of a call that got `accepted` bytes accepted before `err`.

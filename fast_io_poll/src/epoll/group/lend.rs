@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use fast_io::group::refuse_twice;
+use fast_io::group::round_slots;
 use fast_io::{Deadline, Error, FileRange, FlushReport, Member};
 
 use super::super::readiness::Woken;
@@ -87,11 +87,9 @@ impl PollGroup {
         sends: &[(Member, L)],
         taken: &mut Vec<L::Count>,
     ) -> Result<FlushReport, Error> {
-        refuse_twice(sends.iter().map(|(member, _)| *member))?;
-        let indices = sends
-            .iter()
-            .map(|(member, _)| self.index(*member))
-            .collect::<Result<Vec<usize>, Error>>()?;
+        let indices = round_slots(sends.iter().map(|(member, _)| *member), |member| {
+            self.index(member)
+        })?;
         taken.clear();
         taken.resize(sends.len(), L::Count::default());
         let deadline = Deadline::start(self.config.write_deadline);

@@ -22,7 +22,7 @@
 use std::time::Instant;
 
 use fast_io::files::{self, MAX_FILE_OP, SigpipeBlock, Step};
-use fast_io::group::{check_ranges, file_ended};
+use fast_io::group::{check_ranges, file_ended, round_slots};
 use fast_io::{Deadline, Error, FileRange, FlushReport, Member, Sticky};
 
 use super::UringGroup;
@@ -37,11 +37,10 @@ impl UringGroup {
         sends: &[(Member, FileRange<'_>)],
         taken: &mut Vec<u64>,
     ) -> Result<FlushReport, Error> {
+        let indices = round_slots(sends.iter().map(|&(member, _)| member), |member| {
+            self.slot_of(member)
+        })?;
         check_ranges(sends)?;
-        let indices = sends
-            .iter()
-            .map(|&(member, _)| self.slot_of(member))
-            .collect::<Result<Vec<usize>, Error>>()?;
         taken.clear();
         taken.resize(sends.len(), 0);
         let deadline = Deadline::start(self.config.write_deadline);

@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use fast_io::group::refuse_twice;
+use fast_io::group::round_slots;
 use fast_io::{Deadline, Error, FlushReport, Member};
 
 use super::UringGroup;
@@ -29,11 +29,9 @@ impl UringGroup {
         sends: &[(Member, &[u8])],
         taken: &mut Vec<usize>,
     ) -> Result<FlushReport, Error> {
-        refuse_twice(sends.iter().map(|&(member, _)| member))?;
-        let indices = sends
-            .iter()
-            .map(|&(member, _)| self.slot_of(member))
-            .collect::<Result<Vec<usize>, Error>>()?;
+        let indices = round_slots(sends.iter().map(|&(member, _)| member), |member| {
+            self.slot_of(member)
+        })?;
         taken.clear();
         taken.resize(sends.len(), 0);
         let deadline = Deadline::start(self.config.write_deadline);
