@@ -27,7 +27,7 @@ use fast_io::{Deadline, Error, FileRange, FlushReport, Member, Sticky};
 
 use super::UringGroup;
 use super::exchange::Outgoing;
-use super::member::Dir;
+use super::member::{Dir, State};
 
 impl UringGroup {
     /// [`SocketGroup::send_file_round`](fast_io::SocketGroup::send_file_round) on the shared
@@ -44,74 +44,51 @@ impl UringGroup {
         taken.clear();
         taken.resize(sends.len(), 0);
         let deadline = Deadline::start(self.config.write_deadline);
-        for &index in &indices {
-            self.live_mut(index).write.start_call();
-        }
         let mut sigpipe = SigpipeBlock::new(&self.totals);
         let mut report = FlushReport::default();
-        loop {
-            self.settle(Some(&deadline));
+        let has_bytes = |k: usize, state: &State| state.buffered() > 0 || sends[k].1.len > 0;
+        let due = self.due_members(&indices, has_bytes, &deadline)?;
+        if !due.is_empty() {
+            let senders: Vec<usize> = due
+                .iter()
+                .map(|&k| indices[k])
+                .filter(|&index| self.live(index).buffered() > 0)
+                .collect();
+            if !senders.is_empty() {
+                let lent = vec![&[][..]; senders.len()];
+                let mut unused = vec![0; senders.len()];
+                let out = Outgoing {
+                    members: &senders,
+                    lent: &lent,
+                    taken: &mut unused,
+                };
+                self.exchange(out, &[], &deadline)?;
+            }
+            // Members whose buffer is empty now (or was) and whose turn it still is.
             let now = Instant::now();
-            let (mut senders, mut due, mut waiting) = (Vec::new(), false, false);
-            for (k, &index) in indices.iter().enumerate() {
+            for &k in &due {
+                let index = indices[k];
                 let state = self.live(index);
-                if state.sticky.is_some() || (state.buffered() == 0 && sends[k].1.len == 0) {
+                let range = &sends[k].1;
+                if state.sticky.is_some()
+                    || state.buffered() > 0
+                    || range.len == 0
+                    || !state.write.due(now)
+                    || deadline.passed()
+                {
                     continue;
                 }
-                if !state.write.due(now) {
-                    waiting = true;
-                } else {
-                    due = true;
-                    if state.buffered() > 0 {
-                        senders.push(index);
-                    }
+                let (sent, file_error) = self.file_turn(index, range, &deadline)?;
+                taken[k] = sent;
+                if let Some(err) = file_error {
+                    report.failed.push((self.member_at(index), err));
                 }
             }
-            if due {
-                if !senders.is_empty() {
-                    let lent = vec![&[][..]; senders.len()];
-                    let mut unused = vec![0; senders.len()];
-                    let out = Outgoing {
-                        members: &senders,
-                        lent: &lent,
-                        taken: &mut unused,
-                    };
-                    self.exchange(out, &[], &deadline)?;
-                }
-                // Members whose buffer is empty now (or was) and whose turn it still is.
-                let now = Instant::now();
-                for (k, &index) in indices.iter().enumerate() {
-                    let state = self.live(index);
-                    let range = &sends[k].1;
-                    if state.sticky.is_some()
-                        || state.buffered() > 0
-                        || range.len == 0
-                        || !state.write.due(now)
-                        || deadline.passed()
-                    {
-                        continue;
-                    }
-                    let (sent, file_error) = self.file_turn(index, range, &deadline)?;
-                    taken[k] = sent;
-                    if let Some(err) = file_error {
-                        report.failed.push((self.member_at(index), err));
-                    }
-                }
-                report.rounds += 1;
-                break;
-            }
-            if !waiting || deadline.passed() {
-                break;
-            }
-            let limit = self.wait_limit(&indices, Dir::Write, &deadline);
-            self.ring.wait_any(limit).map_err(Error::Os)?;
+            report.rounds += 1;
         }
-        for &index in &indices {
-            if let Some(sticky) = self.live(index).sticky {
-                let err = sticky.error();
-                sigpipe.saw(&err);
-                report.failed.push((self.member_at(index), err));
-            }
+        self.report_sticky(&indices, &mut report);
+        for (_, err) in &report.failed {
+            sigpipe.saw(err);
         }
         Ok(report)
     }

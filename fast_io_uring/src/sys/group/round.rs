@@ -20,7 +20,7 @@ use fast_io::{Deadline, Error, FlushReport, Member};
 
 use super::UringGroup;
 use super::exchange::Outgoing;
-use super::member::Dir;
+use super::member::{Dir, State};
 
 impl UringGroup {
     /// [`SocketGroup::send_round`](fast_io::SocketGroup::send_round) on the shared ring.
@@ -35,58 +35,74 @@ impl UringGroup {
         taken.clear();
         taken.resize(sends.len(), 0);
         let deadline = Deadline::start(self.config.write_deadline);
-        for &index in &indices {
+        let mut report = FlushReport::default();
+        let has_bytes = |k: usize, state: &State| state.buffered() > 0 || !sends[k].1.is_empty();
+        let due = self.due_members(&indices, has_bytes, &deadline)?;
+        if !due.is_empty() {
+            let chosen: Vec<usize> = due.iter().map(|&k| indices[k]).collect();
+            let lent: Vec<&[u8]> = due.iter().map(|&k| sends[k].1).collect();
+            let mut got = vec![0; chosen.len()];
+            let out = Outgoing {
+                members: &chosen,
+                lent: &lent,
+                taken: &mut got,
+            };
+            self.exchange(out, &[], &deadline)?;
+            for (&k, n) in due.iter().zip(got) {
+                taken[k] = n;
+            }
+            report.rounds += 1;
+        }
+        self.report_sticky(&indices, &mut report);
+        Ok(report)
+    }
+
+    /// The start of a round the caller asked for (`send_round`, `send_file_round`): every named
+    /// member that rested at the last call's deadline tries first; then, settling gate CQEs as
+    /// they come, this waits until at least one named member with something to send
+    /// (`has_work(k, state)` for `indices[k]`, and no sticky error) may try, or none of them
+    /// waits any more, or the deadline passed. The wait is for the first gate's CQE or the end of
+    /// the earliest back-off, within the deadline. Returns the positions `k` of the members that
+    /// may try now; none means no round.
+    pub(super) fn due_members(
+        &mut self,
+        indices: &[usize],
+        has_work: impl Fn(usize, &State) -> bool,
+        deadline: &Deadline,
+    ) -> Result<Vec<usize>, Error> {
+        for &index in indices {
             self.live_mut(index).write.start_call();
         }
-        let mut report = FlushReport::default();
-        let mut chosen = Vec::with_capacity(sends.len());
-        let mut lent = Vec::with_capacity(sends.len());
-        let mut chosen_at = Vec::with_capacity(sends.len());
         loop {
-            self.settle(Some(&deadline));
+            self.settle(Some(deadline));
             let now = Instant::now();
+            let mut due = Vec::new();
             let mut waiting = false;
             for (k, &index) in indices.iter().enumerate() {
                 let state = self.live(index);
-                let bytes = sends[k].1;
-                if state.sticky.is_some() || (state.buffered() == 0 && bytes.is_empty()) {
+                if state.sticky.is_some() || !has_work(k, state) {
                     continue;
                 }
                 if state.write.due(now) {
-                    chosen.push(index);
-                    lent.push(bytes);
-                    chosen_at.push(k);
+                    due.push(k);
                 } else {
                     waiting = true;
                 }
             }
-            if !chosen.is_empty() {
-                let mut got = vec![0; chosen.len()];
-                let out = Outgoing {
-                    members: &chosen,
-                    lent: &lent,
-                    taken: &mut got,
-                };
-                self.exchange(out, &[], &deadline)?;
-                for (&k, n) in chosen_at.iter().zip(got) {
-                    taken[k] = n;
-                }
-                report.rounds += 1;
-                break;
+            if !due.is_empty() || !waiting || deadline.passed() {
+                return Ok(due);
             }
-            if !waiting || deadline.passed() {
-                break;
-            }
-            // Every named member waits behind its gate or backs off: wait for a gate's CQE, or
-            // for the earliest back-off to end, within the deadline.
-            let limit = self.wait_limit(&indices, Dir::Write, &deadline);
+            let limit = self.wait_limit(indices, Dir::Write, deadline);
             self.ring.wait_any(limit).map_err(Error::Os)?;
         }
-        for &index in &indices {
+    }
+
+    /// Lists every named member whose peer failed in the report, now or before (G5, C7).
+    pub(super) fn report_sticky(&self, indices: &[usize], report: &mut FlushReport) {
+        for &index in indices {
             if let Some(sticky) = self.live(index).sticky {
                 report.failed.push((self.member_at(index), sticky.error()));
             }
         }
-        Ok(report)
     }
 }
