@@ -53,7 +53,7 @@ use socket2::Socket;
 use super::cqe::transfer_error;
 use super::files;
 use super::gate::{self, Next};
-use super::ring::{MAX_OP_BYTES, Ring};
+use super::ring::{MAX_OP_BYTES, Readiness, Ring};
 
 /// Flags of every SEND: return `-EAGAIN` instead of waiting (C3), no `SIGPIPE` (C7).
 const SEND_FLAGS: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
@@ -75,6 +75,11 @@ pub struct UringWriter {
     /// The last SEND found the socket full (`-EAGAIN`): the next one goes behind a gate, in the
     /// same submission.
     full: bool,
+    /// A gated SEND came back short within its slice: it failed after moving bytes, and the
+    /// kernel reported the bytes and dropped the error (io_uring's `MSG_WAITALL` loop). On TCP
+    /// that error was the peer's reset, consumed with it, so the next SEND says only `EPIPE`:
+    /// reported as the `ConnectionReset` it was (C7).
+    failed_short: bool,
 }
 
 impl fmt::Debug for UringWriter {
@@ -116,6 +121,7 @@ impl UringWriter {
             sticky: None,
             stats,
             full: false,
+            failed_short: false,
         })
     }
 
@@ -194,6 +200,8 @@ impl UringWriter {
             let pending = &self.batch[self.head..self.tail];
             let offered = (pending.len() + extra.len()).min(MAX_OP_BYTES);
             let counters = self.stats.counters();
+            // What the SEND is given: fewer than `offered` under the `short` fault.
+            let mut asked = offered;
             let sent = match gate::prepare(
                 &mut self.ring,
                 self.full,
@@ -212,6 +220,7 @@ impl UringWriter {
                         } else {
                             &pending[..1]
                         };
+                        asked = first.len();
                         self.ring.send(fd, first, SEND_FLAGS, gate)
                     } else if pending.is_empty() {
                         self.ring.send(fd, extra, SEND_FLAGS, gate)
@@ -241,6 +250,7 @@ impl UringWriter {
                 self.full = sent.gate.is_none() && n < offered;
                 if n < offered {
                     counters.short_transfers.add(1);
+                    self.failed_short |= sent.gate == Some(Readiness::Ready) && n < asked;
                 }
                 return Ok(n);
             }
@@ -253,11 +263,25 @@ impl UringWriter {
                     gate::back_off(&mut self.ring, self.gate_slice, deadline, counters)?
                 }
                 _ => {
-                    let err = transfer_error(result);
+                    let err = self.reset_behind(transfer_error(result));
                     self.sticky = Sticky::of(&err);
                     return Err(err);
                 }
             }
+        }
+    }
+
+    /// `err`, or `ConnectionReset` when it is the `EPIPE` that follows a reset whose own error
+    /// a gated SEND consumed while it moved bytes ([`UringWriter::failed_short`]). Only on TCP:
+    /// a Unix stream socket's peer that closed gives `EPIPE` first and always.
+    fn reset_behind(&self, err: Error) -> Error {
+        let tcp = self
+            .sock
+            .domain()
+            .is_ok_and(|domain| domain != socket2::Domain::UNIX);
+        match err {
+            Error::PeerClosed if self.failed_short && tcp => Error::PeerReset,
+            other => other,
         }
     }
 
