@@ -8,6 +8,7 @@
 #   cargo build --release -p fastcat && sh benches/scripts/streams.sh [ROUNDS] [STREAMS] [MIB]
 #
 # Defaults: 6 rounds, 4 streams, a 1024 MiB file. The source and the copies live in /dev/shm.
+# With RAW=1 every run's row is printed too.
 set -eu
 ROUNDS=${1:-6}
 STREAMS=${2:-4}
@@ -54,6 +55,8 @@ for _ in $(seq 1 "$ROUNDS"); do
         done
     done
 done
+# RAW=1 prints every run first: this machine is bimodal, and medians of a few runs hide it.
+[ -n "${RAW:-}" ] && cat "$OUT"
 echo "streams backend | sender CPU s | sender wall s | receiver CPU s | receiver wall s (medians of $ROUNDS, $MIB MiB)"
 sort -k1,1n -k2,2 "$OUT" | awk '
 function median(list, n,   i, j, t, a) {

@@ -56,7 +56,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Error, Stats, StatsHandle};
 
-pub use files::{check_ranges, file_ended, send_file_round_by_copy};
+pub use files::{check_ranges, check_receiving, file_ended, send_file_round_by_copy};
 
 /// The identity of one group, unique in the process: a [`Member`] names the group that handed it
 /// out, so another group refuses it (G7).
@@ -161,6 +161,22 @@ pub struct FileRange<'a> {
     pub offset: u64,
     /// How many bytes the range holds; `offset + len` must fit a file offset (`i64`).
     pub len: u64,
+}
+
+/// What a receive round into files did ([`SocketGroup::recv_file_round`]); the bytes each member
+/// wrote into its file are in the call's `got`.
+#[derive(Debug, Default)]
+pub struct ReceiveReport {
+    /// Passes the call made that moved bytes or found an end (0 when the read deadline passed
+    /// with nothing to report).
+    pub passes: u64,
+    /// Members whose peer ended its stream (C8); listed by every later round that names them,
+    /// as a read at end of stream returns 0 every time.
+    pub ended: Vec<Member>,
+    /// Members whose socket failed (G5; listed by every later round that names them, C7), and
+    /// members whose file refused bytes taken from their socket (`ENOSPC`, `EIO`: those bytes
+    /// are lost with the error, C16; the socket is not failed by it).
+    pub failed: Vec<(Member, Error)>,
 }
 
 /// What one group read found for a member.
@@ -284,6 +300,37 @@ pub trait SocketGroup: Send + fmt::Debug {
     /// their bytes through user space (`false` for the copying default).
     fn zero_copy_files(&self) -> bool {
         false
+    }
+
+    /// One receive round into files (C16, G5, the mirror of
+    /// [`send_file_round`](SocketGroup::send_file_round)): for each `(member, range)` of `recvs`,
+    /// what the member's socket holds is written into `range.file` from `range.offset`, at most
+    /// `range.len` bytes, and `got[i]` is set to how many were written; the caller names the
+    /// member again from `offset + got[i]`. Waits until at least one named member moved bytes,
+    /// ended its stream or failed, or the read deadline passed (then it returns with nothing
+    /// moved and no pass); each member waits behind its own gate, one slice at a time, and
+    /// counts as a lone reader does (C3, C4, C15). Ends and failures are listed in the report.
+    ///
+    /// A member named twice, a stale or foreign member, a member routed to another
+    /// ([`forward`](SocketGroup::forward)), a range past the largest file offset and a file
+    /// opened `O_APPEND` are refused with `InvalidInput` before anything is received. Read
+    /// interest ([`set_reading`](SocketGroup::set_reading)) is not looked at: naming a member
+    /// asks for its bytes. A caller that also calls `read` or `poll` turns the read interest of
+    /// the members it receives into files off, or their bytes would go there instead.
+    ///
+    /// The built-in backends splice socket → pipe → file (`splice(2)`, one pipe per group), no
+    /// byte passing through user space; the socket is put in `O_NONBLOCK` as for a lone reader's
+    /// `recv_to_file` (C16). The default refuses with `Unsupported`: `read` reports every
+    /// reading member, so a copy through it could not keep to the members named.
+    fn recv_file_round(
+        &mut self,
+        recvs: &[(Member, FileRange<'_>)],
+        got: &mut Vec<u64>,
+    ) -> Result<ReceiveReport, Error> {
+        let _ = (recvs, got);
+        Err(Error::Unsupported(
+            "this group has no receive rounds into files".into(),
+        ))
     }
 
     /// Waits until at least one member has data, end of stream or an error — or the read

@@ -68,7 +68,8 @@ pub use config::{Config, MAX_BATCH_BYTES, MAX_GATE_SLICE, MAX_READ_AHEAD, MAX_RI
 pub use deadline::Deadline;
 pub use error::Error;
 pub use group::{
-    FileRange, FlushReport, GroupId, Member, Pending, Progress, Received, SocketGroup,
+    FileRange, FlushReport, GroupId, Member, Pending, Progress, ReceiveReport, Received,
+    SocketGroup,
 };
 pub use policy::{BACKEND_ENV, PassedOver, Policy, Selection};
 pub use stats::{Counter, Counters, Stats, StatsHandle};

@@ -301,38 +301,100 @@ pub fn recv(cx: &Context, port: u16, path: &Path, streams: u32) -> Result<(), St
     let mut progress = Progress::new(None, "receiving");
     let started = Instant::now();
     let mut last_progress = started;
+    // A range's bytes go straight into the file (receive rounds), so no member is read through
+    // `poll` until its range is complete: then it is, once, to see its end of stream.
+    for stream in &incoming {
+        group
+            .set_reading(stream.member, false)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut checking = vec![false; incoming.len()];
+    let mut got = Vec::with_capacity(incoming.len());
     while !incoming.iter().all(|s| s.ended) {
-        let wait = (last_progress + cx.timeout).saturating_duration_since(Instant::now());
-        let mut failure = None;
+        let filling: Vec<usize> = (0..incoming.len())
+            .filter(|&i| !incoming[i].ended && incoming[i].got < incoming[i].length)
+            .collect();
         let mut moved = 0;
-        let reports = group
-            .poll(Some(wait), &mut |member, report| {
-                let Some(Some(i)) = by_slot.get(member.index()).copied() else {
-                    return;
-                };
-                let stream = &mut incoming[i];
-                if failure.is_some() || stream.member != member {
-                    return;
+        let mut progressed = false;
+        if !filling.is_empty() {
+            let recvs: Vec<(Member, FileRange<'_>)> = filling
+                .iter()
+                .map(|&i| {
+                    let stream = &incoming[i];
+                    let range = FileRange {
+                        file: &file,
+                        offset: stream.offset + stream.got,
+                        len: stream.length - stream.got,
+                    };
+                    (stream.member, range)
+                })
+                .collect();
+            let report = group
+                .recv_file_round(&recvs, &mut got)
+                .map_err(|e| format!("the group failed: {e}"))?;
+            drop(recvs);
+            for (&i, &n) in filling.iter().zip(&got) {
+                incoming[i].got += n;
+                moved += n;
+            }
+            if let Some((member, err)) = report.failed.first() {
+                let stream = incoming.iter().find(|s| s.member == *member);
+                let at = stream.map_or(0, |s| s.got);
+                return Err(explain_kind(err.kind(), err, at, deadline));
+            }
+            for member in &report.ended {
+                if let Some(stream) = incoming.iter_mut().find(|s| s.member == *member) {
+                    stream.end()?;
                 }
-                let done = match report {
-                    fast_io::Progress::Data(bytes) => stream.take(bytes, &file).map(|n| moved += n),
-                    fast_io::Progress::Eof => stream.end(),
-                    fast_io::Progress::Failed(err) => {
-                        Err(explain_kind(err.kind(), err, stream.got, deadline))
+            }
+            progressed |= report.passes > 0;
+        }
+        // Complete ranges: the next thing on their connection must be the end of stream.
+        for (i, stream) in incoming.iter().enumerate() {
+            if !stream.ended && stream.got == stream.length && !checking[i] {
+                group
+                    .set_reading(stream.member, true)
+                    .map_err(|e| e.to_string())?;
+                checking[i] = true;
+            }
+        }
+        if incoming.iter().zip(&checking).any(|(s, &c)| c && !s.ended) {
+            let wait = if filling.is_empty() {
+                (last_progress + cx.timeout).saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            let mut failure = None;
+            let reports = group
+                .poll(Some(wait), &mut |member, report| {
+                    let Some(Some(i)) = by_slot.get(member.index()).copied() else {
+                        return;
+                    };
+                    let stream = &mut incoming[i];
+                    if failure.is_some() || stream.member != member {
+                        return;
                     }
-                    fast_io::Progress::Sent(_) | fast_io::Progress::Forwarded(_) => Ok(()),
-                };
-                if let Err(message) = done {
-                    failure = Some(message);
-                }
-            })
-            .map_err(|e| format!("the group failed: {e}"))?;
-        if let Some(message) = failure {
-            return Err(message);
+                    let done = match report {
+                        fast_io::Progress::Data(bytes) => stream.take(bytes, &file).map(drop),
+                        fast_io::Progress::Eof => stream.end(),
+                        fast_io::Progress::Failed(err) => {
+                            Err(explain_kind(err.kind(), err, stream.got, deadline))
+                        }
+                        fast_io::Progress::Sent(_) | fast_io::Progress::Forwarded(_) => Ok(()),
+                    };
+                    if let Err(message) = done {
+                        failure = Some(message);
+                    }
+                })
+                .map_err(|e| format!("the group failed: {e}"))?;
+            if let Some(message) = failure {
+                return Err(message);
+            }
+            progressed |= reports > 0;
         }
         progress.add(moved);
         let now = Instant::now();
-        if reports > 0 {
+        if progressed {
             last_progress = now;
         } else if now >= last_progress + cx.timeout {
             let got = incoming.iter().map(|s| s.got).sum();
@@ -358,6 +420,8 @@ pub fn recv(cx: &Context, port: u16, path: &Path, streams: u32) -> Result<(), St
         &[group.totals()],
     );
     summary.streams = u64::from(streams);
+    // Every range was spliced into the file; `poll` only saw the ends of stream.
+    summary.zero_copy = group.zero_copy_files() && total > 0;
     summary.print(cx.json, false);
     drop(sockets);
     Ok(())

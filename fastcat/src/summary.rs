@@ -43,9 +43,9 @@ pub struct Summary {
     pub streams: u64,
     /// Whether the bytes went between file and socket without a copy through fastcat: true
     /// only where `send`/`recv` used the file API (`send_file`, `recv_to_file`, a group's
-    /// `send_file_round` for `send --streams N`; contract C16) and the writer, reader or group
-    /// said its path avoids the user-space copy (`zero_copy_files`). stdin, stdout,
-    /// `recv --streams N`, loopback and relay copy: false.
+    /// `send_file_round` and `recv_file_round` for `--streams N`; contract C16) and the writer,
+    /// reader or group said its path avoids the user-space copy (`zero_copy_files`). stdin,
+    /// stdout, loopback and relay copy: false.
     pub zero_copy: bool,
     /// Every writer's, reader's and group's counters, added up.
     pub stats: Stats,

@@ -74,6 +74,8 @@ fn four_streams_carry_a_file_of_odd_size_byte_for_byte() {
         assert_eq!(json["bytes"].as_u64(), Some(size as u64), "{json}");
         // The ranges went by the group's file rounds, by sendfile(2), not through fastcat.
         assert_eq!(json["zero_copy"].as_bool(), Some(true), "{backend}: {json}");
+        // The receiver spliced every range into the file.
+        assert!(stderr.contains("zero-copy"), "{backend}: {stderr}");
         assert!(
             stderr.contains(&format!("received {size} bytes")) && stderr.contains("over 4 streams"),
             "{backend}: {stderr}"

@@ -7,13 +7,24 @@ use std::os::unix::fs::FileExt;
 
 use super::{FileRange, FlushReport, Member, SocketGroup, refuse_twice};
 use crate::Error;
-use crate::files::{COPY_CHUNK, range_end};
+use crate::files::{COPY_CHUNK, check_positioned, range_end};
 
 /// Refuses a file round whose range goes past the largest file offset (`InvalidInput`), before
 /// anything is sent.
 pub fn check_ranges(sends: &[(Member, FileRange<'_>)]) -> Result<(), Error> {
     for (_, range) in sends {
         range_end(range.offset, range.len).map_err(Error::Os)?;
+    }
+    Ok(())
+}
+
+/// Refuses a receive round into files before anything is received: a range past the largest
+/// file offset, or a file opened `O_APPEND`, which cannot be written at an offset
+/// (`InvalidInput`).
+pub fn check_receiving(recvs: &[(Member, FileRange<'_>)]) -> Result<(), Error> {
+    check_ranges(recvs)?;
+    for (_, range) in recvs {
+        check_positioned(range.file).map_err(Error::Os)?;
     }
     Ok(())
 }

@@ -107,10 +107,11 @@ use std::net::Shutdown;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
+use fast_io::files::Pipe;
 use fast_io::socket::adopt;
 use fast_io::{
-    Config, Deadline, Error, FileRange, FlushReport, GroupId, Member, Progress, Received,
-    SocketGroup, Stats, StatsHandle, Sticky,
+    Config, Deadline, Error, FileRange, FlushReport, GroupId, Member, Progress, ReceiveReport,
+    Received, SocketGroup, Stats, StatsHandle, Sticky,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -318,6 +319,9 @@ pub(crate) struct PollGroup {
     departed: Stats,
     /// Bytes held across every member now.
     held: usize,
+    /// The pipe of receive rounds into files (`group/files.rs`), made by the first; empty
+    /// between splices.
+    pipe: Option<Pipe>,
 }
 
 impl PollGroup {
@@ -334,6 +338,7 @@ impl PollGroup {
             own: StatsHandle::new(),
             departed: Stats::default(),
             held: 0,
+            pipe: None,
         })
     }
 
@@ -611,6 +616,14 @@ impl SocketGroup for PollGroup {
 
     fn zero_copy_files(&self) -> bool {
         true
+    }
+
+    fn recv_file_round(
+        &mut self,
+        recvs: &[(Member, FileRange<'_>)],
+        got: &mut Vec<u64>,
+    ) -> Result<ReceiveReport, Error> {
+        self.receive_files(recvs, got)
     }
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {

@@ -27,7 +27,7 @@ use super::rules::{new_group, peer};
 /// A group that forwards everything to the backend's group but `send_file_round` and
 /// `zero_copy_files`, which keep the trait's copying defaults.
 #[derive(Debug)]
-struct Copying(Box<dyn SocketGroup>);
+pub struct Copying(pub Box<dyn SocketGroup>);
 
 impl SocketGroup for Copying {
     fn join(&mut self, socket: BorrowedFd<'_>) -> Result<Member, Error> {

@@ -14,6 +14,7 @@ mod limits;
 mod liveness;
 mod membership;
 mod ownership;
+mod recv_files;
 mod resets;
 mod rules;
 
@@ -34,7 +35,7 @@ macro_rules! groups {
             use super::{GUARD, SHORT_GUARD, rules};
             use super::{
                 both_ways, counting, files, lending, limits, liveness, membership, ownership,
-                resets,
+                recv_files, resets,
             };
             use files::Rounds;
 
@@ -107,6 +108,42 @@ macro_rules! groups {
                 run(factory(), GUARD, |t| {
                     files::g7_send_file_round_refuses_bad_input(t, Rounds::ByCopy)
                 });
+            }
+
+            /// G1, G2, C8, C16: `recv_file_round` splices 8 streams into their ranges of one
+            /// file, byte-exact, each ending exactly at its end; a silent peer holds back no one.
+            #[test]
+            fn g2_recv_file_round_byte_exact() {
+                run(factory(), GUARD, recv_files::g2_recv_file_round_byte_exact);
+            }
+
+            /// G5, C7, C16: a reset peer's member fails for good after its bytes; a file that
+            /// refuses bytes lists its member without failing its socket; a silent round ends
+            /// at the read deadline.
+            #[test]
+            fn g5_recv_file_round_failures() {
+                run(factory(), GUARD, recv_files::g5_recv_file_round_failures);
+            }
+
+            /// G7, C16: `recv_file_round` refuses a member named twice, one that left, a routed
+            /// member, a range past the largest offset and an `O_APPEND` file.
+            #[test]
+            fn g7_recv_file_round_refuses_bad_input() {
+                run(
+                    factory(),
+                    GUARD,
+                    recv_files::g7_recv_file_round_refuses_bad_input,
+                );
+            }
+
+            /// C16: the trait's default refuses receive rounds into files.
+            #[test]
+            fn g0_recv_file_round_default_is_unsupported() {
+                run(
+                    factory(),
+                    GUARD,
+                    recv_files::g0_recv_file_round_default_is_unsupported,
+                );
             }
 
             /// G7: `send_round` refuses a member named twice, or one that left.

@@ -157,10 +157,11 @@ use std::fmt;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
+use fast_io::files::Pipe;
 use fast_io::socket::adopt;
 use fast_io::{
     Config, Deadline, Error, FileRange, FlushReport, GroupId, MAX_RING_ENTRIES, Member, Progress,
-    Received, SocketGroup, Stats, StatsHandle,
+    ReceiveReport, Received, SocketGroup, Stats, StatsHandle,
 };
 
 use super::ring::{Ring, Setup};
@@ -204,6 +205,8 @@ pub struct UringGroup {
     /// Counters of members that left, so totals never go backwards.
     departed: Stats,
     buffered_total: usize,
+    /// The pipe of receive rounds into files (`group/files.rs`), made by the first.
+    pipe: Option<Pipe>,
     // Scratch space reused by every call.
     results: Vec<i32>,
     chosen: Vec<usize>,
@@ -237,6 +240,7 @@ impl UringGroup {
             totals,
             departed: Stats::default(),
             buffered_total: 0,
+            pipe: None,
             results: Vec::new(),
             chosen: Vec::new(),
         })
@@ -533,6 +537,14 @@ impl SocketGroup for UringGroup {
 
     fn zero_copy_files(&self) -> bool {
         true
+    }
+
+    fn recv_file_round(
+        &mut self,
+        recvs: &[(Member, FileRange<'_>)],
+        got: &mut Vec<u64>,
+    ) -> Result<ReceiveReport, Error> {
+        self.receive_files(recvs, got)
     }
 
     fn read(&mut self, on_read: &mut dyn FnMut(Member, Received<'_>)) -> Result<usize, Error> {

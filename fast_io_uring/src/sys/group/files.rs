@@ -17,17 +17,42 @@
 //! blocked for the call. Only `EPIPE` and `ECONNRESET` stick to a member (C7); a file's error, or
 //! its end before the range's, lists the member in the report and leaves its socket usable.
 //!
+//! Receive rounds into files ([`SocketGroup::recv_file_round`]) are the mirror: every named
+//! member whose read side may try splices socket → the group's pipe → its file by `splice(2)`
+//! calls, as a lone `UringReader::recv_to_file` does; `EAGAIN` arms the member's own read gate on
+//! the shared ring (a gate a progress step armed serves as well), and when no named member may
+//! try, the call waits for the first gate's CQE or back-off, within the read deadline. Each
+//! `splice(2)` is one kernel entry of its member and of the group's totals, the socket-side ones
+//! also an operation and a completion (C15).
+//!
 //! [`SocketGroup::send_file_round`]: fast_io::SocketGroup::send_file_round
+//! [`SocketGroup::recv_file_round`]: fast_io::SocketGroup::recv_file_round
 
 use std::time::Instant;
 
-use fast_io::files::{self, MAX_FILE_OP, SigpipeBlock, Step};
-use fast_io::group::{check_ranges, file_ended, round_slots};
-use fast_io::{Deadline, Error, FileRange, FlushReport, Member, Sticky};
+use fast_io::files::{self, MAX_FILE_OP, PIPE_BYTES, Pipe, SigpipeBlock, Step};
+use fast_io::group::{check_ranges, check_receiving, file_ended, round_slots};
+use fast_io::{Counter, Deadline, Error, FileRange, FlushReport, Member, ReceiveReport, Sticky};
 
 use super::UringGroup;
 use super::exchange::Outgoing;
-use super::member::{Dir, State};
+use super::member::{Dir, ReadEnd, State};
+
+/// What one member's splice turn ended with, besides the bytes it wrote.
+enum Spliced {
+    /// The range is full, the socket is not ready (its gate is armed), or the member backs off.
+    Moved,
+    /// Its receiving side ended now (end of stream or an error, in `read_end`).
+    Ended,
+    /// The file refused bytes taken from the socket: they are lost with this error.
+    FileFailed(Error),
+}
+
+/// Adds to `totals` the kernel entries `counted` gained since it read `before`: the group's
+/// totals count every system call the group makes.
+fn count_entries(totals: &Counter, counted: &Counter, before: u64) {
+    totals.add(counted.get() - before);
+}
 
 impl UringGroup {
     /// [`SocketGroup::send_file_round`](fast_io::SocketGroup::send_file_round) on the shared
@@ -158,5 +183,182 @@ impl UringGroup {
             }
         }
         Ok((sent, None))
+    }
+
+    /// [`SocketGroup::recv_file_round`](fast_io::SocketGroup::recv_file_round) on the shared
+    /// ring.
+    pub(super) fn receive_files(
+        &mut self,
+        recvs: &[(Member, FileRange<'_>)],
+        got: &mut Vec<u64>,
+    ) -> Result<ReceiveReport, Error> {
+        let indices = round_slots(recvs.iter().map(|&(member, _)| member), |member| {
+            self.slot_of(member)
+        })?;
+        check_receiving(recvs)?;
+        if let Some(&index) = indices
+            .iter()
+            .find(|&&index| self.live(index).route.is_some())
+        {
+            return Err(Error::Os(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is routed to another member: its bytes go there",
+                    self.member_at(index)
+                ),
+            )));
+        }
+        got.clear();
+        got.resize(recvs.len(), 0);
+        let deadline = Deadline::start(self.config.read_deadline);
+        for &index in &indices {
+            self.live_mut(index).read.start_call();
+        }
+        let mut report = ReceiveReport::default();
+        loop {
+            self.settle(Some(&deadline));
+            let now = Instant::now();
+            let mut reported = false;
+            for (k, &index) in indices.iter().enumerate() {
+                let member = self.member_at(index);
+                let state = self.live(index);
+                let range = &recvs[k].1;
+                if state.read_end.is_none() {
+                    if range.len == 0 || !state.read.due(now) {
+                        continue;
+                    }
+                    let (n, spliced) = self.splice_turn(index, range, &deadline)?;
+                    got[k] = n;
+                    reported |= n > 0;
+                    match spliced {
+                        Spliced::Moved => continue,
+                        Spliced::Ended => {}
+                        Spliced::FileFailed(err) => {
+                            report.failed.push((member, err));
+                            reported = true;
+                            continue;
+                        }
+                    }
+                }
+                // Ended now or before: listed by every round that names it (C7, C8).
+                reported = true;
+                match self.live(index).read_end {
+                    Some(ReadEnd::Failed(sticky)) => report.failed.push((member, sticky.error())),
+                    _ => report.ended.push(member),
+                }
+            }
+            if reported {
+                report.passes += 1;
+                return Ok(report);
+            }
+            let now = Instant::now();
+            let waiting = indices.iter().zip(recvs).any(|(&index, (_, range))| {
+                let state = self.live(index);
+                range.len > 0 && state.read_end.is_none() && !state.read.due(now)
+            });
+            let tries = indices.iter().zip(recvs).any(|(&index, (_, range))| {
+                let state = self.live(index);
+                range.len > 0 && state.read_end.is_none() && state.read.due(now)
+            });
+            if deadline.passed() || !(waiting || tries) {
+                return Ok(report);
+            }
+            if !tries {
+                let limit = self.wait_limit(&indices, Dir::Read, &deadline);
+                self.ring.wait_any(limit).map_err(Error::Os)?;
+            }
+        }
+    }
+
+    /// One member's turn in a receive round into files: `splice(2)` socket → the group's pipe →
+    /// `range.file` until the range is full, the socket is not ready (the member's read gate is
+    /// armed), a shortage (it backs off one slice), end of stream or an error (its receiving
+    /// side ends), or the deadline passed after progress (C5). Returns the bytes written. A file
+    /// that refuses bytes discards the pipe with them.
+    fn splice_turn(
+        &mut self,
+        index: usize,
+        range: &FileRange<'_>,
+        deadline: &Deadline,
+    ) -> Result<(u64, Spliced), Error> {
+        let gate_slice = self.config.gate_slice;
+        let totals = self.totals.clone();
+        let stats = self.live(index).stats.clone();
+        let (counters, all) = (stats.counters(), &totals.counters().kernel_entries);
+        let mut held = match self.pipe.take() {
+            Some(held) => held,
+            None => {
+                let before = counters.kernel_entries.get();
+                let made = Pipe::new(PIPE_BYTES, counters);
+                count_entries(all, &counters.kernel_entries, before);
+                made.map_err(Error::Os)?
+            }
+        };
+        let state = self.slots[index]
+            .state
+            .as_mut()
+            .expect("a named member is live");
+        if !state.nonblocking {
+            let before = counters.kernel_entries.get();
+            let made = files::nonblocking(&state.sock, counters);
+            count_entries(all, &counters.kernel_entries, before);
+            if let Err(err) = made {
+                self.pipe = Some(held);
+                return Ok((0, Spliced::FileFailed(Error::Os(err))));
+            }
+            state.nonblocking = true;
+        }
+        let mut written = 0u64;
+        let mut blocked = false;
+        let mut spliced = Spliced::Moved;
+        while written < range.len {
+            let want = (range.len - written).min(held.capacity() as u64) as usize;
+            let before = counters.kernel_entries.get();
+            let step = files::splice_step(&state.sock, counters, &mut held, want);
+            count_entries(all, &counters.kernel_entries, before);
+            state.tried(Dir::Read);
+            match step {
+                Ok(Step::Moved(0)) => {
+                    state.read_end = Some(ReadEnd::Eof);
+                    spliced = Spliced::Ended;
+                    break;
+                }
+                Ok(Step::Moved(n)) => {
+                    let before = counters.kernel_entries.get();
+                    let drained =
+                        files::drain(&mut held, counters, range.file, range.offset + written);
+                    count_entries(all, &counters.kernel_entries, before);
+                    if let Err(err) = drained {
+                        // The pipe goes with the bytes it holds.
+                        return Ok((written, Spliced::FileFailed(Error::Os(err))));
+                    }
+                    written += n as u64;
+                    // C5: a peer that keeps sending does not carry the call past its deadline.
+                    if deadline.passed() {
+                        break;
+                    }
+                }
+                // Not ready (or the `eagain` fault): the member's read gate.
+                Ok(Step::Blocked { .. }) => {
+                    blocked = true;
+                    break;
+                }
+                Ok(Step::Shortage) => {
+                    state.short_of_memory(Dir::Read, gate_slice, deadline, Instant::now());
+                    break;
+                }
+                Err(err) => {
+                    let sticky = Sticky::of(&err).unwrap_or(Sticky::Os(libc::EIO));
+                    state.read_end = Some(ReadEnd::Failed(sticky));
+                    spliced = Spliced::Ended;
+                    break;
+                }
+            }
+        }
+        self.pipe = Some(held);
+        if blocked {
+            self.gate(index, Dir::Read, deadline)?;
+        }
+        Ok((written, spliced))
     }
 }
