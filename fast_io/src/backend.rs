@@ -140,8 +140,9 @@
 //!   `MSG_DONTWAIT`) and leave it so; their own transfers do not care, but the caller's blocking
 //!   use of the same socket then sees `WouldBlock`. A file opened with `O_APPEND` cannot be
 //!   written at an offset: `recv_to_file` into one fails with `InvalidInput`. Group members send
-//!   files too, one round at a time ([`SocketGroup::send_file_round`]): the same rules per
-//!   member, with the rounds, waits and isolation of the group rules (G1–G5).
+//!   and receive files too, one round at a time ([`SocketGroup::send_file_round`],
+//!   [`SocketGroup::recv_file_round`]): the same rules per member, with the rounds, waits and
+//!   isolation of the group rules (G1–G5).
 //!
 //! # Shared sockets and groups
 //!

@@ -19,7 +19,8 @@
 //!   the members' buffers (no copy), and returns after it, so drained members are refilled while
 //!   others still wait. [`SocketGroup::send_file_round`] makes the same round from ranges of
 //!   files (C16): each member sends its buffered bytes, then its file's, straight from the page
-//!   cache on the built-in backends.
+//!   cache on the built-in backends; [`SocketGroup::recv_file_round`] is its mirror, each
+//!   member's bytes spliced into its file range.
 //! - **G4 Deadlines.** A flush that reaches `Config::write_deadline` returns the members still
 //!   pending, each with the bytes accepted during that flush and the bytes still buffered.
 //! - **G5 Failure isolation.** A member whose peer failed reports its error for that member only
