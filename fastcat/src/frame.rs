@@ -15,10 +15,11 @@
 //! | 32..40 | the range's offset in the file |
 //! | 40..48 | the range's length |
 //!
-//! The receiver writes each range at its offset (`pwrite`), so the connections may deliver in
-//! any order and interleave. It accepts the transfer only when N connections of one transfer id
-//! each brought a different index below N, the offset and length that index must have, and
-//! exactly that many bytes before their end of stream: every range once, nothing missing.
+//! The receiver writes each range at its offset (spliced there by the group's receive rounds),
+//! so the connections may deliver in any order and interleave. It accepts the transfer only when
+//! N connections of one transfer id each brought a different index below N, the offset and
+//! length that index must have, and exactly that many bytes before their end of stream: every
+//! range once, nothing missing.
 //! One stream (`N = 1`) has no header at all: plain TCP bytes, as `nc` and `socat` send.
 
 /// The header's first bytes: the format and its version.

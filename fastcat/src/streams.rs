@@ -5,9 +5,13 @@
 //! (`SocketGroup::send_file_round`): each connection's header goes first from its buffer (C1),
 //! then its range, straight from the page cache by non-blocking `sendfile(2)` on the built-in
 //! backends, so no byte of the file passes through fastcat; a connection whose peer is slow
-//! waits behind its own gate without holding back the others (G1). The receiver reads each connection's header as it accepts it (so a sender of
-//! another kind or stream count is refused at once), then drives every connection with
-//! `SocketGroup::poll` and writes what each brings at its range's offset with `pwrite`.
+//! waits behind its own gate without holding back the others (G1).
+//!
+//! The receiver reads each connection's header as it accepts it (so a sender of another kind or
+//! stream count is refused at once), then receives every connection's range straight into the
+//! file at its offset (`SocketGroup::recv_file_round`: `splice(2)` socket → pipe → file, no byte
+//! through fastcat). A connection is read through `SocketGroup::poll` only once its range is
+//! complete, to see its end of stream; a byte more is refused.
 //!
 //! A backend without groups (std) is refused before anything connects or listens.
 
