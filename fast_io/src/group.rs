@@ -57,7 +57,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Error, Stats, StatsHandle};
 
-pub use files::{check_ranges, check_receiving, file_ended, send_file_round_by_copy};
+pub use files::{check_ranges, check_receiving, file_ended, routed, send_file_round_by_copy};
 
 /// The identity of one group, unique in the process: a [`Member`] names the group that handed it
 /// out, so another group refuses it (G7).

@@ -29,6 +29,15 @@ pub fn check_receiving(recvs: &[(Member, FileRange<'_>)]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The refusal of a receive round into files that names a member routed to another
+/// ([`SocketGroup::forward`](super::SocketGroup::forward)): its bytes go there (`InvalidInput`).
+pub fn routed(member: Member) -> Error {
+    Error::Os(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{member} is routed to another member: its bytes go there"),
+    ))
+}
+
 /// The error of a member whose file ended at `at`, before its range did (`UnexpectedEof`): the
 /// bytes the file had were sent, and the socket is fine.
 pub fn file_ended(range: &FileRange<'_>, at: u64) -> Error {

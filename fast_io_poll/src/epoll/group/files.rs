@@ -28,7 +28,7 @@
 use std::time::{Duration, Instant};
 
 use fast_io::files::{self, MAX_FILE_OP, PIPE_BYTES, Pipe, SigpipeBlock};
-use fast_io::group::{check_ranges, check_receiving, file_ended, round_slots};
+use fast_io::group::{check_ranges, check_receiving, file_ended, round_slots, routed};
 use fast_io::{Deadline, Error, FileRange, FlushReport, Member, ReceiveReport, Sticky};
 
 use super::super::readiness::{Eagain, Transfer, Woken};
@@ -74,21 +74,14 @@ impl PollGroup {
             self.index(member)
         })?;
         check_receiving(recvs)?;
-        if let Some(&(member, _)) = recvs
-            .iter()
-            .zip(&indices)
-            .find(|&(_, &index)| {
-                self.slots[index]
-                    .joined
-                    .as_ref()
-                    .is_some_and(|j| j.route.is_some())
-            })
-            .map(|(named, _)| named)
-        {
-            return Err(Error::Os(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("{member} is routed to another member: its bytes go there"),
-            )));
+        for (&(member, _), &index) in recvs.iter().zip(&indices) {
+            if self.slots[index]
+                .joined
+                .as_ref()
+                .is_some_and(|j| j.route.is_some())
+            {
+                return Err(routed(member));
+            }
         }
         got.clear();
         got.resize(recvs.len(), 0);
@@ -222,6 +215,16 @@ impl PollGroup {
 }
 
 impl Joined {
+    /// Puts the member's socket in `O_NONBLOCK` at its first file turn, either way (C16);
+    /// `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`.
+    fn nonblocking_once(&mut self) -> Result<(), Error> {
+        if !self.nonblocking {
+            files::nonblocking(&self.socket, self.stats.counters()).map_err(Error::Os)?;
+            self.nonblocking = true;
+        }
+        Ok(())
+    }
+
     /// One member's turn in a receive round into files: non-blocking `splice(2)` socket → `pipe`
     /// → `range.file`, until the range is full, `EAGAIN` (the member is idle until its next
     /// edge), a shortage (it backs off one `slice`), end of stream or an error
@@ -234,11 +237,8 @@ impl Joined {
         slice: Duration,
         deadline: &Deadline,
     ) -> (u64, Spliced) {
-        if !self.nonblocking {
-            if let Err(err) = files::nonblocking(&self.socket, self.stats.counters()) {
-                return (0, Spliced::FileFailed(Error::Os(err)));
-            }
-            self.nonblocking = true;
+        if let Err(err) = self.nonblocking_once() {
+            return (0, Spliced::FileFailed(err));
         }
         let Some(held) = pipe.as_mut() else {
             return (0, Spliced::Moved);
@@ -312,11 +312,8 @@ impl Joined {
                 return (0, None);
             }
         }
-        if !self.nonblocking {
-            if let Err(err) = files::nonblocking(&self.socket, self.stats.counters()) {
-                return (0, Some(Error::Os(err)));
-            }
-            self.nonblocking = true;
+        if let Err(err) = self.nonblocking_once() {
+            return (0, Some(err));
         }
         let mut sent = 0u64;
         while sent < range.len {

@@ -31,8 +31,10 @@
 use std::time::Instant;
 
 use fast_io::files::{self, MAX_FILE_OP, PIPE_BYTES, Pipe, SigpipeBlock, Step};
-use fast_io::group::{check_ranges, check_receiving, file_ended, round_slots};
-use fast_io::{Counter, Deadline, Error, FileRange, FlushReport, Member, ReceiveReport, Sticky};
+use fast_io::group::{check_ranges, check_receiving, file_ended, round_slots, routed};
+use fast_io::{
+    Counter, Counters, Deadline, Error, FileRange, FlushReport, Member, ReceiveReport, Sticky,
+};
 
 use super::UringGroup;
 use super::exchange::Outgoing;
@@ -52,6 +54,20 @@ enum Spliced {
 /// totals count every system call the group makes.
 fn count_entries(totals: &Counter, counted: &Counter, before: u64) {
     totals.add(counted.get() - before);
+}
+
+/// Puts the member's socket in `O_NONBLOCK` at its first file turn, either way (C16):
+/// `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`. The `fcntl` calls count for the member
+/// and the group's totals (`all`).
+fn nonblocking_once(state: &mut State, counters: &Counters, all: &Counter) -> Result<(), Error> {
+    if !state.nonblocking {
+        let before = counters.kernel_entries.get();
+        let made = files::nonblocking(&state.sock, counters);
+        count_entries(all, &counters.kernel_entries, before);
+        made.map_err(Error::Os)?;
+        state.nonblocking = true;
+    }
+    Ok(())
 }
 
 impl UringGroup {
@@ -133,17 +149,9 @@ impl UringGroup {
         let state = self.live_mut(index);
         let stats = state.stats.clone();
         let counters = stats.counters();
-        if !state.nonblocking {
-            let before = counters.kernel_entries.get();
-            let made = files::nonblocking(&state.sock, counters);
-            totals
-                .counters()
-                .kernel_entries
-                .add(counters.kernel_entries.get() - before);
-            if let Err(err) = made {
-                return Ok((0, Some(Error::Os(err))));
-            }
-            state.nonblocking = true;
+        let all = &totals.counters().kernel_entries;
+        if let Err(err) = nonblocking_once(state, counters, all) {
+            return Ok((0, Some(err)));
         }
         let mut sent = 0u64;
         while sent < range.len {
@@ -151,10 +159,7 @@ impl UringGroup {
             let at = range.offset + sent;
             let before = counters.kernel_entries.get();
             let step = files::sendfile_step(&state.sock, counters, range.file, at, want);
-            totals
-                .counters()
-                .kernel_entries
-                .add(counters.kernel_entries.get() - before);
+            count_entries(all, &counters.kernel_entries, before);
             state.tried(Dir::Write);
             match step {
                 Ok(Step::Moved(0)) => return Ok((sent, Some(file_ended(range, at)))),
@@ -196,17 +201,8 @@ impl UringGroup {
             self.slot_of(member)
         })?;
         check_receiving(recvs)?;
-        if let Some(&index) = indices
-            .iter()
-            .find(|&&index| self.live(index).route.is_some())
-        {
-            return Err(Error::Os(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!(
-                    "{} is routed to another member: its bytes go there",
-                    self.member_at(index)
-                ),
-            )));
+        if let Some(&index) = indices.iter().find(|&&i| self.live(i).route.is_some()) {
+            return Err(routed(self.member_at(index)));
         }
         got.clear();
         got.resize(recvs.len(), 0);
@@ -298,15 +294,9 @@ impl UringGroup {
             .state
             .as_mut()
             .expect("a named member is live");
-        if !state.nonblocking {
-            let before = counters.kernel_entries.get();
-            let made = files::nonblocking(&state.sock, counters);
-            count_entries(all, &counters.kernel_entries, before);
-            if let Err(err) = made {
-                self.pipe = Some(held);
-                return Ok((0, Spliced::FileFailed(Error::Os(err))));
-            }
-            state.nonblocking = true;
+        if let Err(err) = nonblocking_once(state, counters, all) {
+            self.pipe = Some(held);
+            return Ok((0, Spliced::FileFailed(err)));
         }
         let mut written = 0u64;
         let mut blocked = false;
