@@ -22,7 +22,7 @@ use fast_io_tests::harness::Trial;
 use fast_io_tests::pattern::Pattern;
 use fast_io_tests::peers::join;
 
-use super::rules::{new_group, peer};
+use super::rules::{assert_stuck_did_not_spin, new_group, peer};
 
 /// A group that forwards everything to the backend's group but `send_file_round` and
 /// `zero_copy_files`, which keep the trait's copying defaults.
@@ -222,24 +222,10 @@ pub fn g3_send_file_round_byte_exact(t: &Trial, rounds: Rounds) {
                 !out[0].done(),
                 "the stuck member cannot have sent 3 MiB into a peer that reads nothing"
             );
-            // G1 without a spin: behind its gate, the stuck member tried again only when a
-            // slice ran out (a generous bound: three tries per slice, plus a few), when a wait
-            // was counted as one that ran out (the `etime` fault ends waits early, and each
-            // such expiry is a retry the rules call for), or after a short transfer, which
-            // moved bytes and so is tried again at once (C2; the `short` fault makes many
-            // before the socket fills). A try into a full socket moves nothing and is not
-            // short, so a spin still breaks the bound.
             let stuck = group
                 .stats(out[0].member)
                 .expect("the stuck member's counters");
-            let slices = started.elapsed().as_millis() / config.gate_slice.as_millis().max(1);
-            assert!(
-                u128::from(stuck.ops_submitted)
-                    <= 8 + 3 * slices
-                        + u128::from(stuck.gate_expiries)
-                        + u128::from(stuck.short_transfers),
-                "the stuck member spun: {stuck} in {slices} slices"
-            );
+            assert_stuck_did_not_spin(&stuck, started, config.gate_slice);
             let server = stuck_server.take().expect("the stuck peer's socket");
             drain = Some(peer(
                 "file round stuck peer".into(),

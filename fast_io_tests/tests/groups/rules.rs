@@ -9,7 +9,7 @@ use std::panic;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use fast_io::{BackendKind, Config, Error, Member, Received, SocketGroup};
+use fast_io::{BackendKind, Config, Error, Member, Received, SocketGroup, Stats};
 use fast_io_tests::deadlines::LATE;
 use fast_io_tests::fixtures::{
     Transport, blocking, open_descriptors, pair, receive_to_end, small_pair,
@@ -76,6 +76,21 @@ pub fn feed(group: &mut dyn SocketGroup, s: &mut Stream) -> u64 {
         taken += k as u64;
     }
     taken
+}
+
+/// G1 without a spin, for a member whose peer read nothing since `started`: behind its gate it
+/// tried again only when a slice ran out (a generous bound: three tries per slice, plus a few),
+/// when a wait was counted as one that ran out (the `etime` fault ends waits early, and each
+/// such expiry is a retry the rules call for), or after a short transfer, which moved bytes and
+/// so is tried again at once (C2; the `short` fault makes many before the socket fills). A try
+/// into a full socket moves nothing and is not short, so a spin still breaks the bound.
+pub fn assert_stuck_did_not_spin(stuck: &Stats, started: Instant, gate_slice: Duration) {
+    let slices = started.elapsed().as_millis() / gate_slice.as_millis().max(1);
+    let retries = u128::from(stuck.gate_expiries) + u128::from(stuck.short_transfers);
+    assert!(
+        u128::from(stuck.ops_submitted) <= 8 + 3 * slices + retries,
+        "the stuck member spun: {stuck} in {slices} slices"
+    );
 }
 
 /// Shuts down every member whose stream is written and accepted (nothing left buffered).
