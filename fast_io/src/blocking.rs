@@ -1,30 +1,32 @@
-//! The `std` backend: plain blocking `send`/`recv`, the baseline every benchmark is measured
-//! against.
+//! The `std` backend: plain `send`/`recv` on the calling thread, one system call per `write` or
+//! `read` and no buffering of its own (so [`SocketWriter::buffered`] is always 0): the baseline
+//! every benchmark is measured against, and the portable fallback.
 //!
-//! Each `write` is one `send(MSG_NOSIGNAL)` of the caller's whole buffer and each `read` one
-//! `recv`, with no buffering of its own (so [`SocketWriter::buffered`] is always 0).
+//! Every transfer is tried without waiting (`MSG_DONTWAIT`); when the socket is not ready the
+//! thread sleeps in `poll(2)` for at most one [`Config::gate_slice`] (less when the deadline is
+//! closer, C5), then tries again whether or not `poll` said ready (C4): the kernel reports room
+//! later than it exists, so a peer that drains a little and then waits for us would otherwise
+//! leave the thread asleep although the socket has room. The retry takes that room within one
+//! slice. It parks only its own thread, one slice at a time (C3).
 //!
-//! Every blocking call is bounded by one [`Config::gate_slice`] through `SO_SNDTIMEO` /
-//! `SO_RCVTIMEO` (set once at construction; lowered to the time left only while a deadline is
-//! closer than a slice, C5). A call whose slice ran out with nothing moved is made again at once
-//! (C4): the kernel wakes a thread asleep in `send` by the same late rule by which it reports
-//! `POLLOUT`, so a peer that drains a little and then waits for us would otherwise leave the
-//! thread asleep although the socket has room. The retry takes that room within one slice.
-//!
-//! This backend does not keep C3 the way the gated ones do: its blocking `send` parks the calling
-//! thread until the peer drains or the slice runs out. That is the behaviour it exists to measure
-//! against; it parks only its own thread, one slice at a time.
+//! The socket is the caller's, who may keep blocking clones of it: nothing on it is changed
+//! (no `SO_SNDTIMEO`/`SO_RCVTIMEO`, no `O_NONBLOCK`), except `O_NONBLOCK` for the length of a
+//! `send_file` (C16: `sendfile(2)` has no per-call flag). What it costs against the blocking
+//! calls of a plain `TcpStream` (a failed try and a `poll` before each wait) is measured by the
+//! benchmarks' `blocking` contender.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use socket2::Socket;
 
+mod readiness;
+
 use crate::faults::{self, Fault};
-use crate::files::{self, SigpipeBlock};
+use crate::files::{self, FileGate};
 use crate::socket::adopt;
 use crate::sticky::{Sticky, is_shortage};
 use crate::{
@@ -81,80 +83,45 @@ enum Direction {
     Receive,
 }
 
-/// One blocking socket in one direction, with its deadline bookkeeping and counters.
+/// One socket in one direction, with its deadline bookkeeping and counters.
 #[derive(Debug)]
 struct Blocking {
     sock: Socket,
     direction: Direction,
     limit: Option<Duration>,
     gate_slice: Duration,
-    /// The socket's `SO_SNDTIMEO`/`SO_RCVTIMEO` now: the gate slice, or less while a deadline is
-    /// closer than a slice. Changed only when a call needs another value.
-    timeout: Duration,
-    /// The most bytes one `send` is offered: unbounded for TCP, half the send buffer for a Unix
-    /// socket (see [`unix_send_limit`]).
-    send_limit: usize,
     sticky: Option<Sticky>,
     stats: StatsHandle,
 }
 
-/// The shortest socket timeout set: `SO_SNDTIMEO` has microseconds, and zero means "forever".
-const MIN_TIMEOUT: Duration = Duration::from_micros(1);
-
 impl Blocking {
     fn new(fd: BorrowedFd<'_>, direction: Direction, config: &Config) -> Result<Blocking, Error> {
         let sock = adopt(fd)?;
-        // Another user of the shared socket may have made it non-blocking; this backend blocks.
-        sock.set_nonblocking(false).map_err(Error::Os)?;
         let limit = match direction {
             Direction::Send => config.write_deadline,
             Direction::Receive => config.read_deadline,
         };
-        let send_limit = match direction {
-            Direction::Send => unix_send_limit(&sock)?,
-            Direction::Receive => usize::MAX,
-        };
-        let mut this = Blocking {
+        Ok(Blocking {
             sock,
             direction,
             limit,
             gate_slice: config.gate_slice,
-            timeout: Duration::ZERO,
-            send_limit,
             sticky: None,
             stats: StatsHandle::new(),
-        };
-        let first = Deadline::start(limit).slice(config.gate_slice);
-        this.set_timeout(first).map_err(Error::Os)?;
-        Ok(this)
+        })
     }
 
-    /// Sets the socket timeout to `timeout` (at least [`MIN_TIMEOUT`]).
-    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
-        let timeout = timeout.max(MIN_TIMEOUT);
-        match self.direction {
-            Direction::Send => self.sock.set_write_timeout(Some(timeout))?,
-            Direction::Receive => self.sock.set_read_timeout(Some(timeout))?,
+    /// The socket, the counters and the slice, as the file loops of [`files`] wait on them.
+    fn gate(&self) -> PollGate<'_> {
+        PollGate {
+            sock: &self.sock,
+            stats: &self.stats,
+            gate_slice: self.gate_slice,
+            events: match self.direction {
+                Direction::Send => libc::POLLOUT,
+                Direction::Receive => libc::POLLIN,
+            },
         }
-        self.timeout = timeout;
-        Ok(())
-    }
-
-    /// Makes the socket timeout one gate slice, or the time left when the deadline is closer:
-    /// so no blocking call outlasts a slice (C3, C4) or the deadline (C5). Costs a system call
-    /// only when the value must change.
-    fn bound(&mut self, deadline: &Deadline) -> Result<(), Error> {
-        let want = deadline.slice(self.gate_slice).max(MIN_TIMEOUT);
-        // Lower it when the deadline is closer than the current timeout (by more than a
-        // millisecond, so back-to-back calls under a short deadline do not each pay for a
-        // `setsockopt`); raise it back to a slice once a new call has room for one.
-        let lower = want < self.timeout.saturating_sub(Duration::from_millis(1));
-        let restore = want == self.gate_slice && self.timeout != self.gate_slice;
-        if lower || restore {
-            self.stats.counters().kernel_entries.add(1);
-            self.set_timeout(want).map_err(Error::Os)?;
-        }
-        Ok(())
     }
 
     fn syscall(&mut self, buf: SysBuf<'_>) -> io::Result<usize> {
@@ -179,76 +146,48 @@ impl Blocking {
                 } else {
                     buf
                 };
-                self.sock.send_with_flags(offered, libc::MSG_NOSIGNAL)
+                self.sock
+                    .send_with_flags(offered, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
             }
-            SysBuf::Receive(buf) => (&self.sock).read(buf),
-            SysBuf::File { file, offset, len } => {
-                let len = if faults::hit(Fault::Short) { 1 } else { len };
-                files::sendfile(&self.sock, file, offset, len)
-            }
+            SysBuf::Receive(buf) => readiness::recv_dontwait(self.sock.as_fd(), buf),
         };
         counters.completions.add(1);
         result
     }
 
     /// Makes one transfer of at least one byte (or end of stream), retrying transient results
-    /// (C4) until `deadline`. Each blocking call is bounded by one gate slice (the socket
-    /// timeout): when it runs out with nothing moved, the call is made again at once, which
-    /// takes bytes as soon as any room exists even though the kernel never woke the sleeper
-    /// (it wakes a blocked `send` only once a good part of the buffer is free, C4).
+    /// (C4) until `deadline`. Each try is non-blocking (`MSG_DONTWAIT`); when the socket is not
+    /// ready the thread sleeps in `poll(2)` for at most one gate slice and then tries again,
+    /// whether or not `poll` said ready: the kernel reports room later than it exists (C4), so
+    /// the try takes room that was never reported, one slice late at most.
     fn transfer(&mut self, mut buf: SysBuf<'_>, deadline: &Deadline) -> Result<usize, Error> {
         if let Some(sticky) = self.sticky {
             return Err(sticky.error());
-        }
-        // What one send is offered, decided once per call (see `unix_send_limit`).
-        match &mut buf {
-            SysBuf::Send(whole) => *whole = &whole[..whole.len().min(self.send_limit)],
-            // One `sendfile` sends in pieces of the kernel's internal pipe (16 pages), and a
-            // blocking socket starts its timeout afresh for each: offering one piece bounds the
-            // call by one slice, as one `send` is (C3, C5).
-            SysBuf::File { len, .. } => *len = (*len).min(self.send_limit).min(FILE_PIECE),
-            SysBuf::Receive(_) => {}
         }
         let offered = buf.len();
         loop {
             if deadline.passed() {
                 return Err(deadline.error(0));
             }
-            self.bound(deadline)?;
             match self.syscall(buf.reborrow()) {
                 Ok(n) => {
                     let counters = self.stats.counters();
                     counters.bytes.add(n as u64);
-                    if n < offered && self.direction == Direction::Send && !buf.is_file() {
+                    if n < offered && self.direction == Direction::Send {
                         counters.short_transfers.add(1);
                     }
                     return Ok(n);
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    // A slice ran out with nothing moved (or a fault said so): the thread waited
-                    // for readiness inside the call. Try again, unless the deadline passed.
-                    let counters = self.stats.counters();
-                    counters.readiness_waits.add(1);
-                    if !deadline.passed() {
-                        counters.gate_expiries.add(1);
-                    }
-                    // Someone sharing the socket may have made it non-blocking, which would turn
-                    // this loop into a spin: make it blocking again (one `fcntl`, once a slice).
-                    counters.kernel_entries.add(1);
-                    self.sock.set_nonblocking(false).map_err(Error::Os)?;
-                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.gate().wait(deadline)?,
                 Err(err) if err.raw_os_error().is_some_and(is_shortage) => {
                     // The kernel is short of memory for a moment: wait one slice, try again.
                     self.stats.counters().transient_errors.add(1);
-                    std::thread::sleep(deadline.slice(self.gate_slice));
+                    self.gate().back_off(deadline)?;
                 }
                 Err(err) => {
                     let err = Error::from_os(err);
-                    // A file transfer's error may be the file's (`EIO`): only the peer's stick.
-                    if !buf.is_file() || files::peer_failure(&err) {
-                        self.sticky = Sticky::of(&err);
-                    }
+                    self.sticky = Sticky::of(&err);
                     return Err(err);
                 }
             }
@@ -256,34 +195,73 @@ impl Blocking {
     }
 }
 
-/// The most one `sendfile` of the blocking backend is offered: one piece of the kernel's internal
-/// splice pipe (16 pages), so that one call waits at most one socket timeout.
-const FILE_PIECE: usize = 64 * 1024;
+/// The std backend's readiness gate: `poll(2)` on its socket for one slice (C3, C4). It is also
+/// the gate of the shared file loop (`files::send_file_gated`), so `send_file` waits the same way.
+struct PollGate<'a> {
+    sock: &'a Socket,
+    stats: &'a StatsHandle,
+    gate_slice: Duration,
+    events: i16,
+}
 
-/// The most bytes one blocking `send` on `sock` is offered, so that one send cannot outlast a
-/// gate slice (C3) or a deadline (C5) while the peer keeps draining.
-///
-/// TCP starts the send timeout once per `send`, so a whole buffer may be offered. A Unix stream
-/// socket starts it afresh for every chunk of up to half its send buffer that it allocates, so a
-/// 4 MiB `send` to a peer reading a little every 10 ms ran for 10.5 s under a 100 ms slice
-/// (measured here); offering at most one chunk bounds each call by about one slice.
-fn unix_send_limit(sock: &Socket) -> Result<usize, Error> {
-    if sock.domain().map_err(Error::Os)? != socket2::Domain::UNIX {
-        return Ok(usize::MAX);
+impl PollGate<'_> {
+    /// One slice of waiting after a transfer found the socket not ready: one readiness wait, and
+    /// a gate expiry when the slice ran out before the deadline (C15). `TimedOut` (accepted 0,
+    /// for the caller to fill in) once the deadline has passed.
+    fn wait(&self, deadline: &Deadline) -> Result<(), Error> {
+        if deadline.passed() {
+            return Err(deadline.error(0));
+        }
+        let counters = self.stats.counters();
+        counters.readiness_waits.add(1);
+        counters.kernel_entries.add(1);
+        let slice = deadline.slice(self.gate_slice);
+        match readiness::poll_one(self.sock.as_fd(), self.events, slice) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                if deadline.passed() {
+                    return Err(deadline.error(0));
+                }
+                counters.gate_expiries.add(1);
+                Ok(())
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(err) => Err(Error::Os(err)),
+        }
     }
-    let buffer = sock.send_buffer_size().map_err(Error::Os)?;
-    Ok((buffer / 2).max(4096))
+
+    /// One slice's pause after a shortage the caller counted (C4); `TimedOut` once the deadline
+    /// passed.
+    fn back_off(&self, deadline: &Deadline) -> Result<(), Error> {
+        if deadline.passed() {
+            return Err(deadline.error(0));
+        }
+        std::thread::sleep(deadline.slice(self.gate_slice));
+        Ok(())
+    }
+}
+
+impl FileGate for PollGate<'_> {
+    fn socket(&self) -> &Socket {
+        self.sock
+    }
+
+    fn stats(&self) -> &StatsHandle {
+        self.stats
+    }
+
+    fn wait(&mut self, _injected: bool, deadline: &Deadline) -> Result<(), Error> {
+        PollGate::wait(self, deadline)
+    }
+
+    fn back_off(&mut self, deadline: &Deadline) -> Result<(), Error> {
+        PollGate::back_off(self, deadline)
+    }
 }
 
 enum SysBuf<'a> {
     Send(&'a [u8]),
     Receive(&'a mut [u8]),
-    /// `len` bytes of `file` from `offset`, by `sendfile(2)`.
-    File {
-        file: &'a File,
-        offset: u64,
-        len: usize,
-    },
 }
 
 impl SysBuf<'_> {
@@ -291,23 +269,13 @@ impl SysBuf<'_> {
         match self {
             SysBuf::Send(buf) => buf.len(),
             SysBuf::Receive(buf) => buf.len(),
-            SysBuf::File { len, .. } => *len,
         }
-    }
-
-    fn is_file(&self) -> bool {
-        matches!(self, SysBuf::File { .. })
     }
 
     fn reborrow(&mut self) -> SysBuf<'_> {
         match self {
             SysBuf::Send(buf) => SysBuf::Send(buf),
             SysBuf::Receive(buf) => SysBuf::Receive(buf),
-            SysBuf::File { file, offset, len } => SysBuf::File {
-                file,
-                offset: *offset,
-                len: *len,
-            },
         }
     }
 }
@@ -375,32 +343,29 @@ impl SocketWriter for StdWriter {
             .map_err(|err| Error::from_os(err).into())
     }
 
-    /// `sendfile(2)` on the blocking socket, one piece of at most 64 KiB per call so that each
-    /// waits at most one slice (`SO_SNDTIMEO`), under one deadline for the whole call (C16, C5).
-    /// `SIGPIPE` is blocked in this thread meanwhile (C7).
+    /// Non-blocking `sendfile(2)` behind the same `poll(2)` gate as a `send`, under one deadline
+    /// for the whole call (C16, C5), through the file loop the gated backends share. The socket
+    /// is the caller's: it is in `O_NONBLOCK` for this call only (C16), and `SIGPIPE` is blocked
+    /// in this thread meanwhile (C7).
     fn send_file(&mut self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
         files::range_end(offset, len)?;
         self.flush()?;
         let deadline = Deadline::start(self.sock.limit);
-        let mut sigpipe = SigpipeBlock::new(&self.sock.stats);
-        let mut sent = 0u64;
-        while sent < len {
-            let piece = SysBuf::File {
-                file,
-                offset: offset + sent,
-                len: usize::try_from(len - sent).unwrap_or(usize::MAX),
-            };
-            match self.sock.transfer(piece, &deadline) {
-                Ok(0) => break,
-                Ok(n) => sent += n as u64,
-                Err(Error::TimedOut { .. }) => return Err(deadline.error(sent).into()),
-                Err(err) => {
-                    sigpipe.saw(&err);
-                    return Err(err.into());
-                }
-            }
-        }
-        Ok(sent)
+        let sock = &mut self.sock;
+        let mut gate = PollGate {
+            sock: &sock.sock,
+            stats: &sock.stats,
+            gate_slice: sock.gate_slice,
+            events: libc::POLLOUT,
+        };
+        Ok(files::send_file_gated(
+            &mut gate,
+            &mut sock.sticky,
+            file,
+            offset,
+            len,
+            &deadline,
+        )?)
     }
 
     fn zero_copy_files(&self) -> bool {

@@ -10,9 +10,11 @@
 //! - [`Pipe`] is a pipe for `splice(2)`: socket → pipe → file, so received bytes go from the
 //!   socket's buffers to the page cache without passing through user space.
 //! - [`SigpipeBlock`] keeps `sendfile(2)` from raising `SIGPIPE` (C7): it has no `MSG_NOSIGNAL`.
-//! - [`nonblocking`] puts a socket in `O_NONBLOCK` for the gated backends: `sendfile(2)` and
-//!   `splice(2)` take no `MSG_DONTWAIT`, and only the file status flag makes them answer
-//!   `EAGAIN` instead of waiting for the peer (C3).
+//! - [`NonblockingLease`] puts a socket in `O_NONBLOCK` for one file call and gives the flag
+//!   back after it: `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`, and only the file
+//!   status flag makes them answer `EAGAIN` instead of waiting for the peer (C3), while the
+//!   socket is the caller's, who keeps blocking clones of it (C16). [`nonblocking`] sets it for
+//!   good on a socket handed over for good ([`SocketGroup::join_owned`]).
 //!
 //! What it saves, measured on the CI machine's kind of VM (1 GiB over loopback TCP to a reader
 //! process, sender CPU user + system, two or three interleaved rounds): kernel entries fall from
@@ -24,11 +26,12 @@
 //! goes in 64 KiB pieces (16 400 entries per GiB), was the dearest. A copy-free path shows its
 //! worth where bytes leave the machine, which this VM cannot measure.
 //!
-//! This is the one module of the crate with `unsafe` (`pipe2`, `splice`, `fcntl`,
+//! Most of the crate's `unsafe` is here (`pipe2`, `splice`, `fcntl`, `fstat`,
 //! `pthread_sigmask`, `sigtimedwait`: no dependency of the crate wraps them safely); each block
 //! says why it holds.
 
 mod gated;
+mod lease;
 mod pipe;
 mod sigpipe;
 
@@ -42,7 +45,10 @@ use socket2::Socket;
 
 use crate::faults::{self, Fault};
 use crate::{Counters, Error, SocketReader, SocketWriter, is_shortage};
+#[cfg(doc)]
+use crate::SocketGroup;
 pub use gated::{FileGate, recv_to_file_gated, send_file_gated};
+pub use lease::NonblockingLease;
 pub use pipe::Pipe;
 pub use sigpipe::SigpipeBlock;
 
@@ -337,12 +343,10 @@ pub fn peer_failure(err: &Error) -> bool {
     matches!(err, Error::PeerClosed | Error::PeerReset)
 }
 
-/// Makes `sock` non-blocking (`O_NONBLOCK`) unless it already is, counting each `fcntl` as a
-/// kernel entry. The flag lives on the open file description, shared with every duplicate of
-/// the socket, and stays set: restoring it at the end of a call would race with the other
-/// direction's file call on the same socket, which needs it too. The gated backends' own sends
-/// and receives do not depend on it (`MSG_DONTWAIT`), but the caller's blocking use of the
-/// same socket would see `WouldBlock` (C16 says so).
+/// Makes `sock` non-blocking (`O_NONBLOCK`) unless it already is, for good, counting each
+/// `fcntl` as a kernel entry: only for a socket handed over for good
+/// ([`SocketGroup::join_owned`]), whose open file description nobody else uses. A socket the
+/// caller lends takes a [`NonblockingLease`] per call instead.
 pub fn nonblocking(sock: &Socket, counters: &Counters) -> io::Result<()> {
     let fd = sock.as_raw_fd();
     counters.kernel_entries.add(1);

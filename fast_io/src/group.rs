@@ -52,7 +52,7 @@ mod files;
 
 use std::fmt;
 use std::fs::File;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Error, Stats, StatsHandle};
@@ -213,8 +213,20 @@ pub enum Progress<'a> {
 
 /// Many sockets, one thread: see the module docs for the rules.
 pub trait SocketGroup: Send + fmt::Debug {
-    /// Adds a connected stream socket, shared through `dup` (C9, C12).
+    /// Adds a connected stream socket, shared through `dup` (C9, C12). The socket stays the
+    /// caller's: between calls, and after the member leaves, its flags and options are as the
+    /// caller left them (a file round puts it in `O_NONBLOCK` for that round only, C16).
     fn join(&mut self, socket: BorrowedFd<'_>) -> Result<Member, Error>;
+
+    /// Adds a connected stream socket handed over for good: the group owns `socket` from now on
+    /// and closes it when the member leaves or the group drops (also when it is refused). Since
+    /// nobody else uses its open file description, the group may keep it in `O_NONBLOCK` for
+    /// the member's life, so its file rounds (and a splicing route) pay no `fcntl` per call. A
+    /// relay that accepted the connection itself joins it this way. The default joins a
+    /// duplicate through [`SocketGroup::join`] and closes `socket`.
+    fn join_owned(&mut self, socket: OwnedFd) -> Result<Member, Error> {
+        self.join(socket.as_fd())
+    }
 
     /// Removes a member, cancelling and reaping what it has in flight (G6), and returns how many
     /// of its buffered bytes were never sent (G7).

@@ -44,8 +44,10 @@
 //! [`send(2)`]: https://man7.org/linux/man-pages/man2/send.2.html
 //! [`recv(2)`]: https://man7.org/linux/man-pages/man2/recv.2.html
 
-// `unsafe` lives in one module, `files` (splice(2), pipe2(2), fcntl(2) and the SIGPIPE mask of
-// zero-copy file transfers, which no dependency wraps safely), allowed there item by item.
+// `unsafe` lives in two modules, allowed there item by item: `files` (splice(2), pipe2(2),
+// fcntl(2), fstat(2) and the SIGPIPE mask of zero-copy file transfers) and the std backend's
+// `blocking::readiness` (poll(2), and recv(2) with MSG_DONTWAIT into an initialized buffer),
+// which no dependency wraps safely.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -11,15 +11,32 @@
 //! queue. A reset socket with nothing left to read is refused with `ConnectionReset`, which is
 //! what its first read would have said.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use socket2::{Domain, SockRef, Socket, Type};
 
 use crate::Error;
 
 /// Checks that `fd` is a connected TCP or Unix stream socket and returns a duplicate owned by the
-/// caller (closed exactly once, when dropped).
+/// caller (closed exactly once, when dropped). The socket stays the lender's: nothing on it is
+/// changed here.
 pub fn adopt(fd: BorrowedFd<'_>) -> Result<Socket, Error> {
+    check(fd)?;
+    let owned: OwnedFd = fd
+        .try_clone_to_owned()
+        .map_err(|e| Error::InvalidSocket(format!("cannot duplicate: {e}")))?;
+    Ok(Socket::from(owned))
+}
+
+/// [`adopt`] for a socket handed over for good: the same checks, and the descriptor itself is
+/// kept (no `dup`); it is closed when the returned socket drops, also when a check refuses it.
+pub fn adopt_owned(fd: OwnedFd) -> Result<Socket, Error> {
+    check(fd.as_fd())?;
+    Ok(Socket::from(fd))
+}
+
+/// Whether `fd` is a connected TCP or Unix stream socket (C9).
+fn check(fd: BorrowedFd<'_>) -> Result<(), Error> {
     let describe = |what: &str, err: std::io::Error| Error::InvalidSocket(format!("{what}: {err}"));
     let sock = SockRef::from(&fd);
     let kind = sock.r#type().map_err(|e| describe("not a socket", e))?;
@@ -49,10 +66,7 @@ pub fn adopt(fd: BorrowedFd<'_>) -> Result<Socket, Error> {
     {
         return Err(describe("not connected", err));
     }
-    let owned: OwnedFd = fd
-        .try_clone_to_owned()
-        .map_err(|e| describe("cannot duplicate", e))?;
-    Ok(Socket::from(owned))
+    Ok(())
 }
 
 /// Whether a socket that `getpeername` calls unconnected (`not_connected`) is a connection the

@@ -9,7 +9,7 @@ use std::fs::File;
 use socket2::Socket;
 
 use super::{
-    MAX_FILE_OP, PIPE_BYTES, Pipe, SigpipeBlock, Step, drain, nonblocking, peer_failure,
+    MAX_FILE_OP, NonblockingLease, PIPE_BYTES, Pipe, SigpipeBlock, Step, drain, peer_failure,
     sendfile_step, splice_step,
 };
 use crate::{Deadline, Error, StatsHandle, Sticky};
@@ -43,7 +43,8 @@ pub fn send_file_gated(
     len: u64,
     deadline: &Deadline,
 ) -> Result<u64, Error> {
-    nonblocking(gate.socket(), gate.stats().counters()).map_err(Error::Os)?;
+    // The socket is the caller's: `O_NONBLOCK` for this call only (C16).
+    let _lease = NonblockingLease::take(gate.socket(), gate.stats()).map_err(Error::Os)?;
     let mut sigpipe = SigpipeBlock::new(gate.stats());
     let mut sent = 0u64;
     while sent < len {
@@ -93,7 +94,8 @@ pub fn recv_to_file_gated(
     len: u64,
     deadline: &Deadline,
 ) -> Result<u64, Error> {
-    nonblocking(gate.socket(), gate.stats().counters()).map_err(Error::Os)?;
+    // The socket is the caller's: `O_NONBLOCK` for this call only (C16).
+    let _lease = NonblockingLease::take(gate.socket(), gate.stats()).map_err(Error::Os)?;
     let mut held = match pipe.take() {
         Some(held) => held,
         None => Pipe::new(PIPE_BYTES, gate.stats().counters()).map_err(Error::Os)?,

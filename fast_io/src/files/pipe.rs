@@ -60,7 +60,7 @@ impl Pipe {
 
     /// One `splice(2)` of at most `len` bytes (and no more than the room left) from the socket
     /// `sock` into the pipe, without waiting on the pipe. Whether it waits on the socket depends
-    /// on its `O_NONBLOCK` ([`nonblocking`](super::nonblocking)) or, for the blocking backend, its `SO_RCVTIMEO`.
+    /// on its `O_NONBLOCK` alone ([`NonblockingLease`](super::NonblockingLease)).
     /// `Ok(0)`: end of stream.
     pub fn fill_from(&mut self, sock: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
         // A full pipe would make a `splice` of 0 bytes, which reads as end of stream: callers

@@ -104,11 +104,11 @@ mod step;
 
 use std::fmt;
 use std::net::Shutdown;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use fast_io::files::Pipe;
-use fast_io::socket::adopt;
+use fast_io::socket::{adopt, adopt_owned};
 use fast_io::{
     Config, Deadline, Error, FileRange, FlushReport, GroupId, Member, Progress, ReceiveReport,
     Received, SocketGroup, Stats, StatsHandle, Sticky,
@@ -230,7 +230,11 @@ struct Joined {
     /// What this step's routed receive found: made before the step's sends and reported at
     /// the member's turn in the pass. `Receipt::Nothing` between steps.
     forwarded: Receipt,
-    /// The socket was put in `O_NONBLOCK` for a file round (`group/files.rs`); it stays so.
+    /// The socket was handed over for good (`join_owned`): its `O_NONBLOCK` may stay set for
+    /// the member's life. A lent one is put in `O_NONBLOCK` only for a file turn
+    /// (`group/files.rs`).
+    owned: bool,
+    /// The owned socket was put in `O_NONBLOCK` for a file round; it stays so.
     nonblocking: bool,
 }
 
@@ -354,6 +358,55 @@ impl PollGroup {
             }
             _ => Err(stale(member)),
         }
+    }
+
+    /// Registers `socket` (checked already) as a new member; `owned` when it was handed over
+    /// for good.
+    fn admit(&mut self, socket: Socket, owned: bool) -> Result<Member, Error> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index = u32::try_from(self.slots.len()).map_err(|_| {
+                    Error::Unsupported("a group holds at most 2^32 members".to_owned())
+                })?;
+                self.slots.push(Slot {
+                    generation: 0,
+                    joined: None,
+                });
+                index
+            }
+        };
+        let member = Member::new(self.id, index, self.slots[index as usize].generation);
+        let registered = self.poll.registry().register(
+            &mut SourceFd(&socket.as_raw_fd()),
+            token(member),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(err) = registered {
+            self.free.push(index);
+            return Err(Error::Os(err));
+        }
+        self.slots[index as usize].joined = Some(Joined {
+            socket,
+            batch: Batch::new(self.config.batch_bytes),
+            stats: StatsHandle::new(),
+            sticky: None,
+            outbound: Outbound::Ready,
+            // The registration reports a socket that is already readable, so no guess is needed.
+            inbound: Inbound::Idle { since: None },
+            reading: true,
+            closed: false,
+            read_end: None,
+            inbox: Vec::new(),
+            accepted: 0,
+            route: None,
+            fed_by: None,
+            forwarded: Receipt::Nothing,
+            owned,
+            nonblocking: false,
+        });
+        self.len += 1;
+        Ok(member)
     }
 
     fn joined(&self, member: Member) -> Result<&Joined, Error> {
@@ -490,50 +543,11 @@ impl PollGroup {
 
 impl SocketGroup for PollGroup {
     fn join(&mut self, socket: BorrowedFd<'_>) -> Result<Member, Error> {
-        let socket = adopt(socket)?;
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                let index = u32::try_from(self.slots.len()).map_err(|_| {
-                    Error::Unsupported("a group holds at most 2^32 members".to_owned())
-                })?;
-                self.slots.push(Slot {
-                    generation: 0,
-                    joined: None,
-                });
-                index
-            }
-        };
-        let member = Member::new(self.id, index, self.slots[index as usize].generation);
-        let registered = self.poll.registry().register(
-            &mut SourceFd(&socket.as_raw_fd()),
-            token(member),
-            Interest::READABLE | Interest::WRITABLE,
-        );
-        if let Err(err) = registered {
-            self.free.push(index);
-            return Err(Error::Os(err));
-        }
-        self.slots[index as usize].joined = Some(Joined {
-            socket,
-            batch: Batch::new(self.config.batch_bytes),
-            stats: StatsHandle::new(),
-            sticky: None,
-            outbound: Outbound::Ready,
-            // The registration reports a socket that is already readable, so no guess is needed.
-            inbound: Inbound::Idle { since: None },
-            reading: true,
-            closed: false,
-            read_end: None,
-            inbox: Vec::new(),
-            accepted: 0,
-            route: None,
-            fed_by: None,
-            forwarded: Receipt::Nothing,
-            nonblocking: false,
-        });
-        self.len += 1;
-        Ok(member)
+        self.admit(adopt(socket)?, false)
+    }
+
+    fn join_owned(&mut self, socket: OwnedFd) -> Result<Member, Error> {
+        self.admit(adopt_owned(socket)?, true)
     }
 
     fn leave(&mut self, member: Member) -> Result<usize, Error> {

@@ -154,15 +154,17 @@ mod round;
 mod step;
 
 use std::fmt;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use fast_io::files::Pipe;
-use fast_io::socket::adopt;
+use fast_io::socket::{adopt, adopt_owned};
 use fast_io::{
     Config, Deadline, Error, FileRange, FlushReport, GroupId, MAX_RING_ENTRIES, Member, Progress,
     ReceiveReport, Received, SocketGroup, Stats, StatsHandle,
 };
+
+use socket2::Socket;
 
 use super::ring::{Ring, Setup};
 use gates::Routes;
@@ -418,9 +420,9 @@ impl UringGroup {
     }
 }
 
-impl SocketGroup for UringGroup {
-    fn join(&mut self, socket: BorrowedFd<'_>) -> Result<Member, Error> {
-        let sock = adopt(socket)?;
+impl UringGroup {
+    /// Adds `sock` (checked already) as a new member; `owned` when it was handed over for good.
+    fn admit(&mut self, sock: Socket, owned: bool) -> Result<Member, Error> {
         self.make_room(self.members + 1)?;
         let index = match self.free.pop() {
             Some(index) => index,
@@ -432,9 +434,19 @@ impl SocketGroup for UringGroup {
                 self.slots.len() - 1
             }
         };
-        self.slots[index].state = Some(State::new(sock));
+        self.slots[index].state = Some(State::new(sock, owned));
         self.members += 1;
         Ok(self.member_at(index))
+    }
+}
+
+impl SocketGroup for UringGroup {
+    fn join(&mut self, socket: BorrowedFd<'_>) -> Result<Member, Error> {
+        self.admit(adopt(socket)?, false)
+    }
+
+    fn join_owned(&mut self, socket: OwnedFd) -> Result<Member, Error> {
+        self.admit(adopt_owned(socket)?, true)
     }
 
     fn leave(&mut self, member: Member) -> Result<usize, Error> {

@@ -16,8 +16,9 @@
 //! the member is tried again (C3, C4, C15). The pipe is drained into the file after every splice,
 //! so it holds nothing between members; a file that refuses bytes discards it with them.
 //!
-//! The member's socket is put in `O_NONBLOCK` at its first file turn and stays so (C16, as for a
-//! lone writer): `sendfile(2)` takes no `MSG_DONTWAIT`. `SIGPIPE` is blocked for the whole call,
+//! The member's socket is put in `O_NONBLOCK` for each file turn and given back as it was after
+//! it (C16, as for a lone writer; a socket handed over with `join_owned` is set once and stays
+//! so): `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`. `SIGPIPE` is blocked for the whole call,
 //! since `sendfile(2)` has no `MSG_NOSIGNAL` either. Only `EPIPE` and `ECONNRESET` stick to the
 //! member (C7); a file's own error, or its end before the range's, lists the member in the
 //! report and leaves its socket usable.
@@ -27,7 +28,7 @@
 
 use std::time::{Duration, Instant};
 
-use fast_io::files::{self, MAX_FILE_OP, PIPE_BYTES, Pipe, SigpipeBlock};
+use fast_io::files::{self, MAX_FILE_OP, NonblockingLease, PIPE_BYTES, Pipe, SigpipeBlock};
 use fast_io::group::{check_ranges, check_receiving, file_ended, round_slots, routed};
 use fast_io::{Deadline, Error, FileRange, FlushReport, Member, ReceiveReport, Sticky};
 
@@ -215,14 +216,20 @@ impl PollGroup {
 }
 
 impl Joined {
-    /// Puts the member's socket in `O_NONBLOCK` at its first file turn, either way (C16);
-    /// `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`.
-    fn nonblocking_once(&mut self) -> Result<(), Error> {
+    /// Puts the member's socket in `O_NONBLOCK` for a file turn (C16; `sendfile(2)` and
+    /// `splice(2)` take no `MSG_DONTWAIT`): a lent socket for this turn only, through the lease
+    /// returned (it gives the flag back when dropped); an owned one once, for good.
+    fn nonblocking_turn(&mut self) -> Result<Option<NonblockingLease>, Error> {
+        if !self.owned {
+            return NonblockingLease::take(&self.socket, &self.stats)
+                .map(Some)
+                .map_err(Error::Os);
+        }
         if !self.nonblocking {
             files::nonblocking(&self.socket, self.stats.counters()).map_err(Error::Os)?;
             self.nonblocking = true;
         }
-        Ok(())
+        Ok(None)
     }
 
     /// One member's turn in a receive round into files: non-blocking `splice(2)` socket → `pipe`
@@ -237,9 +244,10 @@ impl Joined {
         slice: Duration,
         deadline: &Deadline,
     ) -> (u64, Spliced) {
-        if let Err(err) = self.nonblocking_once() {
-            return (0, Spliced::FileFailed(err));
-        }
+        let _lease = match self.nonblocking_turn() {
+            Ok(lease) => lease,
+            Err(err) => return (0, Spliced::FileFailed(err)),
+        };
         let Some(held) = pipe.as_mut() else {
             return (0, Spliced::Moved);
         };
@@ -312,9 +320,10 @@ impl Joined {
                 return (0, None);
             }
         }
-        if let Err(err) = self.nonblocking_once() {
-            return (0, Some(err));
-        }
+        let _lease = match self.nonblocking_turn() {
+            Ok(lease) => lease,
+            Err(err) => return (0, Some(err)),
+        };
         let mut sent = 0u64;
         while sent < range.len {
             let want = (range.len - sent).min(MAX_FILE_OP as u64) as usize;

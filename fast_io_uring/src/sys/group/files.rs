@@ -12,8 +12,9 @@
 //! `sendfile(2)` is one kernel entry, operation and completion of its member, and one kernel
 //! entry of the group's totals (which count every system call the group makes).
 //!
-//! The member's socket is put in `O_NONBLOCK` at its first file turn and stays so (C16): the
-//! group's own SENDs and RECVs carry `MSG_DONTWAIT` and complete inline either way. `SIGPIPE` is
+//! The member's socket is put in `O_NONBLOCK` for each file turn and given back as it was after
+//! it (C16: the socket is the caller's; one handed over with `join_owned` is set once and stays
+//! so). The group's own SENDs and RECVs carry `MSG_DONTWAIT` and need no flag. `SIGPIPE` is
 //! blocked for the call. Only `EPIPE` and `ECONNRESET` stick to a member (C7); a file's error, or
 //! its end before the range's, lists the member in the report and leaves its socket usable.
 //!
@@ -30,7 +31,7 @@
 
 use std::time::Instant;
 
-use fast_io::files::{self, MAX_FILE_OP, PIPE_BYTES, Pipe, SigpipeBlock, Step};
+use fast_io::files::{self, MAX_FILE_OP, NonblockingLease, PIPE_BYTES, Pipe, SigpipeBlock, Step};
 use fast_io::group::{check_ranges, check_receiving, file_ended, round_slots, routed};
 use fast_io::{
     Counter, Counters, Deadline, Error, FileRange, FlushReport, Member, ReceiveReport, Sticky,
@@ -56,18 +57,36 @@ fn count_entries(totals: &Counter, counted: &Counter, before: u64) {
     totals.add(counted.get() - before);
 }
 
-/// Puts the member's socket in `O_NONBLOCK` at its first file turn, either way (C16):
-/// `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`. The `fcntl` calls count for the member
-/// and the group's totals (`all`).
-fn nonblocking_once(state: &mut State, counters: &Counters, all: &Counter) -> Result<(), Error> {
-    if !state.nonblocking {
-        let before = counters.kernel_entries.get();
-        let made = files::nonblocking(&state.sock, counters);
-        count_entries(all, &counters.kernel_entries, before);
-        made.map_err(Error::Os)?;
-        state.nonblocking = true;
-    }
-    Ok(())
+/// Puts the member's socket in `O_NONBLOCK` for a file turn (C16; `sendfile(2)` and
+/// `splice(2)` take no `MSG_DONTWAIT`): a lent socket for this turn only, through the lease
+/// returned ([`give_back`] ends it), an owned one once, for good. The system calls count for the
+/// member and the group's totals (`all`).
+fn nonblocking_turn(
+    state: &mut State,
+    counters: &Counters,
+    all: &Counter,
+) -> Result<Option<NonblockingLease>, Error> {
+    let before = counters.kernel_entries.get();
+    let made = if !state.owned {
+        NonblockingLease::take(&state.sock, &state.stats).map(Some)
+    } else if state.nonblocking {
+        Ok(None)
+    } else {
+        files::nonblocking(&state.sock, counters).map(|()| {
+            state.nonblocking = true;
+            None
+        })
+    };
+    count_entries(all, &counters.kernel_entries, before);
+    made.map_err(Error::Os)
+}
+
+/// Ends a turn's lease: the socket's flag is the caller's again (C16). Its system calls count
+/// for the member and the group's totals.
+fn give_back(lease: Option<NonblockingLease>, counters: &Counters, all: &Counter) {
+    let before = counters.kernel_entries.get();
+    drop(lease);
+    count_entries(all, &counters.kernel_entries, before);
 }
 
 impl UringGroup {
@@ -144,15 +163,32 @@ impl UringGroup {
         range: &FileRange<'_>,
         deadline: &Deadline,
     ) -> Result<(u64, Option<Error>), Error> {
+        let totals = self.totals.clone();
+        let state = self.live_mut(index);
+        let stats = state.stats.clone();
+        let (counters, all) = (stats.counters(), &totals.counters().kernel_entries);
+        let lease = match nonblocking_turn(state, counters, all) {
+            Ok(lease) => lease,
+            Err(err) => return Ok((0, Some(err))),
+        };
+        let turn = self.sendfile_turn(index, range, deadline);
+        give_back(lease, counters, all);
+        turn
+    }
+
+    /// [`UringGroup::file_turn`] with the socket in `O_NONBLOCK`.
+    fn sendfile_turn(
+        &mut self,
+        index: usize,
+        range: &FileRange<'_>,
+        deadline: &Deadline,
+    ) -> Result<(u64, Option<Error>), Error> {
         let gate_slice = self.config.gate_slice;
         let totals = self.totals.clone();
         let state = self.live_mut(index);
         let stats = state.stats.clone();
         let counters = stats.counters();
         let all = &totals.counters().kernel_entries;
-        if let Err(err) = nonblocking_once(state, counters, all) {
-            return Ok((0, Some(err)));
-        }
         let mut sent = 0u64;
         while sent < range.len {
             let want = (range.len - sent).min(MAX_FILE_OP as u64) as usize;
@@ -277,6 +313,26 @@ impl UringGroup {
         range: &FileRange<'_>,
         deadline: &Deadline,
     ) -> Result<(u64, Spliced), Error> {
+        let totals = self.totals.clone();
+        let state = self.live_mut(index);
+        let stats = state.stats.clone();
+        let (counters, all) = (stats.counters(), &totals.counters().kernel_entries);
+        let lease = match nonblocking_turn(state, counters, all) {
+            Ok(lease) => lease,
+            Err(err) => return Ok((0, Spliced::FileFailed(err))),
+        };
+        let turn = self.splice_turn_leased(index, range, deadline);
+        give_back(lease, counters, all);
+        turn
+    }
+
+    /// [`UringGroup::splice_turn`] with the socket in `O_NONBLOCK`.
+    fn splice_turn_leased(
+        &mut self,
+        index: usize,
+        range: &FileRange<'_>,
+        deadline: &Deadline,
+    ) -> Result<(u64, Spliced), Error> {
         let gate_slice = self.config.gate_slice;
         let totals = self.totals.clone();
         let stats = self.live(index).stats.clone();
@@ -294,10 +350,6 @@ impl UringGroup {
             .state
             .as_mut()
             .expect("a named member is live");
-        if let Err(err) = nonblocking_once(state, counters, all) {
-            self.pipe = Some(held);
-            return Ok((0, Spliced::FileFailed(err)));
-        }
         let mut written = 0u64;
         let mut blocked = false;
         let mut spliced = Spliced::Moved;

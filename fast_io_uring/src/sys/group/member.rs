@@ -151,12 +151,17 @@ pub(super) struct State {
     pub(super) accepted: u64,
     /// Bytes the last RECV of the current `read` delivered into `rx`.
     pub(super) received: usize,
-    /// The socket was put in `O_NONBLOCK` for a file round (`group/files.rs`); it stays so.
+    /// The socket was handed over for good (`join_owned`): its `O_NONBLOCK` may stay set for
+    /// the member's life. A lent one is put in `O_NONBLOCK` only for a file turn
+    /// (`group/files.rs`).
+    pub(super) owned: bool,
+    /// The owned socket was put in `O_NONBLOCK` for a file round; it stays so.
     pub(super) nonblocking: bool,
 }
 
 impl State {
-    pub(super) fn new(sock: Socket) -> State {
+    /// A new member's state; `owned` when its socket was handed over for good.
+    pub(super) fn new(sock: Socket, owned: bool) -> State {
         State {
             sock,
             batch: None,
@@ -173,6 +178,7 @@ impl State {
             forwarded: 0,
             accepted: 0,
             received: 0,
+            owned,
             nonblocking: false,
         }
     }
