@@ -229,11 +229,34 @@ pub fn send_pattern<W: Write + ?Sized>(
     Ok(())
 }
 
-/// Puts a raw socket back into blocking mode before the test reads or writes it directly, in case
-/// a (now dropped) gated backend left `O_NONBLOCK` on the shared file description.
+/// Checks that a raw socket the test lent to a backend is as the test left it — blocking, with no
+/// socket timeouts (C12: a backend changes nothing on a lent socket) — and returns it for the
+/// test's own blocking reads and writes.
 pub fn blocking(sock: &Socket) -> &Socket {
-    sock.set_nonblocking(false).expect("clear O_NONBLOCK");
+    assert_as_found(sock, "when the test uses it again");
     sock
+}
+
+/// Panics unless `sock`'s open file description is blocking and the socket has neither
+/// `SO_RCVTIMEO` nor `SO_SNDTIMEO`: the state in which the tests make and lend their sockets, and
+/// in which every backend must leave them between calls and after drop (C12, C16). `when` says
+/// at which point of the test.
+pub fn assert_as_found(sock: &Socket, when: &str) {
+    assert!(
+        !sock.nonblocking().expect("read O_NONBLOCK"),
+        "C12: {when}, the lent socket's shared file description is in O_NONBLOCK, so the \
+         caller's blocking clone would see WouldBlock"
+    );
+    assert_eq!(
+        sock.read_timeout().expect("read SO_RCVTIMEO"),
+        None,
+        "C12: {when}, the lent socket has an SO_RCVTIMEO the caller never set"
+    );
+    assert_eq!(
+        sock.write_timeout().expect("read SO_SNDTIMEO"),
+        None,
+        "C12: {when}, the lent socket has an SO_SNDTIMEO the caller never set"
+    );
 }
 
 /// The descriptors open in this process now, as `(number, what it points to)`, from

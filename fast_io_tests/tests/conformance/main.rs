@@ -1,6 +1,6 @@
 //! The conformance suite: every test body of the modules named after the rules they hold
 //! (`transfer`: C1, C2, C6; `waiting`: C3, C4, C5; `peer_failures`: C7; `shutdown`: C8, C13;
-//! `bad_input`: C9; `memory`: C10; `drops`: C11, C12; `policy`: C14; `files`: C16; and `liveness`, `limits`,
+//! `bad_input`: C9; `memory`: C10; `drops`: C11, C12; `shared`: C12 for the caller's clones; `policy`: C14; `files`: C16; and `liveness`, `limits`,
 //! `counting`, `ownership`, `resets`), instantiated once per backend.
 //!
 //! `conformance!(module, backend: Type)` makes a module of tests for one backend, so a failure
@@ -24,6 +24,7 @@ mod peer_failures;
 mod policy;
 mod raw;
 mod resets;
+mod shared;
 mod shutdown;
 mod transfer;
 mod waiting;
@@ -69,7 +70,7 @@ macro_rules! conformance {
 
             use super::{SHORT_GUARD, GUARD, LONG_GUARD, raw};
             use super::{bad_input, drops, memory, peer_failures, policy, shutdown, transfer, waiting};
-            use super::{counting, files, limits, liveness, ownership, resets};
+            use super::{counting, files, limits, liveness, ownership, resets, shared};
 
             fn factory() -> Factory {
                 $factory
@@ -115,6 +116,13 @@ macro_rules! conformance {
             #[test]
             fn c6_bidirectional_saturated() {
                 run(factory(), GUARD, transfer::c6_bidirectional_saturated);
+            }
+
+            /// C12, C16: a lent socket is left blocking and without timeouts, for the caller's
+            /// blocking clones, after every kind of call and after drop.
+            #[test]
+            fn c12_socket_left_as_found() {
+                run(factory(), GUARD, shared::c12_socket_left_as_found);
             }
 
             /// C7: a closed peer gives a sticky BrokenPipe and no SIGPIPE.
