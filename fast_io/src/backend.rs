@@ -29,8 +29,9 @@
 //!   transfer cost one kernel entry together, however many pieces a slow peer takes. So a
 //!   writable socket never pays for a gate, no thread is ever parked in the kernel beyond a
 //!   slice on behalf of a send, and a submission never holds back the completions of anything
-//!   else. The `std` baseline is the documented exception: its blocking `send` parks its own
-//!   thread (and only that thread), for at most one gate slice per call (`SO_SNDTIMEO`).
+//!   else. The `std` baseline tries each `send`/`recv` with `MSG_DONTWAIT` as epoll does, and
+//!   waits in `poll(2)` for one slice: it parks its own thread (and only that thread), never a
+//!   transfer in the kernel. No backend puts a timeout or a flag on the socket to wait (C12).
 //! - **C4 Transient results are not errors.** `EAGAIN`/`EWOULDBLOCK`, `EINTR`, `ETIME` (a gate
 //!   slice ran out) and `ECANCELED` (a linked poll cancelled by its timeout) make the backend
 //!   wait again, and so do `ENOMEM` and `ENOBUFS` on a transfer (a moment of memory pressure:
@@ -64,7 +65,8 @@
 //!   held drops them, and `read_ahead: 0` makes every backend take only what it returns.
 //! - **C9 Bad input.** An invalid [`Config`], a descriptor that is not a connected stream socket,
 //!   or a closed descriptor is refused at construction with a typed error (`InvalidInput` or the
-//!   OS error) — never a panic, never a hang. Every `Duration` in a `Config`, up to
+//!   OS error) — never a panic, never a hang — and checked without being changed (C12). Every
+//!   `Duration` in a `Config`, up to
 //!   `Duration::MAX`, is either refused by [`Config::validate`] naming the field and its limit
 //!   (`gate_slice` above [`MAX_GATE_SLICE`](crate::MAX_GATE_SLICE)) or taken as it is (a
 //!   deadline too far away for the clock never passes); none panics, overflows a kernel timeout
@@ -84,7 +86,12 @@
 //! - **C12 Descriptors.** Writers and readers *share* the caller's socket: the constructor
 //!   duplicates the borrowed descriptor (`dup`), the writer or reader owns that duplicate and
 //!   closes it exactly once. No descriptor leaks: the process's descriptor count is the same
-//!   before and after.
+//!   before and after. The socket stays the caller's, who may keep blocking clones of it
+//!   (`try_clone` shares the open file description, and every descriptor shares the socket's
+//!   options): between calls, after a call returns (a timed-out one too) and after drop, its
+//!   `O_NONBLOCK` and its `SO_SNDTIMEO`/`SO_RCVTIMEO` are as the caller left them. Backends wait
+//!   per call (`MSG_DONTWAIT`, a gate, `poll(2)`); the one exception is the length of a file
+//!   call (C16). A group member joined with [`SocketGroup::join_owned`] is the group's alone.
 //! - **C13 Shutdown.** [`SocketWriter::shutdown`] flushes, then shuts the write half: the peer
 //!   reads every byte, then end of stream.
 //!
@@ -135,10 +142,16 @@
 //!   from the socket that the file then refuses (`ENOSPC`, `EIO`) are lost with that error, as
 //!   they would be from a buffer. `zero_copy_files()` says whether a writer or reader moves file
 //!   bytes without a user-space copy (an io_uring reader with read-ahead copies: its multishot
-//!   RECV owns the stream, and the bytes it holds go first, C8). The gated backends (epoll, io_uring) put the socket's open
-//!   file description in `O_NONBLOCK` for these calls (`sendfile(2)` and `splice(2)` take no
-//!   `MSG_DONTWAIT`) and leave it so; their own transfers do not care, but the caller's blocking
-//!   use of the same socket then sees `WouldBlock`. A file opened with `O_APPEND` cannot be
+//!   RECV owns the stream, and the bytes it holds go first, C8). `sendfile(2)` and `splice(2)`
+//!   take no `MSG_DONTWAIT`: on a socket only the open file description's `O_NONBLOCK` keeps them
+//!   from waiting for the peer. So every backend puts it in `O_NONBLOCK` for the length of a
+//!   file call (a group: of one member's turn in a file round) and gives the flag back as it
+//!   found it when the call returns, also on an error or a timeout ([`crate::files::NonblockingLease`]:
+//!   counted per socket in the process, so the writer's and the reader's file calls on one
+//!   socket, on two threads, keep it set until the last ends). During that window, and only
+//!   then, the caller's blocking call on a clone may see `WouldBlock`; another process sharing
+//!   the description is not covered. A member joined with [`SocketGroup::join_owned`] is set
+//!   once and kept so. A file opened with `O_APPEND` cannot be
 //!   written at an offset: `recv_to_file` into one fails with `InvalidInput`. Group members send
 //!   and receive files too, one round at a time ([`SocketGroup::send_file_round`],
 //!   [`SocketGroup::recv_file_round`]): the same rules per member, with the rounds, waits and

@@ -179,7 +179,9 @@ impl Blocking {
                     return Ok(n);
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.gate().wait(deadline)?,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.gate().wait(deadline)?
+                }
                 Err(err) if err.raw_os_error().is_some_and(is_shortage) => {
                     // The kernel is short of memory for a moment: wait one slice, try again.
                     self.stats.counters().transient_errors.add(1);

@@ -65,7 +65,7 @@ pub const MAX_READ_AHEAD: usize = 256 << 20;
 /// The largest ring io_uring accepts (`IORING_MAX_ENTRIES`).
 pub const MAX_RING_ENTRIES: u32 = 32768;
 /// The longest gate slice a config may ask for: one hour. Every backend turns a slice into a
-/// kernel timeout (an io_uring `Timespec`, an `epoll_wait` timeout, `SO_SNDTIMEO`), and a slice is
+/// kernel timeout (an io_uring `Timespec`, an `epoll_wait` or `poll` timeout), and a slice is
 /// also the longest a transfer may lag behind room the kernel never reported (C4), so anything
 /// longer is a unit mistake, not a wish. Deadlines have no such limit (see [`Config::validate`]).
 pub const MAX_GATE_SLICE: Duration = Duration::from_secs(3600);

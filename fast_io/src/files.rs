@@ -43,10 +43,10 @@ use std::os::unix::fs::FileExt;
 
 use socket2::Socket;
 
-use crate::faults::{self, Fault};
-use crate::{Counters, Error, SocketReader, SocketWriter, is_shortage};
 #[cfg(doc)]
 use crate::SocketGroup;
+use crate::faults::{self, Fault};
+use crate::{Counters, Error, SocketReader, SocketWriter, is_shortage};
 pub use gated::{FileGate, recv_to_file_gated, send_file_gated};
 pub use lease::NonblockingLease;
 pub use pipe::Pipe;

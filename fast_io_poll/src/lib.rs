@@ -135,10 +135,11 @@
 //! also means nobody else can make its transfers block by clearing `O_NONBLOCK`.
 //!
 //! The file calls are the exception (C16): `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`,
-//! so `send_file` and `recv_to_file` set `O_NONBLOCK` (checked, and set if someone cleared it,
-//! at the start of each call) and leave it set: restoring it would race with the other
-//! direction's file call on the same socket. Their bytes still go behind the same gate as a
-//! `send`'s or `recv`'s.
+//! so `send_file` and `recv_to_file` set `O_NONBLOCK` for the call and give it back as they
+//! found it after it, through a lease counted per socket in the process
+//! (`fast_io::files::NonblockingLease`), so the other direction's file call on the same socket
+//! keeps the flag until it ends too. Their bytes still go behind the same gate as a `send`'s or
+//! `recv`'s.
 //!
 //! # Platforms
 //!

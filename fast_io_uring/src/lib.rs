@@ -40,8 +40,8 @@
 //!   single-issuer ring there and closes the old one: no descriptor leaks (C11, C12).
 //!
 //! - **C16, files.** `send_file` sends by [`sendfile(2)`] and `recv_to_file` receives by
-//!   [`splice(2)`] (socket → pipe → file), both called directly on the socket in `O_NONBLOCK`,
-//!   and after `EAGAIN` a `POLL_ADD` gate linked to a `LINK_TIMEOUT` of one slice on the ring,
+//!   [`splice(2)`] (socket → pipe → file), both called directly on the socket, which is in
+//!   `O_NONBLOCK` for the call and given back as it was after it (the caller's socket, C16), and after `EAGAIN` a `POLL_ADD` gate linked to a `LINK_TIMEOUT` of one slice on the ring,
 //!   reaped before the call goes on, so nothing is in flight when it returns (C3, C11).
 //!   `IORING_OP_SPLICE` is not used: io_uring always hands a SPLICE to an io-wq worker thread, and
 //!   two linked SPLICEs through a pipe cost about twice the CPU of one `sendfile(2)` here

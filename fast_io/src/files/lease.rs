@@ -113,7 +113,10 @@ impl Drop for NonblockingLease {
 
 /// The socket's identity for the table: device and inode of the descriptor (`fstat(2)`), the same
 /// for every descriptor and clone of one socket, and for no other socket while it is open.
-#[expect(unsafe_code, reason = "fstat(2) has no safe wrapper for a socket; see SAFETY")]
+#[expect(
+    unsafe_code,
+    reason = "fstat(2) has no safe wrapper for a socket; see SAFETY"
+)]
 fn inode(fd: RawFd) -> io::Result<(u64, u64)> {
     // SAFETY: `stat` is plain data for which all-zero bytes are a valid value; `fstat` writes
     // into this local only, and an invalid `fd` is reported as `EBADF`.

@@ -115,21 +115,24 @@ fn check_file(file: &File, pattern: Pattern, len: u64) {
 /// writing end still holds bytes from the timed-out write; they are read first.
 fn sibling_blocks(transport: Transport, writing: &Socket, reading: &Socket) {
     let reading = reading.try_clone().expect("clone");
-    let waiter = spawn(format!("{transport}: the caller's blocking read"), move || {
-        // Everything the timed-out write left queued, then the late byte.
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            match (&reading).read(&mut buf) {
-                Ok(0) => panic!("end of stream before the late byte"),
-                Ok(n) if buf[..n].contains(&b'!') => return,
-                Ok(_) => {}
-                Err(err) => panic!(
-                    "C12: the caller's blocking read failed ({err}): the socket was left \
+    let waiter = spawn(
+        format!("{transport}: the caller's blocking read"),
+        move || {
+            // Everything the timed-out write left queued, then the late byte.
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match (&reading).read(&mut buf) {
+                    Ok(0) => panic!("end of stream before the late byte"),
+                    Ok(n) if buf[..n].contains(&b'!') => return,
+                    Ok(_) => {}
+                    Err(err) => panic!(
+                        "C12: the caller's blocking read failed ({err}): the socket was left \
                      non-blocking or with a receive timeout"
-                ),
+                    ),
+                }
             }
-        }
-    });
+        },
+    );
     thread::sleep(Duration::from_millis(400));
     // The pattern never holds `!` (0x21 has its lowest bit set; the pattern clears it).
     (&*writing).write_all(b"!").expect("the late byte");

@@ -1,6 +1,6 @@
 //! The group conformance tests (rules G1–G8 in `fast_io::group`): every body of `rules` and of
 //! the modules named after what they hold (`both_ways`, `liveness`, `limits`, `counting`, `lending`, `files`, `membership`,
-//! `ownership`, `resets`), instantiated once per backend that has groups, so a failure reads
+//! `ownership`, `resets`, `shared`), instantiated once per backend that has groups, so a failure reads
 //! `uring::g1_stuck_peer_does_not_block_others`. The std backend has no honest single-threaded
 //! group; `blocking::g0_std_reports_groups_unsupported` checks that it says so.
 
@@ -17,6 +17,7 @@ mod ownership;
 mod recv_files;
 mod resets;
 mod rules;
+mod shared;
 
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ macro_rules! groups {
             use super::{GUARD, SHORT_GUARD, rules};
             use super::{
                 both_ways, counting, files, lending, limits, liveness, membership, ownership,
-                recv_files, resets,
+                recv_files, resets, shared,
             };
             use files::Rounds;
 
@@ -50,6 +51,13 @@ macro_rules! groups {
             #[test]
             fn g1_stuck_peer_does_not_block_others() {
                 run(factory(), GUARD, rules::g1_stuck_peer_does_not_block_others);
+            }
+
+            /// C12, C16, G7: a lent member socket is left blocking and timeout-free after file
+            /// rounds, a timed-out round, leave and drop; an owned one may stay non-blocking.
+            #[test]
+            fn g7_member_socket_left_as_found() {
+                run(factory(), GUARD, shared::g7_member_socket_left_as_found);
             }
 
             /// G1, G3, C1, C2: `send_round` lends the caller's bytes; byte-exact, a stuck peer

@@ -1,6 +1,7 @@
 //! File transfers without a user-space copy (contract C16) for the lone io_uring writer and
 //! reader: `sendfile(2)` file → socket, and `splice(2)` socket → pipe → file, each tried without
-//! waiting on the socket (it is put in `O_NONBLOCK`, since neither call takes `MSG_DONTWAIT`), and
+//! waiting on the socket (it is put in `O_NONBLOCK` for the call, since neither call takes
+//! `MSG_DONTWAIT`, and given back as it was after it: `fast_io::files::NonblockingLease`), and
 //! after `EAGAIN` a readiness gate on the ring: `PollAdd` linked to a `LinkTimeout(slice)`, one
 //! `io_uring_enter`, reaped before the call goes on ([`Ring::poll_gate`]). After a slice that ran
 //! out, the transfer is tried again before the next gate (C4). Nothing is ever in flight when a
