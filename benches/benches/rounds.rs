@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use benches::cpu::children_cpu;
 use benches::fanout::{self, Pausing, Shape};
 use benches::file_send::{self, Sender};
+use benches::plain::{self, PlainBackend};
 use benches::relay::{self, Relay};
 use benches::rounds::{Case, Headline, Recorder, Rng, RunFn, Watchdog, run_case};
 use benches::{Outcome, fastio, limit};
@@ -106,6 +107,10 @@ fn backends() -> Vec<Box<dyn SocketBackend>> {
         .collect()
 }
 
+/// The `blocking` contender: plain blocking calls, beside std in every single-socket and
+/// thread-per-connection case.
+static PLAIN: PlainBackend = PlainBackend;
+
 /// Every contender of a single-stream case: the backends, tokio, compio, and the limit.
 fn single<'a>(
     backends: &'a [Box<dyn SocketBackend>],
@@ -118,6 +123,7 @@ fn single<'a>(
         .iter()
         .map(|b| (b.kind().name().to_owned(), run(move || fast(&**b))))
         .collect();
+    all.push((plain::NAME.into(), run(move || fast(&PLAIN))));
     all.push(("tokio".into(), run(tokio)));
     all.push(("compio".into(), run(compio)));
     all.extend(limit.map(|l| ("limit".to_owned(), l)));
@@ -136,6 +142,10 @@ fn many<'a>(
         let name = backend.kind().name().to_owned();
         if backend.kind() == BackendKind::Std {
             all.push((name, run(move || fanout::threads(&**backend, &shape))));
+            all.push((
+                plain::NAME.into(),
+                run(move || fanout::threads(&PLAIN, &shape)),
+            ));
         } else if let Err(err) = backend.group(&Config::default()) {
             eprintln!("{name}: groups skipped: {err}");
         } else {

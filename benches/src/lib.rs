@@ -11,6 +11,7 @@ pub mod harness;
 pub mod limit;
 pub mod outcome;
 pub mod pair;
+pub mod plain;
 pub mod relay;
 pub mod rounds;
 

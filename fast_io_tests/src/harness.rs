@@ -45,8 +45,8 @@ impl Trial {
         self.factory.module
     }
 
-    /// Whether the backend under test is the blocking `std` baseline, which keeps the contract
-    /// without a readiness gate (its documented C3 exception): tests of what only a gate can show
+    /// Whether the backend under test is the `std` baseline, which buffers nothing and makes
+    /// each call's system call before it returns: tests of batching and of operations in flight
     /// ask this and print why they do not apply.
     pub fn is_std(&self) -> bool {
         self.kind == BackendKind::Std

@@ -22,13 +22,6 @@ use fast_io_tests::harness::Trial;
 use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{join, spawn};
 
-use crate::not_applicable;
-
-/// The reason std cannot show what a readiness gate does (the C3 exception in the contract).
-const STD_HAS_NO_GATE: &str = "its blocking send parks the thread in the kernel until the peer \
-                               drains (the documented C3 exception), so it never waits for \
-                               readiness and has no gate slice to expire";
-
 /// **C3** (readiness gate), with C1 (order and integrity) and C4 (transient results): the
 /// founding regression. Over each transport with 4 KiB buffers, the send buffer is prefilled until
 /// `EAGAIN`; a writer thread and a drain thread, each with its own backend instance, then move a
@@ -63,11 +56,10 @@ pub fn c3_saturated_send_completes(t: &Trial) {
             let mut reader = trial.reader(&*backend, &server, &Config::default(), &label);
             // Let the writer meet the full buffer before anything drains it: a gated writer
             // until it has started a readiness wait (with a cap, so a writer that never waits
-            // is caught by the assertion below, not by the guard), the std writer for long
-            // enough to be parked in its send.
+            // is caught by the assertion below, not by the guard).
             let writer = writer_started.recv().expect("the writer was built");
             let since = Instant::now();
-            let cap = if trial.is_std() { 50 } else { 5000 };
+            let cap = 5000;
             while writer.snapshot().readiness_waits == 0
                 && since.elapsed() < Duration::from_millis(cap)
             {
@@ -90,15 +82,11 @@ pub fn c3_saturated_send_completes(t: &Trial) {
             prefill + PAYLOAD,
             "{transport}: reader's byte count (C15)"
         );
-        if t.is_std() {
-            not_applicable(t, "readiness waits on a full socket", STD_HAS_NO_GATE);
-        } else {
-            assert!(
-                written.readiness_waits > 0,
-                "{transport}: C3: the writer met a full send buffer but never waited for \
-                 readiness: {written}"
-            );
-        }
+        assert!(
+            written.readiness_waits > 0,
+            "{transport}: C3: the writer met a full send buffer but never waited for \
+             readiness: {written}"
+        );
     }
 }
 
@@ -134,15 +122,11 @@ pub fn c4_slow_reader_rearms(t: &Trial) {
     expect_end(&mut *reader);
     let stats = join(writing);
     assert_eq!(stats.bytes, TOTAL, "writer's byte count (C15)");
-    if t.is_std() {
-        not_applicable(t, "gate slices that expire and re-arm", STD_HAS_NO_GATE);
-    } else {
-        assert!(
-            stats.readiness_waits > 0 && stats.gate_expiries > 0,
-            "C3/C4: the reader paused for {pause:?} three times with a gate slice of {slice:?}, \
-             yet no gate slice expired and re-armed: {stats}"
-        );
-    }
+    assert!(
+        stats.readiness_waits > 0 && stats.gate_expiries > 0,
+        "C3/C4: the reader paused for {pause:?} three times with a gate slice of {slice:?}, \
+         yet no gate slice expired and re-armed: {stats}"
+    );
 }
 
 /// **C5** (deadlines), with C15: a peer that never reads. `write_all` of 4 MiB through 4 KiB
