@@ -125,6 +125,13 @@ macro_rules! conformance {
                 run(factory(), GUARD, shared::c12_socket_left_as_found);
             }
 
+            /// C16, C12, C5: a file call that ends does not take `O_NONBLOCK` from another
+            /// file call of the same socket still waiting: that one still times out on time.
+            #[test]
+            fn c16_file_calls_overlap_on_one_socket() {
+                run(factory(), GUARD, shared::c16_file_calls_overlap_on_one_socket);
+            }
+
             /// C7: a closed peer gives a sticky BrokenPipe and no SIGPIPE.
             #[test]
             fn c7_peer_closed() {

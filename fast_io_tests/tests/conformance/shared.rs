@@ -138,3 +138,65 @@ fn sibling_blocks(transport: Transport, writing: &Socket, reading: &Socket) {
     (&*writing).write_all(b"!").expect("the late byte");
     join(waiter);
 }
+
+/// **C16**, C12, C5: two file calls on one socket overlap, and each needs `O_NONBLOCK` until
+/// it ends. A reader's `recv_to_file` waits (its peer sends nothing yet) while a writer of the
+/// same socket makes a whole `send_file` of 64 KiB; the reader's call must still end at its
+/// 2 s deadline with `TimedOut`. Had the writer's call cleared the flag on its way out, the
+/// reader's next `splice(2)` would wait in the kernel for the peer's late byte (sent at 5 s)
+/// and return it long past the deadline. Afterwards the socket is as the test made it.
+pub fn c16_file_calls_overlap_on_one_socket(t: &Trial) {
+    const LEN: u64 = 64 << 10;
+    let backend = t.backend();
+    let pattern = Pattern::new(1600);
+    let config = Config {
+        read_deadline: Some(Duration::from_secs(2)),
+        write_deadline: Some(Duration::from_secs(20)),
+        ..Config::default()
+    };
+    let dir = std::env::temp_dir();
+    for transport in [Transport::Tcp4, Transport::Unix] {
+        let (ours, peer) = pair(transport);
+        let mut reader = t.reader(&*backend, &ours, &config, "waiting file reader");
+        let mut writer = t.writer(&*backend, &ours, &config, "file writer");
+        let waiting = spawn(format!("{transport}: recv_to_file"), move || {
+            let target = scratch_file(&std::env::temp_dir(), false);
+            let started = std::time::Instant::now();
+            let result = reader.recv_to_file(&target, 0, 1);
+            (result.map_err(|err| err.kind()), started.elapsed())
+        });
+        // Let the reader's call take the flag and wait, then overlap it with a whole send_file.
+        thread::sleep(Duration::from_millis(300));
+        let source = pattern_file(&dir, pattern, LEN);
+        assert_eq!(writer.send_file(&source, 0, LEN).expect("send_file"), LEN);
+        let peer = spawn(format!("{transport}: the peer"), move || {
+            let mut got = vec![0; LEN as usize];
+            (&peer)
+                .read_exact(&mut got)
+                .expect("the peer reads the file");
+            Expect::new("the file", pattern).check(&got);
+            thread::sleep(Duration::from_secs(5));
+            (&peer).write_all(b"!").expect("the late byte");
+            peer
+        });
+        let (result, took) = join(waiting);
+        assert_eq!(
+            result,
+            Err(io::ErrorKind::TimedOut),
+            "C5, C16: the waiting recv_to_file returned after {took:?} instead of timing out \
+             at its deadline: another file call on its socket took O_NONBLOCK away from it"
+        );
+        drop(writer);
+        assert_as_found(&join(peer), &format!("{transport}, the peer"));
+        let mut sibling = ours.try_clone().expect("clone");
+        assert_as_found(
+            &sibling,
+            &format!("{transport}, after the overlapping file calls"),
+        );
+        let mut late = [0u8; 1];
+        sibling
+            .read_exact(&mut late)
+            .expect("the late byte, by a blocking read");
+        assert_eq!(&late, b"!");
+    }
+}
