@@ -34,10 +34,7 @@ pub fn run_fallback(args: &[String]) -> Result<(), String> {
     }
     // Build first, with io_uring still enabled, so only the checks run under the sysctl.
     run(cargo(&["build", "-p", "fastcat"]))?;
-    let fastcat = crate::cmd::root().join("target/debug/fastcat");
-    let fastcat = std::env::var_os("CARGO_TARGET_DIR").map_or(fastcat, |dir| {
-        std::path::PathBuf::from(dir).join("debug/fastcat")
-    });
+    let fastcat = crate::cmd::target_dir().join("debug/fastcat");
     let old = fs::read_to_string(SYSCTL).map_err(|err| format!("{SYSCTL}: {err}"))?;
     fs::write(SYSCTL, "2")
         .map_err(|err| format!("cannot write {SYSCTL} (root is needed): {err}"))?;

@@ -1,11 +1,12 @@
 //! `cargo xtask`: the project's automation, in Rust rather than shell scripts.
 //!
-//! - `cargo xtask ci`: exactly what CI runs (format, lints, tests, doc tests, bench build and
-//!   one smoke round of the bench, tidy).
+//! - `cargo xtask ci`: exactly what CI runs (format, tidy, lints, tests, fault reruns, the
+//!   sanitizer pass, the fallback check, doc tests, bench build and one smoke round of the bench).
 //! - `cargo xtask tidy`: the house-habit checks alone.
 //! - `cargo xtask bench [--quick] [--rounds N] [--seed S] [--only SCENARIO] [--criterion]
 //!   [--report-only]`: every scenario in seeded rounds, then `target/bench-report.md` and charts.
-//! - `cargo xtask sanitize`: the fast backends' conformance tests under ASan and LSan.
+//! - `cargo xtask sanitize`: the fast backends' conformance and group suites under ASan, leaks
+//!   checked at exit.
 //! - `cargo xtask fallback`: with `kernel.io_uring_disabled=2`, `auto` must pick epoll (root).
 //! - `cargo xtask soak [--minutes N]`: saturated and bidirectional transfers in a loop.
 //! - `cargo xtask mutants [--backend uring|poll] [--timeout SECS] [--shard K/N] [--list]`:
