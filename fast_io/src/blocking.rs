@@ -382,7 +382,7 @@ impl SocketWriter for StdWriter {
         files::range_end(offset, len)?;
         self.flush()?;
         let deadline = Deadline::start(self.sock.limit);
-        let mut sigpipe = SigpipeBlock::new(&self.sock.stats);
+        let _sigpipe = SigpipeBlock::new(&self.sock.stats);
         let mut sent = 0u64;
         while sent < len {
             let piece = SysBuf::File {
@@ -394,10 +394,7 @@ impl SocketWriter for StdWriter {
                 Ok(0) => break,
                 Ok(n) => sent += n as u64,
                 Err(Error::TimedOut { .. }) => return Err(deadline.error(sent).into()),
-                Err(err) => {
-                    sigpipe.saw(&err);
-                    return Err(err.into());
-                }
+                Err(err) => return Err(err.into()),
             }
         }
         Ok(sent)

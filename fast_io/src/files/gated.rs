@@ -44,7 +44,7 @@ pub fn send_file_gated(
     deadline: &Deadline,
 ) -> Result<u64, Error> {
     nonblocking(gate.socket(), gate.stats().counters()).map_err(Error::Os)?;
-    let mut sigpipe = SigpipeBlock::new(gate.stats());
+    let _sigpipe = SigpipeBlock::new(gate.stats());
     let mut sent = 0u64;
     while sent < len {
         let want = (len - sent).min(MAX_FILE_OP as u64) as usize;
@@ -63,7 +63,6 @@ pub fn send_file_gated(
             Ok(Step::Blocked { injected }) => gate.wait(injected, deadline),
             Ok(Step::Shortage) => gate.back_off(deadline),
             Err(err) => {
-                sigpipe.saw(&err);
                 if peer_failure(&err) {
                     *sticky = Sticky::of(&err);
                 }
