@@ -7,12 +7,14 @@
 //!   [--report-only]`: every scenario in seeded rounds, then `target/bench-report.md` and charts.
 //! - `cargo xtask sanitize`: the fast backends' conformance and group suites under ASan, leaks
 //!   checked at exit.
-//! - `cargo xtask fallback`: with `kernel.io_uring_disabled=2`, `auto` must pick epoll (root).
+//! - `cargo xtask fallback`: under a seccomp filter denying `io_uring_setup` and with
+//!   `kernel.io_uring_disabled=2`, `auto` must pick epoll and say why (root).
 //! - `cargo xtask soak [--minutes N]`: saturated and bidirectional transfers in a loop.
 //! - `cargo xtask mutants [--backend uring|poll] [--timeout SECS] [--shard K/N] [--list]`:
 //!   mutation testing of the gates, transfers and drops of the fast backends (not in `ci`).
 
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: the seccomp filter of `fallback` needs `unsafe`, and `seccomp.rs` holds it.
+#![deny(unsafe_code)]
 
 mod bench;
 mod ci;
@@ -20,6 +22,7 @@ mod cmd;
 mod fallback;
 mod mutants;
 mod sanitize;
+mod seccomp;
 mod soak;
 mod tidy;
 
