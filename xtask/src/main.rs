@@ -10,8 +10,9 @@
 //! - `cargo xtask fallback`: under a seccomp filter denying `io_uring_setup` and with
 //!   `kernel.io_uring_disabled=2`, `auto` must pick epoll and say why (root).
 //! - `cargo xtask soak [--minutes N]`: saturated and bidirectional transfers in a loop.
-//! - `cargo xtask mutants [--backend uring|poll] [--timeout SECS] [--shard K/N] [--list]`:
-//!   mutation testing of the gates, transfers and drops of the fast backends (not in `ci`).
+//! - `cargo xtask mutants [--backend uring|poll|files] [--file PATH] [--timeout SECS]
+//!   [--shard K/N] [--list]`: mutation testing of the gates, transfers, lent buffers and drops of
+//!   the fast backends and of the file transfers (not in `ci`; its scope's check is).
 
 // `deny`, not `forbid`: the seccomp filter of `fallback` needs `unsafe`, and `seccomp.rs` holds it.
 #![deny(unsafe_code)]
@@ -42,7 +43,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <ci|tidy|bench [--quick] [--rounds N] [--seed S] [--only SCENARIO] \
                  [--criterion] [--report-only]|sanitize|fallback|soak [--minutes N]|\
-                 mutants [--backend uring|poll] [--timeout SECS] [--shard K/N] [--list]>"
+                 mutants [--backend uring|poll|files] [--file PATH] [--timeout SECS] [--shard K/N] \
+                 [--list]>"
             );
             return ExitCode::from(2);
         }
