@@ -99,9 +99,9 @@
 //!
 //! - **C14 Availability.** Every backend says whether it can run here and, if not, why (kernel too
 //!   old, `kernel.io_uring_disabled`, a seccomp `EPERM`, an opcode missing from the probe,
-//!   `RLIMIT_MEMLOCK`). [`Policy::Auto`](crate::Policy::Auto) picks the best available backend and
-//!   keeps the reasons for the ones it passed over; a policy naming an unavailable backend is an
-//!   error carrying the reason.
+//!   `RLIMIT_MEMLOCK` before Linux 5.12). [`Policy::Auto`](crate::Policy::Auto) picks the best
+//!   available backend and keeps the reasons for the ones it passed over; a policy naming an
+//!   unavailable backend is an error carrying the reason.
 //! - **C15 Observability.** Every writer and reader keeps [`Stats`]: bytes, operations submitted,
 //!   completions, short transfers, readiness waits, gate slices that expired, transient errors,
 //!   operations cancelled, and kernel entries (system calls). The counters are exact, so tests

@@ -70,7 +70,8 @@
 //!
 //! Availability (C14) is probed once per process: a ring is created, every opcode above is
 //! checked with `IORING_REGISTER_PROBE`, and a failure is reported with what to change
-//! (`kernel.io_uring_disabled`, seccomp, `RLIMIT_MEMLOCK`, the kernel version).
+//! (`kernel.io_uring_disabled`, seccomp, `RLIMIT_MEMLOCK` before Linux 5.12, the kernel
+//! version). `cargo xtask fallback` checks the sysctl's and a seccomp filter's reasons for real.
 //!
 //! | needs | why |
 //! |-------|-----|

@@ -1,17 +1,21 @@
 //! `cargo xtask`: the project's automation, in Rust rather than shell scripts.
 //!
-//! - `cargo xtask ci`: exactly what CI runs (format, lints, tests, doc tests, bench build and
-//!   one smoke round of the bench, tidy).
+//! - `cargo xtask ci`: exactly what CI runs (format, tidy, lints, tests, fault reruns, the
+//!   sanitizer pass, the fallback check, doc tests, bench build and one smoke round of the bench).
 //! - `cargo xtask tidy`: the house-habit checks alone.
 //! - `cargo xtask bench [--quick] [--rounds N] [--seed S] [--only SCENARIO] [--criterion]
 //!   [--report-only]`: every scenario in seeded rounds, then `target/bench-report.md` and charts.
-//! - `cargo xtask sanitize`: the fast backends' conformance tests under ASan and LSan.
-//! - `cargo xtask fallback`: with `kernel.io_uring_disabled=2`, `auto` must pick epoll (root).
+//! - `cargo xtask sanitize`: the fast backends' conformance and group suites under ASan, leaks
+//!   checked at exit.
+//! - `cargo xtask fallback`: under a seccomp filter denying `io_uring_setup` and with
+//!   `kernel.io_uring_disabled=2`, `auto` must pick epoll and say why (root).
 //! - `cargo xtask soak [--minutes N]`: saturated and bidirectional transfers in a loop.
-//! - `cargo xtask mutants [--backend uring|poll] [--timeout SECS] [--shard K/N] [--list]`:
-//!   mutation testing of the gates, transfers and drops of the fast backends (not in `ci`).
+//! - `cargo xtask mutants [--backend uring|poll|files] [--file PATH] [--timeout SECS]
+//!   [--shard K/N] [--list]`: mutation testing of the gates, transfers, lent buffers and drops of
+//!   the fast backends and of the file transfers (not in `ci`; its scope's check is).
 
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: the seccomp filter of `fallback` needs `unsafe`, and `seccomp.rs` holds it.
+#![deny(unsafe_code)]
 
 mod bench;
 mod ci;
@@ -19,6 +23,7 @@ mod cmd;
 mod fallback;
 mod mutants;
 mod sanitize;
+mod seccomp;
 mod soak;
 mod tidy;
 
@@ -38,7 +43,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <ci|tidy|bench [--quick] [--rounds N] [--seed S] [--only SCENARIO] \
                  [--criterion] [--report-only]|sanitize|fallback|soak [--minutes N]|\
-                 mutants [--backend uring|poll] [--timeout SECS] [--shard K/N] [--list]>"
+                 mutants [--backend uring|poll|files] [--file PATH] [--timeout SECS] [--shard K/N] \
+                 [--list]>"
             );
             return ExitCode::from(2);
         }

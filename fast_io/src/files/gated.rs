@@ -45,7 +45,7 @@ pub fn send_file_gated(
 ) -> Result<u64, Error> {
     // The socket is the caller's: `O_NONBLOCK` for this call only (C16).
     let _lease = NonblockingLease::take(gate.socket(), gate.stats()).map_err(Error::Os)?;
-    let mut sigpipe = SigpipeBlock::new(gate.stats());
+    let _sigpipe = SigpipeBlock::new(gate.stats());
     let mut sent = 0u64;
     while sent < len {
         let want = (len - sent).min(MAX_FILE_OP as u64) as usize;
@@ -64,7 +64,6 @@ pub fn send_file_gated(
             Ok(Step::Blocked { injected }) => gate.wait(injected, deadline),
             Ok(Step::Shortage) => gate.back_off(deadline),
             Err(err) => {
-                sigpipe.saw(&err);
                 if peer_failure(&err) {
                     *sticky = Sticky::of(&err);
                 }

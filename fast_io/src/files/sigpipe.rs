@@ -1,19 +1,57 @@
 //! [`SigpipeBlock`]: `SIGPIPE` blocked around the file calls that have no `MSG_NOSIGNAL` (C7).
 
-use crate::{Error, StatsHandle};
+use std::marker::PhantomData;
+
+use crate::StatsHandle;
 
 /// Blocks `SIGPIPE` in the calling thread while it lives, so that a `sendfile(2)` or `splice(2)`
 /// into a closed socket fails with `EPIPE` instead of raising the signal (C7: neither call has
-/// `MSG_NOSIGNAL`). Dropping it takes a `SIGPIPE` that such a call left pending (when
-/// [`SigpipeBlock::saw`] was told of an `EPIPE`) and restores the thread's mask. If the thread
-/// had `SIGPIPE` blocked already, it does nothing at all: a signal pending then is the thread's
-/// own business. Two kernel entries per guard (three after an `EPIPE`), counted.
+/// `MSG_NOSIGNAL`). Dropping it takes a `SIGPIPE` left pending in its life and restores the
+/// thread's mask.
+///
+/// It takes one whether or not a call reported `EPIPE`: a `sendfile(2)` into a Unix socket can
+/// move some bytes, raise `SIGPIPE` in a later internal send and still return a positive count,
+/// and a caller whose deadline has then passed returns without another call that would see the
+/// `EPIPE`. Left pending, that signal would be delivered when the mask is restored (under
+/// `SIG_DFL`, killing the process).
+///
+/// If the thread had `SIGPIPE` blocked already, the guard asks whether one is pending then
+/// (`sigpending(2)`). If none is, a `SIGPIPE` pending at the drop came in the guard's life and is
+/// taken as above: the thread sees the pending state it had before. If one is, it is the thread's
+/// own and is left alone; one raised under the guard merges into it (standard signals do not
+/// queue), so the thread still gets exactly the one it had. Either way the mask stays as the
+/// thread set it.
+///
+/// A signal is pending for a thread or for the whole process, and taking it cannot tell them
+/// apart: a process-directed `SIGPIPE` (`kill(2)`) sent while every thread blocks it and the guard
+/// lives is taken too. Three kernel entries per guard (two when a `SIGPIPE` was pending before),
+/// counted.
+///
+/// The guard changes the mask of the thread that made it, so it must drop on that thread: it
+/// is neither `Send` nor `Sync`.
+///
+/// ```compile_fail
+/// fn sendable<T: Send>() {}
+/// sendable::<fast_io::files::SigpipeBlock>();
+/// ```
 #[derive(Debug)]
 pub struct SigpipeBlock {
-    /// The mask to restore, or `None` when `SIGPIPE` was blocked before.
-    old: Option<libc::sigset_t>,
-    epipe: bool,
+    /// What the drop does.
+    restore: Restore,
     stats: StatsHandle,
+    /// A raw pointer is neither `Send` nor `Sync`: the mask belongs to this thread.
+    _thread: PhantomData<*const ()>,
+}
+
+/// What dropping a [`SigpipeBlock`] undoes.
+#[derive(Debug)]
+enum Restore {
+    /// `SIGPIPE` was not blocked: take a pending one, then restore this mask.
+    Mask(libc::sigset_t),
+    /// `SIGPIPE` was blocked, none pending: take a pending one; the mask stays.
+    Take,
+    /// `SIGPIPE` was blocked and pending: the thread's own, left alone.
+    Nothing,
 }
 
 /// The set holding `SIGPIPE` alone.
@@ -33,6 +71,18 @@ fn sigpipe_set() -> libc::sigset_t {
     }
 }
 
+/// Whether `SIGPIPE` is pending for this thread or the process; `true` when that cannot be
+/// known, so that the guard never takes a signal it cannot show was raised in its life.
+#[expect(unsafe_code, reason = "sigpending(2) has no safe wrapper; see SAFETY")]
+fn sigpipe_pending() -> bool {
+    // SAFETY: an all-zero `sigset_t` is valid; `sigpending` only writes the local set, and
+    // `sigismember` only reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut set) != 0 || libc::sigismember(&set, libc::SIGPIPE) == 1
+    }
+}
+
 impl SigpipeBlock {
     /// Blocks `SIGPIPE` in this thread; the entries are counted in `stats`.
     #[expect(
@@ -49,21 +99,27 @@ impl SigpipeBlock {
             let was_blocked = libc::sigismember(&old, libc::SIGPIPE) == 1;
             (ret, old, was_blocked)
         };
-        stats.counters().kernel_entries.add(1);
-        // `pthread_sigmask` fails only for an invalid `how`; then nothing was blocked and
-        // nothing is restored.
-        let old = (ret == 0 && !was_blocked).then_some(old);
+        let counters = stats.counters();
+        counters.kernel_entries.add(1);
+        let restore = if ret != 0 {
+            // `pthread_sigmask` fails only for an invalid `how`; then nothing was blocked and
+            // nothing is undone.
+            Restore::Nothing
+        } else if !was_blocked {
+            Restore::Mask(old)
+        } else {
+            counters.kernel_entries.add(1);
+            if sigpipe_pending() {
+                Restore::Nothing
+            } else {
+                Restore::Take
+            }
+        };
         SigpipeBlock {
-            old,
-            epipe: false,
+            restore,
             stats: stats.clone(),
+            _thread: PhantomData,
         }
-    }
-
-    /// Notes an error of a call made under the guard: after `EPIPE` (a [`Error::PeerClosed`])
-    /// a `SIGPIPE` may be pending, and the drop takes it.
-    pub fn saw(&mut self, err: &Error) {
-        self.epipe |= matches!(err, Error::PeerClosed);
     }
 }
 
@@ -73,26 +129,29 @@ impl Drop for SigpipeBlock {
         reason = "sigtimedwait(2) and pthread_sigmask(3) have no safe wrapper; see SAFETY"
     )]
     fn drop(&mut self) {
-        let Some(old) = self.old else {
+        if matches!(self.restore, Restore::Nothing) {
             return;
-        };
-        let counters = self.stats.counters();
-        if self.epipe {
-            let set = sigpipe_set();
-            let zero = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            counters.kernel_entries.add(1);
-            // SAFETY: `set` and `zero` are locals that outlive the call, the info pointer may be
-            // null, and a zero timeout makes the call return at once (`EAGAIN` when no SIGPIPE
-            // is pending): it only takes a pending SIGPIPE that this guard's call raised.
-            unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
         }
+        let counters = self.stats.counters();
+        let set = sigpipe_set();
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         counters.kernel_entries.add(1);
-        // SAFETY: `old` is the mask `pthread_sigmask` returned in `new`; restoring it changes
-        // only this thread's mask, as it was before the guard.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        // SAFETY: `set` and `zero` are locals that outlive the call, the info pointer may be
+        // null, and a zero timeout makes the call return at once (`EAGAIN` when no SIGPIPE is
+        // pending). `SIGPIPE` is blocked, as `sigtimedwait` requires, and none was pending when
+        // the guard was made (`Mask`: it was unblocked, so one would have been delivered;
+        // `Take`: `sigpending` said so): what it takes came in the guard's life.
+        unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
+        if let Restore::Mask(old) = &self.restore {
+            counters.kernel_entries.add(1);
+            // SAFETY: `old` is the mask `pthread_sigmask` returned in `new`, on this thread (the
+            // guard is not `Send`); restoring it changes only this thread's mask, as it was
+            // before the guard.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+        }
     }
 }
 
@@ -101,15 +160,15 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::Error;
 
     #[test]
     fn a_blocked_sigpipe_leaves_no_signal_behind() {
         let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
         drop(b);
         let stats = StatsHandle::new();
-        let mut guard = SigpipeBlock::new(&stats);
+        let guard = SigpipeBlock::new(&stats);
         let err = Error::from_os((&a).write(b"x").unwrap_err());
-        guard.saw(&err);
         assert!(matches!(err, Error::PeerClosed), "{err}");
         drop(guard);
         assert!(stats.snapshot().kernel_entries >= 2);

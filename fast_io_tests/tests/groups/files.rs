@@ -261,10 +261,10 @@ pub fn g3_send_file_round_byte_exact(t: &Trial, rounds: Rounds) {
 
 /// Rounds until `member` is listed in a report's `failed` (or `limit` rounds passed), adding
 /// what each round took to `taken`; returns the error.
-fn round_until_failed(
+fn round_until_failed<'f>(
     group: &mut dyn SocketGroup,
     member: Member,
-    range: impl Fn(u64) -> FileRange<'static>,
+    range: impl Fn(u64) -> FileRange<'f>,
     sent: &mut u64,
 ) -> Error {
     let mut taken = Vec::new();
@@ -291,12 +291,8 @@ pub fn g5_send_file_round_failures(t: &Trial, rounds: Rounds) {
     const FILE_LEN: u64 = 100_000;
     let mut group = file_group(t, &Config::default(), rounds);
     let pattern = Pattern::new(77);
-    // Leaked so that the range closure can hand out `FileRange<'static>`: a test process's few
-    // small files.
-    let short: &'static File = Box::leak(Box::new(pattern_file(dir(), pattern, FILE_LEN)));
-    let directory: &'static File = Box::leak(Box::new(
-        File::open(dir()).expect("open the target directory"),
-    ));
+    let short = pattern_file(dir(), pattern, FILE_LEN);
+    let directory = File::open(dir()).expect("open the target directory");
 
     let (short_client, short_server) = pair(Transport::Tcp4);
     let short_member = group.join(short_client.as_fd()).expect("join");
@@ -310,7 +306,7 @@ pub fn g5_send_file_round_failures(t: &Trial, rounds: Rounds) {
         &mut *group,
         short_member,
         |sent| FileRange {
-            file: short,
+            file: &short,
             offset: sent,
             len: 2 * FILE_LEN - sent,
         },
@@ -326,7 +322,7 @@ pub fn g5_send_file_round_failures(t: &Trial, rounds: Rounds) {
         &mut *group,
         dir_member,
         |sent| FileRange {
-            file: directory,
+            file: &directory,
             offset: sent,
             len: 4096,
         },
@@ -367,13 +363,13 @@ pub fn g5_send_file_round_failures(t: &Trial, rounds: Rounds) {
         .set_linger(Some(Duration::ZERO))
         .expect("SO_LINGER 0");
     drop(reset_server);
-    let big: &'static File = Box::leak(Box::new(pattern_file(dir(), pattern, 4 << 20)));
+    let big = pattern_file(dir(), pattern, 4 << 20);
     let mut reset_sent = 0;
     let err = round_until_failed(
         &mut *group,
         reset_member,
         |sent| FileRange {
-            file: big,
+            file: &big,
             offset: sent % (4 << 20),
             len: (4 << 20) - sent % (4 << 20),
         },

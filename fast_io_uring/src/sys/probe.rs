@@ -3,7 +3,9 @@
 //! The answer comes from trying, once per process ([`OnceLock`]): build a ring, ask the kernel
 //! which opcodes it supports ([`Probe`]), and check the kernel is not older than the minimum
 //! this backend documents. Each failure is explained with what to change: the
-//! `kernel.io_uring_disabled` sysctl, a seccomp filter, `RLIMIT_MEMLOCK`, or the kernel version.
+//! `kernel.io_uring_disabled` sysctl, a seccomp filter, `RLIMIT_MEMLOCK` (on kernels before
+//! 5.12 only), or the kernel version. `cargo xtask fallback` checks the sysctl's and a seccomp
+//! filter's reasons for real.
 
 use std::io;
 use std::sync::OnceLock;
@@ -60,34 +62,66 @@ fn probe() -> Result<(), String> {
     Ok(())
 }
 
-/// Explains why `io_uring_setup` failed.
+/// Explains why `io_uring_setup` failed, from what this machine says.
 fn setup_failure(err: &io::Error) -> String {
+    explain_setup_failure(
+        err,
+        read_trimmed("/proc/sys/kernel/io_uring_disabled").as_deref(),
+        kernel_release().map(|(_, version)| version),
+        memlock_limit,
+    )
+}
+
+/// The kernel from which `RLIMIT_MEMLOCK` no longer limits rings: 5.12 charges their memory to
+/// the memory cgroup instead (and root was always exempt).
+const MEMLOCK_UNTIL: (u32, u32) = (5, 12);
+
+/// Explains a failed `io_uring_setup` given the `kernel.io_uring_disabled` sysctl (`None` when
+/// the kernel has none), the kernel's (major, minor) and a way to read `RLIMIT_MEMLOCK` in KiB:
+/// what a user can change to make it work.
+fn explain_setup_failure(
+    err: &io::Error,
+    disabled: Option<&str>,
+    kernel: Option<(u32, u32)>,
+    memlock_kib: impl FnOnce() -> Option<u64>,
+) -> String {
     match err.raw_os_error() {
-        Some(libc::EPERM) => match read_trimmed("/proc/sys/kernel/io_uring_disabled").as_deref() {
+        Some(libc::EPERM) => match disabled {
             Some("2") => "disabled by kernel.io_uring_disabled=2 (io_uring_setup: EPERM); \
                  `sysctl kernel.io_uring_disabled=0` enables it"
                 .to_owned(),
-            Some("1") => "kernel.io_uring_disabled=1 allows io_uring only to members of \
-                 kernel.io_uring_group (and CAP_SYS_ADMIN), and this process is neither \
-                 (io_uring_setup: EPERM)"
+            Some("1") => "io_uring_setup denied (EPERM): kernel.io_uring_disabled=1 allows \
+                 io_uring only to members of kernel.io_uring_group and to CAP_SYS_ADMIN, so \
+                 either this process is neither or a seccomp filter blocks io_uring"
                 .to_owned(),
-            _ => "io_uring_setup was refused with EPERM although kernel.io_uring_disabled \
-                 does not forbid it: most likely a seccomp filter (container runtimes block \
-                 io_uring by default) or a security module"
+            _ => "io_uring_setup denied (EPERM): a seccomp filter (e.g. a container's default \
+                 profile) or a security module blocks io_uring; allow io_uring_setup, \
+                 io_uring_enter and io_uring_register to use it"
                 .to_owned(),
         },
         Some(libc::ENOSYS) => "io_uring_setup does not exist here (ENOSYS): a kernel older \
              than 5.1, one built without CONFIG_IO_URING, or a seccomp filter answering ENOSYS"
             .to_owned(),
-        Some(libc::ENOMEM) => {
-            let limit =
-                memlock_limit().map_or_else(|| "unknown".to_owned(), |kib| format!("{kib} KiB"));
-            format!(
-                "io_uring_setup failed with ENOMEM: the ring could not be allocated or locked \
-                 (RLIMIT_MEMLOCK is {limit}; kernels before 5.12 charge rings to it: raise \
-                 `ulimit -l`)"
-            )
-        }
+        Some(libc::ENOMEM) => match kernel {
+            Some(version) if version >= MEMLOCK_UNTIL => format!(
+                "io_uring_setup failed with ENOMEM: the kernel could not allocate the ring \
+                 ({}.{} charges rings to the memory cgroup, not to RLIMIT_MEMLOCK): free memory \
+                 or raise the cgroup's memory limit",
+                version.0, version.1
+            ),
+            _ => {
+                let limit = memlock_kib().map_or_else(
+                    || "unlimited or unknown".to_owned(),
+                    |kib| format!("{kib} KiB"),
+                );
+                format!(
+                    "io_uring_setup failed with ENOMEM: the ring could not be allocated or \
+                     locked (RLIMIT_MEMLOCK is {limit}; kernels before {}.{} charge rings to it: \
+                     raise `ulimit -l`)",
+                    MEMLOCK_UNTIL.0, MEMLOCK_UNTIL.1
+                )
+            }
+        },
         _ => format!("io_uring_setup failed: {err}"),
     }
 }
@@ -127,17 +161,61 @@ mod tests {
         assert_eq!(availability(), &Ok(()));
     }
 
+    fn explain(errno: i32, disabled: Option<&str>, kernel: Option<(u32, u32)>) -> String {
+        explain_setup_failure(
+            &io::Error::from_raw_os_error(errno),
+            disabled,
+            kernel,
+            || Some(8192),
+        )
+    }
+
     #[test]
     fn every_setup_failure_names_what_to_change() {
-        let memlock = setup_failure(&io::Error::from_raw_os_error(libc::ENOMEM));
-        assert!(memlock.contains("RLIMIT_MEMLOCK"), "{memlock}");
-        let nosys = setup_failure(&io::Error::from_raw_os_error(libc::ENOSYS));
+        let nosys = explain(libc::ENOSYS, Some("0"), Some((6, 18)));
         assert!(nosys.contains("ENOSYS"), "{nosys}");
-        let eperm = setup_failure(&io::Error::from_raw_os_error(libc::EPERM));
+        let sysctl = explain(libc::EPERM, Some("2"), Some((6, 18)));
         assert!(
-            eperm.contains("io_uring_disabled") || eperm.contains("seccomp"),
-            "{eperm}"
+            sysctl.contains("sysctl kernel.io_uring_disabled=0"),
+            "{sysctl}"
         );
+        let group = explain(libc::EPERM, Some("1"), Some((6, 18)));
+        assert!(group.contains("kernel.io_uring_group"), "{group}");
+    }
+
+    /// With the sysctl allowing io_uring (or absent, before 6.6), an EPERM is a filter's: the
+    /// reason says so and names the system calls to allow.
+    #[test]
+    fn an_eperm_the_sysctl_does_not_explain_names_seccomp() {
+        for disabled in [Some("0"), None] {
+            let eperm = explain(libc::EPERM, disabled, Some((6, 18)));
+            assert!(
+                eperm.starts_with("io_uring_setup denied (EPERM): a seccomp filter"),
+                "{eperm}"
+            );
+            assert!(
+                eperm.contains("allow io_uring_setup, io_uring_enter and io_uring_register"),
+                "{eperm}"
+            );
+            assert!(!eperm.contains("io_uring_disabled"), "{eperm}");
+        }
+    }
+
+    /// `RLIMIT_MEMLOCK` is blamed for an ENOMEM only where it limits rings: before 5.12, or when
+    /// the kernel's version is unknown.
+    #[test]
+    fn enomem_blames_memlock_only_before_5_12() {
+        for kernel in [(5, 12), (6, 18)] {
+            let enomem = explain(libc::ENOMEM, Some("0"), Some(kernel));
+            assert!(!enomem.contains("RLIMIT_MEMLOCK is"), "{enomem}");
+            assert!(!enomem.contains("ulimit"), "{enomem}");
+            assert!(enomem.contains("memory cgroup"), "{enomem}");
+        }
+        for kernel in [Some((5, 11)), None] {
+            let enomem = explain(libc::ENOMEM, Some("0"), kernel);
+            assert!(enomem.contains("RLIMIT_MEMLOCK is 8192 KiB"), "{enomem}");
+            assert!(enomem.contains("ulimit -l"), "{enomem}");
+        }
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl UringGroup {
         taken.clear();
         taken.resize(sends.len(), 0);
         let deadline = Deadline::start(self.config.write_deadline);
-        let mut sigpipe = SigpipeBlock::new(&self.totals);
+        let _sigpipe = SigpipeBlock::new(&self.totals);
         let mut report = FlushReport::default();
         let has_bytes = |k: usize, state: &State| state.buffered() > 0 || sends[k].1.len > 0;
         let due = self.due_members(&indices, has_bytes, &deadline)?;
@@ -147,9 +147,6 @@ impl UringGroup {
             report.rounds += 1;
         }
         self.report_sticky(&indices, &mut report);
-        for (_, err) in &report.failed {
-            sigpipe.saw(err);
-        }
         Ok(report)
     }
 
