@@ -105,7 +105,8 @@
 //!   error carrying the reason.
 //! - **C15 Observability.** Every writer and reader keeps [`Stats`]: bytes, operations submitted,
 //!   completions, short transfers, readiness waits, gate slices that expired, transient errors,
-//!   operations cancelled, and kernel entries (system calls). The counters are exact, so tests
+//!   operations cancelled, kernel entries (system calls), and bytes a drop could not hand to the
+//!   kernel (`dropped`, C11). The counters are exact, so tests
 //!   and benchmarks rely on them. One readiness wait is one gate slice armed because a transfer
 //!   found the socket not ready, whether or not the kernel then had to wait (a transfer whose
 //!   slice ran out before it moved anything counts as no operation); a gate expiry is such a slice that ran out with the deadline

@@ -540,8 +540,8 @@ fn short_steady_progress_meets_the_deadline() {
             assert_eq!(pending.accepted, stats.bytes, "{stats}");
             assert_eq!(pending.accepted + pending.buffered as u64, BATCH as u64);
             println!("member: {stats}");
-            // Leaving sends nothing more (G7), as the drop would: the peer's count is the
-            // flush's.
+            // Leaving sends nothing more (G7), where the drop would hand the rest to the
+            // kernel: the peer's count stays the flush's.
             group.leave(member).unwrap();
             drop(group);
             drop(client);

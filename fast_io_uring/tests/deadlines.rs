@@ -188,7 +188,7 @@ fn g4_group_flush_under_steady_progress_meets_the_deadline() {
         );
         assert_eq!(group.stats(member).unwrap().bytes, accepted);
         assert_eq!(group.in_flight(), 0);
-        // Leaving sends nothing more (G7), as a drop would: the peer's count is the flush's.
+        // Leaving sends nothing more (G7), where a drop would hand the rest to the kernel.
         assert_eq!(
             group.leave(member).unwrap() as u64,
             PAYLOAD as u64 - accepted

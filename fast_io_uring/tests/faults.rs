@@ -555,8 +555,8 @@ fn short_steady_progress_meets_the_deadline() {
                         group.stats(member).unwrap().bytes,
                         report.pending[0].accepted
                     );
-                    // Leaving sends nothing more (G7), as the drop would: the peer's count is
-                    // the flush's.
+                    // Leaving sends nothing more (G7), where the drop would hand the rest to the
+                    // kernel: the peer's count stays the flush's.
                     group.leave(member).unwrap();
                     report.pending[0].accepted
                 }

@@ -173,7 +173,7 @@ pub fn g4_steady_progress_flush(t: &Trial) {
             "{label}: G4: the report's buffered count"
         );
         println!("{label}: flush returned after {waited:?}: {pending:?}; {stats}");
-        // Leaving sends nothing more (G7), as a drop would: the peer's count is the flush's.
+        // Leaving sends nothing more (G7), where a drop would hand the rest to the kernel.
         assert_eq!(
             group.leave(member).expect("leave"),
             pending.buffered,
