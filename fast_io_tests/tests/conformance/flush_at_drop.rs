@@ -17,6 +17,8 @@ use fast_io_tests::fixtures::{
 use fast_io_tests::harness::Trial;
 use fast_io_tests::pattern::{Expect, Pattern};
 
+use crate::not_applicable;
+
 /// **C11** (a drop flushes), with C1 and C15: small writes — the ten bytes of the issue, then 100
 /// and 1000 more — stay in a batching writer's buffer; the writer is dropped without `flush` and
 /// the caller's socket closed. The peer reads every byte, byte for byte, then end of stream;
@@ -121,6 +123,51 @@ pub fn c11_drop_bounded_on_stalled_peer(t: &Trial) {
             assert!(stats.dropped > 0, "{transport}: the premise: {stats}");
         }
     }
+}
+
+/// **C11** (a drop is bounded without a write deadline), with C15: as
+/// [`c11_drop_bounded_on_stalled_peer`] over Unix, but with `Config::default()`, whose calls wait
+/// as long as the peer is alive. The drop still returns, within [`DROP_FLUSH_LIMIT`] and
+/// [`LATE`], and counts every byte it held as dropped (a Unix socket nobody reads takes none).
+pub fn c11_drop_without_deadline_is_bounded(t: &Trial) {
+    const LEN: usize = 48 * 1024;
+    let backend = t.backend();
+    let (client, server) = small_pair(Transport::Unix);
+    let prefill = saturate(&client);
+    let mut writer = t.writer(
+        &*backend,
+        &client,
+        &Config::default(),
+        "writer, no deadline",
+    );
+    let handle = writer.stats_handle();
+    if t.is_std() {
+        not_applicable(
+            t,
+            "a drop's flush",
+            "the std writer buffers nothing, and its write_all to a peer that never reads would              wait for ever without a deadline",
+        );
+    } else {
+        writer
+            .write_all(&Pattern::new(1115).bytes(0, LEN))
+            .expect("a write that fits the batch is buffered");
+        assert_eq!(writer.buffered(), LEN, "the premise: all of it buffered");
+    }
+    let started = Instant::now();
+    drop(writer);
+    let took = started.elapsed();
+    assert!(
+        took < DROP_FLUSH_LIMIT + LATE,
+        "C11: the drop took {took:?}, past DROP_FLUSH_LIMIT ({DROP_FLUSH_LIMIT:?})"
+    );
+    let stats = handle.snapshot();
+    drop(client);
+    let mut peer = blocking(&server);
+    drain(&mut peer, prefill);
+    let mut expect = Expect::new("after a drop without a deadline", Pattern::new(1115));
+    let got = receive_to_end(&mut peer, &mut expect);
+    let buffered = if t.is_std() { 0 } else { LEN as u64 };
+    assert_eq!(stats.dropped, buffered - got, "C11/C15: {stats}");
 }
 
 /// **C11** with C7: a writer whose peer closed holds bytes its `flush` could not send (the error

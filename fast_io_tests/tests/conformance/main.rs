@@ -171,6 +171,13 @@ macro_rules! conformance {
                 run(factory(), SHORT_GUARD, flush_at_drop::c11_drop_bounded_on_stalled_peer);
             }
 
+            /// C11, C15: without a write deadline a drop on a stalled peer still returns,
+            /// within DROP_FLUSH_LIMIT.
+            #[test]
+            fn c11_drop_without_deadline_is_bounded() {
+                run(factory(), SHORT_GUARD, flush_at_drop::c11_drop_without_deadline_is_bounded);
+            }
+
             /// C11, C7: a drop after a sticky peer failure makes no new attempt, and counts.
             #[test]
             fn c11_drop_after_peer_failure_does_not_retry() {
