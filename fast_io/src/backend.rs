@@ -82,7 +82,15 @@
 //!   completion is reaped. Dropping a writer or reader with operations in flight cancels them and
 //!   waits for their completions before any buffer is freed or descriptor closed; each
 //!   operation withdrawn is counted in [`Stats::cancelled`]. A writer or reader may be moved to
-//!   another thread between calls and keeps working there, byte-exact, leaking nothing.
+//!   another thread between calls and keeps working there, byte-exact, leaking nothing. Nothing
+//!   written is dropped silently: a writer dropped with bytes buffered hands them to the kernel
+//!   first, as `flush` would, under one deadline for the whole drop
+//!   ([`Deadline::for_drop`](crate::Deadline::for_drop): [`Config::write_deadline`], or
+//!   [`DROP_FLUSH_LIMIT`](crate::DROP_FLUSH_LIMIT) without one), then withdraws what is in
+//!   flight as above; a drop never panics. What it could not hand over — the deadline passed, or
+//!   the peer failed, before the drop (a sticky error: no new attempt) or during it — is counted
+//!   in [`Stats::dropped`], read through a [`StatsHandle`] taken before the drop.
+//!   [`SocketWriter::discard`] lets a caller that knows better give the bytes up instead.
 //! - **C12 Descriptors.** Writers and readers *share* the caller's socket: the constructor
 //!   duplicates the borrowed descriptor (`dup`), the writer or reader owns that duplicate and
 //!   closes it exactly once. No descriptor leaks: the process's descriptor count is the same
@@ -104,7 +112,8 @@
 //!   unavailable backend is an error carrying the reason.
 //! - **C15 Observability.** Every writer and reader keeps [`Stats`]: bytes, operations submitted,
 //!   completions, short transfers, readiness waits, gate slices that expired, transient errors,
-//!   operations cancelled, and kernel entries (system calls). The counters are exact, so tests
+//!   operations cancelled, kernel entries (system calls), and bytes a drop could not hand to the
+//!   kernel (`dropped`, C11). The counters are exact, so tests
 //!   and benchmarks rely on them. One readiness wait is one gate slice armed because a transfer
 //!   found the socket not ready, whether or not the kernel then had to wait (a transfer whose
 //!   slice ran out before it moved anything counts as no operation); a gate expiry is such a slice that ran out with the deadline
@@ -272,6 +281,17 @@ pub trait SocketWriter: io::Write + Send + fmt::Debug {
     /// user space (C16). The default's copying path says `false`.
     fn zero_copy_files(&self) -> bool {
         false
+    }
+
+    /// Gives up the bytes buffered and not yet accepted, and returns their count, so that
+    /// dropping the writer then returns at once instead of handing them to the kernel first
+    /// (C11). For a caller that knows they cannot help any more: a transfer that already failed
+    /// on a peer that stopped reading, a proxy whose other side is gone. The bytes are not
+    /// counted in [`Stats::dropped`]: the caller has the count. Makes no system call; the writer
+    /// stays usable. The default returns 0, right for a writer that buffers nothing (`std`);
+    /// a buffering backend implements it.
+    fn discard(&mut self) -> usize {
+        0
     }
 }
 

@@ -8,10 +8,25 @@
 //! Any `Duration` is a valid limit (contract C9): one so large that `Instant::now() + limit`
 //! cannot be represented (`Duration::MAX`, say) is a deadline that never passes. It still names
 //! the configured limit in its error, and it still slices waits by the gate.
+//!
+//! A drop is one call too: a writer or group dropped with bytes buffered hands them to the kernel
+//! under one [`Deadline::for_drop`] (contracts C11, G6), the write deadline or, without one,
+//! [`DROP_FLUSH_LIMIT`].
 
 use std::time::{Duration, Instant};
 
 use crate::Error;
+
+/// How long a drop may spend handing buffered bytes to the kernel when `Config::write_deadline`
+/// is `None` (C11, G6): a drop has no caller to report a timeout to, so "as long as the peer is
+/// alive" would let a peer that never reads hold the dropping thread forever. Five seconds
+/// covers what a live peer needs to take one batch (at most `Config::batch_bytes`, 64 KiB by
+/// default): the longest stalls measured on loopback TCP, zero-window probes of 0.6–1.9 s
+/// (KERNEL-NOTES.md), fit twice over, and a busy receiver has that long to read once. It is short
+/// enough that a program whose peer stopped reading still exits within seconds of dropping its
+/// writers. What a drop could not hand over is counted in
+/// [`Stats::dropped`](crate::Stats::dropped).
+pub const DROP_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// When the current call must give up, if ever.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +43,14 @@ impl Deadline {
             limit,
             at: limit.and_then(|limit| Instant::now().checked_add(limit)),
         }
+    }
+
+    /// The one deadline of a drop's flush (C11, G6): the write deadline `limit`, or
+    /// [`DROP_FLUSH_LIMIT`] without one. A limit too far away for the clock never passes here
+    /// either: a caller who configured one asked every write, a drop's included, to wait as long
+    /// as the peer is alive.
+    pub fn for_drop(limit: Option<Duration>) -> Deadline {
+        Deadline::start(Some(limit.unwrap_or(DROP_FLUSH_LIMIT)))
     }
 
     /// Time left: `None` when unbounded, `Some(Duration::ZERO)` once passed.
@@ -86,6 +109,20 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_drop_is_bounded_by_the_write_deadline_or_the_drop_limit() {
+        let unset = Deadline::for_drop(None);
+        let left = unset
+            .remaining()
+            .expect("a drop without a write deadline is bounded");
+        assert!(
+            left <= DROP_FLUSH_LIMIT && left > DROP_FLUSH_LIMIT / 2,
+            "{left:?}"
+        );
+        let short = Deadline::for_drop(Some(Duration::from_millis(20)));
+        assert!(short.remaining().expect("bounded") <= Duration::from_millis(20));
     }
 
     #[test]

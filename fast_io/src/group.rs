@@ -27,8 +27,16 @@
 //!   (and keeps reporting it, C7); the group and its other members stay usable.
 //! - **G6 Ownership.** Dropping a group, or a member leaving, with operations in flight cancels
 //!   them and reaps their completions before any buffer is freed or descriptor closed (C11).
+//!   A group dropped with bytes buffered first hands them to the kernel in ONE flush of all its
+//!   members together — its rounds, each member behind its own gate — under one deadline for the
+//!   whole drop ([`Deadline::for_drop`](crate::Deadline::for_drop)), so a thousand stalled
+//!   members cost one bound, not a thousand; members whose peer failed are not tried again.
+//!   What it could not hand over is counted in the group's own [`Stats::dropped`], read through
+//!   its [`SocketGroup::stats_handle`] taken before the drop.
 //! - **G7 Membership.** Sockets join and leave between calls, whatever is pending; a member that
-//!   leaves gives back the count of its buffered bytes that were never sent. A stale [`Member`]
+//!   leaves gives back the count of its buffered bytes that were never sent, without trying to
+//!   send them (the caller decides: flush first, or not) and without counting them as
+//!   `dropped`. A stale [`Member`]
 //!   (its socket left) and a foreign one (handed out by another group) are refused with
 //!   `InvalidInput`: every group has its own [`GroupId`], and a member carries it.
 //! - **G8 Both directions.** No direction of any member waits on another: a progress step
@@ -229,7 +237,8 @@ pub trait SocketGroup: Send + fmt::Debug {
     }
 
     /// Removes a member, cancelling and reaping what it has in flight (G6), and returns how many
-    /// of its buffered bytes were never sent (G7).
+    /// of its buffered bytes were never sent (G7). It does not send them: a caller who wants
+    /// them delivered flushes first.
     fn leave(&mut self, member: Member) -> Result<usize, Error>;
 
     /// How many members the group has.
@@ -402,8 +411,9 @@ pub trait SocketGroup: Send + fmt::Debug {
     fn totals(&self) -> Stats;
 
     /// A handle on the group's own counters (the shared ring's or poller's kernel entries,
-    /// buffered high water, operations cancelled), readable from any thread and after the group
-    /// is dropped: how a test sees that a drop cancelled what was in flight (G6).
+    /// buffered high water, operations cancelled, bytes a drop could not hand to the kernel),
+    /// readable from any thread and after the group is dropped: how a test sees that a drop
+    /// cancelled what was in flight, and what it dropped (G6).
     fn stats_handle(&self) -> StatsHandle;
 
     /// Operations handed to the kernel whose completion has not been reaped yet (between calls,

@@ -67,7 +67,7 @@ mod sticky;
 pub use backend::{Availability, BackendKind, SocketBackend, SocketReader, SocketWriter};
 pub use blocking::{StdBackend, StdReader, StdWriter};
 pub use config::{Config, MAX_BATCH_BYTES, MAX_GATE_SLICE, MAX_READ_AHEAD, MAX_RING_ENTRIES};
-pub use deadline::Deadline;
+pub use deadline::{DROP_FLUSH_LIMIT, Deadline};
 pub use error::Error;
 pub use group::{
     FileRange, FlushReport, GroupId, Member, Pending, Progress, ReceiveReport, Received,

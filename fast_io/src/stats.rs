@@ -37,6 +37,14 @@ pub struct Stats {
     /// because their writer, reader, group or member went away (contracts C11, G6). Readable
     /// through a [`StatsHandle`] after the owner was dropped.
     pub cancelled: u64,
+    /// Bytes written that a drop let go of without the kernel accepting them: a writer or group
+    /// dropped with bytes buffered hands them to the kernel first, within one bound
+    /// ([`Deadline::for_drop`](crate::Deadline::for_drop)), and counts here what it could not
+    /// (the bound passed, or the peer failed, before or during the drop; contracts C11, G6).
+    /// Readable through a [`StatsHandle`] taken before the drop, since no call is left to return
+    /// the error. Bytes the caller gave up on itself (`SocketWriter::discard`, `leave`) are not
+    /// counted: those calls return their count.
+    pub dropped: u64,
 }
 
 impl fmt::Display for Stats {
@@ -44,7 +52,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "bytes={} ops={} completions={} short={} waits={} gate_expiries={} kernel_entries={} \
-             buffered_high_water={} transient_errors={} cancelled={}",
+             buffered_high_water={} transient_errors={} cancelled={} dropped={}",
             self.bytes,
             self.ops_submitted,
             self.completions,
@@ -54,7 +62,8 @@ impl fmt::Display for Stats {
             self.kernel_entries,
             self.buffered_high_water,
             self.transient_errors,
-            self.cancelled
+            self.cancelled,
+            self.dropped
         )
     }
 }
@@ -73,6 +82,7 @@ impl std::ops::AddAssign for Stats {
         self.buffered_high_water = self.buffered_high_water.max(other.buffered_high_water);
         self.transient_errors += other.transient_errors;
         self.cancelled += other.cancelled;
+        self.dropped += other.dropped;
     }
 }
 
@@ -126,6 +136,8 @@ pub struct Counters {
     pub transient_errors: Counter,
     /// See [`Stats::cancelled`].
     pub cancelled: Counter,
+    /// See [`Stats::dropped`].
+    pub dropped: Counter,
 }
 
 impl Counters {
@@ -142,6 +154,7 @@ impl Counters {
             buffered_high_water: self.buffered_high_water.get(),
             transient_errors: self.transient_errors.get(),
             cancelled: self.cancelled.get(),
+            dropped: self.dropped.get(),
         }
     }
 }
@@ -183,9 +196,15 @@ mod tests {
             bytes: 10,
             short_transfers: 3,
             buffered_high_water: 4,
+            dropped: 6,
+            ..Stats::default()
+        };
+        sum += Stats {
+            dropped: 1,
             ..Stats::default()
         };
         assert_eq!(sum.bytes, 11);
+        assert_eq!(sum.dropped, 7);
         assert_eq!(sum.kernel_entries, 2);
         assert_eq!(sum.short_transfers, 3);
         assert_eq!(sum.buffered_high_water, 9);

@@ -141,6 +141,8 @@ fn c5_flush_under_steady_progress_meets_the_deadline() {
         );
         assert_eq!(writer.stats().bytes, accepted);
         assert_eq!(writer.buffered() as u64, PAYLOAD as u64 - accepted);
+        // The rest is given up, so the drop sends nothing more: the peer's count is the flush's.
+        assert_eq!(writer.discard() as u64, PAYLOAD as u64 - accepted);
         drop(writer);
         hurry.store(true, Ordering::Relaxed);
         client.shutdown(std::net::Shutdown::Write).unwrap();
@@ -186,6 +188,11 @@ fn g4_group_flush_under_steady_progress_meets_the_deadline() {
         );
         assert_eq!(group.stats(member).unwrap().bytes, accepted);
         assert_eq!(group.in_flight(), 0);
+        // Leaving sends nothing more (G7), where a drop would hand the rest to the kernel.
+        assert_eq!(
+            group.leave(member).unwrap() as u64,
+            PAYLOAD as u64 - accepted
+        );
         drop(group);
         hurry.store(true, Ordering::Relaxed);
         client.shutdown(std::net::Shutdown::Write).unwrap();

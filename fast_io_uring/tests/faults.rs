@@ -540,6 +540,8 @@ fn short_steady_progress_meets_the_deadline() {
                     bounded(started.elapsed());
                     assert_eq!(writer.stats().bytes, accepted);
                     assert_eq!(writer.buffered() as u64, PAYLOAD as u64 - accepted);
+                    // Given up, so the drop sends nothing more: the peer's count is the flush's.
+                    writer.discard();
                     accepted
                 }
                 _ => {
@@ -553,6 +555,9 @@ fn short_steady_progress_meets_the_deadline() {
                         group.stats(member).unwrap().bytes,
                         report.pending[0].accepted
                     );
+                    // Leaving sends nothing more (G7), where the drop would hand the rest to the
+                    // kernel: the peer's count stays the flush's.
+                    group.leave(member).unwrap();
                     report.pending[0].accepted
                 }
             };

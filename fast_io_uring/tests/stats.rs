@@ -23,6 +23,7 @@ fn delta(after: Stats, before: Stats) -> Stats {
         buffered_high_water: after.buffered_high_water,
         transient_errors: after.transient_errors - before.transient_errors,
         cancelled: after.cancelled - before.cancelled,
+        dropped: after.dropped - before.dropped,
     }
 }
 

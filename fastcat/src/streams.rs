@@ -109,66 +109,77 @@ pub fn send(cx: &Context, path: &Path, peer: &str, streams: u32) -> Result<(), S
     let mut progress = Progress::new(Some(total), "sending");
     let started = Instant::now();
     let mut last_progress = started;
-    let mut taken = Vec::with_capacity(outgoing.len());
-    let mut live = Vec::with_capacity(outgoing.len());
     let zero_copy = group.zero_copy_files();
-    loop {
-        live.clear();
-        live.extend((0..outgoing.len()).filter(|&i| outgoing[i].next < outgoing[i].end));
-        if live.is_empty() {
-            // Every range was taken; a header still buffered (an empty range) goes with the
-            // flush of `shutdown`.
-            break;
-        }
-        let sends: Vec<(Member, FileRange<'_>)> = live
-            .iter()
-            .map(|&i| {
-                let out = &outgoing[i];
-                let range = FileRange {
-                    file: &file,
-                    offset: out.next,
-                    len: out.end - out.next,
-                };
-                (out.member, range)
-            })
-            .collect();
-        let report = group
-            .send_file_round(&sends, &mut taken)
-            .map_err(|e| format!("the group failed: {e}"))?;
-        drop(sends);
-        if let Some((member, err)) = report.failed.first() {
-            let out = outgoing.iter().find(|o| o.member == *member);
-            if err.kind() == io::ErrorKind::UnexpectedEof {
-                return Err(format!(
-                    "{} shrank while it was sent: {err}",
-                    path.display()
+    let sending = (|| -> Result<(), String> {
+        let mut taken = Vec::with_capacity(outgoing.len());
+        let mut live = Vec::with_capacity(outgoing.len());
+        loop {
+            live.clear();
+            live.extend((0..outgoing.len()).filter(|&i| outgoing[i].next < outgoing[i].end));
+            if live.is_empty() {
+                // Every range was taken; a header still buffered (an empty range) goes with the
+                // flush of `shutdown`.
+                break;
+            }
+            let sends: Vec<(Member, FileRange<'_>)> = live
+                .iter()
+                .map(|&i| {
+                    let out = &outgoing[i];
+                    let range = FileRange {
+                        file: &file,
+                        offset: out.next,
+                        len: out.end - out.next,
+                    };
+                    (out.member, range)
+                })
+                .collect();
+            let report = group
+                .send_file_round(&sends, &mut taken)
+                .map_err(|e| format!("the group failed: {e}"))?;
+            drop(sends);
+            if let Some((member, err)) = report.failed.first() {
+                let out = outgoing.iter().find(|o| o.member == *member);
+                if err.kind() == io::ErrorKind::UnexpectedEof {
+                    return Err(format!(
+                        "{} shrank while it was sent: {err}",
+                        path.display()
+                    ));
+                }
+                return Err(out.map_or_else(|| err.to_string(), |out| failed(out, err)));
+            }
+            let mut moved = 0;
+            for (&i, &n) in live.iter().zip(&taken) {
+                outgoing[i].next += n;
+                outgoing[i].sent += n;
+                moved += n;
+            }
+            let now = Instant::now();
+            if moved > 0 {
+                last_progress = now;
+                progress.add(moved);
+            } else if now >= last_progress + cx.timeout {
+                let sent = outgoing.iter().map(|o| o.sent).sum();
+                return Err(explain_kind(
+                    std::io::ErrorKind::TimedOut,
+                    &"timed out",
+                    sent,
+                    deadline,
                 ));
             }
-            return Err(out.map_or_else(|| err.to_string(), |out| failed(out, err)));
         }
-        let mut moved = 0;
-        for (&i, &n) in live.iter().zip(&taken) {
-            outgoing[i].next += n;
-            outgoing[i].sent += n;
-            moved += n;
+        for out in &outgoing {
+            group.shutdown(out.member).map_err(|e| failed(out, &e))?;
         }
-        let now = Instant::now();
-        if moved > 0 {
-            last_progress = now;
-            progress.add(moved);
-        } else if now >= last_progress + cx.timeout {
-            let sent = outgoing.iter().map(|o| o.sent).sum();
-            return Err(explain_kind(
-                std::io::ErrorKind::TimedOut,
-                &"timed out",
-                sent,
-                deadline,
-            ));
+        Ok(())
+    })();
+    if sending.is_err() {
+        // The send failed and says so; a member's peer that stopped taking bytes would hold the
+        // group's drop up to --timeout more for bytes nobody can use: give them up (G7).
+        for out in &outgoing {
+            let _ = group.leave(out.member);
         }
     }
-    for out in &outgoing {
-        group.shutdown(out.member).map_err(|e| failed(out, &e))?;
-    }
+    sending?;
     progress.finish();
     let mut summary = Summary::new(
         "send",

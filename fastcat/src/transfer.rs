@@ -86,17 +86,22 @@ pub fn send(cx: &Context, file: &Path, peer: &str) -> Result<(), String> {
     };
     let mut progress = Progress::new(total, "sending");
     let started = Instant::now();
-    let (sent, zero_copy) = match source {
-        Source::File(input, _) => {
-            let sent = send_file(&mut *writer, &input, &mut progress, deadline)?;
-            (sent, writer.zero_copy_files())
+    let sending = match source {
+        Source::File(input, _) => send_file(&mut *writer, &input, &mut progress, deadline)
+            .map(|sent| (sent, writer.zero_copy_files())),
+        Source::Stream(input) => {
+            send_copy(&mut *writer, input, file, &mut progress, deadline).map(|sent| (sent, false))
         }
-        Source::Stream(input) => (
-            send_copy(&mut *writer, input, file, &mut progress, deadline)?,
-            false,
-        ),
     };
-    writer.shutdown().map_err(|e| explain(&e, sent, deadline))?;
+    let sending = sending.and_then(|(sent, zero_copy)| {
+        writer.shutdown().map_err(|e| explain(&e, sent, deadline))?;
+        Ok((sent, zero_copy))
+    });
+    let (sent, zero_copy) = sending.inspect_err(|_| {
+        // The send failed and says so; a peer that stopped taking bytes would hold the writer's
+        // drop up to --timeout more for bytes nobody can use: give them up (C11).
+        writer.discard();
+    })?;
     progress.finish();
     let mut summary = Summary::new(
         "send",

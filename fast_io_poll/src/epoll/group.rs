@@ -94,7 +94,11 @@
 //! before its call returned, and a registration with the poller is not an operation. `leave` and
 //! `Drop` therefore only remove the registration, while the descriptor is still open, and then
 //! close the duplicate; [`in_flight`](PollGroup::in_flight) is always 0 and nothing is ever
-//! counted in `Stats::cancelled`.
+//! counted in `Stats::cancelled`. `leave` sends nothing (G7). `Drop` first makes one flush of
+//! every member together (`group/flush.rs`, `flush_at_drop`): the rounds of a flush, each member
+//! behind its own gate, under one `Deadline::for_drop` for the whole group, so that stalled
+//! members cost the group one bound, not one each; what is left is counted in the group's own
+//! `Stats::dropped` (G6).
 
 mod files;
 mod flush;
@@ -739,6 +743,8 @@ impl SocketGroup for PollGroup {
         }
         // The group's own epoll_waits come on top; its buffers' high-water mark is the group's.
         totals.kernel_entries += own.kernel_entries;
+        // Only a drop counts dropped bytes, on the group's own counters (G6).
+        totals.dropped += own.dropped;
         totals.buffered_high_water = own.buffered_high_water;
         totals
     }
@@ -757,6 +763,7 @@ impl SocketGroup for PollGroup {
 
 impl Drop for PollGroup {
     fn drop(&mut self) {
+        self.flush_at_drop();
         // Every registration goes while its descriptor is open; the descriptors close when
         // `slots` drops, and the epoll instance when `poll` does.
         for joined in self.slots.iter().filter_map(|slot| slot.joined.as_ref()) {

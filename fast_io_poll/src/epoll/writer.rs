@@ -18,10 +18,13 @@
 //! - `flush()`: sends the held bytes until the kernel has all of them; a `TimedOut` counts the
 //!   held bytes accepted during that `flush`.
 //! - `shutdown()`: `flush`, then `shutdown(Write)` (C13).
-//! - Drop: held bytes that were never flushed are discarded; nothing is in flight in the kernel
-//!   (every send completed before its call returned), so nothing needs cancelling and
-//!   `Stats::cancelled` stays 0 (C11). Dropping never blocks: a flush there could wait on a peer
-//!   that never reads.
+//! - Drop: held bytes go to the kernel first, as a `flush` sends them, under one
+//!   [`Deadline::for_drop`] (the write deadline, or `DROP_FLUSH_LIMIT`), so a peer that never
+//!   reads holds the drop for that bound and no longer; a writer whose peer failed (a sticky
+//!   error) does not try again. What was not accepted is counted in `Stats::dropped` (C11).
+//!   Nothing is in flight in the kernel (every send completed before its call returned), so
+//!   nothing needs cancelling and `Stats::cancelled` stays 0. `discard` gives the held bytes up
+//!   instead, for a caller that must not wait.
 //!
 //! Waiting (C3, C4): every wait on the gate is one slice, after which the send is tried again
 //! whether an edge came or not (`readiness.rs` says why: the kernel reports writable later than
@@ -259,5 +262,28 @@ impl SocketWriter for PollWriter {
 
     fn zero_copy_files(&self) -> bool {
         true
+    }
+
+    fn discard(&mut self) -> usize {
+        let held = self.batch.len();
+        self.batch.consume(held);
+        held
+    }
+}
+
+impl Drop for PollWriter {
+    /// Hands the held bytes to the kernel under one drop deadline, unless the peer already
+    /// failed, and counts what it could not in `Stats::dropped` (C11).
+    fn drop(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        if self.sticky.is_none() {
+            // The outcome is in the batch: whatever is left in it was not accepted. No caller is
+            // left to take the error, so it is counted instead.
+            let _ = self.flush_batch(&Deadline::for_drop(self.limit));
+        }
+        let left = self.batch.len() as u64;
+        self.gate.counters().dropped.add(left);
     }
 }

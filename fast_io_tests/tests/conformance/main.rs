@@ -1,6 +1,7 @@
 //! The conformance suite: every test body of the modules named after the rules they hold
 //! (`transfer`: C1, C2, C6; `waiting`: C3, C4, C5; `peer_failures`: C7; `shutdown`: C8, C13;
-//! `bad_input`: C9; `memory`: C10; `drops`: C11, C12; `shared`: C12 for the caller's clones; `policy`: C14; `files`: C16; and `liveness`, `limits`,
+//! `bad_input`: C9; `memory`: C10; `drops`: C11, C12; `flush_at_drop`: C11; `shared`: C12 for
+//! the caller's clones; `policy`: C14; `files`: C16; and `liveness`, `limits`,
 //! `counting`, `ownership`, `resets`), instantiated once per backend.
 //!
 //! `conformance!(module, backend: Type)` makes a module of tests for one backend, so a failure
@@ -16,6 +17,7 @@ mod bad_input;
 mod counting;
 mod drops;
 mod files;
+mod flush_at_drop;
 mod limits;
 mod liveness;
 mod memory;
@@ -70,7 +72,7 @@ macro_rules! conformance {
 
             use super::{SHORT_GUARD, GUARD, LONG_GUARD, raw};
             use super::{bad_input, drops, memory, peer_failures, policy, shutdown, transfer, waiting};
-            use super::{counting, files, limits, liveness, ownership, resets, shared};
+            use super::{counting, files, flush_at_drop, limits, liveness, ownership, resets, shared};
 
             fn factory() -> Factory {
                 $factory
@@ -169,6 +171,42 @@ macro_rules! conformance {
             #[test]
             fn c11_drop_in_flight() {
                 run(factory(), SHORT_GUARD, drops::c11_drop_in_flight);
+            }
+
+            /// C11, C1: a writer dropped without flush delivers every byte it buffered.
+            #[test]
+            fn c11_drop_delivers_buffered() {
+                run(factory(), GUARD, flush_at_drop::c11_drop_delivers_buffered);
+            }
+
+            /// C11, C5, C15: a drop on a stalled peer returns within its bound and counts
+            /// exactly the bytes it dropped.
+            #[test]
+            fn c11_drop_bounded_on_stalled_peer() {
+                run(factory(), SHORT_GUARD, flush_at_drop::c11_drop_bounded_on_stalled_peer);
+            }
+
+            /// C11, C15: without a write deadline a drop on a stalled peer still returns,
+            /// within DROP_FLUSH_LIMIT.
+            #[test]
+            fn c11_drop_without_deadline_is_bounded() {
+                run(factory(), SHORT_GUARD, flush_at_drop::c11_drop_without_deadline_is_bounded);
+            }
+
+            /// C11, C7: a drop after a sticky peer failure makes no new attempt, and counts.
+            #[test]
+            fn c11_drop_after_peer_failure_does_not_retry() {
+                run(
+                    factory(),
+                    GUARD,
+                    flush_at_drop::c11_drop_after_peer_failure_does_not_retry,
+                );
+            }
+
+            /// C11: discard gives buffered bytes up, so the drop does not wait.
+            #[test]
+            fn c11_discard_gives_up_buffered() {
+                run(factory(), SHORT_GUARD, flush_at_drop::c11_discard_gives_up_buffered);
             }
 
             /// C12: no descriptor leaks; writers and readers own their duplicates. Runs alone.

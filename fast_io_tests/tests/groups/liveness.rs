@@ -173,6 +173,12 @@ pub fn g4_steady_progress_flush(t: &Trial) {
             "{label}: G4: the report's buffered count"
         );
         println!("{label}: flush returned after {waited:?}: {pending:?}; {stats}");
+        // Leaving sends nothing more (G7), where a drop would hand the rest to the kernel.
+        assert_eq!(
+            group.leave(member).expect("leave"),
+            pending.buffered,
+            "{label}: G7: leave gives back what the flush left"
+        );
         drop(group);
         drop(client);
         let received = peer.finish();

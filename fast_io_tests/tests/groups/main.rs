@@ -320,6 +320,30 @@ macro_rules! groups {
                 run(factory(), GUARD, ownership::g6_drop_counts_cancelled);
             }
 
+            /// G6, C11, C1: a group dropped without flush delivers every member's bytes.
+            #[test]
+            fn g6_drop_delivers_buffered() {
+                run(factory(), GUARD, ownership::g6_drop_delivers_buffered);
+            }
+
+            /// G6, G1, C15: dropping up to a thousand stalled members is one bound, not one per
+            /// member; healthy members deliver, and dropped bytes are counted exactly. Runs
+            /// alone (it holds some 3000 descriptors).
+            #[test]
+            fn g6_drop_of_many_stalled_members_is_one_bound() {
+                run_alone(
+                    factory(),
+                    SHORT_GUARD,
+                    ownership::g6_drop_of_many_stalled_members_is_one_bound,
+                );
+            }
+
+            /// G7, C1: leave returns the unsent count and sends none of it.
+            #[test]
+            fn g7_leave_does_not_flush() {
+                run(factory(), GUARD, membership::g7_leave_does_not_flush);
+            }
+
             /// G7, C1: a member of another group is refused on every call; the group's own
             /// member in the same slot is untouched.
             #[test]

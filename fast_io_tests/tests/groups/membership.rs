@@ -1,14 +1,15 @@
 //! Group membership: a [`Member`](fast_io::Member) names the group that handed it out, and no
-//! other group acts on it (G7). One body per test, generic over the backend (from its
+//! other group acts on it; a member that leaves gives its unsent bytes back without sending them
+//! (G7). One body per test, generic over the backend (from its
 //! [`Trial`]); `main.rs` runs it once per backend that has groups.
 
 use std::io;
 use std::os::fd::AsFd;
 
 use fast_io::{Config, Error};
-use fast_io_tests::fixtures::{Transport, pair};
+use fast_io_tests::fixtures::{Transport, blocking, pair, receive_to_end};
 use fast_io_tests::harness::Trial;
-use fast_io_tests::pattern::Pattern;
+use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::join;
 
 use crate::rules::{new_group, peer};
@@ -81,4 +82,35 @@ pub fn g7_foreign_member_refused(t: &Trial) {
     drop((a, b, a_client, b_client));
     assert_eq!(join(b_peer), 1000, "C1: B's peer got exactly B's bytes");
     assert_eq!(join(a_peer), 1000, "C1: A's peer got exactly A's bytes");
+}
+
+/// **G7** (`leave` does not flush), with G6 and C1: a healthy member holds 1000 bytes it never
+/// flushed and leaves. `leave` returns 1000, sends none of them — its peer reads end of stream
+/// and nothing else once the caller's socket is closed — and a drop of the group afterwards
+/// counts none of them as dropped: the caller had the count, and decided.
+pub fn g7_leave_does_not_flush(t: &Trial) {
+    let mut group = new_group(t, &Config::default());
+    let handle = group.stats_handle();
+    let (client, server) = pair(Transport::Unix);
+    let member = group.join(client.as_fd()).expect("join");
+    let pattern = Pattern::new(77);
+    assert_eq!(
+        group.write(member, &pattern.bytes(0, 1000)).expect("write"),
+        1000
+    );
+    assert_eq!(
+        group.leave(member).expect("leave"),
+        1000,
+        "G7: the unsent count"
+    );
+    drop(client);
+    let mut expect = Expect::new("bytes of a member that left", pattern);
+    let got = receive_to_end(&mut blocking(&server), &mut expect);
+    assert_eq!(got, 0, "G7: leave sent bytes it was only to count");
+    drop(group);
+    let stats = handle.snapshot();
+    assert_eq!(
+        stats.dropped, 0,
+        "G7: bytes given back by leave are not dropped: {stats}"
+    );
 }

@@ -120,9 +120,13 @@
 //! between calls (read gates, see above). `leave` cancels the member's gates (`AsyncCancel` by
 //! token), reaps their CQEs and only then closes its descriptor and frees its buffers, returning
 //! the count of bytes it never sent. A handle whose generation does not match its slot (the
-//! member left) is refused with `InvalidSocket` (`InvalidInput`). Dropping the group drops the
-//! ring first (field order): the ring's `Drop` cancels every gate, reaps every CQE and frees the
-//! owned timeouts, and only then are the members' buffers freed and their descriptors closed.
+//! member left) is refused with `InvalidSocket` (`InvalidInput`). `leave` sends nothing (G7).
+//! Dropping the group with bytes buffered first withdraws every gate (nobody reads any more, and
+//! a gate that ended during the flush would be reaped instead of counted as cancelled), then makes
+//! one flush of every member under one `Deadline::for_drop` (`group/flush.rs`), and counts what is
+//! left in the group's `Stats::dropped`. Then the ring drops first (field order): its `Drop`
+//! cancels every gate still in flight, reaps every CQE and frees the owned timeouts, and only then
+//! are the members' buffers freed and their descriptors closed.
 //!
 //! # Fault injection (tests only)
 //!
@@ -395,6 +399,20 @@ impl UringGroup {
         }
     }
 
+    /// Cancels and reaps every gate in flight, each counted in `Stats::cancelled`; the members
+    /// behind them try their transfer first in the next call.
+    fn withdraw_gates(&mut self) -> Result<(), Error> {
+        self.settle(None);
+        let tokens = self.routes.tokens();
+        self.ring.cancel(&tokens).map_err(Error::Os)?;
+        self.routes.clear();
+        for state in self.slots.iter_mut().filter_map(|slot| slot.state.as_mut()) {
+            state.write.withdrawn();
+            state.read.withdrawn();
+        }
+        Ok(())
+    }
+
     /// Grows the ring, if needed, so that one more member fits (see the module docs).
     fn make_room(&mut self, members: usize) -> Result<(), Error> {
         let needed = u32::try_from(members)
@@ -407,14 +425,7 @@ impl UringGroup {
         }
         // The ring can be replaced only with nothing in flight: withdraw every gate. The members
         // behind them try their transfer first in the next call.
-        self.settle(None);
-        let tokens = self.routes.tokens();
-        self.ring.cancel(&tokens).map_err(Error::Os)?;
-        self.routes.clear();
-        for state in self.slots.iter_mut().filter_map(|slot| slot.state.as_mut()) {
-            state.write.withdrawn();
-            state.read.withdrawn();
-        }
+        self.withdraw_gates()?;
         let entries = needed.next_power_of_two().min(MAX_RING_ENTRIES);
         self.ring.resize(entries).map_err(Error::Os)
     }
@@ -617,6 +628,8 @@ impl SocketGroup for UringGroup {
             buffered_high_water: own.buffered_high_water,
             // Members never cancel anything themselves: every AsyncCancel is the ring's.
             cancelled: own.cancelled + sum.cancelled,
+            // Only a drop counts dropped bytes, on the group's own counters (G6).
+            dropped: own.dropped + sum.dropped,
             ..sum
         }
     }
@@ -627,6 +640,14 @@ impl SocketGroup for UringGroup {
 
     fn in_flight(&self) -> usize {
         self.ring.outstanding()
+    }
+}
+
+impl Drop for UringGroup {
+    /// Flushes every member together under one drop deadline (`group/flush.rs`); the fields
+    /// drop after this, the ring first, which withdraws whatever is still in flight (G6).
+    fn drop(&mut self) {
+        self.flush_at_drop();
     }
 }
 

@@ -24,6 +24,13 @@
 //! check it after every transfer that moved bytes while bytes remain, and fail with `TimedOut`
 //! carrying the exact count of that call's bytes accepted.
 //!
+//! Dropping the writer hands the buffered bytes to the kernel first, with the same SENDs as a
+//! `flush`, under one [`Deadline::for_drop`] (the write deadline, or `DROP_FLUSH_LIMIT`); a
+//! writer whose peer failed (a sticky error) does not try again. What was not accepted is counted
+//! in `Stats::dropped`. Only then do the fields drop, the ring first, whose `Drop` withdraws
+//! whatever is still in flight before the batch buffer is freed (C11). `discard` gives the
+//! buffered bytes up instead, for a caller that must not wait.
+//!
 //! Because a socket never has more than one transfer in flight, each submission of a writer
 //! carries one SEND or SENDMSG (a gate adds its poll and timeout in front of it), so `Config::max_ops_per_submit`
 //! is always respected; the limit starts to bind when one ring serves many sockets (groups). The
@@ -304,6 +311,25 @@ impl UringWriter {
         file_steps::send_file_gated(&mut gate, &mut self.sticky, file, offset, len, deadline)
     }
 
+    /// Hands every buffered byte to the kernel until `deadline` ([`Write::flush`], and a drop's
+    /// flush under its own deadline); a timeout counts the bytes accepted meanwhile.
+    fn flush_until(&mut self, deadline: &Deadline) -> io::Result<()> {
+        let mut accepted = 0;
+        while self.buffered_bytes() > 0 {
+            if accepted > 0 && deadline.passed() {
+                return Err(deadline.error(accepted).into());
+            }
+            match self.transfer(&[], deadline) {
+                Ok(n) => {
+                    self.consume(n);
+                    accepted += n as u64;
+                }
+                Err(err) => return Err(Self::failed(deadline, accepted, err)),
+            }
+        }
+        Ok(())
+    }
+
     /// The error of a call that got `accepted` bytes accepted before `err`.
     fn failed(deadline: &Deadline, accepted: u64, err: Error) -> io::Error {
         match err {
@@ -400,21 +426,7 @@ impl Write for UringWriter {
         if let Some(sticky) = self.sticky {
             return Err(sticky.error().into());
         }
-        let deadline = Deadline::start(self.limit);
-        let mut accepted = 0;
-        while self.buffered_bytes() > 0 {
-            if accepted > 0 && deadline.passed() {
-                return Err(deadline.error(accepted).into());
-            }
-            match self.transfer(&[], &deadline) {
-                Ok(n) => {
-                    self.consume(n);
-                    accepted += n as u64;
-                }
-                Err(err) => return Err(Self::failed(&deadline, accepted, err)),
-            }
-        }
-        Ok(())
+        self.flush_until(&Deadline::start(self.limit))
     }
 }
 
@@ -466,6 +478,30 @@ impl SocketWriter for UringWriter {
 
     fn zero_copy_files(&self) -> bool {
         true
+    }
+
+    fn discard(&mut self) -> usize {
+        let held = self.buffered_bytes();
+        self.consume(held);
+        held
+    }
+}
+
+impl Drop for UringWriter {
+    /// Hands the buffered bytes to the kernel under one drop deadline, unless the peer already
+    /// failed, and counts what it could not in `Stats::dropped` (C11). The fields drop after
+    /// this, the ring first, so nothing the flush started outlives the batch buffer.
+    fn drop(&mut self) {
+        if self.buffered_bytes() == 0 {
+            return;
+        }
+        if self.sticky.is_none() {
+            // The outcome is in the buffer: whatever is left in it was not accepted. No caller
+            // is left to take the error, so it is counted instead.
+            let _ = self.flush_until(&Deadline::for_drop(self.limit));
+        }
+        let left = self.buffered_bytes() as u64;
+        self.stats.counters().dropped.add(left);
     }
 }
 

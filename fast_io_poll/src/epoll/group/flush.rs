@@ -100,6 +100,29 @@ impl PollGroup {
         Ok(report)
     }
 
+    /// The flush of a drop (G6): one flush of every member together, under one
+    /// [`Deadline::for_drop`], so a thousand stalled members cost the drop one bound, each
+    /// waiting behind its own gate; members whose peer failed are not tried (`pending` is false
+    /// for them). What is left buffered — the deadline passed, or the peer failed before or
+    /// during the drop — is counted in the group's own `Stats::dropped`. Never fails: a failed
+    /// `epoll_wait` ends the flush, and what it left is counted the same.
+    pub(super) fn flush_at_drop(&mut self) {
+        if self.members().all(|joined| joined.batch.is_empty()) {
+            return;
+        }
+        let deadline = Deadline::for_drop(self.config.write_deadline);
+        let scope = 0..self.slots.len();
+        for joined in self.members_mut().map(|(_, joined)| joined) {
+            joined.outbound = Outbound::Ready;
+        }
+        let mut failed_now = Vec::new();
+        // The outcome is in the buffers: no caller is left to take an error, so what is left
+        // is counted instead.
+        let _ = self.rounds(scope, &deadline, &mut failed_now);
+        let left: usize = self.members().map(|joined| joined.batch.len()).sum();
+        self.own.counters().dropped.add(left as u64);
+    }
+
     /// Rounds until no member of `scope` has anything left to send or `deadline` passes, with
     /// a wait whenever no pending member is ready; returns how many rounds sent. Members that
     /// failed are added to `failed_now`.

@@ -16,6 +16,35 @@ use super::exchange::Outgoing;
 use super::member::Dir;
 
 impl UringGroup {
+    /// The flush of a drop (G6): every gate withdrawn first, then one flush of every member
+    /// together under one [`Deadline::for_drop`] — its rounds, each member behind its own gate —
+    /// so a thousand stalled members cost the drop one bound, not one each. Members whose peer
+    /// failed are not tried (`flushing` is false for them). What is left buffered — the deadline
+    /// passed, or the peer failed before or during the drop — is counted in the group's own
+    /// `Stats::dropped`. Never fails: a ring that fails ends the flush, and what it left is
+    /// counted the same.
+    pub(super) fn flush_at_drop(&mut self) {
+        let buffered = |group: &UringGroup| -> usize {
+            group
+                .slots
+                .iter()
+                .filter_map(|slot| slot.state.as_ref())
+                .map(|state| state.buffered())
+                .sum()
+        };
+        if buffered(self) == 0 {
+            return;
+        }
+        // The outcome is in the buffers: no caller is left to take an error, so what is left
+        // is counted instead.
+        if self.withdraw_gates().is_ok() {
+            let deadline = Deadline::for_drop(self.config.write_deadline);
+            let _ = self.drive(None, &deadline, &mut FlushReport::default());
+        }
+        let left = buffered(self) as u64;
+        self.totals.counters().dropped.add(left);
+    }
+
     /// Rounds until every member in scope has no buffered bytes (or failed), or the deadline
     /// passes; fills `report`.
     pub(super) fn drive(
