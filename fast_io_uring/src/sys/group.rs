@@ -407,6 +407,8 @@ impl UringGroup {
         // behind them try their transfer first in the next call.
         self.settle(None);
         let tokens = self.routes.tokens();
+        // Unconfirmed in time (`TimedOut`): the join fails, the gates stay in flight and routed,
+        // and the ring is not replaced.
         self.ring.cancel(&tokens).map_err(Error::Os)?;
         self.routes.clear();
         for state in self.slots.iter_mut().filter_map(|slot| slot.state.as_mut()) {
@@ -448,7 +450,9 @@ impl SocketGroup for UringGroup {
             .chain(state.read.gate.tokens())
             .collect();
         if !tokens.is_empty() {
-            // Cancel and reap first: only then may the descriptor close (G6).
+            // Cancel and reap first: only then may the descriptor close (G6). If the kernel does
+            // not confirm it in time (`TimedOut`), the member stays, descriptor, gates and all,
+            // as if `leave` had not been called: nothing the kernel may still use is freed.
             self.ring.cancel(&tokens).map_err(Error::Os)?;
             self.routes.forget(&tokens);
         }
@@ -620,6 +624,27 @@ impl SocketGroup for UringGroup {
 
 #[cfg(test)]
 impl UringGroup {
+    /// Gives `member` a read gate whose two operations the kernel never heard of, so a cancel of
+    /// them is never confirmed, and makes the ring's cancels give up after `cancel_wait`
+    /// (cancel tests).
+    pub(crate) fn unconfirmable_gate_for_test(
+        &mut self,
+        member: Member,
+        cancel_wait: Duration,
+    ) -> Result<(), Error> {
+        use super::ring::Owned;
+
+        let index = self.slot_of(member)?;
+        self.ring.set_cancel_wait_for_test(cancel_wait);
+        let poll = self.ring.phantom_for_test(Owned::Nothing);
+        let timespec = Box::new(super::ring::timespec(Duration::from_secs(1)));
+        let timeout = self.ring.phantom_for_test(Owned::Timespec(timespec));
+        let UringGroup { slots, routes, .. } = self;
+        let state = slots[index].state.as_mut().expect("slot_of checked it");
+        routes.record(index, state, Dir::Read, (poll, timeout), true);
+        Ok(())
+    }
+
     /// Makes `member`'s next SEND wait out a transient shortage, as if its last SEND had been
     /// answered `-ENOMEM` outside any call's deadline (group tests).
     pub(crate) fn hold_back_for_test(&mut self, member: Member) -> Result<(), Error> {
