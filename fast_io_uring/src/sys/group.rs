@@ -17,6 +17,7 @@
 //! | `group/round.rs`  | rounds that lend the caller's bytes (`send_round`), without a copy    |
 //! | `group/files.rs`  | rounds that send the caller's files (`send_file_round`), by `sendfile` |
 //! | `group/step.rs`   | the progress step (`poll`, G8): both directions in one entry          |
+//! | `group/hooks.rs`  | crate-private hooks for the in-crate tests (test builds only)        |
 //!
 //! # Rounds (G3)
 //!
@@ -147,6 +148,8 @@ mod exchange;
 mod files;
 mod flush;
 mod gates;
+#[cfg(test)]
+mod hooks;
 mod injected;
 mod member;
 mod read;
@@ -619,43 +622,5 @@ impl SocketGroup for UringGroup {
 
     fn in_flight(&self) -> usize {
         self.ring.outstanding()
-    }
-}
-
-#[cfg(test)]
-impl UringGroup {
-    /// Gives `member` a read gate whose two operations the kernel never heard of, so a cancel of
-    /// them is never confirmed, and makes the ring's cancels give up after `cancel_wait`
-    /// (cancel tests).
-    pub(crate) fn unconfirmable_gate_for_test(
-        &mut self,
-        member: Member,
-        cancel_wait: Duration,
-    ) -> Result<(), Error> {
-        use super::ring::Owned;
-
-        let index = self.slot_of(member)?;
-        self.ring.set_cancel_wait_for_test(cancel_wait);
-        let poll = self.ring.phantom_for_test(Owned::Nothing);
-        let timespec = Box::new(super::ring::timespec(Duration::from_secs(1)));
-        let timeout = self.ring.phantom_for_test(Owned::Timespec(timespec));
-        let UringGroup { slots, routes, .. } = self;
-        let state = slots[index].state.as_mut().expect("slot_of checked it");
-        routes.record(index, state, Dir::Read, (poll, timeout), true);
-        Ok(())
-    }
-
-    /// Makes `member`'s next SEND wait out a transient shortage, as if its last SEND had been
-    /// answered `-ENOMEM` outside any call's deadline (group tests).
-    pub(crate) fn hold_back_for_test(&mut self, member: Member) -> Result<(), Error> {
-        let index = self.slot_of(member)?;
-        let gate_slice = self.config.gate_slice;
-        self.live_mut(index).short_of_memory(
-            Dir::Write,
-            gate_slice,
-            &Deadline::start(None),
-            Instant::now(),
-        );
-        Ok(())
     }
 }
