@@ -339,6 +339,17 @@ impl Ring {
         self.table.insert(super::Collect::Queued, owned)
     }
 
+    /// Queues a NOP whose `user_data` is `user_data`, bypassing the table, for the next entry
+    /// to submit (table tests): a CQE the table cannot account for.
+    #[cfg(test)]
+    pub(crate) fn queue_stray_nop_for_test(&mut self, user_data: u64) {
+        self.reserve(1);
+        let nop = opcode::Nop::new().build().user_data(user_data);
+        // SAFETY: a NOP points at no memory.
+        let pushed = unsafe { self.uring.submission().push(&nop) };
+        assert!(pushed.is_ok(), "reserve made room");
+    }
+
     /// Whether `token`'s operation is still in flight (cancel tests).
     #[cfg(test)]
     pub(crate) fn in_flight_for_test(&self, token: u64) -> bool {

@@ -308,6 +308,12 @@ mod tests {
     /// `complete` runs inside a scoped wait (module docs). Each case runs in a child process:
     /// this test binary again, running only this test, with [`CHILD`] naming the case. A panic
     /// there would be caught by the test harness and end the child with exit status 101 instead.
+    ///
+    /// The case `reaped` is the hazard itself, through the ring: a stray NOP whose `user_data`
+    /// names no operation goes into the kernel with a scoped RECV that waits for bytes into a
+    /// buffer on the child's stack, so its CQE is reaped inside the RECV's wait. (Should the
+    /// child neither abort nor panic, a thread sends the RECV its bytes after 2 s and the child
+    /// exits 0, which fails the test too.)
     #[test]
     fn a_cqe_the_table_cannot_account_for_aborts() {
         use std::os::unix::process::ExitStatusExt;
@@ -321,14 +327,19 @@ mod tests {
             let mut table = Table::default();
             let scoped = table.insert(Collect::Scoped, Owned::Nothing);
             match case.as_str() {
-                "unknown" => table.complete(scoped + (1 << 32), 0, false),
+                "unknown" => {
+                    table.complete(scoped + (1 << 32), 0, false);
+                }
                 "second" => {
                     table.complete(scoped, 0, false);
-                    table.complete(scoped, 0, false)
+                    table.complete(scoped, 0, false);
                 }
-                "more" => table.complete(scoped, 1, true),
+                "more" => {
+                    table.complete(scoped, 1, true);
+                }
+                "reaped" => stray_cqe_inside_a_scoped_wait(),
                 other => panic!("unknown case {other}"),
-            };
+            }
             // Only reached when the bad CQE was let through.
             std::process::exit(0);
         }
@@ -337,7 +348,7 @@ mod tests {
             module_path!().split_once("::").expect("a crate path").1
         );
         let exe = std::env::current_exe().expect("this test binary");
-        for case in ["unknown", "second", "more"] {
+        for case in ["unknown", "second", "more", "reaped"] {
             let child = Command::new(&exe)
                 .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
                 .env(CHILD, case)
@@ -354,6 +365,25 @@ mod tests {
             );
             assert!(stderr.contains("lost count"), "{case}: stderr:\n{stderr}");
         }
+    }
+
+    /// The child of the `reaped` case (see above).
+    fn stray_cqe_inside_a_scoped_wait() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        use std::time::Duration;
+
+        let (mine, peer) = UnixStream::pair().expect("a socket pair");
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            (&peer).write_all(b"late").expect("the late bytes");
+            std::thread::sleep(Duration::from_secs(60));
+        });
+        let mut ring = super::super::Ring::new(8, fast_io::StatsHandle::new()).expect("a ring");
+        ring.queue_stray_nop_for_test(u64::MAX);
+        let mut buf = [0u8; 64];
+        let _ = ring.recv(mine.as_raw_fd(), &mut buf, 0, None);
     }
 
     #[test]
