@@ -24,6 +24,9 @@ pub struct Config {
     /// transfer can lag behind room that was never reported. At most [`MAX_GATE_SLICE`].
     pub gate_slice: Duration,
     /// The most bytes a writer buffers before it must hand them to the kernel (contract C10).
+    /// Any value from 1 byte up (to [`MAX_BATCH_BYTES`]) works on every backend, a group's
+    /// routes included (`SocketGroup::forward`: a route then moves at most `batch_bytes` per
+    /// receive); tiny values only cost more system calls per byte.
     pub batch_bytes: usize,
     /// The most operations a backend puts into one submission to the kernel.
     pub max_ops_per_submit: usize,

@@ -238,7 +238,10 @@ pub trait SocketGroup: Send + fmt::Debug {
 
     /// Removes a member, cancelling and reaping what it has in flight (G6), and returns how many
     /// of its buffered bytes were never sent (G7). It does not send them: a caller who wants
-    /// them delivered flushes first.
+    /// them delivered flushes first. The wait for the kernel to confirm the cancellation is
+    /// bounded: if it does not come in time (io_uring: 5 s), `leave` fails with `TimedOut` and
+    /// the member stays as it was, descriptor and buffer included, since the kernel may still
+    /// use them; a later `leave` (or the group's drop) tries again.
     fn leave(&mut self, member: Member) -> Result<usize, Error>;
 
     /// How many members the group has.

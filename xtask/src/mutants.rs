@@ -161,10 +161,15 @@ const LEFT_OUT: &[(&str, &str)] = &[
         "fast_io_uring/src/sys/group/injected.rs",
         "fault injection, judged by the fault reruns rather than these tests",
     ),
+    ("fast_io_uring/src/sys/cancel_tests.rs", "tests"),
     ("fast_io_uring/src/sys/drop_tests.rs", "tests"),
     ("fast_io_uring/src/sys/fast_path_tests.rs", "tests"),
     ("fast_io_uring/src/sys/gate_tests.rs", "tests"),
     ("fast_io_uring/src/sys/group_tests.rs", "tests"),
+    (
+        "fast_io_uring/src/sys/group/hooks.rs",
+        "test hooks, compiled for tests only",
+    ),
     ("fast_io_uring/src/sys/setup_tests.rs", "tests"),
     ("fast_io_uring/src/sys/timespec_tests.rs", "tests"),
 ];

@@ -166,6 +166,12 @@ macro_rules! conformance {
                 run(factory(), SHORT_GUARD, memory::c10_bounded_memory);
             }
 
+            /// C10, C1, C8: batches of 1, 2 and 3 bytes deliver byte-exact, then end of stream.
+            #[test]
+            fn c10_tiny_batches_byte_exact() {
+                run(factory(), GUARD, memory::c10_tiny_batches_byte_exact);
+            }
+
             /// C11, C12, C1: dropping a writer or reader after a timeout neither hangs nor
             /// disturbs the stream.
             #[test]

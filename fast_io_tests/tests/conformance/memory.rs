@@ -126,3 +126,58 @@ pub fn c10_bounded_memory(t: &Trial) {
         "C1/C15: the peer got what the counters say was accepted"
     );
 }
+
+/// **C10** at its smallest, with C1 and C8: `batch_bytes` of 1, 2 and 3 are valid on every
+/// backend (`Config::validate` takes any value from 1). A writer with such a batch delivers a
+/// stream of writes of random sizes, some within the batch and some beyond it, byte-exact, never
+/// holds more than its batch after a call,
+/// and its shutdown comes after the last byte: the backend's reader reads exactly the stream and
+/// then end of stream.
+pub fn c10_tiny_batches_byte_exact(t: &Trial) {
+    const LEN: u64 = 20_011;
+    let backend = t.backend();
+    for batch_bytes in 1..=3 {
+        let config = Config {
+            batch_bytes,
+            ..bulk_config()
+        };
+        let (client, server) = small_pair(Transport::Tcp4);
+        let pattern = Pattern::new(60 + batch_bytes as u64);
+        let mut writer = t.writer(&*backend, &client, &config, "tiny-batch writer");
+        let mut reader = t.reader(&*backend, &server, &bulk_config(), "tiny-batch reader");
+        let peer = spawn(
+            format!("tiny-batch reader, batch {batch_bytes}"),
+            move || {
+                let mut expect = Expect::new(format!("stream, batch {batch_bytes}"), pattern);
+                (receive_to_end(&mut *reader, &mut expect), server)
+            },
+        );
+        let mut rng = Rng::new(batch_bytes as u64);
+        let mut at = 0;
+        while at < LEN {
+            let n = (rng.size_up_to(2 * batch_bytes + 1) as u64).min(LEN - at) as usize;
+            writer
+                .write_all(&pattern.bytes(at, n))
+                .expect("C10: a write through a tiny batch");
+            at += n as u64;
+            let buffered = writer.buffered();
+            assert!(
+                buffered <= batch_bytes,
+                "C10: {buffered} bytes buffered, above batch_bytes = {batch_bytes}"
+            );
+        }
+        writer
+            .shutdown()
+            .expect("C8: shut down after the last byte");
+        let (received, _server) = join(peer);
+        assert_eq!(
+            received, LEN,
+            "batch {batch_bytes}: bytes read before end of stream"
+        );
+        assert_eq!(
+            writer.stats().bytes,
+            LEN,
+            "batch {batch_bytes}: bytes counted (C15)"
+        );
+    }
+}

@@ -142,15 +142,15 @@ fn sibling_blocks(transport: Transport, writing: &Socket, reading: &Socket) {
 /// **C16**, C12, C5: two file calls on one socket overlap, and each needs `O_NONBLOCK` until
 /// it ends. A reader's `recv_to_file` waits (its peer sends nothing yet) while a writer of the
 /// same socket makes a whole `send_file` of 64 KiB; the reader's call must still end at its
-/// 2 s deadline with `TimedOut`. Had the writer's call cleared the flag on its way out, the
-/// reader's next `splice(2)` would wait in the kernel for the peer's late byte (sent at 5 s)
-/// and return it long past the deadline. Afterwards the socket is as the test made it.
+/// 1.5 s deadline with `TimedOut`. Had the writer's call cleared the flag on its way out, the
+/// reader's next `splice(2)` would wait in the kernel for the peer's late byte (sent 3 s after
+/// the file) and return it long past the deadline. Afterwards the socket is as the test made it.
 pub fn c16_file_calls_overlap_on_one_socket(t: &Trial) {
     const LEN: u64 = 64 << 10;
     let backend = t.backend();
     let pattern = Pattern::new(1600);
     let config = Config {
-        read_deadline: Some(Duration::from_secs(2)),
+        read_deadline: Some(Duration::from_millis(1500)),
         write_deadline: Some(Duration::from_secs(20)),
         ..Config::default()
     };
@@ -175,7 +175,7 @@ pub fn c16_file_calls_overlap_on_one_socket(t: &Trial) {
                 .read_exact(&mut got)
                 .expect("the peer reads the file");
             Expect::new("the file", pattern).check(&got);
-            thread::sleep(Duration::from_secs(5));
+            thread::sleep(Duration::from_secs(3));
             (&peer).write_all(b"!").expect("the late byte");
             peer
         });

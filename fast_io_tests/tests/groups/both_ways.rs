@@ -488,3 +488,92 @@ pub fn g7_forward_refuses_bad_routes(t: &Trial) {
     }
     assert_eq!(got, b"hello");
 }
+
+/// G8, C1, C8, C10 — the smallest batches: a route through targets whose write buffer holds 1,
+/// 2 or 3 bytes (`batch_bytes` takes any value from 1 up, on every backend). A peer's stream
+/// passes through byte-exact, one buffer's worth at a time, and the source's end of stream is
+/// reported only after every one of its bytes was forwarded: a receive into a buffer with no
+/// room would complete with 0 and read as a false end. (Under `FAST_IO_FAULTS=short` a target's
+/// send takes one byte of two or three, which leaves its pending bytes at the buffer's end: the
+/// case where io_uring's route once offered its RECV an empty buffer.)
+pub fn g8_forward_tiny_batches_byte_exact(t: &Trial) {
+    const LEN: u64 = 20_011;
+    for batch_bytes in 1..=3 {
+        let config = Config {
+            batch_bytes,
+            ..bulk_config()
+        };
+        let mut group = new_group(t, &config);
+        let (source_near, source_far) = small_pair(Transport::Tcp4);
+        let (target_near, target_far) = small_pair(Transport::Tcp4);
+        let source = group.join(source_near.as_fd()).expect("join");
+        let target = group.join(target_near.as_fd()).expect("join");
+        group.forward(source, Some(target)).expect("route");
+        let pattern = Pattern::new(50 + batch_bytes as u64);
+        let writer = spawn(format!("source peer, batch {batch_bytes}"), move || {
+            let sock = blocking(&source_far);
+            let mut rng = Rng::new(batch_bytes as u64);
+            let mut buf = vec![0u8; 4096];
+            let mut at = 0;
+            while at < LEN {
+                let n = (rng.size_up_to(buf.len()) as u64).min(LEN - at) as usize;
+                pattern.fill(at, &mut buf[..n]);
+                (&*sock).write_all(&buf[..n]).expect("source peer write");
+                at += n as u64;
+            }
+            sock.shutdown(std::net::Shutdown::Write)
+                .expect("source peer shutdown");
+        });
+        let reader = spawn(format!("target peer, batch {batch_bytes}"), move || {
+            let mut expect = Expect::new(format!("routed stream, batch {batch_bytes}"), pattern);
+            let mut buf = vec![0u8; 4096];
+            let sock = blocking(&target_far);
+            loop {
+                match (&*sock).read(&mut buf) {
+                    Ok(0) => return expect.received(),
+                    Ok(n) => expect.check(&buf[..n]),
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => panic!("target peer read: {err}"),
+                }
+            }
+        });
+        let mut forwarded = 0u64;
+        let mut ended = false;
+        loop {
+            if ended && group.buffered(target).unwrap() == 0 {
+                group.shutdown(target).expect("pass the end of stream on");
+                break;
+            }
+            let reported = group
+                .poll(None, &mut |member, progress| match progress {
+                    Progress::Forwarded(n) if member == source => {
+                        assert!(n <= batch_bytes, "batch {batch_bytes}: forwarded {n}");
+                        forwarded += n as u64;
+                    }
+                    Progress::Eof if member == source => {
+                        assert_eq!(
+                            forwarded, LEN,
+                            "batch {batch_bytes}: the source's end of stream came after \
+                             {forwarded} of {LEN} bytes"
+                        );
+                        ended = true;
+                    }
+                    Progress::Sent(n) if member == target => assert!(n > 0),
+                    other => panic!("batch {batch_bytes}, {member}: {}", describe(&other)),
+                })
+                .expect("a progress step");
+            assert!(
+                reported > 0,
+                "poll(None) returned with nothing while bytes were in flight"
+            );
+        }
+        join(writer);
+        assert_eq!(
+            join(reader),
+            LEN,
+            "batch {batch_bytes}: bytes the target's peer read"
+        );
+        assert_eq!(forwarded, LEN);
+        drop((source_near, target_near));
+    }
+}

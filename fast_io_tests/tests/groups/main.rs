@@ -209,6 +209,17 @@ macro_rules! groups {
                 );
             }
 
+            /// G8, C1, C8, C10: routes through 1-, 2- and 3-byte batches forward byte-exact,
+            /// the source's end of stream only after its last byte.
+            #[test]
+            fn g8_forward_tiny_batches_byte_exact() {
+                run(
+                    factory(),
+                    GUARD,
+                    both_ways::g8_forward_tiny_batches_byte_exact,
+                );
+            }
+
             /// G7: bad routes are refused; a route ends with its target.
             #[test]
             fn g7_forward_refuses_bad_routes() {

@@ -17,6 +17,7 @@
 //! | `group/round.rs`  | rounds that lend the caller's bytes (`send_round`), without a copy    |
 //! | `group/files.rs`  | rounds that send the caller's files (`send_file_round`), by `sendfile` |
 //! | `group/step.rs`   | the progress step (`poll`, G8): both directions in one entry          |
+//! | `group/hooks.rs`  | crate-private hooks for the in-crate tests (test builds only)        |
 //!
 //! # Rounds (G3)
 //!
@@ -151,6 +152,8 @@ mod exchange;
 mod files;
 mod flush;
 mod gates;
+#[cfg(test)]
+mod hooks;
 mod injected;
 mod member;
 mod read;
@@ -425,6 +428,8 @@ impl UringGroup {
         }
         // The ring can be replaced only with nothing in flight: withdraw every gate. The members
         // behind them try their transfer first in the next call.
+        // Unconfirmed in time (`TimedOut`): the join fails, the gates stay in flight and routed,
+        // and the ring is not replaced.
         self.withdraw_gates()?;
         let entries = needed.next_power_of_two().min(MAX_RING_ENTRIES);
         self.ring.resize(entries).map_err(Error::Os)
@@ -471,7 +476,9 @@ impl SocketGroup for UringGroup {
             .chain(state.read.gate.tokens())
             .collect();
         if !tokens.is_empty() {
-            // Cancel and reap first: only then may the descriptor close (G6).
+            // Cancel and reap first: only then may the descriptor close (G6). If the kernel does
+            // not confirm it in time (`TimedOut`), the member stays, descriptor, gates and all,
+            // as if `leave` had not been called: nothing the kernel may still use is freed.
             self.ring.cancel(&tokens).map_err(Error::Os)?;
             self.routes.forget(&tokens);
         }
@@ -648,22 +655,5 @@ impl Drop for UringGroup {
     /// drop after this, the ring first, which withdraws whatever is still in flight (G6).
     fn drop(&mut self) {
         self.flush_at_drop();
-    }
-}
-
-#[cfg(test)]
-impl UringGroup {
-    /// Makes `member`'s next SEND wait out a transient shortage, as if its last SEND had been
-    /// answered `-ENOMEM` outside any call's deadline (group tests).
-    pub(crate) fn hold_back_for_test(&mut self, member: Member) -> Result<(), Error> {
-        let index = self.slot_of(member)?;
-        let gate_slice = self.config.gate_slice;
-        self.live_mut(index).short_of_memory(
-            Dir::Write,
-            gate_slice,
-            &Deadline::start(None),
-            Instant::now(),
-        );
-        Ok(())
     }
 }

@@ -36,6 +36,10 @@
 //! counters of the `StatsHandle` the ring was built with (a lone writer's or reader's own, a
 //! group's totals), so a handle taken before a drop reads the count after it.
 //!
+//! Both wait for the kernel to confirm, and neither waits without a bound: a drop that is not
+//! told within 5 s leaks the memory its operations own, and [`Ring::cancel`] gives up after as
+//! long with `TimedOut`, its targets (and their memory) still in the table.
+//!
 //! # Timeouts
 //!
 //! Every timeout the ring hands the kernel (a gate's `LinkTimeout`, the timeout of a wait) goes
@@ -126,6 +130,11 @@ pub(crate) const MAX_OP_BYTES: usize = 1 << 30;
 /// How long [`Ring`]'s `Drop` waits for cancelled operations before leaking their memory.
 const DROP_WAIT: Duration = Duration::from_secs(5);
 
+/// How long [`Ring::cancel`] waits for the kernel to confirm what it withdraws before it gives
+/// up with `TimedOut`: as long as a drop waits, so a group's `leave` gives up where its drop
+/// would.
+const CANCEL_WAIT: Duration = DROP_WAIT;
+
 /// Which setup flags the kernel accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Setup {
@@ -200,6 +209,8 @@ pub(crate) struct Ring {
     /// Faults of `FAST_IO_FAULTS` this ring (or its owner, through [`Ring::note_injected`])
     /// injected: always 0 in release builds.
     injected: u64,
+    /// How long [`Ring::cancel`] waits: [`CANCEL_WAIT`], shorter in tests.
+    cancel_wait: Duration,
     /// Times an injected overflow left CQEs in the kernel's overflow list.
     cq_overflows: u64,
     /// The ring's provided buffers (`ring/provided.rs`), once a multishot reader asked for them.
@@ -326,6 +337,7 @@ impl Ring {
                         batch: Vec::new(),
                         stats,
                         injected,
+                        cancel_wait: CANCEL_WAIT,
                         cq_overflows: 0,
                         provided: None,
                     });

@@ -75,9 +75,23 @@ impl Routes {
         dir: Dir,
         (slice, counts_expiry): (Duration, bool),
     ) -> Result<(), Error> {
-        let (poll, timeout) = ring
+        let tokens = ring
             .queue_gate(state.sock.as_raw_fd(), dir.events(), slice)
             .map_err(Error::Os)?;
+        self.record(slot, state, dir, tokens, counts_expiry);
+        Ok(())
+    }
+
+    /// Makes the gate whose poll and timeout are `(poll, timeout)` the member's gate in
+    /// direction `dir`, and routes both CQEs to it.
+    pub(super) fn record(
+        &mut self,
+        slot: usize,
+        state: &mut State,
+        dir: Dir,
+        (poll, timeout): (u64, u64),
+        counts_expiry: bool,
+    ) {
         let side = state.side(dir);
         side.gate = Gate {
             poll: Some(poll),
@@ -89,7 +103,6 @@ impl Routes {
         for (token, part) in [(poll, Part::Poll), (timeout, Part::Timeout)] {
             self.routes.insert(token, Route { slot, dir, part });
         }
-        Ok(())
     }
 
     /// Routes every gate CQE the ring has reaped to its member. A gate is over when both of its

@@ -197,11 +197,18 @@ impl State {
     /// Room for a route's RECV (`forward`): allocates the write buffer, and moves its pending
     /// bytes to the front when the free end is under a quarter of it, so the free end is all
     /// the room there is.
+    ///
+    /// The test multiplies instead of dividing (`free * 4 < len`, epoll's `Batch::spare`): with
+    /// `len / 4` a buffer of 2 or 3 bytes has a quarter of 0, so a full free end (`tail == len`)
+    /// behind a short send's leftovers was never compacted, the RECV was handed an empty buffer,
+    /// completed with 0, and that 0 read as the source's end of stream. With this test, whenever
+    /// [`State::takes_forwarded`] holds (at least one byte free) the free end is at least one
+    /// byte long, for every `batch_bytes` from 1 up.
     pub(super) fn make_room(&mut self, batch_bytes: usize) {
         let batch = self
             .batch
             .get_or_insert_with(|| vec![0; batch_bytes].into_boxed_slice());
-        if self.head > 0 && batch.len() - self.tail < batch.len() / 4 {
+        if self.head > 0 && (batch.len() - self.tail) * 4 < batch.len() {
             batch.copy_within(self.head..self.tail, 0);
             self.tail -= self.head;
             self.head = 0;
@@ -295,5 +302,52 @@ impl State {
         } else {
             Turn::Try
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use socket2::{Domain, Socket, Type};
+
+    use super::State;
+
+    /// A route's RECV is never handed an empty buffer (which would complete with 0 and read as
+    /// the source's end of stream): for every small `batch_bytes` and every place the pending
+    /// bytes can sit, whenever the target takes forwarded bytes, `make_room` leaves a free end
+    /// of at least one byte, and the pending bytes are kept in order.
+    #[test]
+    fn make_room_leaves_a_free_end_whenever_the_target_takes_bytes() {
+        let sock = Socket::new(Domain::UNIX, Type::STREAM, None).expect("a socket");
+        let mut state = State::new(sock);
+        for batch_bytes in 1..=16usize {
+            for head in 0..batch_bytes {
+                // `consume` empties the buffer to 0..0 when it catches up: no empty range
+                // sits elsewhere.
+                let first = if head == 0 { 0 } else { head + 1 };
+                for tail in first..=batch_bytes {
+                    let mut buffer = vec![0u8; batch_bytes].into_boxed_slice();
+                    for (at, byte) in buffer.iter_mut().enumerate() {
+                        *byte = at as u8;
+                    }
+                    let pending: Vec<u8> = buffer[head..tail].to_vec();
+                    state.batch = Some(buffer);
+                    (state.head, state.tail) = (head, tail);
+                    if !state.takes_forwarded(batch_bytes) {
+                        continue;
+                    }
+                    state.make_room(batch_bytes);
+                    let free = batch_bytes - state.tail;
+                    assert!(
+                        free > 0,
+                        "batch_bytes {batch_bytes}, pending {head}..{tail}: an empty free end"
+                    );
+                    assert_eq!(
+                        state.pending(),
+                        &pending[..],
+                        "the pending bytes moved intact"
+                    );
+                }
+            }
+        }
     }
 }

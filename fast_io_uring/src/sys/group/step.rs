@@ -210,6 +210,8 @@ impl UringGroup {
             self.settle(None);
             let tokens: Vec<u64> = self.live(index).read.gate.tokens().collect();
             if !tokens.is_empty() {
+                // Unconfirmed in time (`TimedOut`): the gate stays in flight and read interest
+                // stays on.
                 self.ring.cancel(&tokens).map_err(Error::Os)?;
                 self.routes.forget(&tokens);
                 self.live_mut(index).read.withdrawn();

@@ -254,39 +254,61 @@ impl Ahead {
         let Some(token) = self.armed else {
             return;
         };
-        ring.deliveries(token, &mut self.scratch);
-        for delivery in self.scratch.drain(..) {
-            if !delivery.more {
-                self.armed = None;
-                counters.completions.add(1);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        ring.deliveries(token, &mut scratch);
+        for delivery in scratch.drain(..) {
+            self.absorb(ring, delivery, counters);
+        }
+        self.scratch = scratch;
+    }
+
+    /// What one CQE of the RECV means for the reader.
+    ///
+    /// A CQE that names a provided buffer (`IORING_CQE_F_BUFFER`) hands that buffer over, whatever
+    /// its result: the kernel will not pick it again until it is given back. With bytes, it is
+    /// given back once they were handed out; without (an end, an error), at once. A buffer named
+    /// by a CQE without bytes and never given back would be gone for good, and once every buffer
+    /// was gone each RECV armed would end at once with `-ENOBUFS`: a spin until the deadline.
+    fn absorb(&mut self, ring: &mut Ring, delivery: Delivery, counters: &Counters) {
+        if !delivery.more {
+            self.armed = None;
+            counters.completions.add(1);
+        }
+        if delivery.result <= 0
+            && let Some(buffer) = delivery.buffer
+        {
+            let provided = ring
+                .provided()
+                .expect("a reader with read-ahead has provided buffers");
+            provided.give_back(buffer);
+            provided.publish();
+        }
+        match delivery.result {
+            received if received > 0 => {
+                let buffer = delivery
+                    .buffer
+                    .expect("a RECV that received bytes names its buffer");
+                self.pieces.push_back(Piece {
+                    buffer,
+                    from: 0,
+                    to: received as usize,
+                });
+                self.held += received as usize;
+                self.delivered = true;
             }
-            match delivery.result {
-                received if received > 0 => {
-                    let buffer = delivery
-                        .buffer
-                        .expect("a RECV that received bytes names its buffer");
-                    self.pieces.push_back(Piece {
-                        buffer,
-                        from: 0,
-                        to: received as usize,
-                    });
-                    self.held += received as usize;
-                    self.delivered = true;
-                }
-                0 => self.end = Some(End::Eof),
-                // Every buffer is full: armed again once a read emptied some and needs more.
-                // A signal, or a cancel by the kernel (the arming thread exited): armed again.
-                result
-                    if [libc::ENOBUFS, libc::EAGAIN, libc::EINTR, libc::ECANCELED]
-                        .contains(&-result) => {}
-                result if -result == libc::ENOMEM => {
-                    counters.transient_errors.add(1);
-                    self.short_of_memory = true;
-                }
-                // Before 6.0 a RECV cannot be multishot.
-                result if -result == libc::EINVAL && !self.delivered => self.usable = false,
-                result => self.end = Some(End::Failed(result)),
+            0 => self.end = Some(End::Eof),
+            // Every buffer is full: armed again once a read emptied some and needs more.
+            // A signal, or a cancel by the kernel (the arming thread exited): armed again.
+            result
+                if [libc::ENOBUFS, libc::EAGAIN, libc::EINTR, libc::ECANCELED]
+                    .contains(&-result) => {}
+            result if -result == libc::ENOMEM => {
+                counters.transient_errors.add(1);
+                self.short_of_memory = true;
             }
+            // Before 6.0 a RECV cannot be multishot.
+            result if -result == libc::EINVAL && !self.delivered => self.usable = false,
+            result => self.end = Some(End::Failed(result)),
         }
     }
 
@@ -322,4 +344,80 @@ impl Ahead {
 /// The largest power of two not above `n` (`n` at least 1).
 fn prev_power_of_two(n: usize) -> usize {
     1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    use fast_io::StatsHandle;
+
+    use super::*;
+
+    /// Every buffer a CQE names is given back, bytes or not. The kernel really takes the only
+    /// provided buffer (the smallest read-ahead has one) for a first piece; its CQE is then
+    /// handed to the reader as if it had come with no bytes, still naming that buffer (a kernel
+    /// may report one with an end or an error). A second piece must still arrive: a reader that
+    /// kept the buffer would leave the kernel none, so every RECV it armed would end at once with
+    /// `-ENOBUFS` until the read's deadline passed.
+    #[test]
+    fn a_buffer_named_by_a_cqe_without_bytes_is_given_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (sock, _) = listener.accept().unwrap();
+        let fd = sock.as_raw_fd();
+        let stats = StatsHandle::new();
+        let counters = stats.counters();
+        let mut ring = Ring::with_setups(8, stats.clone(), &Ahead::SETUPS).unwrap();
+        let Some(mut ahead) = Ahead::new(&mut ring, MIN_PIECE) else {
+            println!("skipped: the kernel has no provided buffer rings (5.19)");
+            return;
+        };
+
+        peer.write_all(b"first").unwrap();
+        let token = ring.arm_recv_multishot(fd).unwrap();
+        ahead.armed = Some(token);
+        let mut got = Vec::new();
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while got.is_empty() {
+            assert!(Instant::now() < give_up, "the first piece never came");
+            ring.wait_any(Some(Duration::from_millis(100))).unwrap();
+            ring.deliveries(token, &mut got);
+        }
+        let [real] = got[..] else {
+            panic!("one CQE for one piece, got {got:?}")
+        };
+        if real.result == -libc::EINVAL {
+            println!("skipped: the kernel has no multishot RECV (6.0)");
+            return;
+        }
+        assert_eq!((real.result, real.buffer), (5, Some(0)), "{real:?}");
+        // The synthetic CQE: the same buffer, no bytes, a result the reader shrugs off.
+        let fabricated = Delivery {
+            result: -libc::EAGAIN,
+            ..real
+        };
+        ahead.absorb(&mut ring, fabricated, counters);
+
+        peer.write_all(b"second").unwrap();
+        let limits = Limits {
+            deadline: Deadline::start(Some(Duration::from_secs(5))),
+            gate_slice: Duration::from_millis(100),
+        };
+        let mut buf = [0u8; 64];
+        let mut sticky = None;
+        let read = ahead
+            .read(&mut ring, fd, &mut buf, &limits, &mut sticky, counters)
+            .expect("the reader still reads ahead");
+        let n = read.unwrap_or_else(|err| {
+            panic!(
+                "the second piece never came ({err}) after {} RECVs were armed",
+                stats.snapshot().ops_submitted
+            )
+        });
+        assert_eq!(&buf[..n], b"second");
+        assert_eq!(sticky, None);
+    }
 }

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fast_io::faults::{self, Fault};
 use io_uring::types::{Fd, SubmitArgs};
@@ -184,6 +184,14 @@ impl Ring {
     /// Afterwards the kernel holds nothing of theirs, so the memory and the descriptors they used
     /// may go. (Cancelling a poll also ends its linked timeout; the timeout is still named, and
     /// counted, when it was outstanding too.)
+    ///
+    /// The wait is bounded, like a drop's ([`CANCEL_WAIT`](super::CANCEL_WAIT)): if the kernel
+    /// has not reported every target by then, this fails with `TimedOut` and changes nothing the
+    /// caller relies on. The targets stay in flight in the table, with the memory they own (freed
+    /// only when their CQEs are reaped, or leaked by the ring's `Drop` if they never are), and
+    /// the results of those that did complete stay in the ring's completions for their owner. So
+    /// a caller that gets the error must keep whatever else the kernel may still use (a
+    /// member's descriptor above all) and may try again later.
     pub(crate) fn cancel(&mut self, targets: &[u64]) -> io::Result<()> {
         self.claim_issuer()?;
         self.reap();
@@ -197,6 +205,8 @@ impl Ring {
             }
         }
         self.stats.counters().cancelled.add(cancels.len() as u64);
+        let limit = self.cancel_wait;
+        let give_up = Instant::now() + limit;
         loop {
             self.reap();
             let busy = targets
@@ -206,10 +216,49 @@ impl Ring {
             if !busy {
                 break;
             }
-            self.enter(1)?;
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "io_uring did not confirm the cancellation of {} operations within \
+                         {limit:?}; their memory stays with the ring",
+                        targets
+                            .iter()
+                            .filter(|&&token| self.table.is_in_flight(token))
+                            .count()
+                    ),
+                ));
+            }
+            self.enter_within(1, left)?;
         }
         self.done.retain(|done| !targets.contains(&done.token));
         Ok(())
+    }
+
+    /// [`Ring::enter`], but waiting no longer than `limit` for the `want` CQEs: an entry that
+    /// times out (`ETIME`) is not an error, the caller looks at what was reaped and decides.
+    fn enter_within(&mut self, want: usize, limit: Duration) -> io::Result<()> {
+        if faults::hit(Fault::Eintr) {
+            // Fault injection (tests only): as in `enter`, cut short before submitting anything.
+            self.injected += 1;
+            return Ok(());
+        }
+        self.count_entries(1);
+        let timespec = timespec(limit);
+        let args = SubmitArgs::new().timespec(&timespec);
+        match self.uring.submitter().submit_with_args(want, &args) {
+            Ok(_) => Ok(()),
+            Err(err) => match err.raw_os_error() {
+                Some(libc::ETIME | libc::EINTR) => Ok(()),
+                Some(libc::EAGAIN | libc::EBUSY) => {
+                    self.reap();
+                    thread::sleep(Duration::from_millis(1));
+                    Ok(())
+                }
+                _ => Err(err),
+            },
+        }
     }
 
     /// Submits whatever is queued, then waits until at least one completion has been reaped or
@@ -280,6 +329,37 @@ impl Ring {
         // a `Box` does not move its heap memory), where it stays until the CQE is reaped.
         unsafe { self.push(entry, Owned::Buffer(buf), Collect::Queued) };
         self.submit_queued()
+    }
+
+    /// Records an operation that is never pushed, owning `owned`: the kernel never heard of
+    /// it, so it never reports it, and an `AsyncCancel` of it is never confirmed. It stands in
+    /// for an operation the kernel lost track of (cancel tests). Returns its token.
+    #[cfg(test)]
+    pub(crate) fn phantom_for_test(&mut self, owned: Owned) -> u64 {
+        self.table.insert(super::Collect::Queued, owned)
+    }
+
+    /// Queues a NOP whose `user_data` is `user_data`, bypassing the table, for the next entry
+    /// to submit (table tests): a CQE the table cannot account for.
+    #[cfg(test)]
+    pub(crate) fn queue_stray_nop_for_test(&mut self, user_data: u64) {
+        self.reserve(1);
+        let nop = opcode::Nop::new().build().user_data(user_data);
+        // SAFETY: a NOP points at no memory.
+        let pushed = unsafe { self.uring.submission().push(&nop) };
+        assert!(pushed.is_ok(), "reserve made room");
+    }
+
+    /// Whether `token`'s operation is still in flight (cancel tests).
+    #[cfg(test)]
+    pub(crate) fn in_flight_for_test(&self, token: u64) -> bool {
+        self.table.is_in_flight(token)
+    }
+
+    /// Shortens how long [`Ring::cancel`] waits (cancel tests).
+    #[cfg(test)]
+    pub(crate) fn set_cancel_wait_for_test(&mut self, limit: Duration) {
+        self.cancel_wait = limit;
     }
 
     /// Starts a gate of `slice` and returns without waiting for it (drop tests).

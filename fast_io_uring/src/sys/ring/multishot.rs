@@ -15,7 +15,8 @@ use super::{Collect, Owned, Ring, provided};
 pub(crate) struct Delivery {
     /// Bytes received, `0` at end of stream, or `-errno`.
     pub(crate) result: i32,
-    /// The provided buffer holding the bytes, when `result > 0`.
+    /// The provided buffer the CQE names (`IORING_CQE_F_BUFFER`): handed over to the reader,
+    /// holding the bytes when `result > 0`, and the reader's to give back whatever the result.
     pub(crate) buffer: Option<u16>,
     /// Whether the RECV is still armed after this CQE (`IORING_CQE_F_MORE`).
     pub(crate) more: bool,

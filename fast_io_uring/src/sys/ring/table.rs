@@ -8,6 +8,13 @@
 //! not sent, and a CQE that matches no operation in flight is a bookkeeping bug, caught in debug
 //! builds.
 //!
+//! A bookkeeping bug is caught by aborting the process ([`lost_count`]), never by a panic:
+//! [`Table::complete`] runs inside `Ring::reap`, between the push of a scoped operation and the
+//! reap of its CQE, where the kernel may still write into memory the caller lent for the call. A
+//! panic there would unwind out of the wait and end that borrow (in debug builds, where the
+//! checks run); an abort ends the process before anyone can reuse the memory, as `lost_track`
+//! does when the kernel stops reporting completions.
+//!
 //! Who collects a CQE is decided when the operation is pushed ([`Collect`]): a *scoped*
 //! operation's result waits in its own slot until the call that pushed it takes it, so a call
 //! waiting for its CQEs looks at its own slots only; a *queued* operation's result (a group's
@@ -65,6 +72,22 @@ pub(super) struct Table {
     in_flight: usize,
 }
 
+/// The table has lost count of what the kernel holds (a bookkeeping bug). In debug builds,
+/// where the checks run, this aborts the process: it is called while the kernel may still write
+/// into memory lent to a scoped wait, so unwinding out of that wait could free the memory under
+/// the kernel (see the module docs). Release builds skip the check and keep going, dropping the
+/// CQE, as they always did.
+#[cold]
+fn lost_count(what: std::fmt::Arguments<'_>) {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "fast_io_uring: the ring's table of operations lost count ({what}); aborting rather \
+             than unwind while the kernel may hold this call's buffers"
+        );
+        std::process::abort();
+    }
+}
+
 fn token(index: u32, generation: u32) -> u64 {
     (u64::from(generation) << 32) | u64::from(index)
 }
@@ -81,8 +104,11 @@ impl Table {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
-                let index =
-                    u32::try_from(self.slots.len()).expect("fewer than 2^32 operations in flight");
+                // Called between the pushes of a chain's SQEs, so it must not unwind either.
+                let index = u32::try_from(self.slots.len()).unwrap_or_else(|_| {
+                    eprintln!("fast_io_uring: 2^32 operations in flight; aborting");
+                    std::process::abort()
+                });
                 self.slots.push(Slot {
                     generation: 0,
                     state: State::Free,
@@ -114,19 +140,21 @@ impl Table {
             .get_mut((token as u32) as usize)
             .filter(|slot| slot.generation == (token >> 32) as u32)
         else {
-            debug_assert!(false, "CQE with token {token:#x} matches no operation");
+            lost_count(format_args!(
+                "a CQE with token {token:#x} matches no operation"
+            ));
             return None;
         };
         let State::InFlight { collect, .. } = slot.state else {
-            debug_assert!(false, "second CQE for token {token:#x}");
+            lost_count(format_args!("a second CQE for token {token:#x}"));
             return None;
         };
         if more {
-            debug_assert_eq!(
-                collect,
-                Collect::Multishot,
-                "MORE on a single-shot operation"
-            );
+            if collect != Collect::Multishot {
+                lost_count(format_args!(
+                    "IORING_CQE_F_MORE on token {token:#x}, a single-shot operation"
+                ));
+            }
             return Some(Completed {
                 result,
                 owned: Owned::Nothing,
@@ -269,6 +297,93 @@ mod tests {
         assert_eq!(table.in_flight(), 0);
         let next = table.insert(Collect::Queued, Owned::Nothing);
         assert_eq!(next as u32, token as u32, "the slot is free again");
+    }
+
+    /// Set in a child process of [`a_cqe_the_table_cannot_account_for_aborts`]: which bad CQE
+    /// it completes.
+    const CHILD: &str = "FAST_IO_URING_TABLE_CHILD";
+
+    /// A CQE the table cannot account for (a token of no operation, a second CQE for one, a
+    /// MORE flag on a single-shot one) stops the process with `SIGABRT`; it never unwinds, since
+    /// `complete` runs inside a scoped wait (module docs). Each case runs in a child process:
+    /// this test binary again, running only this test, with [`CHILD`] naming the case. A panic
+    /// there would be caught by the test harness and end the child with exit status 101 instead.
+    ///
+    /// The case `reaped` is the hazard itself, through the ring: a stray NOP whose `user_data`
+    /// names no operation goes into the kernel with a scoped RECV that waits for bytes into a
+    /// buffer on the child's stack, so its CQE is reaped inside the RECV's wait. (Should the
+    /// child neither abort nor panic, a thread sends the RECV its bytes after 2 s and the child
+    /// exits 0, which fails the test too.)
+    #[test]
+    fn a_cqe_the_table_cannot_account_for_aborts() {
+        use std::os::unix::process::ExitStatusExt;
+        use std::process::{Command, Stdio};
+
+        if !cfg!(debug_assertions) {
+            println!("skipped: the table's checks run in builds with debug assertions only");
+            return;
+        }
+        if let Ok(case) = std::env::var(CHILD) {
+            let mut table = Table::default();
+            let scoped = table.insert(Collect::Scoped, Owned::Nothing);
+            match case.as_str() {
+                "unknown" => {
+                    table.complete(scoped + (1 << 32), 0, false);
+                }
+                "second" => {
+                    table.complete(scoped, 0, false);
+                    table.complete(scoped, 0, false);
+                }
+                "more" => {
+                    table.complete(scoped, 1, true);
+                }
+                "reaped" => stray_cqe_inside_a_scoped_wait(),
+                other => panic!("unknown case {other}"),
+            }
+            // Only reached when the bad CQE was let through.
+            std::process::exit(0);
+        }
+        let name = format!(
+            "{}::a_cqe_the_table_cannot_account_for_aborts",
+            module_path!().split_once("::").expect("a crate path").1
+        );
+        let exe = std::env::current_exe().expect("this test binary");
+        for case in ["unknown", "second", "more", "reaped"] {
+            let child = Command::new(&exe)
+                .args([name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+                .env(CHILD, case)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .expect("run the child");
+            let stderr = String::from_utf8_lossy(&child.stderr);
+            assert_eq!(
+                child.status.signal(),
+                Some(libc::SIGABRT),
+                "{case}: the child ended with {:?}, not SIGABRT; stderr:\n{stderr}",
+                child.status
+            );
+            assert!(stderr.contains("lost count"), "{case}: stderr:\n{stderr}");
+        }
+    }
+
+    /// The child of the `reaped` case (see above).
+    fn stray_cqe_inside_a_scoped_wait() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        use std::time::Duration;
+
+        let (mine, peer) = UnixStream::pair().expect("a socket pair");
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            (&peer).write_all(b"late").expect("the late bytes");
+            std::thread::sleep(Duration::from_secs(60));
+        });
+        let mut ring = super::super::Ring::new(8, fast_io::StatsHandle::new()).expect("a ring");
+        ring.queue_stray_nop_for_test(u64::MAX);
+        let mut buf = [0u8; 64];
+        let _ = ring.recv(mine.as_raw_fd(), &mut buf, 0, None);
     }
 
     #[test]
