@@ -318,7 +318,7 @@ mod tests {
     #[test]
     fn make_room_leaves_a_free_end_whenever_the_target_takes_bytes() {
         let sock = Socket::new(Domain::UNIX, Type::STREAM, None).expect("a socket");
-        let mut state = State::new(sock);
+        let mut state = State::new(sock, false);
         for batch_bytes in 1..=16usize {
             for head in 0..batch_bytes {
                 // `consume` empties the buffer to 0..0 when it catches up: no empty range
