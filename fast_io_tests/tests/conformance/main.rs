@@ -337,6 +337,26 @@ macro_rules! conformance {
                 run(factory(), GUARD, files::c16_recv_to_file_tmpfs_and_disk);
             }
 
+            /// C16, C8: exactly `len` bytes of a longer stream, none past the range.
+            #[test]
+            fn c16_recv_to_file_stops_at_len() {
+                run(factory(), GUARD, files::c16_recv_to_file_stops_at_len);
+            }
+
+            /// C16, C5: a recv_to_file whose bytes were all queued succeeds, whatever its
+            /// deadline.
+            #[test]
+            fn c16_recv_to_file_done_before_its_deadline_check() {
+                run(factory(), GUARD, files::c16_recv_to_file_done_before_its_deadline_check);
+            }
+
+            /// C16, C5: a send_file whose bytes all went in its first step succeeds, whatever
+            /// its deadline.
+            #[test]
+            fn c16_send_file_done_before_its_deadline_check() {
+                run(factory(), GUARD, files::c16_send_file_done_before_its_deadline_check);
+            }
+
             /// C16, C8: end of stream in the middle of the range returns the short count.
             #[test]
             fn c16_recv_to_file_eof_mid_range() {

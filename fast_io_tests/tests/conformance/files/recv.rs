@@ -16,6 +16,7 @@ use fast_io_tests::peers::{TrickleSender, join, spawn};
 use socket2::Socket;
 
 use super::*;
+use crate::not_applicable;
 
 /// A writer thread on the raw `client`: `len` pattern bytes from stream offset 0, then
 /// `shutdown(Write)`.
@@ -282,42 +283,43 @@ pub fn c16_recv_to_file_steady_progress(t: &Trial) {
     }
 }
 
-/// **C16**, with C7, C9: a peer that sends 5000 bytes and resets: `recv_to_file` writes the 5000
-/// bytes and returns their count, and the calls after it fail with a sticky `ConnectionReset`.
+/// **C16**, with C7, C9: a peer that sends 5000 bytes (and then one that sends nothing) and
+/// resets: `recv_to_file` writes the bytes and returns their count, and the calls after it fail
+/// with a sticky `ConnectionReset`; with nothing sent, the first call fails with it (never
+/// `Ok(0)`, which would read as end of stream).
 pub fn c16_recv_to_file_peer_reset(t: &Trial) {
     let pattern = Pattern::new(171);
-    for transport in [Transport::Tcp4, Transport::Tcp6] {
-        let file = scratch_file(&std::env::temp_dir(), false);
-        let (client, server) = pair(transport);
-        let backend = t.backend();
-        let mut reader = t.reader(&*backend, &server, &Config::default(), "reader");
-        (&client)
-            .write_all(&pattern.bytes(0, 5000))
-            .expect("peer write");
-        client
-            .set_linger(Some(Duration::ZERO))
-            .expect("SO_LINGER 0");
-        drop(client);
-        let mut got = 0;
-        let err = loop {
-            match reader.recv_to_file(&file, got, 1 << 20) {
-                Ok(0) => panic!("{transport}: C7: a reset is not end of stream"),
-                Ok(n) => got += n,
-                Err(err) => break err,
-            }
-        };
-        assert_eq!(
-            got, 5000,
-            "{transport}: C9: the bytes sent before the reset"
-        );
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::ConnectionReset,
-            "{transport}: {err}"
-        );
-        let again = reader.recv_to_file(&file, got, 10).expect_err("sticky");
-        assert_eq!(again.kind(), io::ErrorKind::ConnectionReset, "C7: sticky");
-        assert_pattern("before the reset", &file_bytes(&file, 0, 5000), pattern, 0);
+    for sent in [5000, 0] {
+        for transport in [Transport::Tcp4, Transport::Tcp6] {
+            let what = format!("{transport}, {sent} bytes before the reset");
+            let file = scratch_file(&std::env::temp_dir(), false);
+            let (client, server) = pair(transport);
+            let backend = t.backend();
+            let mut reader = t.reader(&*backend, &server, &Config::default(), "reader");
+            (&client)
+                .write_all(&pattern.bytes(0, sent))
+                .expect("peer write");
+            client
+                .set_linger(Some(Duration::ZERO))
+                .expect("SO_LINGER 0");
+            drop(client);
+            let mut got = 0;
+            let err = loop {
+                match reader.recv_to_file(&file, got, 1 << 20) {
+                    Ok(0) => panic!("{what}: C7: a reset is not end of stream"),
+                    Ok(n) => got += n,
+                    Err(err) => break err,
+                }
+            };
+            assert_eq!(
+                got, sent as u64,
+                "{what}: C9: the bytes sent before the reset"
+            );
+            assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{what}: {err}");
+            let again = reader.recv_to_file(&file, got, 10).expect_err("sticky");
+            assert_eq!(again.kind(), io::ErrorKind::ConnectionReset, "C7: sticky");
+            assert_pattern(&what, &file_bytes(&file, 0, sent), pattern, 0);
+        }
     }
 }
 
@@ -339,4 +341,83 @@ pub fn c16_recv_to_file_refuses_append(t: &Trial) {
         .read_exact(&mut kept)
         .expect("the bytes are still there");
     assert_eq!(&kept, b"kept");
+}
+
+/// **C16**, C8: `recv_to_file` writes exactly `len` bytes of a longer stream, never past the
+/// range, and the rest of the stream comes with the next call. The range (1.5 MiB + 3) is longer
+/// than one splice through the reader's pipe (1 MiB), so its last piece must be cut to what the
+/// range has left while the peer has more queued.
+pub fn c16_recv_to_file_stops_at_len(t: &Trial) {
+    const STREAM: u64 = 4 << 20;
+    const FIRST: u64 = (3 << 19) + 3;
+    let pattern = Pattern::new(172);
+    for transport in [Transport::Tcp4, Transport::Unix] {
+        let file = scratch_file(&std::env::temp_dir(), false);
+        let (client, server) = pair(transport);
+        let peer = sending_peer(client, pattern, STREAM);
+        // Let the peer queue what the socket holds before the first call.
+        thread::sleep(Duration::from_millis(100));
+        let backend = t.backend();
+        let mut reader = t.reader(&*backend, &server, &Config::default(), "reader");
+        let what = format!("{transport}: first range");
+        assert_eq!(
+            reader.recv_to_file(&file, 0, FIRST).expect("recv"),
+            FIRST,
+            "{what}"
+        );
+        assert_eq!(
+            file.metadata().expect("metadata").len(),
+            FIRST,
+            "{what}: written past the range"
+        );
+        let rest = STREAM - FIRST;
+        let mut got = 0;
+        while got < rest {
+            let n = reader
+                .recv_to_file(&file, FIRST + got, rest + 1 - got)
+                .expect("recv the rest");
+            assert!(n > 0, "{transport}: the stream ended after {got} of {rest}");
+            got += n;
+        }
+        assert_eq!(got, rest, "{transport}: the rest of the stream");
+        join(peer);
+        assert_pattern(&what, &file_bytes(&file, 0, STREAM as usize), pattern, 0);
+    }
+}
+
+/// **C16**, C5: a deadline fails a call that still has bytes to receive when it passes, not one
+/// that is done. The peer's 1000 bytes are queued; with a read deadline of 1 ns (passed before
+/// the first step), `recv_to_file` of exactly 1000 bytes returns `Ok(1000)`.
+pub fn c16_recv_to_file_done_before_its_deadline_check(t: &Trial) {
+    if t.module() == "uring_ahead" {
+        not_applicable(
+            t,
+            "a call whose bytes are queued completing after its deadline",
+            "the read-ahead reader takes its first bytes through a multishot RECV it must wait \
+             for, and a deadline that has passed allows no wait",
+        );
+        return;
+    }
+    const LEN: u64 = 1000;
+    let pattern = Pattern::new(173);
+    let config = Config {
+        read_deadline: Some(Duration::from_nanos(1)),
+        ..Config::default()
+    };
+    for transport in [Transport::Tcp4, Transport::Unix] {
+        let file = scratch_file(&std::env::temp_dir(), false);
+        let (client, server) = pair(transport);
+        (&client)
+            .write_all(&pattern.bytes(0, LEN as usize))
+            .expect("peer write");
+        // Loopback delivers at once; a moment more makes sure all of it is queued.
+        thread::sleep(Duration::from_millis(50));
+        let backend = t.backend();
+        let mut reader = t.reader(&*backend, &server, &config, "reader");
+        let got = reader
+            .recv_to_file(&file, 0, LEN)
+            .expect("C5: every byte was there, so the call succeeded");
+        assert_eq!(got, LEN, "{transport}");
+        assert_pattern("received", &file_bytes(&file, 0, LEN as usize), pattern, 0);
+    }
 }

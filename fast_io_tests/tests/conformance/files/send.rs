@@ -361,3 +361,29 @@ pub fn c16_send_file_steady_progress(t: &Trial) {
         );
     }
 }
+
+/// **C16**, C5: a deadline fails a call that still has bytes to send when it passes, not one
+/// that is done. With a write deadline of 1 ns (passed before the first step), a 1000-byte range
+/// that the socket takes in one `sendfile(2)` returns `Ok(1000)`, and the peer reads it.
+pub fn c16_send_file_done_before_its_deadline_check(t: &Trial) {
+    const LEN: u64 = 1000;
+    let pattern = Pattern::new(171);
+    let config = Config {
+        write_deadline: Some(Duration::from_nanos(1)),
+        ..Config::default()
+    };
+    for transport in [Transport::Tcp4, Transport::Unix] {
+        let file = fast_io_tests::files::pattern_file(&std::env::temp_dir(), pattern, LEN);
+        let (client, server) = pair(transport);
+        let backend = t.backend();
+        let mut writer = t.writer(&*backend, &client, &config, "writer");
+        let sent = writer
+            .send_file(&file, 0, LEN)
+            .expect("C5: every byte was accepted, so the call succeeded");
+        assert_eq!(sent, LEN, "{transport}");
+        drop(writer);
+        let mut peer = &server;
+        let mut expect = Expect::new(format!("{transport} file"), pattern);
+        receive(&mut peer, &mut expect, LEN);
+    }
+}
