@@ -15,6 +15,7 @@ use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{TrickleReader, join, spawn};
 
 use super::*;
+use crate::not_applicable;
 
 /// **C16**, with C1, C15: from tmpfs and from disk, over each transport, four bytes written
 /// (and buffered by a batching writer), then a 3 MiB range of the file from an odd offset, then
@@ -366,6 +367,15 @@ pub fn c16_send_file_steady_progress(t: &Trial) {
 /// that is done. With a write deadline of 1 ns (passed before the first step), a 1000-byte range
 /// that the socket takes in one `sendfile(2)` returns `Ok(1000)`, and the peer reads it.
 pub fn c16_send_file_done_before_its_deadline_check(t: &Trial) {
+    if fast_io::faults::any() {
+        not_applicable(
+            t,
+            "a call done in its first step completing after its deadline",
+            "FAST_IO_FAULTS may answer that step with a transient result, after which the call \
+             must wait, and a deadline that has passed allows no wait",
+        );
+        return;
+    }
     const LEN: u64 = 1000;
     let pattern = Pattern::new(171);
     let config = Config {
