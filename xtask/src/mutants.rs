@@ -19,7 +19,8 @@
 //! ```
 //!
 //! `--file` restricts a run to one file of the scope (its scope is the one that lists it), so a
-//! long run can be split by file; `--shard` splits further. `--list` lists the mutants and counts
+//! long run can be split by file, and judges it by the narrower filter the file names, if any
+//! (the lone writer's mutants need not wait for the group suite); `--shard` splits further. `--list` lists the mutants and counts
 //! them per file, failing if a listed file or function yields none. Results go to
 //! `target/mutants/<scope>/mutants.out` (or `target/mutants/<scope>/<file>/` with `--file`):
 //! `caught.txt`, `missed.txt`, `timeout.txt`, `unviable.txt`; the kill rate is
@@ -37,6 +38,10 @@ use crate::cmd::{cargo, has_cargo_subcommand, root, run, target_dir};
 struct Target {
     path: &'static str,
     functions: Option<&'static [&'static str]>,
+    /// The nextest filterset that judges this file's mutants when the file is run alone
+    /// (`--file`), when narrower than its scope's: only the tests that can reach the file, so
+    /// a surviving mutant costs one run of those rather than of the whole scope.
+    tests: Option<&'static str>,
 }
 
 /// A whole file.
@@ -44,8 +49,28 @@ const fn whole(path: &'static str) -> Target {
     Target {
         path,
         functions: None,
+        tests: None,
     }
 }
+
+/// A whole file judged, when run alone, by `tests` (see [`Target::tests`]).
+const fn judged_by(path: &'static str, tests: &'static str) -> Target {
+    Target {
+        path,
+        functions: None,
+        tests: Some(tests),
+    }
+}
+
+/// The lone writer and reader of io_uring (and the read-ahead reader) are used by no group:
+/// its package's tests and the conformance suite judge them.
+const URING_LONE: &str =
+    r"package(fast_io_uring) | (binary(conformance) & test(/^(uring|uring_ahead)::/))";
+/// io_uring's group code is used by no lone writer or reader.
+const URING_GROUP: &str =
+    r"package(fast_io_uring) | (binary(groups) & test(/^(uring|uring_ahead)::/))";
+/// epoll's group code likewise.
+const POLL_GROUP: &str = r"package(fast_io_poll) | (binary(groups) & test(/^poll::/))";
 
 /// What one run mutates and which tests judge it.
 struct Scope {
@@ -64,9 +89,9 @@ const SCOPES: &[Scope] = &[
         package: "fast_io_uring",
         targets: &[
             whole("fast_io_uring/src/sys/gate.rs"),
-            whole("fast_io_uring/src/sys/writer.rs"),
+            judged_by("fast_io_uring/src/sys/writer.rs", URING_LONE),
             whole("fast_io_uring/src/sys/reader.rs"),
-            whole("fast_io_uring/src/sys/reader/ahead.rs"),
+            judged_by("fast_io_uring/src/sys/reader/ahead.rs", URING_LONE),
             whole("fast_io_uring/src/sys/files.rs"),
             Target {
                 path: "fast_io_uring/src/sys/ring.rs",
@@ -81,6 +106,7 @@ const SCOPES: &[Scope] = &[
                     "Ring::pad_completions",
                     "Ring::submit_padded",
                 ]),
+                tests: None,
             },
             whole("fast_io_uring/src/sys/ring/batch.rs"),
             whole("fast_io_uring/src/sys/ring/transfer.rs"),
@@ -88,7 +114,7 @@ const SCOPES: &[Scope] = &[
             whole("fast_io_uring/src/sys/ring/multishot.rs"),
             whole("fast_io_uring/src/sys/ring/table.rs"),
             whole("fast_io_uring/src/sys/group.rs"),
-            whole("fast_io_uring/src/sys/group/exchange.rs"),
+            judged_by("fast_io_uring/src/sys/group/exchange.rs", URING_GROUP),
             whole("fast_io_uring/src/sys/group/files.rs"),
             whole("fast_io_uring/src/sys/group/flush.rs"),
             whole("fast_io_uring/src/sys/group/gates.rs"),
@@ -115,7 +141,7 @@ const SCOPES: &[Scope] = &[
             whole("fast_io_poll/src/epoll/group/flush.rs"),
             whole("fast_io_poll/src/epoll/group/lend.rs"),
             whole("fast_io_poll/src/epoll/group/read.rs"),
-            whole("fast_io_poll/src/epoll/group/step.rs"),
+            judged_by("fast_io_poll/src/epoll/group/step.rs", POLL_GROUP),
         ],
         test_packages: &["fast_io_poll", "fast_io_tests"],
         tests: r"package(fast_io_poll) | test(/^poll::/)",
@@ -221,6 +247,7 @@ pub fn run_mutants(args: &[String]) -> Result<(), String> {
         {
             output = output.join(only.path.replace('/', "_"));
         }
+        let tests = judges(scope, &targets);
         let mut cmd = cargo(&["mutants", "--package", scope.package]);
         cmd.args(["--re", &examine(&targets)]);
         for target in &targets {
@@ -255,7 +282,8 @@ pub fn run_mutants(args: &[String]) -> Result<(), String> {
         if let Some(shard) = &shard {
             cmd.args(["--shard", shard]);
         }
-        cmd.args(["--", "-E", scope.tests]);
+        eprintln!("mutants: judged by {tests}");
+        cmd.args(["--", "-E", tests]);
         run(cmd)?;
     }
     Ok(())
@@ -294,6 +322,14 @@ fn choose(
         .ok_or_else(|| {
             format!("mutants: --file {file:?} is not a file of the chosen scope(s); see SCOPES in xtask/src/mutants.rs")
         })
+}
+
+/// The nextest filterset for a run of `targets` of `scope`: a lone file's own, when it has one.
+fn judges(scope: &Scope, targets: &[&Target]) -> &'static str {
+    match targets {
+        [only] => only.tests.unwrap_or(scope.tests),
+        _ => scope.tests,
+    }
 }
 
 /// A regex over cargo-mutants' mutant names (`path:line:col: replace X with Y [in F]`) that
@@ -493,6 +529,7 @@ mod tests {
         let ring = Target {
             path: "a/ring.rs",
             functions: Some(&["Ring::push", "<impl Drop for Ring>::drop"]),
+            tests: None,
         };
         let gate = whole("a/gate.rs");
         let re = examine(&[&gate, &ring]);
@@ -521,5 +558,15 @@ mod tests {
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].0.name, "files");
         assert!(choose(Some("poll"), Some("fast_io/src/files/pipe.rs")).is_err());
+    }
+
+    #[test]
+    fn a_file_run_alone_is_judged_by_its_own_tests_when_it_names_them() {
+        let runs = choose(None, Some("fast_io_uring/src/sys/writer.rs")).unwrap();
+        assert_eq!(judges(runs[0].0, &runs[0].1), URING_LONE);
+        let runs = choose(None, Some("fast_io_uring/src/sys/gate.rs")).unwrap();
+        assert_eq!(judges(runs[0].0, &runs[0].1), runs[0].0.tests);
+        let runs = choose(Some("uring"), None).unwrap();
+        assert_eq!(judges(runs[0].0, &runs[0].1), runs[0].0.tests);
     }
 }
