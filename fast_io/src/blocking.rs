@@ -423,6 +423,10 @@ impl SocketReader for StdReader {
             };
             file.write_all_at(&buf[..n], offset + got)?;
             got += n as u64;
+            // C5: a peer that keeps sending does not extend the deadline, as in the gated loop.
+            if got < len && deadline.passed() {
+                return Err(deadline.error(got).into());
+            }
         }
         Ok(got)
     }

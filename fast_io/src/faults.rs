@@ -155,6 +155,44 @@ thread_local! {
     static STATE: Cell<u64> = Cell::new(
         std::env::var(FAULTS_SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(1)
     );
+    /// The faults [`force`] makes this thread see every time, one bit per [`Fault`].
+    static FORCED: Cell<u16> = const { Cell::new(0) };
+}
+
+/// Makes the calling thread see `fault` at every chance until the guard drops, whatever
+/// `FAST_IO_FAULTS` says: for a test that needs one fault for certain (every file step cut to
+/// one byte, say) without a child process for the environment. Only the steps a call makes on
+/// this thread see it. Does nothing in release builds, where [`hit`] is always `false`.
+#[must_use = "the fault is forced only while the guard lives"]
+pub fn force(fault: Fault) -> Forced {
+    #[cfg(debug_assertions)]
+    let before = FORCED.with(|forced| forced.replace(forced.get() | 1 << fault as u16));
+    #[cfg(not(debug_assertions))]
+    let before = {
+        let _ = fault;
+        0
+    };
+    Forced {
+        before,
+        _thread_bound: std::marker::PhantomData,
+    }
+}
+
+/// A fault forced on this thread by [`force`]; dropping it restores what was forced before.
+/// Not `Send`: it belongs to the thread whose faults it changed.
+#[derive(Debug)]
+pub struct Forced {
+    before: u16,
+    _thread_bound: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for Forced {
+    fn drop(&mut self) {
+        #[cfg(debug_assertions)]
+        FORCED.with(|forced| forced.set(self.before));
+        #[cfg(not(debug_assertions))]
+        let _ = self.before;
+    }
 }
 
 /// Whether the backend should see `fault` now. Always `false` in release builds.
@@ -162,6 +200,9 @@ thread_local! {
 pub fn hit(fault: Fault) -> bool {
     #[cfg(debug_assertions)]
     {
+        if FORCED.with(|forced| forced.get() & 1 << fault as u16 != 0) {
+            return true;
+        }
         let percent = configured()[fault as usize];
         if percent == 0 {
             return false;
@@ -221,6 +262,34 @@ mod tests {
         assert_eq!(parsed[Fault::Etime as usize], 5);
         assert_eq!(parsed[Fault::Eintr as usize], 0);
         assert_eq!(parse("").unwrap(), [0; COUNT]);
+    }
+
+    #[test]
+    fn a_forced_fault_is_hit_on_its_thread_until_the_guard_drops() {
+        let configured = std::env::var(FAULTS_ENV).map_or([0; COUNT], |text| parse(&text).unwrap());
+        if !cfg!(debug_assertions)
+            || configured[Fault::Short as usize] > 0
+            || configured[Fault::Eagain as usize] > 0
+        {
+            println!("skipped: needs a debug build without short or eagain in FAST_IO_FAULTS");
+            return;
+        }
+        let short = force(Fault::Short);
+        assert!((0..100).all(|_| hit(Fault::Short)));
+        {
+            let _eagain = force(Fault::Eagain);
+            assert!(hit(Fault::Eagain) && hit(Fault::Short));
+        }
+        assert!(
+            !hit(Fault::Eagain),
+            "the inner guard restored what was forced before"
+        );
+        assert!(
+            std::thread::spawn(|| !hit(Fault::Short)).join().unwrap(),
+            "another thread does not see it"
+        );
+        drop(short);
+        assert!(!hit(Fault::Short));
     }
 
     #[test]

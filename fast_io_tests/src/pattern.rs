@@ -86,6 +86,13 @@ impl Expect {
         }
     }
 
+    /// The same check of a stream whose first `at` bytes were taken elsewhere: the next byte
+    /// expected is byte `at` of the pattern, and [`Expect::received`] counts from `at`.
+    pub fn from_offset(mut self, at: u64) -> Expect {
+        self.at = at;
+        self
+    }
+
     /// Payload bytes checked so far.
     pub fn received(&self) -> u64 {
         self.at

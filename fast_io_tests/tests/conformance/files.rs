@@ -19,9 +19,12 @@ use std::path::{Path, PathBuf};
 use std::thread;
 
 use fast_io_tests::files::{pattern_file, scratch_file};
+use fast_io_tests::harness::Trial;
 use fast_io_tests::pattern::Pattern;
 use fast_io_tests::peers::spawn;
 use socket2::Socket;
+
+use crate::not_applicable;
 
 mod recv;
 mod send;
@@ -79,6 +82,22 @@ impl Place {
 }
 
 /// The type of the filesystem mounted where `path` is (the longest mount point that holds it).
+/// Whether a "done before its deadline check" test applies: under `FAST_IO_FAULTS` its one step
+/// may be answered with a transient result, after which the call must wait, and a deadline that
+/// has passed allows no wait. Prints why not when it does not.
+fn done_in_one_step_applies(t: &Trial) -> bool {
+    if fast_io::faults::any() {
+        not_applicable(
+            t,
+            "a call done in its first step completing after its deadline",
+            "FAST_IO_FAULTS may answer that step with a transient result, after which the call \
+             must wait, and a deadline that has passed allows no wait",
+        );
+        return false;
+    }
+    true
+}
+
 fn fs_type(path: &Path) -> Option<String> {
     let path = path.canonicalize().ok()?;
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;

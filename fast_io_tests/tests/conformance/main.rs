@@ -357,6 +357,20 @@ macro_rules! conformance {
                 run(factory(), GUARD, files::c16_send_file_done_before_its_deadline_check);
             }
 
+            /// C16, C5: a send_file whose deadline passed stops after the step it is in, even
+            /// when the socket would take the next.
+            #[test]
+            fn c16_send_file_deadline_between_steps() {
+                run(factory(), GUARD, files::c16_send_file_deadline_between_steps);
+            }
+
+            /// C16, C5: a recv_to_file whose deadline passed stops after the piece it is in,
+            /// even when the next is queued.
+            #[test]
+            fn c16_recv_to_file_deadline_between_pieces() {
+                run(factory(), GUARD, files::c16_recv_to_file_deadline_between_pieces);
+            }
+
             /// C16, C8: end of stream in the middle of the range returns the short count.
             #[test]
             fn c16_recv_to_file_eof_mid_range() {

@@ -15,7 +15,6 @@ use fast_io_tests::pattern::{Expect, Pattern};
 use fast_io_tests::peers::{TrickleReader, join, spawn};
 
 use super::*;
-use crate::not_applicable;
 
 /// **C16**, with C1, C15: from tmpfs and from disk, over each transport, four bytes written
 /// (and buffered by a batching writer), then a 3 MiB range of the file from an odd offset, then
@@ -365,15 +364,10 @@ pub fn c16_send_file_steady_progress(t: &Trial) {
 
 /// **C16**, C5: a deadline fails a call that still has bytes to send when it passes, not one
 /// that is done. With a write deadline of 1 ns (passed before the first step), a 1000-byte range
-/// that the socket takes in one `sendfile(2)` returns `Ok(1000)`, and the peer reads it.
+/// that the socket takes in one `sendfile(2)` returns `Ok(1000)`, and the peer reads it. C15:
+/// that was one operation, and none was made for the empty rest of the range.
 pub fn c16_send_file_done_before_its_deadline_check(t: &Trial) {
-    if fast_io::faults::any() {
-        not_applicable(
-            t,
-            "a call done in its first step completing after its deadline",
-            "FAST_IO_FAULTS may answer that step with a transient result, after which the call \
-             must wait, and a deadline that has passed allows no wait",
-        );
+    if !done_in_one_step_applies(t) {
         return;
     }
     const LEN: u64 = 1000;
@@ -391,9 +385,55 @@ pub fn c16_send_file_done_before_its_deadline_check(t: &Trial) {
             .send_file(&file, 0, LEN)
             .expect("C5: every byte was accepted, so the call succeeded");
         assert_eq!(sent, LEN, "{transport}");
+        let stats = writer.stats();
+        assert_eq!(
+            (stats.ops_submitted, stats.bytes),
+            (1, LEN),
+            "{transport}: C15: one sendfile(2) moved the range: {stats}"
+        );
         drop(writer);
         let mut peer = &server;
         let mut expect = Expect::new(format!("{transport} file"), pattern);
         receive(&mut peer, &mut expect, LEN);
+    }
+}
+
+/// **C16**, C5: a deadline that passed fails a call at the first step that leaves bytes to
+/// send, even when the socket would take the next one at once: a peer that keeps taking does not
+/// extend it. Every `sendfile(2)` step is cut to one byte (the `short` fault, forced on this
+/// thread) and the write deadline is 1 ns, so the 1000-byte call fails with `TimedOut` after
+/// exactly one step and one byte, and the peer reads that byte and no other.
+pub fn c16_send_file_deadline_between_steps(t: &Trial) {
+    if !done_in_one_step_applies(t) {
+        return;
+    }
+    const LEN: u64 = 1000;
+    let pattern = Pattern::new(174);
+    let config = Config {
+        write_deadline: Some(Duration::from_nanos(1)),
+        ..Config::default()
+    };
+    for transport in [Transport::Tcp4, Transport::Unix] {
+        let file = fast_io_tests::files::pattern_file(&std::env::temp_dir(), pattern, LEN);
+        let (client, server) = pair(transport);
+        let backend = t.backend();
+        let mut writer = t.writer(&*backend, &client, &config, "writer");
+        let one_byte_steps = fast_io::faults::force(fast_io::faults::Fault::Short);
+        let err = writer
+            .send_file(&file, 0, LEN)
+            .expect_err("C5: the deadline passed with 999 bytes to send");
+        drop(one_byte_steps);
+        let accepted = timed_out(&err, Duration::from_nanos(1));
+        let stats = writer.stats();
+        assert_eq!(
+            (accepted, stats.ops_submitted, stats.bytes),
+            (1, 1, 1),
+            "{transport}: C5: one step of one byte, then the deadline: {stats}"
+        );
+        drop(writer);
+        drop(client);
+        let mut peer = &server;
+        let mut expect = Expect::new(format!("{transport} file"), pattern);
+        assert_eq!(receive_to_end(&mut peer, &mut expect), 1, "{transport}");
     }
 }
