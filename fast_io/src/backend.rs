@@ -47,7 +47,11 @@
 //!   past its deadline fails too. When a deadline passes, the call fails with
 //!   `io::ErrorKind::TimedOut`, within one gate slice, carrying [`Error::TimedOut`] with the
 //!   exact number of bytes of that call accepted before it. `None` waits as long as the peer is
-//!   alive.
+//!   alive. A deadline fails a call only when it would wait or still has bytes to move: every
+//!   call is tried once, so one whose bytes the socket takes (or holds) at once succeeds even
+//!   past its deadline, and a call that moved some stops at the first step that leaves bytes
+//!   when its deadline has passed, even if the socket would take the next. (The read-ahead
+//!   reader is the exception: its first bytes come through a RECV it must wait for.)
 //! - **C6 Independence.** A writer and a reader of one socket, used from two threads, never hold
 //!   each other up: a full send buffer does not stop receiving and a slow receive does not stop
 //!   sending, so a bidirectional transfer cannot freeze.

@@ -367,12 +367,7 @@ pub(crate) fn fcntl(
 ) -> io::Result<libc::c_int> {
     // SAFETY: the integer commands used here read or set flags of `fd` and take no pointer;
     // an invalid `fd` is reported as `EBADF`, never undefined behaviour.
-    let ret = unsafe { libc::fcntl(fd, cmd, arg) };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+    crate::syscall::cvt(unsafe { libc::fcntl(fd, cmd, arg) })
 }
 
 #[cfg(test)]

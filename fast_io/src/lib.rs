@@ -63,6 +63,7 @@ mod policy;
 pub mod socket;
 mod stats;
 mod sticky;
+mod syscall;
 
 pub use backend::{Availability, BackendKind, SocketBackend, SocketReader, SocketWriter};
 pub use blocking::{StdBackend, StdReader, StdWriter};

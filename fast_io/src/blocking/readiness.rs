@@ -28,11 +28,7 @@ pub(super) fn poll_one(fd: BorrowedFd<'_>, events: i16, timeout: Duration) -> io
     // SAFETY: `pollfd` is one valid, initialized `struct pollfd` that outlives the call, and
     // the count passed is 1; `poll` writes only its `revents`.
     let ret = unsafe { libc::poll(&mut pollfd, 1, millis) };
-    match ret {
-        ..0 => Err(io::Error::last_os_error()),
-        0 => Ok(false),
-        _ => Ok(true),
-    }
+    Ok(crate::syscall::cvt(ret)? > 0)
 }
 
 /// One `recv(2)` of at most `buf.len()` bytes with `MSG_DONTWAIT`: `WouldBlock` when nothing is
@@ -49,11 +45,7 @@ pub(super) fn recv_dontwait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<us
             libc::MSG_DONTWAIT,
         )
     };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret as usize)
-    }
+    crate::syscall::cvt_len(ret)
 }
 
 #[cfg(test)]

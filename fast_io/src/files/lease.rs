@@ -125,9 +125,7 @@ fn inode(fd: RawFd) -> io::Result<(u64, u64)> {
         let ret = libc::fstat(fd, &mut stat);
         (ret, stat)
     };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    crate::syscall::cvt(ret)?;
     Ok((stat.st_dev, stat.st_ino))
 }
 

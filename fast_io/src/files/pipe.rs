@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::{MAX_FILE_OP, fcntl};
 use crate::Counters;
+use crate::syscall::{cvt, cvt_len};
 
 /// A pipe for `splice(2)`: bytes go socket → pipe → file without a copy in user space. Both ends
 /// are non-blocking and close-on-exec, owned and closed when the pipe is dropped. The pipe is
@@ -30,9 +31,7 @@ impl Pipe {
         let mut fds = [0 as libc::c_int; 2];
         counters.kernel_entries.add(1);
         // SAFETY: `fds` is a local array of two ints, which `pipe2` fills on success.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
         // SAFETY: on success both descriptors are new and open, and nothing else owns them.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let want = libc::c_int::try_from(capacity).unwrap_or(libc::c_int::MAX);
@@ -122,11 +121,7 @@ fn splice(
             SPLICE_FLAGS,
         )
     };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret as usize)
-    }
+    cvt_len(ret)
 }
 
 #[cfg(test)]
