@@ -16,7 +16,7 @@
 
 use std::process::Command;
 
-use crate::cmd::{cargo, has_cargo_subcommand, run as step};
+use crate::cmd::{Filter, SUITES, cargo, has_cargo_subcommand, run as step, test_run};
 use crate::tidy;
 
 /// The backends whose conformance tests may not be skipped on CI's machine, by policy name
@@ -33,8 +33,10 @@ const FALLBACK_POLICY: &str = "epoll";
 /// The conformance tests that go through `fast_io_uring::select(Policy::from_env())` (the `auto::`
 /// module) and the policy tests of every module, as a nextest filterset and as `cargo test`
 /// name filters (any of which may match).
-const POLICY_TESTS_FILTERSET: &str = "test(/^auto::/) | test(/::c14_policy$/)";
-const POLICY_TESTS_NAMES: &[&str] = &["auto::", "::c14_policy"];
+const POLICY_TESTS: Filter = Filter {
+    filterset: "test(/^auto::/) | test(/::c14_policy$/)",
+    names: &["auto::", "::c14_policy"],
+};
 
 /// The fault-injection reruns of the conformance and group suites: each is a value of
 /// `FAST_IO_FAULTS` (see `fast_io::faults`), under which every backend must stay green and
@@ -57,8 +59,10 @@ const FAULT_RUNS: &[&str] = &[
 const FAULTS_ENV: &str = "FAST_IO_FAULTS";
 
 /// What runs under faults: both suites, every fixed backend module (not the `auto::` rerun).
-const FAULT_FILTERSET: &str = "test(/^(blocking|poll|uring|uring_ahead)::/)";
-const FAULT_NAMES: &[&str] = &["blocking::", "poll::", "uring::", "uring_ahead::"];
+const EVERY_BACKEND: Filter = Filter {
+    filterset: "test(/^(blocking|poll|uring|uring_ahead)::/)",
+    names: &["blocking::", "poll::", "uring::", "uring_ahead::"],
+};
 
 /// Runs every CI step. Takes no options; unknown ones are refused rather than ignored.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -96,42 +100,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ))?;
     }
     let conformance = ["-p", "fast_io_tests", "--test", "conformance"];
-    let rerun = if nextest {
-        let mut args = vec!["nextest", "run", "--no-fail-fast"];
-        args.extend(conformance);
-        args.extend(["-E", POLICY_TESTS_FILTERSET]);
-        tests(&args, Some(FALLBACK_POLICY))
-    } else {
-        let mut args = vec!["test"];
-        args.extend(conformance);
-        args.push("--");
-        args.extend(POLICY_TESTS_NAMES);
-        tests(&args, Some(FALLBACK_POLICY))
-    };
-    step(rerun)?;
+    step(required(
+        test_run(&conformance, &POLICY_TESTS),
+        Some(FALLBACK_POLICY),
+    ))?;
     for faults in FAULT_RUNS {
-        let mut cmd = if nextest {
-            let args = [
-                "nextest",
-                "run",
-                "--no-fail-fast",
-                "-p",
-                "fast_io_tests",
-                "-E",
-            ];
-            tests(&[&args[..], &[FAULT_FILTERSET]].concat(), None)
-        } else {
-            let args = [
-                "test",
-                "-p",
-                "fast_io_tests",
-                "--test",
-                "conformance",
-                "--test",
-                "groups",
-            ];
-            tests(&[&args[..], &["--"], FAULT_NAMES].concat(), None)
-        };
+        let mut cmd = required(test_run(SUITES, &EVERY_BACKEND), None);
         cmd.env(FAULTS_ENV, faults);
         step(cmd)?;
     }
@@ -150,7 +124,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// A test command with `FAST_IO_REQUIRE` and `FAST_IO_REQUIRE_TOOLS` set, and `FAST_IO_BACKEND`
 /// set to `policy` or removed (so the first run is the default policy whatever the shell holds).
 fn tests(args: &[&str], policy: Option<&str>) -> Command {
-    let mut cmd = cargo(args);
+    required(cargo(args), policy)
+}
+
+/// `cmd` with `FAST_IO_REQUIRE` and `FAST_IO_REQUIRE_TOOLS` set, and `FAST_IO_BACKEND` set to
+/// `policy` or removed.
+fn required(mut cmd: Command, policy: Option<&str>) -> Command {
     cmd.env("FAST_IO_REQUIRE", REQUIRED_BACKENDS.join(","));
     cmd.env("FAST_IO_REQUIRE_TOOLS", REQUIRED_TOOLS.join(","));
     match policy {

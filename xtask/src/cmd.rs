@@ -41,6 +41,39 @@ pub fn run(mut cmd: Command) -> Result<(), String> {
     }
 }
 
+/// Which tests of a suite run: a nextest filterset, and the same as `cargo test` name filters
+/// (any of which may match) for a machine without nextest.
+pub struct Filter {
+    pub filterset: &'static str,
+    pub names: &'static [&'static str],
+}
+
+/// The test suites of the fast_io_tests package: the conformance suite and the group suite.
+pub const SUITES: &[&str] = &[
+    "-p",
+    "fast_io_tests",
+    "--test",
+    "conformance",
+    "--test",
+    "groups",
+];
+
+/// A test run of `selection` (cargo's `-p`/`--test` arguments, and any other cargo options such
+/// as `--target`) limited to `filter`, with every test run whatever fails: under nextest when
+/// it is installed (each test in its own process), else under `cargo test`. The one place the
+/// CI steps and the sanitizer pass build such a command, so they cannot drift apart.
+pub fn test_run(selection: &[&str], filter: &Filter) -> Command {
+    if has_cargo_subcommand("nextest") {
+        let mut cmd = cargo(&["nextest", "run", "--no-fail-fast"]);
+        cmd.args(selection).args(["-E", filter.filterset]);
+        cmd
+    } else {
+        let mut cmd = cargo(&["test", "--no-fail-fast"]);
+        cmd.args(selection).arg("--").args(filter.names);
+        cmd
+    }
+}
+
 /// Whether `cargo <sub> --version` works (e.g. `nextest`).
 pub fn has_cargo_subcommand(sub: &str) -> bool {
     cargo(&[sub, "--version"])

@@ -16,15 +16,17 @@
 //! the target dir) keeps the instrumented build from evicting the normal one. valgrind is no
 //! substitute: it deadlocks a program whose thread is blocked in `io_uring_enter` (KERNEL-NOTES).
 
-use crate::cmd::{cargo, has_cargo_subcommand, run, target_dir};
+use crate::cmd::{Filter, SUITES, run, target_dir, test_run};
 
 /// The host triple the sanitizers are built for.
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// The suites' modules that run the fast backends, as a nextest filterset and as `cargo test`
 /// name filters. The blocking backend is plain `std` and is left out; `auto::` repeats `uring::`.
-const FILTERSET: &str = "test(/^(poll|uring|uring_ahead)::/)";
-const NAMES: &[&str] = &["poll::", "uring::", "uring_ahead::"];
+const FAST_BACKENDS: Filter = Filter {
+    filterset: "test(/^(poll|uring|uring_ahead)::/)",
+    names: &["poll::", "uring::", "uring_ahead::"],
+};
 
 /// The backends the pass must not skip: a sanitizer run that quietly skipped io_uring would
 /// prove nothing about it.
@@ -38,23 +40,7 @@ pub fn run_sanitize(args: &[String]) -> Result<(), String> {
     if let Some(arg) = args.first() {
         return Err(format!("sanitize takes no arguments, got {arg:?}"));
     }
-    let suites = [
-        "-p",
-        "fast_io_tests",
-        "--test",
-        "conformance",
-        "--test",
-        "groups",
-    ];
-    let mut cmd = if has_cargo_subcommand("nextest") {
-        let mut cmd = cargo(&["nextest", "run", "--no-fail-fast", "--target", TARGET]);
-        cmd.args(suites).args(["-E", FILTERSET]);
-        cmd
-    } else {
-        let mut cmd = cargo(&["test", "--no-fail-fast", "--target", TARGET]);
-        cmd.args(suites).arg("--").args(NAMES);
-        cmd
-    };
+    let mut cmd = test_run(&[&["--target", TARGET], SUITES].concat(), &FAST_BACKENDS);
     cmd.env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTFLAGS", "-Zsanitizer=address")
         .env("CARGO_TARGET_DIR", target_dir().join("sanitize"))
@@ -62,6 +48,9 @@ pub fn run_sanitize(args: &[String]) -> Result<(), String> {
         .env("FAST_IO_REQUIRE", REQUIRED_BACKENDS)
         .env_remove("FAST_IO_BACKEND")
         .env_remove("FAST_IO_FAULTS");
-    eprintln!("sanitize: AddressSanitizer with leak detection over {NAMES:?}");
+    eprintln!(
+        "sanitize: AddressSanitizer with leak detection over {:?}",
+        FAST_BACKENDS.names
+    );
     run(cmd)
 }
