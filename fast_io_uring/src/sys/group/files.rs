@@ -160,17 +160,33 @@ impl UringGroup {
         range: &FileRange<'_>,
         deadline: &Deadline,
     ) -> Result<(u64, Option<Error>), Error> {
+        self.nonblocking_for(
+            index,
+            |err| (0, Some(err)),
+            |group| group.sendfile_turn(index, range, deadline),
+        )
+    }
+
+    /// Runs `turn` with member `index`'s socket in `O_NONBLOCK` ([`nonblocking_turn`], ended by
+    /// [`give_back`] whatever `turn` returns); when the flag cannot be set, the member's turn
+    /// ends with `failed` of the error and nothing is tried.
+    fn nonblocking_for<T>(
+        &mut self,
+        index: usize,
+        failed: impl FnOnce(Error) -> T,
+        turn: impl FnOnce(&mut UringGroup) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let totals = self.totals.clone();
         let state = self.live_mut(index);
         let stats = state.stats.clone();
         let (counters, all) = (stats.counters(), &totals.counters().kernel_entries);
         let lease = match nonblocking_turn(state, counters, all) {
             Ok(lease) => lease,
-            Err(err) => return Ok((0, Some(err))),
+            Err(err) => return Ok(failed(err)),
         };
-        let turn = self.sendfile_turn(index, range, deadline);
+        let result = turn(self);
         give_back(lease, counters, all);
-        turn
+        result
     }
 
     /// [`UringGroup::file_turn`] with the socket in `O_NONBLOCK`.
@@ -310,17 +326,11 @@ impl UringGroup {
         range: &FileRange<'_>,
         deadline: &Deadline,
     ) -> Result<(u64, Spliced), Error> {
-        let totals = self.totals.clone();
-        let state = self.live_mut(index);
-        let stats = state.stats.clone();
-        let (counters, all) = (stats.counters(), &totals.counters().kernel_entries);
-        let lease = match nonblocking_turn(state, counters, all) {
-            Ok(lease) => lease,
-            Err(err) => return Ok((0, Spliced::FileFailed(err))),
-        };
-        let turn = self.splice_turn_leased(index, range, deadline);
-        give_back(lease, counters, all);
-        turn
+        self.nonblocking_for(
+            index,
+            |err| (0, Spliced::FileFailed(err)),
+            |group| group.splice_turn_leased(index, range, deadline),
+        )
     }
 
     /// [`UringGroup::splice_turn`] with the socket in `O_NONBLOCK`.
