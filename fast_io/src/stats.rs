@@ -34,8 +34,10 @@ pub struct Stats {
     /// followed by one gate slice of waiting and a new attempt, never by an error (contract C4).
     pub transient_errors: u64,
     /// Operations in flight that the backend withdrew (an io_uring `AsyncCancel` per operation)
-    /// because their writer, reader, group or member went away (contracts C11, G6). Readable
-    /// through a [`StatsHandle`] after the owner was dropped.
+    /// because their writer, reader, group or member went away (contracts C11, G6). It counts
+    /// the cancellations issued: one the kernel did not confirm in time (the call failed with
+    /// `TimedOut`) and that the caller tries again counts again. Readable through a
+    /// [`StatsHandle`] after the owner was dropped.
     pub cancelled: u64,
     /// Bytes written that a drop let go of without the kernel accepting them: a writer or group
     /// dropped with bytes buffered hands them to the kernel first, within one bound
