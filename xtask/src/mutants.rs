@@ -140,6 +140,7 @@ const SCOPES: &[Scope] = &[
             whole("fast_io_poll/src/epoll/group/files.rs"),
             whole("fast_io_poll/src/epoll/group/flush.rs"),
             whole("fast_io_poll/src/epoll/group/lend.rs"),
+            whole("fast_io_poll/src/epoll/group/member.rs"),
             whole("fast_io_poll/src/epoll/group/read.rs"),
             judged_by("fast_io_poll/src/epoll/group/step.rs", POLL_GROUP),
         ],

@@ -103,6 +103,7 @@
 mod files;
 mod flush;
 mod lend;
+mod member;
 mod read;
 mod step;
 
@@ -115,7 +116,7 @@ use fast_io::files::Pipe;
 use fast_io::socket::{adopt, adopt_owned};
 use fast_io::{
     Config, Deadline, Error, FileRange, FlushReport, GroupId, Member, Progress, ReceiveReport,
-    Received, SocketGroup, Stats, StatsHandle, Sticky,
+    Received, SocketGroup, Stats, StatsHandle,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -123,6 +124,7 @@ use socket2::Socket;
 
 use super::batch::Batch;
 use super::readiness::{Woken, wait_once};
+use member::{Inbound, Joined, Outbound, ReadEnd, Settled, Slot, two_mut};
 use read::Receipt;
 
 /// Events taken per `epoll_wait`; more ready members wait in the kernel's list for the next.
@@ -147,166 +149,6 @@ fn stale(member: Member) -> Error {
         "{member} is not in this group: it left (its slot may have been reused), or it was never \
          a member"
     ))
-}
-
-/// Where a member's sending side stands between the rounds of a flush.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outbound {
-    /// The next round sends its buffer.
-    Ready,
-    /// A send said `EAGAIN` at `since`, starting a gate slice: skipped until a writable event,
-    /// or until the slice runs out (then counted as a gate expiry and tried again).
-    Blocked { since: Instant },
-    /// A send met a shortage (`ENOMEM`/`ENOBUFS`): skipped until `until`, one slice later.
-    BackingOff { until: Instant },
-}
-
-/// Where a member's receiving side stands between the passes of a read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Inbound {
-    /// A `recv` may find something: a readable event came, a `recv` filled the buffer, a slice
-    /// ran out, or a backoff ended. The next pass receives.
-    Readable,
-    /// The last `recv` found nothing, and an edge will say when data arrives. `since` is when
-    /// the member's current gate slice started: `None` until a read waits on the poller for it.
-    Idle { since: Option<Instant> },
-    /// A `recv` met a shortage: skipped until `until`, one slice later.
-    BackingOff { until: Instant },
-}
-
-/// Where the members stand between the rounds of a flush or the passes of a read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Settled {
-    /// No member has anything left to do.
-    Done,
-    /// At least one member can be served now, without a wait.
-    Ready,
-    /// Every member with something left to do waits; the first wait ends at this instant.
-    Waiting(Instant),
-}
-
-impl Settled {
-    /// Folds one member's next instant into a `Waiting`.
-    fn wait_until(self, end: Instant) -> Settled {
-        match self {
-            Settled::Ready => Settled::Ready,
-            Settled::Waiting(first) => Settled::Waiting(first.min(end)),
-            Settled::Done => Settled::Waiting(end),
-        }
-    }
-
-    /// Where two sets of members stand together: ready if either is, else waiting until the
-    /// first of their ends.
-    fn merge(self, other: Settled) -> Settled {
-        match other {
-            Settled::Done => self,
-            Settled::Ready => Settled::Ready,
-            Settled::Waiting(end) => self.wait_until(end),
-        }
-    }
-}
-
-/// One joined socket.
-struct Joined {
-    socket: Socket,
-    batch: Batch,
-    stats: StatsHandle,
-    sticky: Option<Sticky>,
-    outbound: Outbound,
-    inbound: Inbound,
-    /// Read interest (G8, on at `join`): with it off, no `read` or `poll` receives from the
-    /// member, and its bytes stay in the kernel.
-    reading: bool,
-    /// The poller reported the read side hung up or the socket in error: end of stream or an
-    /// error is waiting behind any data, and no new edge will announce it.
-    closed: bool,
-    /// End of stream or a read failure, once seen: replayed by every later `read` (C8).
-    read_end: Option<ReadEnd>,
-    /// The receive buffer, allocated at `Config::batch_bytes` by the first `recv`.
-    inbox: Vec<u8>,
-    /// Bytes the kernel accepted during the current flush (G4).
-    accepted: u64,
-    /// The slot this member's receives are routed to (`forward`), if any.
-    route: Option<usize>,
-    /// The slot whose receives are routed to this member, if any: a member is the route of at
-    /// most one other.
-    fed_by: Option<usize>,
-    /// What this step's routed receive found: made before the step's sends and reported at
-    /// the member's turn in the pass. `Receipt::Nothing` between steps.
-    forwarded: Receipt,
-    /// The socket was handed over for good (`join_owned`): its `O_NONBLOCK` may stay set for
-    /// the member's life. A lent one is put in `O_NONBLOCK` only for a file turn
-    /// (`group/files.rs`).
-    owned: bool,
-    /// The owned socket was put in `O_NONBLOCK` for a file round; it stays so.
-    nonblocking: bool,
-}
-
-impl Joined {
-    /// Bytes buffered that a flush can still send.
-    fn pending(&self) -> bool {
-        self.sticky.is_none() && !self.batch.is_empty()
-    }
-
-    /// Whether a `read` or `poll` may still receive from the member: its read interest is on
-    /// and its stream has not ended.
-    fn receiving(&self) -> bool {
-        self.reading && self.read_end.is_none()
-    }
-
-    /// Whether a step may receive for this routed member into `to`, its route: `to` has not
-    /// failed and has at least a quarter of its buffer free. Otherwise the member is held.
-    fn admitted_by(to: &Joined) -> bool {
-        to.sticky.is_none() && to.batch.quarter_free()
-    }
-
-    /// The member's failure, if it met one: its sticky send error, or else its receive error.
-    fn failure(&self) -> Option<Sticky> {
-        match self.read_end {
-            Some(ReadEnd::Failed(sticky)) => Some(self.sticky.unwrap_or(sticky)),
-            _ => self.sticky,
-        }
-    }
-
-    /// Ends both directions with the member's failure, if it met one, and returns it: its
-    /// writes return the error from then on (C7), and it is not received from again (a
-    /// progress step's `Progress::Failed`). A stream already ended keeps its end of stream.
-    fn fail_both(&mut self) -> Option<Sticky> {
-        let sticky = self.failure()?;
-        self.sticky.get_or_insert(sticky);
-        self.read_end.get_or_insert(ReadEnd::Failed(sticky));
-        Some(sticky)
-    }
-}
-
-/// How a member's receiving side ended.
-#[derive(Clone, Copy, Debug)]
-enum ReadEnd {
-    Eof,
-    Failed(Sticky),
-}
-
-/// A slot: a member, or a hole that `join` fills, and how many members it has held.
-struct Slot {
-    generation: u32,
-    joined: Option<Joined>,
-}
-
-/// The two distinct members in slots `a` and `b` of `slots`, both borrowed mutably (a route's
-/// two ends); a free function so the group's other fields stay free to update meanwhile.
-fn two_mut(slots: &mut [Slot], a: usize, b: usize) -> (&mut Joined, &mut Joined) {
-    assert_ne!(a, b, "a route never leads to its own member");
-    let (first, second) = if a < b {
-        let (low, high) = slots.split_at_mut(b);
-        (&mut low[a], &mut high[0])
-    } else {
-        let (low, high) = slots.split_at_mut(a);
-        (&mut high[0], &mut low[b])
-    };
-    (
-        first.joined.as_mut().expect("a current member"),
-        second.joined.as_mut().expect("a current member"),
-    )
 }
 
 /// The epoll backend's socket group.
