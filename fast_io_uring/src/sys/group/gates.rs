@@ -7,17 +7,26 @@
 //! member the gate is over ([`State::gate_over`], which applies the counting rules of
 //! `member.rs`); [`Routes::forget`] drops the routes of gates that were cancelled. The `etime`
 //! fault (tests only) makes a gate that completed count as a slice that ran out.
+//!
+//! The group's own calls on its gates live here too: arming one after a try found the socket
+//! not ready, how long a call may wait for their CQEs, draining them once a deadline passed, and
+//! withdrawing them all (before the ring is replaced).
 
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fast_io::faults::{self, Fault};
 use fast_io::{Deadline, Error};
 
 use super::super::ring::Ring;
-use super::Slot;
 use super::member::{Dir, Gate, State, Turn};
+use super::{Slot, UringGroup};
+
+/// How long a call that reached its deadline waits, at most, for the CQEs of the gates it was
+/// waiting on. Each of them ended by the deadline, so their CQEs are due at once; the bound only
+/// keeps a kernel that never reports them from holding the call (they are then reaped later).
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 /// Which SQE of a gate a token names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,5 +156,105 @@ impl Routes {
             }
             state.gate_over(route.dir, expired, deadline);
         }
+    }
+}
+
+/// The group's calls on its gates: arming one, routing their CQEs, waiting for them and
+/// withdrawing them.
+impl UringGroup {
+    /// Routes every gate CQE the ring has reaped to its member (`deadline`: the call in
+    /// progress, `None` between calls).
+    pub(super) fn settle(&mut self, deadline: Option<&Deadline>) {
+        self.routes
+            .settle(&mut self.ring, &mut self.slots, deadline);
+    }
+
+    /// Arms a gate for the member in `index`, direction `dir`, after its try found the socket
+    /// not ready; with the deadline passed it arms nothing and the member rests (C15).
+    pub(super) fn gate(
+        &mut self,
+        index: usize,
+        dir: Dir,
+        deadline: &Deadline,
+    ) -> Result<(), Error> {
+        let gate_slice = self.config.gate_slice;
+        let UringGroup {
+            ring,
+            slots,
+            routes,
+            ..
+        } = self;
+        let state = slots[index].state.as_mut().expect("gating a live member");
+        match state.would_block(dir, gate_slice, deadline) {
+            Some(slice) => routes.arm(ring, index, state, dir, slice),
+            None => Ok(()),
+        }
+    }
+
+    /// How long the thread may wait for a gate's CQE now: until the deadline, or until the
+    /// earliest member of `scope` backing off in direction `dir` may try again.
+    pub(super) fn wait_limit(
+        &self,
+        scope: &[usize],
+        dir: Dir,
+        deadline: &Deadline,
+    ) -> Option<Duration> {
+        let now = Instant::now();
+        let backoff = scope
+            .iter()
+            .filter_map(|&index| {
+                let state = self.live(index);
+                match dir {
+                    Dir::Write => state.write.backing_off(now),
+                    Dir::Read => state.read.backing_off(now),
+                }
+            })
+            .min()
+            .map(|at| at.saturating_duration_since(now));
+        match (deadline.remaining(), backoff) {
+            (Some(left), Some(backoff)) => Some(left.min(backoff)),
+            (left, backoff) => left.or(backoff),
+        }
+    }
+
+    /// After the deadline passed: reaps the gates of `scope` in direction `dir`, which all ended
+    /// by it (see the module docs), for at most [`DRAIN_LIMIT`].
+    pub(super) fn drain(
+        &mut self,
+        scope: &[usize],
+        dir: Dir,
+        deadline: &Deadline,
+    ) -> Result<(), Error> {
+        let give_up = Instant::now() + DRAIN_LIMIT;
+        loop {
+            self.settle(Some(deadline));
+            let gated = scope.iter().any(|&index| {
+                let state = self.live(index);
+                let side = match dir {
+                    Dir::Write => &state.write,
+                    Dir::Read => &state.read,
+                };
+                side.turn == Turn::Gated
+            });
+            let left = give_up.saturating_duration_since(Instant::now());
+            if !gated || left.is_zero() {
+                return Ok(());
+            }
+            self.ring.wait_any(Some(left)).map_err(Error::Os)?;
+        }
+    }
+
+    /// Cancels and reaps every gate in flight, each counted in `Stats::cancelled`; the members
+    /// behind them try their transfer first in the next call.
+    pub(super) fn withdraw_gates(&mut self) -> Result<(), Error> {
+        self.settle(None);
+        let tokens = self.routes.tokens();
+        self.ring.cancel(&tokens).map_err(Error::Os)?;
+        self.routes.clear();
+        for state in self.slots.iter_mut().filter_map(|slot| slot.state.as_mut()) {
+            state.write.withdrawn();
+            state.read.withdrawn();
+        }
+        Ok(())
     }
 }
