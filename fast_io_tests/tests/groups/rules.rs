@@ -286,7 +286,7 @@ pub fn g2_many_sockets_byte_exact(t: &Trial) {
 
 /// G3, C15: with every member writable, a flush is one round, and the round costs what the
 /// backend documents: one `io_uring_enter` for all members (io_uring), one `send` per member and
-/// no `epoll_wait` (epoll). Counted exactly, around the flush alone.
+/// no `epoll_wait` (epoll). Counted exactly, around the flush alone; and no send is short.
 pub fn g3_round_costs_one_entry(t: &Trial) {
     const MEMBERS: usize = 64;
     const PER_ROUND: u64 = 1024;
@@ -335,6 +335,11 @@ pub fn g3_round_costs_one_entry(t: &Trial) {
             ),
             BackendKind::Std => unreachable!("std has no groups"),
         }
+        let short = group.totals().short_transfers;
+        assert_eq!(
+            short, 0,
+            "C2, C15: every send took its whole {PER_ROUND} bytes, so none counts as short"
+        );
     }
     drop(group);
     drop(clients);
