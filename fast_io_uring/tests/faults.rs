@@ -455,6 +455,13 @@ fn shortage_waited_out() {
     let group = group_transfer_sliced(SMALL, SLICE);
     assert!(group.totals.transient_errors > 0, "{}", group.totals);
     assert!(group.injected > 0);
+    // The group only sends, and only shortages are injected: each injected answer is a SEND's
+    // shortage, classified as one (a back-off and a count), none as anything else.
+    assert_eq!(
+        group.totals.transient_errors, group.injected,
+        "every injected shortage counted once: {}",
+        group.totals
+    );
 }
 
 #[test]

@@ -335,6 +335,13 @@ pub fn g3_round_costs_one_entry(t: &Trial) {
             ),
             BackendKind::Std => unreachable!("std has no groups"),
         }
+        // G2: what the group holds at once is one round's bytes, however many rounds went by
+        // (a count of buffered bytes that a flush did not take down would climb here).
+        assert_eq!(
+            group.totals().buffered_high_water,
+            MEMBERS as u64 * PER_ROUND,
+            "G2: the group held one round at most"
+        );
         let short = group.totals().short_transfers;
         assert_eq!(
             short, 0,
