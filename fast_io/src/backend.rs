@@ -182,7 +182,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use crate::{Config, Error, SocketGroup, Stats, StatsHandle};
+use crate::{Config, Error, SocketDuplex, SocketGroup, Stats, StatsHandle};
 
 /// The backends fast_io knows, in the order `Policy::Auto` prefers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -245,6 +245,22 @@ pub trait SocketBackend: Send + Sync + fmt::Debug {
         socket: BorrowedFd<'_>,
         config: &Config,
     ) -> Result<Box<dyn SocketReader>, Error>;
+
+    /// A duplex on the connected stream socket `socket`, which it shares through `dup` (C12):
+    /// blocking `Read` and `Write` on one thread that keep the other direction moving while
+    /// they wait (D1–D5). The default says the backend has none.
+    fn duplex(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<Box<dyn SocketDuplex>, Error> {
+        let _ = socket;
+        config.validate()?;
+        Err(Error::Unsupported(format!(
+            "the {} backend has no duplex",
+            self.kind()
+        )))
+    }
 
     /// An empty group driven by one thread (G1–G8), for backends that can drive many sockets
     /// from one ring or poller. The default says the backend has none.

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use socket2::Socket;
 
+mod duplex;
 mod readiness;
 
 use crate::faults::{self, Fault};
@@ -30,8 +31,8 @@ use crate::files::{self, FileGate};
 use crate::socket::adopt;
 use crate::sticky::{Sticky, is_shortage};
 use crate::{
-    Availability, BackendKind, Config, Deadline, Error, SocketBackend, SocketGroup, SocketReader,
-    SocketWriter, Stats, StatsHandle,
+    Availability, BackendKind, Config, Deadline, Error, SocketBackend, SocketDuplex, SocketGroup,
+    SocketReader, SocketWriter, Stats, StatsHandle,
 };
 
 /// The blocking baseline backend. Always available.
@@ -65,6 +66,16 @@ impl SocketBackend for StdBackend {
         config.validate()?;
         let sock = Blocking::new(socket, Direction::Receive, config)?;
         Ok(Box::new(StdReader { sock }))
+    }
+
+    /// The plain idiom: sends on the caller's thread, a helper thread receiving into the
+    /// bounded input (`blocking/duplex.rs`).
+    fn duplex(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<Box<dyn SocketDuplex>, Error> {
+        duplex::threaded(socket, config)
     }
 
     fn group(&self, config: &Config) -> Result<Box<dyn SocketGroup>, Error> {

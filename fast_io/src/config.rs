@@ -45,6 +45,17 @@ pub struct Config {
     /// (`bidirectional`: 0.75× std against 1.04×) and one that reads slowly (`backpressure`: 1.46×
     /// std's CPU against 1.16×). Turn it on for receivers that mostly receive.
     pub read_ahead: usize,
+    /// The most bytes a duplex holds received but not yet read by its caller (D2): while it
+    /// holds this much, it stops receiving and the peer's bytes wait in the kernel. At least
+    /// [`MIN_DUPLEX_INPUT`] (a duplex must be able to receive to keep its promise, D1) and at
+    /// most [`MAX_READ_AHEAD`]. Default 256 KiB, four of the default `batch_bytes`.
+    pub duplex_input: usize,
+    /// How long a duplex call may go on while neither direction moves before it fails with
+    /// `TimedOut` naming this limit (D4): rsync's `--timeout`, an idle timer, not a per-call
+    /// deadline. The clock starts with each call and starts again whenever a byte moves either
+    /// way. `None`: no idle limit. Only duplexes honour it: a writer, a reader or a group sees
+    /// one direction per call, where the call's own deadline (C5, G4) already bounds a wait.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -57,6 +68,8 @@ impl Default for Config {
             max_ops_per_submit: 32,
             ring_entries: 64,
             read_ahead: 0,
+            duplex_input: 256 * 1024,
+            idle_timeout: None,
         }
     }
 }
@@ -65,6 +78,10 @@ impl Default for Config {
 pub const MAX_BATCH_BYTES: usize = 1 << 30;
 /// The most read-ahead a config may ask for: 256 MiB, far more than any socket buffer.
 pub const MAX_READ_AHEAD: usize = 256 << 20;
+/// The smallest duplex input a config may ask for: one page. Less could not hold a useful
+/// receive, and 0 would stop a duplex from receiving at all, which is the freeze it exists to
+/// prevent (D1).
+pub const MIN_DUPLEX_INPUT: usize = 4096;
 /// The largest ring io_uring accepts (`IORING_MAX_ENTRIES`).
 pub const MAX_RING_ENTRIES: u32 = 32768;
 /// The longest gate slice a config may ask for: one hour. Every backend turns a slice into a
@@ -107,6 +124,18 @@ impl Config {
         }
         if self.read_ahead > MAX_READ_AHEAD {
             return bad("read_ahead must be at most 256 MiB (MAX_READ_AHEAD)");
+        }
+        if self.duplex_input < MIN_DUPLEX_INPUT {
+            return bad(
+                "duplex_input must be at least 4096 bytes (MIN_DUPLEX_INPUT): a duplex that \
+                 cannot receive would freeze",
+            );
+        }
+        if self.duplex_input > MAX_READ_AHEAD {
+            return bad("duplex_input must be at most 256 MiB (MAX_READ_AHEAD)");
+        }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return bad("idle_timeout must be greater than zero; use None for no idle limit");
         }
         Ok(())
     }
@@ -217,6 +246,26 @@ mod tests {
             },
             "read_deadline",
         );
+        for (duplex_input, needle) in [
+            (0, "duplex_input must be at least"),
+            (MIN_DUPLEX_INPUT - 1, "duplex_input must be at least"),
+            (MAX_READ_AHEAD + 1, "duplex_input must be at most"),
+        ] {
+            rejected(
+                Config {
+                    duplex_input,
+                    ..base()
+                },
+                needle,
+            );
+        }
+        rejected(
+            Config {
+                idle_timeout: Some(Duration::ZERO),
+                ..base()
+            },
+            "idle_timeout",
+        );
     }
 
     #[test]
@@ -229,8 +278,17 @@ mod tests {
             write_deadline: Some(Duration::from_nanos(1)),
             read_deadline: Some(Duration::from_secs(3600)),
             read_ahead: MAX_READ_AHEAD,
+            duplex_input: MIN_DUPLEX_INPUT,
+            idle_timeout: Some(Duration::from_nanos(1)),
         };
         config.validate().unwrap();
+        Config {
+            duplex_input: MAX_READ_AHEAD,
+            idle_timeout: Some(Duration::MAX),
+            ..Config::default()
+        }
+        .validate()
+        .unwrap();
         let longest = Config {
             gate_slice: MAX_GATE_SLICE,
             write_deadline: Some(Duration::MAX),

@@ -55,6 +55,7 @@ pub mod backend;
 mod blocking;
 mod config;
 mod deadline;
+pub mod duplex;
 mod error;
 pub mod faults;
 pub mod files;
@@ -67,8 +68,11 @@ mod syscall;
 
 pub use backend::{Availability, BackendKind, SocketBackend, SocketReader, SocketWriter};
 pub use blocking::{StdBackend, StdReader, StdWriter};
-pub use config::{Config, MAX_BATCH_BYTES, MAX_GATE_SLICE, MAX_READ_AHEAD, MAX_RING_ENTRIES};
+pub use config::{
+    Config, MAX_BATCH_BYTES, MAX_GATE_SLICE, MAX_READ_AHEAD, MAX_RING_ENTRIES, MIN_DUPLEX_INPUT,
+};
 pub use deadline::{DROP_FLUSH_LIMIT, Deadline};
+pub use duplex::SocketDuplex;
 pub use error::Error;
 pub use group::{
     FileRange, FlushReport, GroupId, Member, Pending, Progress, ReceiveReport, Received,

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use fast_io::{Config, Error, MAX_BATCH_BYTES, MAX_READ_AHEAD, MAX_RING_ENTRIES, Policy};
+use fast_io::{
+    Config, Error, MAX_BATCH_BYTES, MAX_READ_AHEAD, MAX_RING_ENTRIES, MIN_DUPLEX_INPUT, Policy,
+};
 use proptest::prelude::*;
 
 proptest! {
@@ -53,6 +55,8 @@ proptest! {
         ops in prop_oneof![Just(0usize), 1usize..1024, any::<usize>()],
         entries in prop_oneof![Just(0u32), 1u32..=MAX_RING_ENTRIES, any::<u32>()],
         ahead in prop_oneof![Just(0usize), 1usize..=(1 << 20), Just(MAX_READ_AHEAD), Just(MAX_READ_AHEAD + 1), any::<usize>()],
+        input in prop_oneof![Just(0usize), 1usize..=(1 << 20), Just(MIN_DUPLEX_INPUT), Just(MAX_READ_AHEAD), Just(MAX_READ_AHEAD + 1), any::<usize>()],
+        idle_nanos in proptest::option::of(prop_oneof![Just(0u64), 1u64..10_000_000_000]),
     ) {
         let config = Config {
             write_deadline: write_nanos.map(Duration::from_nanos),
@@ -62,6 +66,8 @@ proptest! {
             max_ops_per_submit: ops,
             ring_entries: entries,
             read_ahead: ahead,
+            duplex_input: input,
+            idle_timeout: idle_nanos.map(Duration::from_nanos),
         };
         let valid = gate_nanos > 0
             && write_nanos != Some(0)
@@ -69,7 +75,9 @@ proptest! {
             && (1..=MAX_BATCH_BYTES).contains(&batch)
             && ops > 0
             && (1..=MAX_RING_ENTRIES).contains(&entries)
-            && ahead <= MAX_READ_AHEAD;
+            && ahead <= MAX_READ_AHEAD
+            && (MIN_DUPLEX_INPUT..=MAX_READ_AHEAD).contains(&input)
+            && idle_nanos != Some(0);
         match config.validate() {
             Ok(()) => prop_assert!(valid, "{config:?} was accepted"),
             Err(err) => {

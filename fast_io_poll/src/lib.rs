@@ -156,8 +156,8 @@
 use std::os::fd::BorrowedFd;
 
 use fast_io::{
-    Availability, BackendKind, Config, Error, SocketBackend, SocketGroup, SocketReader,
-    SocketWriter,
+    Availability, BackendKind, Config, Error, SocketBackend, SocketDuplex, SocketGroup,
+    SocketReader, SocketWriter,
 };
 
 // The one platform boundary: everything Linux-specific lives under `epoll`.
@@ -203,5 +203,15 @@ impl SocketBackend for PollBackend {
     /// the crate docs for what a round costs).
     fn group(&self, config: &Config) -> Result<Box<dyn SocketGroup>, Error> {
         platform::group(config)
+    }
+
+    /// A duplex over a one-member group on its own epoll instance (D1–D5): each wait of a call
+    /// is one `epoll_wait` for both directions ([`fast_io::duplex::stepped`]).
+    fn duplex(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<Box<dyn SocketDuplex>, Error> {
+        fast_io::duplex::stepped(socket, config, platform::group)
     }
 }

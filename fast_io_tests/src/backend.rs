@@ -210,6 +210,14 @@ impl SocketBackend for ForcedUnavailable {
     ) -> Result<Box<dyn SocketReader>, Error> {
         Err(self.refuse())
     }
+
+    fn duplex(
+        &self,
+        _: std::os::fd::BorrowedFd<'_>,
+        _: &Config,
+    ) -> Result<Box<dyn fast_io::SocketDuplex>, Error> {
+        Err(self.refuse())
+    }
 }
 
 #[cfg(test)]
@@ -297,5 +305,15 @@ impl SocketBackend for UringReadAhead {
 
     fn group(&self, config: &Config) -> Result<Box<dyn fast_io::SocketGroup>, Error> {
         fast_io_uring::UringBackend.group(config)
+    }
+
+    /// The io_uring duplex: it reads through its group's step, not a reader's multishot RECV,
+    /// so read-ahead changes nothing for it.
+    fn duplex(
+        &self,
+        socket: std::os::fd::BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<Box<dyn fast_io::SocketDuplex>, Error> {
+        fast_io_uring::UringBackend.duplex(socket, config)
     }
 }

@@ -159,6 +159,33 @@ pub fn run_unconditionally(
     guard(factory, kind, limit, token, body);
 }
 
+/// Runs `body`, which needs no backend, inside a deadlock guard: the test fails (naming `name`)
+/// if it has not finished after `limit`, and a panic in it fails the test as itself.
+pub fn guarded(name: &str, limit: Duration, body: fn()) {
+    let (done, finished) = mpsc::channel();
+    let worker = thread::Builder::new()
+        .name(format!("{name}-body"))
+        .spawn(move || {
+            body();
+            let _ = done.send(());
+        })
+        .expect("spawn the test body");
+    match finished.recv_timeout(limit) {
+        Ok(()) => {
+            if let Err(payload) = worker.join() {
+                panic::resume_unwind(payload);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Err(payload) => panic::resume_unwind(payload),
+            Ok(()) => unreachable!("the body sends before it returns"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("deadlock guard: {name} has not finished after {limit:?}")
+        }
+    }
+}
+
 fn guard(
     factory: Factory,
     kind: BackendKind,

@@ -127,8 +127,8 @@ use std::os::fd::BorrowedFd;
 pub use fast_io;
 pub use fast_io::Policy;
 use fast_io::{
-    Availability, BackendKind, Config, Error, SocketBackend, SocketGroup, SocketReader,
-    SocketWriter,
+    Availability, BackendKind, Config, Error, SocketBackend, SocketDuplex, SocketGroup,
+    SocketReader, SocketWriter,
 };
 pub use select::{backends, select, select_from_env};
 #[cfg(target_os = "linux")]
@@ -241,6 +241,16 @@ impl SocketBackend for UringBackend {
         #[cfg(not(target_os = "linux"))]
         unreachable!("never available off Linux: {config:?}")
     }
+
+    /// A duplex over a one-member group on its own ring (D1–D5): a step's SEND and RECV go to
+    /// the kernel in one submission ([`fast_io::duplex::stepped`]).
+    fn duplex(
+        &self,
+        socket: BorrowedFd<'_>,
+        config: &Config,
+    ) -> Result<Box<dyn SocketDuplex>, Error> {
+        fast_io::duplex::stepped(socket, config, |config| self.group(config))
+    }
 }
 
 /// An io_uring backend that is never available; see [`UringBackend::forced_unavailable`].
@@ -273,6 +283,13 @@ impl SocketBackend for ForcedUnavailable {
     }
 
     fn group(&self, _: &Config) -> Result<Box<dyn SocketGroup>, Error> {
+        Err(Error::Unavailable {
+            backend: BackendKind::IoUring,
+            reason: self.reason.clone(),
+        })
+    }
+
+    fn duplex(&self, _: BorrowedFd<'_>, _: &Config) -> Result<Box<dyn SocketDuplex>, Error> {
         Err(Error::Unavailable {
             backend: BackendKind::IoUring,
             reason: self.reason.clone(),

@@ -160,6 +160,7 @@ const SCOPES: &[Scope] = &[
             // The std backend's gate (`poll(2)` between `MSG_DONTWAIT` tries) and transfers.
             whole("fast_io/src/blocking.rs"),
             whole("fast_io/src/blocking/readiness.rs"),
+            whole("fast_io/src/blocking/duplex.rs"),
         ],
         test_packages: &["fast_io", "fast_io_tests"],
         // Every backend's file tests (C16, C7 for the peer failures of `sendfile`, C12 for the

@@ -16,6 +16,7 @@
 mod bad_input;
 mod counting;
 mod drops;
+mod duplex;
 mod files;
 mod flush_at_drop;
 mod limits;
@@ -72,7 +73,7 @@ macro_rules! conformance {
 
             use super::{SHORT_GUARD, GUARD, LONG_GUARD, raw};
             use super::{bad_input, drops, memory, peer_failures, policy, shutdown, transfer, waiting};
-            use super::{counting, files, flush_at_drop, limits, liveness, ownership, resets, shared};
+            use super::{counting, duplex, files, flush_at_drop, limits, liveness, ownership, resets, shared};
 
             fn factory() -> Factory {
                 $factory
@@ -407,6 +408,61 @@ macro_rules! conformance {
                 run(factory(), GUARD, files::c16_recv_to_file_refuses_append);
             }
 
+            /// D1, D3, C6: both ends write 16 MiB before reading, one thread each, over 4 KiB
+            /// socket buffers: byte-exact both ways.
+            #[test]
+            fn d1_founding_exchange() {
+                run(factory(), LONG_GUARD, duplex::d1_founding_exchange);
+            }
+
+            /// D2, C5: a full input and a blocked output time out on both ends, bounded.
+            #[test]
+            fn d2_full_input_and_blocked_output_time_out() {
+                run(factory(), GUARD, duplex::d2_full_input_and_blocked_output_time_out);
+            }
+
+            /// D2, C5: a timed-out duplex write_all reports exactly what the peer gets.
+            #[test]
+            fn d2_timed_out_write_reports_exact_count() {
+                run(factory(), GUARD, duplex::d2_timed_out_write_reports_exact_count);
+            }
+
+            /// D3, C8, C13: order and end of stream both ways, receiving after shutdown.
+            #[test]
+            fn d3_order_and_end_of_stream_both_ways() {
+                run(factory(), GUARD, duplex::d3_order_and_end_of_stream_both_ways);
+            }
+
+            /// D3, C7: a reset delivers the held bytes first, then a sticky ConnectionReset.
+            #[test]
+            fn d3_reset_delivers_held_bytes_first() {
+                run(factory(), GUARD, duplex::d3_reset_delivers_held_bytes_first);
+            }
+
+            /// D3, C11: a dropped duplex delivers its buffered bytes.
+            #[test]
+            fn d3_drop_delivers_buffered() {
+                run(factory(), GUARD, duplex::d3_drop_delivers_buffered);
+            }
+
+            /// D4: the idle timeout fails a call where nothing moved, not one where bytes trickle.
+            #[test]
+            fn d4_idle_timeout() {
+                run(factory(), GUARD, duplex::d4_idle_timeout);
+            }
+
+            /// D4, C5, C9: set_deadlines takes effect at the next call; zero is refused.
+            #[test]
+            fn d4_deadlines_change_between_calls() {
+                run(factory(), GUARD, duplex::d4_deadlines_change_between_calls);
+            }
+
+            /// D5, C12, C9: the socket is left as found; a duplex moves between threads.
+            #[test]
+            fn d5_socket_left_as_found_and_moved() {
+                run(factory(), GUARD, duplex::d5_socket_left_as_found_and_moved);
+            }
+
             /// C14: resolution, fallback behind a forced-unavailable io_uring, and reasons.
             #[test]
             fn c14_policy() {
@@ -414,6 +470,17 @@ macro_rules! conformance {
             }
         }
     };
+}
+
+/// D1's premise: the founding exchange on plain blocking sockets freezes (shown once, for every
+/// backend's duplex tests to undo).
+#[test]
+fn d1_plain_sockets_freeze() {
+    fast_io_tests::harness::guarded(
+        "d1_plain_sockets_freeze",
+        GUARD,
+        duplex::d1_plain_sockets_freeze,
+    );
 }
 
 conformance!(blocking, backend: fast_io::StdBackend);
