@@ -176,6 +176,37 @@
 //! writer's state is its buffer, its counters and its descriptor. The same per-socket state can
 //! therefore live in a [`SocketGroup`], where one thread drives many sockets through one ring or
 //! poller; the group rules G1–G8 are in [`crate::group`].
+//!
+//! # Duplexes
+//!
+//! A [`SocketDuplex`] ([`SocketBackend::duplex`], [`crate::duplex`]) is one socket, both
+//! directions, one thread: blocking `Read` and `Write` in the shape pull-style engines (rsync)
+//! are written. Every rule above holds for each direction; these are added:
+//!
+//! - **D1 One thread, both directions.** A call that waits keeps the other direction moving:
+//!   while a `write`, `write_all` or `flush` waits for room, the duplex receives into its input;
+//!   while a `read` waits for bytes, it sends what is buffered for output. Two programs that
+//!   each write a window before reading the other's therefore never freeze, as long as each
+//!   one's input can hold what the other writes before reading.
+//! - **D2 Bounded.** A duplex holds at most [`Config::duplex_input`] bytes received and not yet
+//!   read, and at most `batch_bytes` for output plus the caller's slice. When its input is full
+//!   and its output blocked (the two programs' own deadlock), a call waits within its deadline
+//!   and idle timeout and then fails with `TimedOut` carrying the exact count of the call (C5);
+//!   no buffer ever grows past its bound.
+//! - **D3 Integrity.** Bytes arrive in order and whole both ways; end of stream comes after
+//!   every byte (C8); a peer's reset delivers the bytes already held before the error, which
+//!   sticks (C7) and fails writes too; a duplex dropped with output buffered hands it to the
+//!   kernel within one bound (C11), receiving meanwhile while its input has room.
+//! - **D4 Time.** Deadlines are per call (C5) and [`SocketDuplex::set_deadlines`] changes them
+//!   from the next call. [`Config::idle_timeout`] fails a call in which neither direction
+//!   moved for that long with `TimedOut` naming it; its clock starts with the call and again
+//!   whenever a byte moves either way. Only duplexes honour it.
+//! - **D5 Sharing.** The socket is left as C12 and C16 say (nothing changed on the shared
+//!   description or socket, during or after); a duplex may be moved between threads.
+//!
+//! io_uring and epoll run a duplex over a one-member group's progress step (G8): each wait is
+//! one `io_uring_enter` or `epoll_wait` for both directions. std uses a helper thread that
+//! receives into the same bounded input while the caller's thread sends.
 
 use std::fmt;
 use std::fs::File;

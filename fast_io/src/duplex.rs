@@ -1,5 +1,5 @@
 //! Duplexes: blocking `Read` and `Write` on one socket from one thread, which never freeze
-//! (rules D1–D5 in [`backend`](crate::backend)).
+//! (rules D1–D5 in [`backend`](crate::backend#duplexes)).
 //!
 //! The programs fast_io exists for are written as blocking pull code: one protocol thread writes
 //! a window, then reads the replies, then writes again (rsync's `perform_io`). On plain sockets
@@ -8,7 +8,7 @@
 //! holds: a call that waits for one direction keeps the other moving, so while a `write` waits
 //! for room it receives into a bounded input buffer, and while a `read` waits for bytes it sends
 //! what is buffered for output. What is received and not yet read is held (at most
-//! [`Config::duplex_input`]); when that is full and the peer does not read either, the two
+//! [`Config::duplex_input`](crate::Config::duplex_input)); when that is full and the peer does not read either, the two
 //! programs are in their own deadlock, and the call waits within its deadline and the idle
 //! timeout and then fails with `TimedOut`, never growing a buffer.
 //!
