@@ -114,6 +114,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
     // The real fallback: io_uring refused by a seccomp filter and by the kernel (root).
     crate::fallback::run_fallback(&[])?;
     step(cargo(&["test", "--workspace", "--doc"]))?;
+    // The duplex example, a framed protocol both ways at once, on every backend: it checks every
+    // byte and message itself and exits non-zero at the first difference.
+    for backend in ["io_uring", "epoll", "std"] {
+        let mut cmd = cargo(&[
+            "run",
+            "-q",
+            "-p",
+            "fast_io_uring",
+            "--example",
+            "multiplex",
+            "--",
+            "4",
+            "256",
+        ]);
+        cmd.env("FAST_IO_BACKEND", backend);
+        step(cmd)?;
+    }
     step(cargo(&["bench", "--workspace", "--no-run"]))?;
     // One round of every scenario for every contender: each run checks its byte counts, and
     // the report and charts must come out of real records, so the bench cannot rot unseen.
