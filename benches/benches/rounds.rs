@@ -130,6 +130,41 @@ fn single<'a>(
     all
 }
 
+/// The `duplex` contenders: every backend's duplex (std's named `std_duplex`), and as the
+/// baseline std's writer and reader threads per end; tokio and compio with two tasks per end.
+fn duplexes<'a>(
+    backends: &'a [Box<dyn SocketBackend>],
+    total: u64,
+    window: usize,
+) -> Vec<(String, RunFn<'a>)> {
+    let mut all: Vec<(String, RunFn<'a>)> = Vec::new();
+    for backend in backends {
+        let name = match backend.kind() {
+            BackendKind::Std => {
+                all.push((
+                    "std".into(),
+                    run(move || fastio::bidirectional(&**backend, total, 64 << 10)),
+                ));
+                "std_duplex".to_owned()
+            }
+            kind => kind.name().to_owned(),
+        };
+        all.push((
+            name,
+            run(move || fastio::duplex_windows(&**backend, total, window)),
+        ));
+    }
+    all.push((
+        "tokio".into(),
+        run(move || peers::tokio_peer::duplex(total, 64 << 10)),
+    ));
+    all.push((
+        "compio".into(),
+        run(move || peers::compio_peer::duplex(total, 64 << 10)),
+    ));
+    all
+}
+
 /// The many-connection contenders: std a thread per connection, fast_io groups (one per
 /// thread of `threads`), and the peers' versions.
 fn many<'a>(
@@ -319,6 +354,23 @@ fn cases<'a>(
             || peers::compio_peer::bidirectional(BOTH, 64 << 10),
             None,
         ),
+    });
+
+    let exchanged: u64 = if quick { 32 * MIB } else { 256 * MIB };
+    const WINDOW: usize = 1 << 20;
+    cases.push(Case {
+        scenario: "duplex",
+        case: "1MiB_windows".into(),
+        headline: Headline::Throughput,
+        description: format!(
+            "both ends exchange {} each way, one thread and one duplex per end: write a 1 MiB window \
+             (64 KiB writes), flush, read the peer's window (io_uring, epoll, and std_duplex: std's \
+             duplex, a helper thread receiving). std: the same bytes by a writer thread and a reader \
+             thread per end, free of the windows; tokio, compio: one runtime per end, a writing and a \
+             reading task, free of the windows.",
+            size(exchanged)
+        ),
+        contenders: duplexes(backends, exchanged, WINDOW),
     });
 
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

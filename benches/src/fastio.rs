@@ -218,3 +218,52 @@ pub fn bidirectional(backend: &dyn SocketBackend, total: u64, chunk: usize) -> i
     }
     Ok(Outcome::ended(&span, bytes, receiver_cpu).counted(&stats))
 }
+
+/// Both ends exchange `total` bytes each way in the shape pull-style engines have: one thread
+/// and one duplex per end, each writing a window of `window` bytes (in `write_all`s of 64 KiB),
+/// flushing, then reading the peer's window, until `total` is done. The input holds two windows,
+/// so the exchange never waits on itself. Every received byte is counted.
+pub fn duplex_windows(
+    backend: &dyn SocketBackend,
+    total: u64,
+    window: usize,
+) -> io::Result<Outcome> {
+    const WRITE: usize = 64 << 10;
+    let (a, b) = tcp_pair(None)?;
+    let config = Config {
+        duplex_input: 2 * window,
+        ..Config::default()
+    };
+    let mut threads = Vec::new();
+    let span = Span::start();
+    for sock in [&a, &b] {
+        let mut duplex = backend.duplex(sock.as_fd(), &config)?;
+        threads.push(thread::spawn(move || {
+            let block = vec![0xa5u8; WRITE];
+            let mut inbox = vec![0u8; window];
+            let (mut sent, mut got) = (0u64, 0u64);
+            while sent < total {
+                let end = (sent + window as u64).min(total);
+                while sent < end {
+                    let n = WRITE.min((end - sent) as usize);
+                    duplex.write_all(&block[..n])?;
+                    sent += n as u64;
+                }
+                duplex.flush()?;
+                let want = (end - got) as usize;
+                duplex.read_exact(&mut inbox[..want])?;
+                got += want as u64;
+            }
+            duplex.shutdown()?;
+            Ok((sent, got, duplex.stats()))
+        }));
+    }
+    let (mut bytes, mut stats) = (0, Vec::new());
+    for handle in threads {
+        let (sent, got, counters) = join(handle)?;
+        check(total, got)?;
+        bytes += sent;
+        stats.push(counters);
+    }
+    Ok(Outcome::ended(&span, bytes, Duration::ZERO).counted(&stats))
+}

@@ -229,6 +229,40 @@ pub fn bidirectional(total: u64, chunk: usize) -> io::Result<Outcome> {
     Ok(Outcome::ended(&span, bytes, receiver_cpu))
 }
 
+/// `duplex` on compio: per endpoint one thread and one runtime, the socket split into a writing
+/// task and a reading task (over two duplicates of it), which run free of the windows the
+/// fast_io duplexes keep.
+pub fn duplex(total: u64, chunk: usize) -> io::Result<Outcome> {
+    let (a, b) = tcp_pair(None)?;
+    let span = Span::start();
+    let mut threads = Vec::new();
+    for sock in [a, b] {
+        threads.push(thread::spawn(move || {
+            let reading = sock.try_clone()?;
+            on_runtime(async move || {
+                let mut writing = stream(sock)?;
+                let mut reading = stream(reading)?;
+                let writer =
+                    compio::runtime::spawn(
+                        async move { send(&mut writing, total, chunk, None).await },
+                    );
+                let got = drain(&mut reading, 1 << 20).await?;
+                let sent = writer
+                    .await
+                    .map_err(|_| io::Error::other("a compio task panicked"))??;
+                Ok((sent, got))
+            })
+        }));
+    }
+    let mut bytes = 0;
+    for handle in threads {
+        let (sent, got) = join(handle)?;
+        check(total, got)?;
+        bytes += sent;
+    }
+    Ok(Outcome::ended(&span, bytes, Duration::ZERO))
+}
+
 /// Spawns one task per stream on the current runtime, each sending `each` bytes.
 async fn send_all_tasks(senders: Vec<StdStream>, each: u64) -> io::Result<()> {
     let mut tasks = Vec::with_capacity(senders.len());

@@ -12,8 +12,16 @@ use super::stats::{Modes, Summary, median, modes, within_round};
 /// The order contenders are presented in: the baseline and the plain blocking calls it is built
 /// on, the fast_io backends, the peer runtimes,
 /// then the two yardsticks. A name not listed here comes after, alphabetically.
-pub const ORDER: [&str; 8] = [
-    "std", "blocking", "epoll", "io_uring", "tokio", "compio", "limit", "fastcat",
+pub const ORDER: [&str; 9] = [
+    "std",
+    "blocking",
+    "std_duplex",
+    "epoll",
+    "io_uring",
+    "tokio",
+    "compio",
+    "limit",
+    "fastcat",
 ];
 
 const MIB: f64 = (1u64 << 20) as f64;
