@@ -413,6 +413,39 @@ fn g8_one_step_sends_then_receives() {
     });
 }
 
+/// G8, C15: a step whose members can all move at once, and none waits for an edge, costs only
+/// its transfers: a member that only sends (read interest off) to a peer that takes everything
+/// makes one `send` per step and no `epoll_wait` at all, step after step. (A step where one
+/// member moves while another waits for an edge starts with one `epoll_wait` that does not
+/// wait: see the next test for why; this one pins that no other step pays for it.)
+#[test]
+fn g8_a_step_that_only_sends_makes_no_epoll_wait() {
+    guard(Duration::from_secs(30), || {
+        let mut group = group(&Config::default());
+        let (ours, peer) = pair();
+        let member = group.join(ours.as_fd()).unwrap();
+        group.set_reading(member, false).unwrap();
+        let drain = thread::spawn(move || io::copy(&mut &peer, &mut io::sink()).unwrap());
+        let mut piece = [0u8; 1000];
+        for round in 0..10u64 {
+            fill(&mut piece, round * 1000);
+            assert_eq!(group.write(member, &piece).unwrap(), 1000);
+            let before = group.totals().kernel_entries;
+            let (reported, seen) = step(&mut *group, Some(Duration::from_secs(5)));
+            assert_eq!((reported, seen), (1, vec![(member, Seen::Sent(1000))]));
+            assert_eq!(
+                group.totals().kernel_entries - before,
+                1,
+                "round {round}: one send, no epoll_wait"
+            );
+        }
+        group.shutdown(member).unwrap();
+        drop(group);
+        drop(ours);
+        assert_eq!(drain.join().unwrap(), 10_000);
+    });
+}
+
 /// G1, G8: a member that keeps sending never keeps another's bytes from being received. Its
 /// peer takes every send whole, so no step ever has to wait; the other member's data must still
 /// arrive within a few steps (their count is the bound, not time).
