@@ -273,11 +273,12 @@ enum Seen {
     Failed(io::ErrorKind),
 }
 
-/// Steps until one reports something (each bounded by 5 s), and returns what it reported.
+/// Steps until one reports something (each bounded by 5 s), and returns what it reported;
+/// each step's count must be the number of its calls.
 fn step(group: &mut dyn SocketGroup) -> Vec<(Member, Seen)> {
     for _ in 0..10 {
         let mut seen = Vec::new();
-        group
+        let reported = group
             .poll(Some(Duration::from_secs(5)), &mut |member, progress| {
                 let what = match progress {
                     Progress::Sent(n) => Seen::Sent(n),
@@ -289,6 +290,7 @@ fn step(group: &mut dyn SocketGroup) -> Vec<(Member, Seen)> {
                 seen.push((member, what));
             })
             .unwrap();
+        assert_eq!(reported, seen.len(), "G8: poll returns how many calls it made");
         if !seen.is_empty() {
             return seen;
         }

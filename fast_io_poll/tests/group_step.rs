@@ -439,6 +439,8 @@ fn g8_a_step_that_only_sends_makes_no_epoll_wait() {
                 "round {round}: one send, no epoll_wait"
             );
         }
+        // G2: what the steps sent is no longer counted as held.
+        assert_eq!(group.totals().buffered_high_water, 1000);
         group.shutdown(member).unwrap();
         drop(group);
         drop(ours);
