@@ -290,7 +290,11 @@ fn step(group: &mut dyn SocketGroup) -> Vec<(Member, Seen)> {
                 seen.push((member, what));
             })
             .unwrap();
-        assert_eq!(reported, seen.len(), "G8: poll returns how many calls it made");
+        assert_eq!(
+            reported,
+            seen.len(),
+            "G8: poll returns how many calls it made"
+        );
         if !seen.is_empty() {
             return seen;
         }

@@ -521,6 +521,54 @@ fn g8_a_gate_slice_spans_steps() {
     });
 }
 
+/// G1, G8, C15: an event for one member does not end another's gate slice. A member stuck on a
+/// full socket (10 s slice) waits in the same step as a member whose peer sends 100 ms later:
+/// the step wakes for the data and reports it, and the stuck member has made one send and
+/// counted one readiness wait and no expiry (its slice is far from over).
+#[test]
+fn g8_an_event_for_one_member_does_not_expire_anothers_slice() {
+    guard(Duration::from_secs(30), || {
+        let config = Config {
+            gate_slice: Duration::from_secs(10),
+            ..Config::default()
+        };
+        let mut group = group(&config);
+        let (stuck_ours, _stuck_theirs) = UnixStream::pair().unwrap();
+        fill_to_eagain(socket2::SockRef::from(&stuck_ours), 1024);
+        let stuck = group.join(stuck_ours.as_fd()).unwrap();
+        group.set_reading(stuck, false).unwrap();
+        assert_eq!(group.write(stuck, &[7u8; 100]).unwrap(), 100);
+        let (quiet_ours, mut quiet_theirs) = UnixStream::pair().unwrap();
+        let quiet = group.join(quiet_ours.as_fd()).unwrap();
+        let sender = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            quiet_theirs.write_all(b"late").unwrap();
+            quiet_theirs
+        });
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            for (member, seen) in step(&mut *group, Some(Duration::from_secs(5))).1 {
+                match seen {
+                    Seen::Data(data) if member == quiet => got.extend(data),
+                    other => panic!("{member}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(got, b"late");
+        let stats = group.stats(stuck).unwrap();
+        assert_eq!(
+            (
+                stats.ops_submitted,
+                stats.readiness_waits,
+                stats.gate_expiries
+            ),
+            (1, 1, 0),
+            "the stuck member's slice is not over: {stats}"
+        );
+        drop(sender.join().unwrap());
+    });
+}
+
 /// The founding shape's volume under faults: 2 MiB each way, so a debug build under every
 /// injection stays well inside the guard.
 const UNDER_FAULTS: u64 = 2 << 20;
