@@ -1,8 +1,10 @@
 //! fast_io moves bytes through sockets as fast as Linux allows, and never hangs.
 //!
 //! This crate is the core: the [`SocketBackend`] trait and the contract every backend keeps
-//! (see [`backend`], rules C1–C16), the run-time [`Policy`], [`Config`], [`Stats`], the
-//! [`Error`] type, and [`StdBackend`], the plain blocking baseline. The fast backends live in
+//! (see [`backend`], rules C1–C16), groups of many sockets on one thread ([`group`], G1–G8),
+//! duplexes for blocking `Read`/`Write` on one thread in both directions ([`duplex`], D1–D5),
+//! the run-time [`Policy`], [`Config`], [`Stats`], the [`Error`] type, and [`StdBackend`], the
+//! plain blocking baseline. The fast backends live in
 //! their own crates and implement the same trait:
 //!
 //! | backend    | crate           | mechanism                                           | needs               |
