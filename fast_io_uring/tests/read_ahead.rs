@@ -175,3 +175,43 @@ fn a_drop_withdraws_the_armed_recv() {
         assert!(got[..got.len() - block.len()].iter().all(|&b| b == 1));
     });
 }
+
+/// C8, C15: what the reader holds ahead is counted exactly, and a read-ahead below the smallest
+/// piece is taken as one piece of 4 KiB. With `read_ahead` of 1 byte, a peer's 4096 queued
+/// bytes arrive in one delivery: a read of one byte leaves 4095 held, a read of 8 KiB returns
+/// the other 4095 at once, and nothing is held after.
+#[test]
+fn a_tiny_read_ahead_holds_one_piece_and_counts_it() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(30), move || {
+        let (mut client, server) = pair(None);
+        let config = Config {
+            read_ahead: 1,
+            ..Config::default()
+        };
+        let mut reader = backend.new_reader(server.as_fd(), &config).unwrap();
+        if !reader.reads_ahead() {
+            println!("skipped: this kernel has no provided buffer ring");
+            return;
+        }
+        let mut sent = vec![0u8; 4096];
+        fill(&mut sent, 0);
+        client.write_all(&sent).unwrap();
+        // Loopback delivers at once; a moment more makes sure all of it is queued.
+        thread::sleep(Duration::from_millis(50));
+        let mut first = [0u8; 1];
+        assert_eq!(reader.read(&mut first).unwrap(), 1);
+        check(&first, 0);
+        assert_eq!(reader.held(), 4095, "one delivery of the 4096 queued bytes");
+        let mut rest = vec![0u8; 8192];
+        assert_eq!(
+            reader.read(&mut rest).unwrap(),
+            4095,
+            "a 4 KiB piece, not 1-byte ones"
+        );
+        check(&rest[..4095], 1);
+        assert_eq!(reader.held(), 0);
+        drop(client);
+        assert_eq!(reader.read(&mut rest).unwrap(), 0);
+    });
+}
