@@ -215,3 +215,41 @@ fn a_tiny_read_ahead_holds_one_piece_and_counts_it() {
         assert_eq!(reader.read(&mut rest).unwrap(), 0);
     });
 }
+
+/// C3, C15: a read-ahead reader waiting for bytes returns with them when they arrive, within
+/// its slice: with a 10 s slice and a peer that sends 100 ms after the read began, the read gets
+/// the bytes having counted one readiness wait and no expired slice.
+#[test]
+fn a_waiting_read_ahead_returns_when_bytes_arrive_not_when_its_slice_ends() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(60), move || {
+        let (mut client, server) = pair(None);
+        let config = Config {
+            read_ahead: 64 << 10,
+            gate_slice: Duration::from_secs(10),
+            ..Config::default()
+        };
+        let mut reader = backend.new_reader(server.as_fd(), &config).unwrap();
+        if !reader.reads_ahead() {
+            println!("skipped: this kernel has no provided buffer ring");
+            return;
+        }
+        let sender = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            let mut late = [0u8; 100];
+            fill(&mut late, 0);
+            client.write_all(&late).unwrap();
+            client
+        });
+        let mut got = [0u8; 100];
+        assert_eq!(reader.read(&mut got).unwrap(), 100);
+        check(&got, 0);
+        let stats = reader.stats();
+        assert_eq!(
+            (stats.readiness_waits, stats.gate_expiries),
+            (1, 0),
+            "woken by the bytes, not by the slice: {stats}"
+        );
+        drop(sender.join().unwrap());
+    });
+}
