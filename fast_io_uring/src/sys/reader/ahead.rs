@@ -420,4 +420,51 @@ mod tests {
         assert_eq!(&buf[..n], b"second");
         assert_eq!(sticky, None);
     }
+
+    /// What each kind of CQE without bytes means (the kernel's answers no socket test can
+    /// produce on demand): `-ENOMEM` is a shortage, counted and waited out one slice (C4);
+    /// `-EINVAL` before anything was delivered means this kernel has no multishot RECV (reads go
+    /// gated); `-EINVAL` after bytes came is the stream's failure; `-ENOBUFS` (every buffer
+    /// full) only disarms. None of them names a buffer here.
+    #[test]
+    fn cqes_without_bytes_mean_what_they_say() {
+        let stats = StatsHandle::new();
+        let counters = stats.counters();
+        let mut ring = Ring::with_setups(8, stats.clone(), &Ahead::SETUPS).unwrap();
+        let Some(mut ahead) = Ahead::new(&mut ring, MIN_PIECE) else {
+            println!("skipped: the kernel has no provided buffer rings (5.19)");
+            return;
+        };
+        let cqe = |result: i32| Delivery {
+            result,
+            buffer: None,
+            more: false,
+        };
+        ahead.armed = Some(1);
+        ahead.absorb(&mut ring, cqe(-libc::ENOBUFS), counters);
+        assert!(ahead.armed.is_none() && ahead.end.is_none() && !ahead.short_of_memory);
+        assert!(ahead.usable);
+
+        ahead.absorb(&mut ring, cqe(-libc::ENOMEM), counters);
+        assert!(ahead.short_of_memory, "ENOMEM is a shortage to wait out");
+        assert!(ahead.end.is_none() && ahead.usable);
+        assert_eq!(stats.snapshot().transient_errors, 1);
+        ahead.short_of_memory = false;
+
+        ahead.absorb(&mut ring, cqe(-libc::EINVAL), counters);
+        assert!(
+            !ahead.usable,
+            "EINVAL before any delivery: no multishot RECV here"
+        );
+        assert!(ahead.end.is_none());
+
+        ahead.usable = true;
+        ahead.delivered = true;
+        ahead.absorb(&mut ring, cqe(-libc::EINVAL), counters);
+        assert!(
+            ahead.usable,
+            "EINVAL after a delivery is the stream's failure"
+        );
+        assert!(matches!(ahead.end, Some(End::Failed(result)) if result == -libc::EINVAL));
+    }
 }
