@@ -467,4 +467,20 @@ mod tests {
         );
         assert!(matches!(ahead.end, Some(End::Failed(result)) if result == -libc::EINVAL));
     }
+
+    /// Sizes are rounded down to a power of two, never up: the read-ahead holds no more than
+    /// asked (C8).
+    #[test]
+    fn sizes_round_down_to_a_power_of_two() {
+        for (n, want) in [
+            (1, 1),
+            (2, 2),
+            (3, 2),
+            (4096, 4096),
+            (5000, 4096),
+            (65_535, 32_768),
+        ] {
+            assert_eq!(prev_power_of_two(n), want, "{n}");
+        }
+    }
 }
