@@ -102,8 +102,9 @@ pub(crate) fn check_deadlines(
 #[derive(Debug)]
 pub(crate) struct CallClock {
     deadline: Deadline,
-    idle: Option<Duration>,
-    moved_at: Instant,
+    /// The idle timeout and when a direction last moved: read from the clock only when there
+    /// is one, so a call without it costs no clock read (as `Deadline` without a limit).
+    idle: Option<(Duration, Instant)>,
 }
 
 impl CallClock {
@@ -111,21 +112,22 @@ impl CallClock {
     pub(crate) fn start(limit: Option<Duration>, idle: Option<Duration>) -> CallClock {
         CallClock {
             deadline: Deadline::start(limit),
-            idle,
-            moved_at: Instant::now(),
+            idle: idle.map(|idle| (idle, Instant::now())),
         }
     }
 
     /// Either direction moved: the idle timeout starts again.
     pub(crate) fn moved(&mut self) {
-        if self.idle.is_some() {
-            self.moved_at = Instant::now();
+        if let Some((_, moved_at)) = &mut self.idle {
+            *moved_at = Instant::now();
         }
     }
 
     /// Restarts the idle clock at `at`, when a helper saw a direction move then.
     pub(crate) fn moved_at(&mut self, at: Instant) {
-        self.moved_at = self.moved_at.max(at);
+        if let Some((_, moved_at)) = &mut self.idle {
+            *moved_at = (*moved_at).max(at);
+        }
     }
 
     /// How long the call may still wait: until its deadline or the idle timeout, whichever
@@ -133,7 +135,7 @@ impl CallClock {
     pub(crate) fn limit(&self) -> Option<Duration> {
         let idle = self
             .idle
-            .map(|idle| idle.saturating_sub(self.moved_at.elapsed()));
+            .map(|(idle, moved_at)| idle.saturating_sub(moved_at.elapsed()));
         match (self.deadline.remaining(), idle) {
             (Some(left), Some(idle)) => Some(left.min(idle)),
             (left, idle) => left.or(idle),
@@ -146,8 +148,8 @@ impl CallClock {
         if self.deadline.passed() {
             return Some(self.deadline.error(count));
         }
-        let idle = self.idle?;
-        (self.moved_at.elapsed() >= idle).then_some(Error::TimedOut {
+        let (idle, moved_at) = self.idle?;
+        (moved_at.elapsed() >= idle).then_some(Error::TimedOut {
             accepted: count,
             deadline: idle,
         })
@@ -219,6 +221,23 @@ impl Input {
         self.held.drain(..n);
         n
     }
+}
+
+/// `write_all` of both engines: `write_some(rest, clock, accepted)` takes at least one byte of
+/// `rest` or fails, under one clock for the whole call, so a timeout reports every byte of the
+/// call taken before it (C5).
+pub(crate) fn write_all_with(
+    mut buf: &[u8],
+    mut clock: CallClock,
+    mut write_some: impl FnMut(&[u8], &mut CallClock, u64) -> Result<usize, Error>,
+) -> io::Result<()> {
+    let mut accepted = 0u64;
+    while !buf.is_empty() {
+        let n = write_some(buf, &mut clock, accepted).map_err(io_error)?;
+        accepted += n as u64;
+        buf = &buf[n..];
+    }
+    Ok(())
 }
 
 /// `err` as the `io::Error` a `Read`/`Write` call returns.

@@ -15,7 +15,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{Blocking, Direction, SysBuf};
-use crate::duplex::{CallClock, Input, ReadEnd, SocketDuplex, check_deadlines, io_error};
+use crate::duplex::{
+    CallClock, Input, ReadEnd, SocketDuplex, check_deadlines, io_error, write_all_with,
+};
 use crate::{Config, Deadline, Error, Stats, StatsHandle, Sticky};
 
 /// What the helper and the caller share.
@@ -184,17 +186,11 @@ impl io::Write for Threaded {
         self.send_some(buf, &mut clock, 0).map_err(io_error)
     }
 
-    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        let mut clock = CallClock::start(self.write_deadline, self.idle);
-        let mut accepted = 0u64;
-        while !buf.is_empty() {
-            let n = self
-                .send_some(buf, &mut clock, accepted)
-                .map_err(io_error)?;
-            accepted += n as u64;
-            buf = &buf[n..];
-        }
-        Ok(())
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let clock = CallClock::start(self.write_deadline, self.idle);
+        write_all_with(buf, clock, |rest, clock, accepted| {
+            self.send_some(rest, clock, accepted)
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {

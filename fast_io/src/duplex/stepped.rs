@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use super::{CallClock, Input, ReadEnd, SocketDuplex, check_deadlines, io_error};
+use super::{CallClock, Input, ReadEnd, SocketDuplex, check_deadlines, io_error, write_all_with};
 use crate::{Config, Error, Member, Progress, SocketGroup, Stats, Sticky};
 
 /// Makes a duplex on `socket` over the one-member group `make_group` returns for the config it
@@ -165,17 +165,11 @@ impl io::Write for Stepped {
         self.write_some(buf, &mut clock, 0).map_err(io_error)
     }
 
-    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        let mut clock = CallClock::start(self.write_deadline, self.idle);
-        let mut accepted = 0u64;
-        while !buf.is_empty() {
-            let n = self
-                .write_some(buf, &mut clock, accepted)
-                .map_err(io_error)?;
-            accepted += n as u64;
-            buf = &buf[n..];
-        }
-        Ok(())
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let clock = CallClock::start(self.write_deadline, self.idle);
+        write_all_with(buf, clock, |rest, clock, accepted| {
+            self.write_some(rest, clock, accepted)
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {
