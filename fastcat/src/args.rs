@@ -44,7 +44,8 @@ pub struct Common {
     /// The backend [default: FAST_IO_BACKEND, else auto]
     #[arg(long, global = true, value_name = "BACKEND", value_parser = BackendName)]
     pub backend: Option<String>,
-    /// Give up when the peer makes no progress for SECS seconds
+    /// Give up when the peer makes no progress for SECS seconds (relay: when TARGET does not
+    /// answer a connect within SECS; see --idle)
     #[arg(long, global = true, value_name = "SECS", default_value = "30", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// Print the summary as one JSON line: on stdout, or on stderr when stdout carries the
@@ -98,6 +99,10 @@ pub enum Command {
         /// Exit after N connections ended [default: never]
         #[arg(long, value_name = "N", value_parser = parse_positive)]
         count: Option<u64>,
+        /// Close a connection after SECS seconds with no traffic either way ('none': never).
+        /// Dead peers are found sooner by TCP keepalive; --timeout bounds connecting to TARGET
+        #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_idle)]
+        idle: Idle,
     },
     /// Print a completion script for SHELL on stdout
     Completions {
@@ -134,6 +139,20 @@ pub fn parse_positive(text: &str) -> Result<u64, String> {
         Ok(0) | Err(_) => Err("must be a whole number above 0".into()),
         Ok(n) => Ok(n),
     }
+}
+
+/// `relay --idle`: how long a relayed connection may stay quiet (`None`: for ever).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Idle(pub Option<Duration>);
+
+/// `none`, or a positive, finite number of seconds.
+pub fn parse_idle(text: &str) -> Result<Idle, String> {
+    if text.trim() == "none" {
+        return Ok(Idle(None));
+    }
+    parse_timeout(text)
+        .map(|idle| Idle(Some(idle)))
+        .map_err(|err| format!("{err}, or 'none'"))
 }
 
 /// A positive, finite number of seconds.
@@ -220,6 +239,15 @@ mod tests {
             "2^34 GiB is 2^64 bytes"
         );
         assert_eq!(parse_size("17179869183GiB"), Ok(17_179_869_183 << 30));
+    }
+
+    #[test]
+    fn idle_is_seconds_or_none() {
+        assert_eq!(parse_idle("none"), Ok(Idle(None)));
+        assert_eq!(parse_idle("600"), Ok(Idle(Some(Duration::from_secs(600)))));
+        for text in ["0", "-1", "never", ""] {
+            assert!(parse_idle(text).is_err(), "{text:?} was accepted");
+        }
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //! ```
 //!
 //! With one stream it speaks plain TCP, so `nc`/`socat` work at either end; `--streams N` (see
-//! `streams.rs`) needs fastcat at both. Every wait is bounded by `--timeout` (the write and read
-//! deadlines of contract C5), so a peer that vanishes is reported, never waited on forever.
+//! `streams.rs`) needs fastcat at both. Every wait of a transfer is bounded by `--timeout` (the
+//! write and read deadlines of contract C5), so a peer that vanishes is reported, never waited
+//! on forever; `relay` closes a connection quiet for `--idle` (10 minutes) and finds vanished
+//! peers by TCP keepalive, so interactive sessions survive a pause (`relay.rs`).
 //! Errors are one line on stderr and exit 1; usage errors exit 2 with the usage. Each command
 //! ends with one summary (`summary.rs`): human units on stderr, or one JSON line with `--json`.
 //!
@@ -26,6 +28,10 @@
 //! (an offset past the end flips nothing). It is for tests only; nothing else reads it.
 
 #![forbid(unsafe_code)]
+#![allow(
+    rustdoc::broken_intra_doc_links,
+    reason = "clap turns the doc comments of `args.rs` into --help text, where `[ADDR:]PORT` is usage notation, not a link"
+)]
 
 mod args;
 mod frame;
@@ -194,6 +200,7 @@ fn run(cli: &Cli, policy: Policy) -> Result<(), String> {
             target,
             max_connections,
             count,
+            idle,
         } => {
             let relay = relay::Relay {
                 listen: listen.clone(),
@@ -201,6 +208,7 @@ fn run(cli: &Cli, policy: Policy) -> Result<(), String> {
                 timeout,
                 max_connections: usize::try_from(*max_connections).unwrap_or(usize::MAX),
                 count: *count,
+                idle: idle.0,
             };
             relay::run(&cx, &relay)
         }

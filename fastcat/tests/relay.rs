@@ -376,11 +376,11 @@ fn relay_holds_back_only_the_connection_whose_client_stops_reading() {
 }
 
 #[test]
-fn relay_closes_a_connection_that_makes_no_progress() {
+fn relay_closes_a_connection_idle_past_its_idle_limit() {
     for backend in group_backends() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let target_port = listener.local_addr().unwrap().port();
-        let (relay, port) = relay(backend, target_port, &["--count", "1", "--timeout", "0.5"]);
+        let (relay, port) = relay(backend, target_port, &["--count", "1", "--idle", "0.5"]);
         let client = connect(port);
         let target = accept(&listener);
         let started = Instant::now();
@@ -397,6 +397,32 @@ fn relay_closes_a_connection_that_makes_no_progress() {
         );
         let stderr = relay_output(relay, "fastcat relay");
         assert!(stderr.contains("timed out"), "{backend}: {stderr}");
+    }
+}
+
+/// An interactive session may be quiet for long: `--timeout` (connecting to the target) does
+/// not close it, and the default `--idle` is minutes away.
+#[test]
+fn relay_keeps_a_quiet_connection_past_the_timeout() {
+    for backend in group_backends() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target_port = listener.local_addr().unwrap().port();
+        let (relay, port) = relay(backend, target_port, &["--count", "1", "--timeout", "0.5"]);
+        let client = connect(port);
+        let target = accept(&listener);
+        thread::sleep(Duration::from_millis(1500));
+        (&client).write_all(b"still there?").unwrap();
+        let mut got = [0u8; 12];
+        (&target).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"still there?", "{backend}");
+        (&target).write_all(b"yes").unwrap();
+        let mut reply = [0u8; 3];
+        (&client).read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"yes", "{backend}");
+        drop(client);
+        drop(target);
+        let stderr = relay_output(relay, "fastcat relay");
+        assert!(!stderr.contains("timed out"), "{backend}: {stderr}");
     }
 }
 
