@@ -9,7 +9,7 @@
 //!
 //! | backend    | crate           | mechanism                                           | needs               |
 //! |------------|-----------------|-----------------------------------------------------|---------------------|
-//! | `io_uring` | `fast_io_uring` | [`IORING_OP_SEND`] gated by `POLL_ADD` + `LINK_TIMEOUT` | Linux ≥ 5.19, io_uring enabled |
+//! | `io_uring` | `fast_io_uring` | [`IORING_OP_SEND`], its waits linked to a `LINK_TIMEOUT` | Linux ≥ 5.19, io_uring enabled |
 //! | `epoll`    | `fast_io_poll`  | non-blocking `send`/`recv`, [`epoll(7)`] via mio     | any Linux           |
 //! | `std`      | `fast_io`       | blocking [`send(2)`]/[`recv(2)`]                    | any Unix            |
 //!
@@ -51,7 +51,7 @@
 // `blocking::readiness` (poll(2), and recv(2) with MSG_DONTWAIT into an initialized buffer),
 // which no dependency wraps safely.
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod backend;
 mod blocking;

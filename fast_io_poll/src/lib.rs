@@ -149,7 +149,7 @@
 //! [`epoll(7)`]: https://man7.org/linux/man-pages/man7/epoll.7.html
 //! [`send(2)`]: https://man7.org/linux/man-pages/man2/send.2.html
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 // One `unsafe` block exists (handing the caller's read buffer to `recv`), allowed where it is.
 #![deny(unsafe_code)]
 

@@ -1,4 +1,4 @@
-//! The conformance suite of fast_io: every rule of the contract (C1–C15 in
+//! The conformance suite of fast_io: every rule of the contract (C1–C16 and D1–D5 in
 //! `fast_io::backend`), checked against every backend on real sockets.
 //!
 //! This library holds what the tests stand on ([`fixtures`]: socket pairs, saturation, moving the
@@ -8,8 +8,8 @@
 //! writable too late and peers that trickle; [`deadlines`]: what a timed-out call must report).
 //! The tests are in `tests/conformance/`: one module per rule family, named after what it holds
 //! (`transfer.rs`, `waiting.rs`, `peer_failures.rs`, `shutdown.rs`, `bad_input.rs`, `memory.rs`,
-//! `drops.rs`, `policy.rs`, `liveness.rs`, `limits.rs`, `counting.rs`, `ownership.rs`,
-//! `resets.rs`), has one body per test, generic over the backend, and `main.rs` instantiates all
+//! `drops.rs`, `flush_at_drop.rs`, `policy.rs`, `liveness.rs`, `limits.rs`, `counting.rs`,
+//! `ownership.rs`, `shared.rs`, `raw.rs`, `resets.rs`, `files.rs`, `duplex.rs`), has one body per test, generic over the backend, and `main.rs` instantiates all
 //! of them once per backend with a macro, so a failure reads like
 //! `uring::c3_saturated_send_completes`. The group rules (G1–G8) have the same layout in
 //! `tests/groups/`:
@@ -19,6 +19,7 @@
 //! | `blocking::`| `fast_io::StdBackend`                                                     |
 //! | `poll::`    | `fast_io_poll::PollBackend`                                               |
 //! | `uring::`   | `fast_io_uring::UringBackend`                                             |
+//! | `uring_ahead::` | `fast_io_uring::UringBackend` with read-ahead on every reader         |
 //! | `auto::`    | what `fast_io_uring::select(Policy::from_env())` picks (`FAST_IO_BACKEND`) |
 //!
 //! A backend that reports itself unavailable makes each of its tests print

@@ -98,7 +98,7 @@ const SETTLE: Duration = Duration::from_millis(50);
 const FILL_PAUSE: Duration = Duration::from_millis(100);
 
 /// A connected pair whose writer side (`sock`) is full: [`MARKER`] bytes were sent to it with
-/// non-blocking 4 KiB sends until `EAGAIN`, again after a [`FILL_PAUSE`] until the kernel took
+/// non-blocking 4 KiB sends until `EAGAIN`, again after a `FILL_PAUSE` until the kernel took
 /// no more (TCP moves part of its queue into the peer's receive buffer meanwhile). Over Unix the buffers
 /// are [`SMALL_BUFFER`](crate::fixtures::SMALL_BUFFER) (about 8 KiB queued); over TCP they are
 /// the kernel's defaults (about 4 MiB queued). `sock` is back in blocking mode, as
@@ -194,7 +194,7 @@ impl LateReadiness {
 
     /// Finds the share for `transport` on twin pairs: after the peer reads it, the writer side
     /// must not poll writable, yet take a one-byte non-blocking send. Tries the shares of
-    /// [`Self::shares`] in turn and fails loudly, with what the kernel did, if none works.
+    /// `Self::shares` in turn and fails loudly, with what the kernel did, if none works.
     pub fn calibrate(transport: Transport) -> LateReadiness {
         let mut seen = Vec::new();
         for &per_mille in Self::shares(transport) {
@@ -333,7 +333,7 @@ struct Orders {
     stop: AtomicBool,
 }
 
-/// Whether an I/O error only means the [`LOOK_AGAIN`] timeout ran out (or a signal came).
+/// Whether an I/O error only means the `LOOK_AGAIN` timeout ran out (or a signal came).
 fn timed_out_or_interrupted(err: &io::Error) -> bool {
     matches!(
         err.kind(),
@@ -347,7 +347,7 @@ fn timed_out_or_interrupted(err: &io::Error) -> bool {
 /// is a test's deadline and its margin: a writer that ignores its deadline under steady
 /// progress then finds its peer silent and comes back late, which the test reports, instead of
 /// writing on for minutes. Dropped unfinished (a test failed), the peer stops within
-/// [`LOOK_AGAIN`] and its thread is joined.
+/// `LOOK_AGAIN` and its thread is joined.
 #[derive(Debug)]
 pub struct TrickleReader {
     orders: Arc<Orders>,
@@ -417,7 +417,7 @@ impl Drop for TrickleReader {
 
 /// A peer that writes `chunks` pattern chunks of [`TRICKLE_CHUNK`] bytes, one every
 /// [`TRICKLE_PAUSE`], then falls silent without closing: [`finish`](Self::finish) gives the
-/// socket back, still open. Dropped unfinished (a test failed), it stops within [`LOOK_AGAIN`]
+/// socket back, still open. Dropped unfinished (a test failed), it stops within `LOOK_AGAIN`
 /// and its thread is joined.
 #[derive(Debug)]
 pub struct TrickleSender {

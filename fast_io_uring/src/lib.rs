@@ -1,5 +1,56 @@
 //! fast_io's io_uring backend, and [`select`]: the one entry point from a [`Policy`] to a backend.
 //!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use std::os::fd::AsFd;
+//!
+//! use fast_io::{Config, Policy};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let client = TcpStream::connect(listener.local_addr()?)?;
+//! let (server, _) = listener.accept()?;
+//! // io_uring where the kernel has it, else epoll, else std; the selection says why.
+//! let selection = fast_io_uring::select(Policy::Auto)?;
+//! println!("backend: {selection}");
+//! let backend = selection.backend();
+//! let mut writer = backend.writer(client.as_fd(), &Config::default())?;
+//! let mut reader = backend.reader(server.as_fd(), &Config::default())?;
+//! writer.write_all(b"hello")?;
+//! writer.shutdown()?;
+//! let mut got = Vec::new();
+//! reader.read_to_end(&mut got)?;
+//! assert_eq!(got, b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The backend alone, when a program wants io_uring or nothing:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use std::os::fd::AsFd;
+//!
+//! use fast_io::{Availability, Config, SocketBackend};
+//! use fast_io_uring::UringBackend;
+//!
+//! if let Availability::Unavailable(reason) = UringBackend.availability() {
+//!     println!("skipped: {reason}");
+//!     return Ok(());
+//! }
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let client = TcpStream::connect(listener.local_addr()?)?;
+//! let (server, _) = listener.accept()?;
+//! let mut writer = UringBackend.writer(client.as_fd(), &Config::default())?;
+//! let mut reader = UringBackend.reader(server.as_fd(), &Config::default())?;
+//! writer.write_all(b"hello")?;
+//! writer.shutdown()?;
+//! let mut got = Vec::new();
+//! reader.read_to_end(&mut got)?;
+//! assert_eq!(got, b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [`UringBackend`] hands out a [`UringWriter`] and a [`UringReader`] per socket, each with its own
 //! ring (contract C6: a full send buffer cannot hold up a read, and no ring is shared, so no
 //! submission can hold back another socket's completions). How the contract's hardest rules hold:
@@ -7,12 +58,16 @@
 //! - **C3, never a SEND that waits for the peer.** Every SEND and RECV carries `MSG_DONTWAIT`:
 //!   on this kernel an io_uring SEND on a full socket otherwise waits *inside* the kernel, even on
 //!   an `O_NONBLOCK` socket. With it, the operation completes at once, with bytes or `-EAGAIN`.
-//!   Only then does the backend wait, behind the readiness gate: a [`POLL_ADD`] for `POLLOUT`
-//!   (`POLLIN` for reads) linked to a [`LINK_TIMEOUT`] of `Config::gate_slice`, shortened to the
-//!   deadline (C5). After each slice — the socket ready, or the slice run out
-//!   (`-ECANCELED`/`-ETIME`) — the transfer is tried again before another gate is armed (C4):
+//!   Only then does the backend wait, one slice of `Config::gate_slice` at a time, shortened to
+//!   the deadline (C5): a lone writer or reader retries its SEND (with `MSG_WAITALL`) or RECV
+//!   without `MSG_DONTWAIT`, linked to a [`LINK_TIMEOUT`] of the slice, so the kernel arms its
+//!   own poll and moves bytes each time the socket is ready, and one `io_uring_enter` covers the
+//!   wait and the transfer; a group member and a file call wait behind a [`POLL_ADD`] for
+//!   `POLLOUT` (`POLLIN` for reads) linked to a [`LINK_TIMEOUT`] instead. After each slice — the
+//!   transfer done, the socket ready, or the slice run out (`-ECANCELED`/`-ETIME`) — the
+//!   transfer is tried again before another wait is armed (C4):
 //!   the kernel reports `POLLOUT` later than a send can succeed (a Unix socket only once its
-//!   queue is down to a quarter of the buffer, TCP once half is free), so a gate that were merely
+//!   queue is down to a quarter of the buffer, TCP once half is free), so a wait that were merely
 //!   re-armed could wait for ever on a socket with room. So a writable socket costs one
 //!   `io_uring_enter` per batch (the [`SEND`] is submitted with `submit_and_wait(1)` and completes
 //!   inline), a full one never parks a thread without bound, and a transfer lags at most one
@@ -32,9 +87,11 @@
 //! - **C11, buffers outlive the kernel's use.** Every call returns only after the completion of
 //!   every operation it submitted was reaped (matched by a never-reused `user_data` token, never
 //!   by arrival order), so the kernel never holds a pointer into a caller's slice or the batch
-//!   buffer once a call has returned; `in_flight()` is 0 between calls. The one place SQEs that
-//!   point at memory are pushed is `sys/ring.rs` (`unsafe fn push`). A ring dropped with an
-//!   operation in flight anyway (possible only through its test hooks) cancels it with
+//!   buffer once a call has returned; `in_flight()` is 0 between calls, except for what the ring
+//!   owns itself: a reader's multishot RECV with read-ahead (into its provided buffers) and a
+//!   group's gates. The one place SQEs that
+//!   point at memory are pushed is `sys/ring.rs` (`unsafe fn push`). A ring dropped with
+//!   operations in flight (that armed RECV, a group's gates, or a test hook's) cancels them with
 //!   [`ASYNC_CANCEL`] (counted in `Stats::cancelled`), reaps every completion, and only then frees
 //!   memory and closes descriptors. A writer or reader moved to another thread rebuilds its
 //!   single-issuer ring there and closes the old one: no descriptor leaks (C11, C12).
@@ -79,33 +136,6 @@
 //! | Linux ≥ 6.1 (optional) | `SINGLE_ISSUER | DEFER_TASKRUN`, used when present |
 //! | `kernel.io_uring_disabled = 0` | or membership of `kernel.io_uring_group` when it is 1 |
 //!
-//! # Example
-//!
-//! ```
-//! use std::io::{Read, Write};
-//! use std::net::{TcpListener, TcpStream};
-//! use std::os::fd::AsFd;
-//!
-//! use fast_io::{Availability, Config, SocketBackend};
-//! use fast_io_uring::UringBackend;
-//!
-//! if let Availability::Unavailable(reason) = UringBackend.availability() {
-//!     println!("skipped: {reason}");
-//!     return Ok(());
-//! }
-//! let listener = TcpListener::bind("127.0.0.1:0")?;
-//! let client = TcpStream::connect(listener.local_addr()?)?;
-//! let (server, _) = listener.accept()?;
-//! let mut writer = UringBackend.writer(client.as_fd(), &Config::default())?;
-//! let mut reader = UringBackend.reader(server.as_fd(), &Config::default())?;
-//! writer.write_all(b"hello")?;
-//! writer.shutdown()?;
-//! let mut got = Vec::new();
-//! reader.read_to_end(&mut got)?;
-//! assert_eq!(got, b"hello");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
 //! This crate sits at the top of the dependency graph (`fast_io` ← `fast_io_poll` ←
 //! `fast_io_uring`), so it is the one that can name every backend without a cycle.
 //!
@@ -116,7 +146,7 @@
 //! [`sendfile(2)`]: https://man7.org/linux/man-pages/man2/sendfile.2.html
 //! [`splice(2)`]: https://man7.org/linux/man-pages/man2/splice.2.html
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod select;
 #[cfg(target_os = "linux")]

@@ -385,3 +385,20 @@ fn c4_a_slice_that_runs_out_mid_send_keeps_the_bytes_it_moved() {
         assert!(s.short_transfers >= 1, "{s}");
     });
 }
+
+/// A writer's `Debug` shows what a user debugging a stall needs: its descriptor, the bytes it
+/// holds and its batch size.
+#[test]
+fn a_writer_debugs_as_its_state() {
+    let Some(backend) = uring() else { return };
+    let (client, _server) = pair(None);
+    let mut writer = backend
+        .new_writer(client.as_fd(), &Config::default())
+        .unwrap();
+    writer.write_all(b"12345").unwrap();
+    let shown = format!("{writer:?}");
+    assert!(shown.starts_with("UringWriter {"), "{shown}");
+    assert!(shown.contains("buffered: 5"), "{shown}");
+    assert!(shown.contains("batch_bytes: 65536"), "{shown}");
+    assert!(shown.contains("fd: "), "{shown}");
+}

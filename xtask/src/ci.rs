@@ -114,6 +114,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     // The real fallback: io_uring refused by a seccomp filter and by the kernel (root).
     crate::fallback::run_fallback(&[])?;
     step(cargo(&["test", "--workspace", "--doc"]))?;
+    // The API docs build clean: a broken intra-doc link or bad markup fails the run, as a
+    // missing doc comment fails the build (`deny(missing_docs)` in each library crate).
+    let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    step(doc)?;
     // The duplex example, a framed protocol both ways at once, on every backend: it checks every
     // byte and message itself and exits non-zero at the first difference.
     for backend in ["io_uring", "epoll", "std"] {

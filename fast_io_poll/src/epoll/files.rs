@@ -3,9 +3,9 @@
 //! (socket → pipe → file), each behind the same readiness gate as `send` and `recv`. The steps
 //! themselves (system call, faults, counts) are `fast_io::files`', shared with io_uring.
 //!
-//! `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`, so the writer or reader first puts the
-//! socket in `O_NONBLOCK` ([`fast_io::files::nonblocking`]; the flag is shared with every
-//! duplicate of the socket, and C16 says so); the steps then answer `EAGAIN` where a send or
+//! `sendfile(2)` and `splice(2)` take no `MSG_DONTWAIT`, so the shared loops put the socket in
+//! `O_NONBLOCK` for the call alone (a `NonblockingLease`, `fast_io/src/files/lease.rs`, which
+//! gives the flag back as it was found when the call returns, C16); the steps then answer `EAGAIN` where a send or
 //! receive would, and the caller waits one gate slice on its edge-triggered poller and tries
 //! again, after an expired slice too (C3, C4). `EAGAIN` from either call consumes readiness as a
 //! `send` or `recv` does, so the edge after it comes as for them; after an injected `EAGAIN` the

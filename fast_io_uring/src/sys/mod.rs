@@ -5,7 +5,7 @@
 //! |---------------|----------------------------------------------------------------------|
 //! | `ring.rs`     | the ring, its setup flags, tokens, timeouts, the one `unsafe fn push` |
 //! | `ring/`       | transfers, batches, a multishot RECV, provided buffers, the op table |
-//! | `gate.rs`     | a lone gate: one slice of `PollAdd` + `LinkTimeout`; shortage back-off |
+//! | `gate.rs`     | a lone writer's or reader's wait: one slice, a waiting SEND/RECV + `LinkTimeout`; shortage back-off |
 //! | `writer.rs`   | [`UringWriter`]: batch buffer, one SEND/SENDMSG in flight            |
 //! | `reader.rs`   | [`UringReader`]: a gated RECV per read, or read-ahead (`reader/`)    |
 //! | `group.rs`    | [`UringGroup`]: many sockets, one shared ring, one entry per round   |

@@ -21,10 +21,12 @@
 //!   the pointer.
 //! - *Scoped batches* ([`Ring::exchange_batch`]) are the same for many sockets
 //!   at once: every SQE of the batch points into a slice borrowed for the whole call, and the call
-//!   returns only after [`Ring::wait_span`] has reaped the CQE of every one of them. A group's
+//!   returns only after `Ring::wait_batch` (`ring/batch.rs`) has reaped the CQE of every one of them. A group's
 //!   round is one such call.
 //! - *Owned* operations ([`Ring::queue_gate`], used by groups, whose read gates may outlive
-//!   calls; and the drop tests' hooks) move their memory into the ring's table of outstanding
+//!   calls; a reader's multishot RECV, which stays armed across calls and receives into the
+//!   ring's own provided buffers, `ring/multishot.rs` and `ring/provided.rs`; and the drop
+//!   tests' hooks) move their memory into the ring's table of outstanding
 //!   operations; it is freed only when its CQE is reaped, or leaked if the kernel never reports
 //!   it. Their results are handed over by [`Ring::completions`], and [`Ring::cancel`] withdraws
 //!   them.
