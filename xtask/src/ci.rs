@@ -23,9 +23,9 @@ use crate::tidy;
 /// (`io_uring`, `epoll`, `std`). CI's kernel (6.x, io_uring enabled) runs all three.
 const REQUIRED_BACKENDS: &[&str] = &["io_uring", "epoll", "std"];
 
-/// The tools fastcat's interoperability tests talk to; `.ci/run` installs them, so a test that
-/// finds one missing fails instead of skipping.
-const REQUIRED_TOOLS: &[&str] = &["socat", "nc"];
+/// The tools fastcat's interoperability tests talk to (rsync through the relay among them);
+/// `.ci/run` installs them, so a test that finds one missing fails instead of skipping.
+const REQUIRED_TOOLS: &[&str] = &["socat", "nc", "rsync"];
 
 /// The policy the second run forces: what `Policy::Auto` falls back to when io_uring cannot run.
 const FALLBACK_POLICY: &str = "epoll";
