@@ -497,6 +497,12 @@ fn relay_cases(fastcat: PathBuf, probe: bool) -> Vec<Case<'static>> {
     } else {
         eprintln!("socat: skipped: socat not found");
     }
+    if relay::haproxy_found() {
+        relays.push(("haproxy", Relay::Haproxy { splice: false }));
+        relays.push(("haproxy_splice", Relay::Haproxy { splice: true }));
+    } else {
+        eprintln!("haproxy: skipped: haproxy not found");
+    }
     let limit = Duration::from_secs(60);
     let shapes = [
         (
@@ -515,6 +521,14 @@ fn relay_cases(fastcat: PathBuf, probe: bool) -> Vec<Case<'static>> {
                 limit,
             },
         ),
+        (
+            "1000conn",
+            relay::Shape {
+                connections: 1000,
+                each: MIB,
+                limit,
+            },
+        ),
     ];
     let says: Vec<&str> = relays
         .iter()
@@ -528,8 +542,16 @@ fn relay_cases(fastcat: PathBuf, probe: bool) -> Vec<Case<'static>> {
                           thread through one group"
             }
             "fastcat_epoll" => "fastcat_epoll: the same with `--backend epoll`",
+            "haproxy" => {
+                "haproxy: HAProxy (`haproxy -db`), `mode tcp`, `nbthread 1`, its default 16 KiB \
+                 buffers"
+            }
+            "haproxy_splice" => {
+                "haproxy_splice: the same with `option splice-auto` (a direction whose reads fill \
+                 the buffer moves socket → pipe → socket by splice(2))"
+            }
             _ => {
-                "socat: `socat -t 60 TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr,fork,backlog=128 \
+                "socat: `socat -t 60 TCP-LISTEN:PORT,bind=127.0.0.1,reuseaddr,fork,backlog=4096 \
                   TCP:TARGET`, a forked process per connection with socat's default 8 KiB buffer \
                   (`-t 60`: by default socat closes a connection 0.5 s after one direction ended, \
                   cutting off a lagging other direction)"
@@ -547,7 +569,8 @@ fn relay_cases(fastcat: PathBuf, probe: bool) -> Vec<Case<'static>> {
                  in the bench process (one mio thread, 256 KiB writes and reads; stream ids, lengths and \
                  the edges of every read checked). MB/s counts both directions, from the first connect \
                  to the last byte; CPU is the relay process's alone (start-up and exit included; socat's \
-                 forked children included). {}.",
+                 forked children included); peak RSS is the relay process's `VmHWM` (socat's \
+                 listening process alone, not its forks). {}.",
                 match shape.connections {
                     1 => "1 connection".to_owned(),
                     n => format!("{n} connections at once"),

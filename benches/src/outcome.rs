@@ -25,6 +25,9 @@ pub struct Outcome {
     pub readiness_waits: Option<u64>,
     /// Round-trip latencies, for the ping-pong scenario.
     pub latencies: Vec<Duration>,
+    /// The peak resident set of a subprocess contender (the relay), in KiB: the highest `VmHWM`
+    /// read while it ran (for socat, its listening process alone, not its forks).
+    pub peak_rss_kib: Option<u64>,
 }
 
 impl Outcome {

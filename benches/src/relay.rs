@@ -48,6 +48,8 @@ const HEADER: u64 = 8;
 const SAMPLE: usize = 16;
 /// How long the relay may take to listen, and to exit after its last connection.
 const SETTLE: Duration = Duration::from_secs(10);
+/// How often a run reads the relay's peak resident set.
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 /// How many connections a run makes and how much each carries.
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +81,37 @@ pub enum Relay {
     Std { bin: PathBuf },
     /// `socat TCP-LISTEN:PORT,...,fork TCP:TARGET`, with `-b` when `buffer` is given.
     Socat { buffer: Option<usize> },
+    /// HAProxy in `mode tcp` on one thread (`nbthread 1`), with `option splice-auto` when
+    /// `splice` is set: it then moves a busy direction's bytes socket → pipe → socket.
+    Haproxy { splice: bool },
+}
+
+/// Whether `haproxy` can be started.
+pub fn haproxy_found() -> bool {
+    Command::new("haproxy")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// HAProxy's configuration for one run: listen on `listen`, forward to `target`, one thread,
+/// timeouts well past a run's length (the driver ends every connection itself). `maxconn`
+/// 4096 fits the largest case twice over; HAProxy sizes its descriptor limit from it and
+/// refuses to start when the hard limit is lower (8192 asked for 20494 here, where it is 20000).
+fn haproxy_config(listen: SocketAddr, target: SocketAddr, splice: bool) -> String {
+    format!(
+        "global\n    nbthread 1\n    maxconn 4096\n\n\
+         defaults\n    mode tcp\n    timeout connect 10s\n    timeout client 120s\n    \
+         timeout server 120s\n{}\n\
+         listen relay\n    bind {listen}\n    server target {target}\n",
+        if splice {
+            "    option splice-auto\n"
+        } else {
+            ""
+        }
+    )
 }
 
 /// Whether `socat` can be started.
@@ -93,7 +126,7 @@ pub fn socat_found() -> bool {
 
 /// One run of `relay` with `shape`.
 pub fn run(relay: &Relay, shape: &Shape) -> io::Result<Outcome> {
-    let target = TcpListener::bind("127.0.0.1:0")?;
+    let target = target_listener()?;
     let target_addr = target.local_addr()?;
     let listen = free_port()?;
     let cpu_before = children_cpu();
@@ -103,7 +136,7 @@ pub fn run(relay: &Relay, shape: &Shape) -> io::Result<Outcome> {
         Ok(driven) => driven,
         Err(err) => return Err(process.fail(err)),
     };
-    let stderr = process.finish()?;
+    let (stderr, peak_rss_kib) = process.finish()?;
     let cpu = children_cpu().saturating_sub(cpu_before);
     if let Relay::Fastcat { .. } = relay {
         check_summaries(&stderr, shape)?;
@@ -112,8 +145,19 @@ pub fn run(relay: &Relay, shape: &Shape) -> io::Result<Outcome> {
         bytes: shape.total(),
         wall: driven,
         cpu,
+        peak_rss_kib: Some(peak_rss_kib),
         ..Outcome::default()
     })
+}
+
+/// The target server's listener, on a free loopback port, with a backlog for the largest case:
+/// the relay connects to it once per client, all at once, and a full accept queue would drop
+/// SYNs that TCP retries only a second later.
+fn target_listener() -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
 }
 
 /// A port nobody listens on now: bound to port 0, read back, released.
@@ -121,13 +165,29 @@ fn free_port() -> io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
+/// How a relay process ends once the driver saw every connection end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ends {
+    /// By itself (`--count`): fastcat, std_relay.
+    Itself,
+    /// Never: socat, ended with `SIGTERM` once every fork it made was reaped.
+    AfterForks,
+    /// Never: HAProxy, ended with `SIGTERM` at once (its connections are all closed).
+    Terminated,
+}
+
 /// The relay's process, ended (and its forks with it) if a run fails.
 struct Process {
     child: Child,
     name: &'static str,
-    /// socat serves forever: it is ended once its children are gone.
-    forks: bool,
+    ends: Ends,
     stderr: Option<JoinHandle<String>>,
+    /// The highest `VmHWM` (peak resident set, KiB) read from `/proc` while it ran.
+    peak_kib: u64,
+    /// When `VmHWM` was last read.
+    sampled: Option<Instant>,
+    /// A file the process reads (HAProxy's configuration), removed with it.
+    config: Option<PathBuf>,
 }
 
 impl Process {
@@ -137,7 +197,8 @@ impl Process {
         target: SocketAddr,
         count: usize,
     ) -> io::Result<Self> {
-        let (mut cmd, name, forks) = match relay {
+        let mut config = None;
+        let (mut cmd, name, ends) = match relay {
             Relay::Fastcat { bin, backend } => {
                 let mut cmd = Command::new(bin);
                 cmd.args(["relay", &listen.to_string(), &target.to_string()])
@@ -145,13 +206,13 @@ impl Process {
                 if let Some(backend) = backend {
                     cmd.args(["--backend", backend]);
                 }
-                (cmd, "fastcat", false)
+                (cmd, "fastcat", Ends::Itself)
             }
             Relay::Std { bin } => {
                 let mut cmd = Command::new(bin);
                 cmd.args([&listen.to_string(), &target.to_string()])
                     .args(["--count", &count.to_string()]);
-                (cmd, "std_relay", false)
+                (cmd, "std_relay", Ends::Itself)
             }
             Relay::Socat { buffer } => {
                 let mut cmd = Command::new("socat");
@@ -162,15 +223,28 @@ impl Process {
                 // 0.5 s later by default, cutting off the other direction if it lags that much
                 // (it did, at 64 connections); both ends' end of stream ends it at once anyway.
                 cmd.args(["-t", "60"]);
-                // socat listens with a backlog of 5: 64 connects at once would overflow it and
+                // socat listens with a backlog of 5: 1000 connects at once would overflow it and
                 // the dropped SYNs would be retried a second later.
                 cmd.arg(format!(
-                    "TCP-LISTEN:{},bind={},reuseaddr,fork,backlog=128",
+                    "TCP-LISTEN:{},bind={},reuseaddr,fork,backlog=4096",
                     listen.port(),
                     listen.ip()
                 ))
                 .arg(format!("TCP:{target}"));
-                (cmd, "socat", true)
+                (cmd, "socat", Ends::AfterForks)
+            }
+            Relay::Haproxy { splice } => {
+                let path = std::env::temp_dir().join(format!(
+                    "fast_io-bench-haproxy-{}-{}.cfg",
+                    std::process::id(),
+                    listen.port()
+                ));
+                std::fs::write(&path, haproxy_config(listen, target, *splice))?;
+                let mut cmd = Command::new("haproxy");
+                // -db: stay in the foreground (its notices go to stderr, shown if a run fails).
+                cmd.arg("-db").arg("-f").arg(&path);
+                config = Some(path);
+                (cmd, "haproxy", Ends::Terminated)
             }
         };
         let mut child = cmd
@@ -190,14 +264,36 @@ impl Process {
         Ok(Process {
             child,
             name,
-            forks,
+            ends,
             stderr: Some(stderr),
+            peak_kib: 0,
+            sampled: None,
+            config,
         })
     }
 
     /// The exit status, if the process has exited.
     fn exited(&mut self) -> io::Result<Option<ExitStatus>> {
         self.child.try_wait()
+    }
+
+    /// Reads the process's peak resident set (`VmHWM`) if [`SAMPLE_EVERY`] passed since the
+    /// last reading (always when `now`), keeping the highest. `VmHWM` is the high-water mark of
+    /// the address space the relay's program got at `exec`, so unlike `ru_maxrss` (which keeps
+    /// the peak of the bench's own image, copied by the fork before `exec`) it is the relay's
+    /// alone. A high-water mark only grows: a reading after the last byte, as the run makes,
+    /// holds the peak of the run. socat's forked children are not counted.
+    fn sample_peak(&mut self, now: bool) {
+        if !now && self.sampled.is_some_and(|at| at.elapsed() < SAMPLE_EVERY) {
+            return;
+        }
+        self.sampled = Some(Instant::now());
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()));
+        let peak = status.ok().and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        });
+        self.peak_kib = self.peak_kib.max(peak.unwrap_or(0));
     }
 
     /// Ends the process group and collects its stderr.
@@ -223,19 +319,25 @@ impl Process {
         )
     }
 
-    /// Waits for a relay that exits by itself (fastcat, std_relay) to do so, or for socat's
-    /// children to be reaped before ending socat. Returns its stderr.
-    fn finish(mut self) -> io::Result<String> {
+    /// Waits for a relay that exits by itself (fastcat, std_relay) to do so, for socat's
+    /// children to be reaped before ending socat, or ends HAProxy. Returns its stderr and peak
+    /// resident set (KiB).
+    fn finish(mut self) -> io::Result<(String, u64)> {
         let deadline = Instant::now() + SETTLE;
         loop {
             if let Some(status) = self.exited()? {
-                if self.forks || !status.success() {
+                if self.ends != Ends::Itself || !status.success() {
                     let err = io::Error::other(format!("{} exited: {status}", self.name));
                     return Err(self.fail(err));
                 }
                 break;
             }
-            if self.forks && children(self.child.id())?.is_empty() {
+            let done = match self.ends {
+                Ends::Itself => false,
+                Ends::AfterForks => children(self.child.id())?.is_empty(),
+                Ends::Terminated => true,
+            };
+            if done {
                 // SAFETY: kill(2) takes no pointers; the pid is our child, not yet waited for.
                 unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
                 self.child.wait()?;
@@ -253,11 +355,13 @@ impl Process {
             }
             thread::sleep(Duration::from_millis(1));
         }
-        Ok(self
+        let peak = self.peak_kib;
+        let stderr = self
             .stderr
             .take()
             .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok((stderr, peak))
     }
 }
 
@@ -265,6 +369,9 @@ impl Drop for Process {
     fn drop(&mut self) {
         if self.stderr.is_some() {
             self.kill();
+        }
+        if let Some(config) = &self.config {
+            let _ = std::fs::remove_file(config);
         }
     }
 }
@@ -512,13 +619,18 @@ fn drive(
         .register(&mut target, LISTENER, Interest::READABLE)?;
     let mut ends: Vec<End> = Vec::with_capacity(2 * n);
     for i in 0..n {
-        let sock = match first.take() {
-            Some(sock) => sock,
-            None => TcpStream::connect(listen)?,
+        // The rest connect without waiting: the loop below accepts the relay's connections to
+        // the target meanwhile (a blocking connect each would wait on a relay that waits on
+        // the target's accept queue, full at 1000 connections). An end starts sending when
+        // its socket reports writable, that is connected.
+        let mut sock = match first.take() {
+            Some(sock) => {
+                sock.set_nonblocking(true)?;
+                MioStream::from_std(sock)
+            }
+            None => MioStream::connect(listen)?,
         };
         sock.set_nodelay(true)?;
-        sock.set_nonblocking(true)?;
-        let mut sock = MioStream::from_std(sock);
         poll.registry()
             .register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)?;
         ends.push(End::new(sock, i as u64, true));
@@ -540,23 +652,25 @@ fn drive(
             Err(err) if err.kind() == ErrorKind::Interrupted => continue,
             result => result?,
         }
-        if events.is_empty() {
-            if let Some(status) = process.exited()? {
-                return Err(io::Error::other(format!(
-                    "the relay exited ({status}) with {received} of {data} bytes relayed"
-                )));
-            }
-            if started.elapsed() > shape.limit {
-                return Err(io::Error::new(
-                    ErrorKind::TimedOut,
-                    format!(
-                        "stalled: {received} of {data} bytes relayed after {:?}, {accepted} of {n} \
-                         target connections accepted",
-                        shape.limit
-                    ),
-                ));
-            }
+        if events.is_empty()
+            && let Some(status) = process.exited()?
+        {
+            return Err(io::Error::other(format!(
+                "the relay exited ({status}) with {received} of {data} bytes relayed"
+            )));
         }
+        // Looked at after every wait, not only quiet ones: a run that trickles never is.
+        if started.elapsed() > shape.limit {
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                format!(
+                    "stalled: {received} of {data} bytes relayed after {:?}, {accepted} of {n} \
+                     target connections accepted",
+                    shape.limit
+                ),
+            ));
+        }
+        process.sample_peak(false);
         let mut touched: Vec<usize> = Vec::new();
         for event in &events {
             if event.token() == LISTENER {
@@ -597,6 +711,7 @@ fn drive(
             last_byte = Some(Instant::now());
         }
     }
+    process.sample_peak(true);
     let last_byte = last_byte.expect("every end reached end of stream with every byte");
     Ok(last_byte.duration_since(started))
 }

@@ -45,6 +45,28 @@ fn dual_stack(port: u16) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// Listens on `addr` (`ADDR:PORT`, the first address it resolves to; `[::]` dual-stack) with
+/// room for `backlog` connections not yet accepted. std's `TcpListener::bind` allows 128: a
+/// relay that many clients reach at once would have the kernel drop their SYNs, which TCP
+/// retries only a second later.
+pub fn bind(addr: &str, backlog: usize) -> io::Result<TcpListener> {
+    let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr} names no address"),
+        )
+    })?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    // The kernel caps it at net.core.somaxconn.
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
+
 /// Accepts one connection; with `within`, fails once that long passed without one. The peer's
 /// address comes back in its plain form (an IPv4 client of a dual-stack listener is shown as
 /// `127.0.0.1`, not `::ffff:127.0.0.1`).

@@ -137,8 +137,8 @@ pub fn run(cx: &Context, relay: &Relay) -> Result<(), String> {
     } else {
         format!("[::]:{}", relay.listen)
     };
-    let listener =
-        TcpListener::bind(&listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = crate::net::bind(&listen, relay.max_connections.max(128))
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("fastcat: relaying {bound} -> {}", relay.target);
     let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;

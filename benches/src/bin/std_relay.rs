@@ -35,9 +35,28 @@ fn copy(mut from: TcpStream, mut to: TcpStream) -> std::io::Result<u64> {
     Ok(total)
 }
 
+/// Listens on `listen` with a backlog of 4096, as every relay of the bench does: std's
+/// `TcpListener::bind` allows 128, and the 1000-connection case connects all at once (the
+/// kernel would drop SYNs past the backlog, and TCP retries them only a second later).
+fn bind(listen: &str) -> std::io::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = listen
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{listen} names no address")))?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
 fn run(listen: &str, target: &str, count: usize) -> Result<(), String> {
-    let listener =
-        TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let mut directions = Vec::with_capacity(2 * count);
     for id in 1..=count {
         let (client, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;

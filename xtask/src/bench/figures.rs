@@ -49,6 +49,8 @@ pub struct Figures {
     pub waits_per_mib: Option<f64>,
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
+    /// Median peak resident set of a subprocess contender, MiB.
+    pub peak_rss_mib: Option<f64>,
     /// The case's headline figure / std's in the same round.
     pub headline: Option<Summary>,
     /// The two clusters of the per-run throughputs, when there are two.
@@ -191,6 +193,7 @@ fn case_figures(case: &Case, runs: &[&Run]) -> CaseFigures {
                 waits_per_mib: counted(&|r| r.readiness_waits),
                 p50_us: med(&|r| r.p50_ns.map(|ns| ns / 1e3)),
                 p99_us: med(&|r| r.p99_ns.map(|ns| ns / 1e3)),
+                peak_rss_mib: med(&|r| r.peak_rss_kib.map(|kib| kib / 1024.0)),
                 headline: ratio(name, "std", &|r| headline_value(case.headline, r)),
                 modes: modes(&throughputs),
             }
@@ -239,6 +242,7 @@ pub mod tests {
             sender_cpu_ns: Some(mbps * 0.5e6),
             receiver_cpu_ns: Some(mbps * 0.5e6),
             readiness_waits: None,
+            peak_rss_kib: None,
             kernel_entries: None,
             p50_ns: None,
             p99_ns: None,

@@ -230,16 +230,16 @@ fn case_section(out: &mut String, figures: &CaseFigures) {
         out,
         "| contender | runs | MB/s | × std (p25–p75) | × limit (p25–p75) | CPU ms/MiB | \
          sender ms/MiB | receiver ms/MiB | CPU × std (p25–p75) | kernel entries/MiB | \
-         readiness waits/MiB | p50 µs | p99 µs |"
+         readiness waits/MiB | p50 µs | p99 µs | peak RSS MiB |"
     );
     let _ = writeln!(
         out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for f in &figures.contenders {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             f.contender,
             f.runs,
             f.mbps.map_or("–".to_owned(), mbps_words),
@@ -253,6 +253,7 @@ fn case_section(out: &mut String, figures: &CaseFigures) {
             number(f.waits_per_mib, 2),
             number(f.p50_us, 1),
             number(f.p99_us, 1),
+            number(f.peak_rss_mib, 1),
         );
     }
     let _ = writeln!(out);
