@@ -309,7 +309,7 @@ impl UringGroup {
                 return Ok(report);
             }
             if !tries {
-                let limit = self.wait_limit(&indices, Dir::Read, &deadline);
+                let limit = self.wait_limit(&indices, Dir::Read, &deadline, now);
                 self.ring.wait_any(limit).map_err(Error::Os)?;
             }
         }

@@ -101,7 +101,7 @@ impl UringGroup {
                 // Every pending member waits behind its gate or backs off: wait for a gate's
                 // CQE, or for the earliest back-off to end.
                 self.chosen = chosen;
-                let limit = self.wait_limit(&scope, Dir::Write, deadline);
+                let limit = self.wait_limit(&scope, Dir::Write, deadline, now);
                 self.ring.wait_any(limit).map_err(Error::Os)?;
             } else {
                 let out = Outgoing {

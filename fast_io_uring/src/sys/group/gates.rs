@@ -191,15 +191,18 @@ impl UringGroup {
         }
     }
 
-    /// How long the thread may wait for a gate's CQE now: until the deadline, or until the
-    /// earliest member of `scope` backing off in direction `dir` may try again.
+    /// How long the thread may wait for a gate's CQE: until the deadline, or until the earliest
+    /// member of `scope` backing off in direction `dir` may try again. `now` is the instant the
+    /// caller judged its members `due` by, so a member it found backing off bounds the wait even
+    /// if its back-off ended since (the wait is then none); read afresh, the clock could pass
+    /// that end unseen and leave the thread waiting until the deadline.
     pub(super) fn wait_limit(
         &self,
         scope: &[usize],
         dir: Dir,
         deadline: &Deadline,
+        now: Instant,
     ) -> Option<Duration> {
-        let now = Instant::now();
         let backoff = scope
             .iter()
             .filter_map(|&index| {
@@ -210,7 +213,7 @@ impl UringGroup {
                 }
             })
             .min()
-            .map(|at| at.saturating_duration_since(now));
+            .map(|at| at.saturating_duration_since(Instant::now()));
         match (deadline.remaining(), backoff) {
             (Some(left), Some(backoff)) => Some(left.min(backoff)),
             (left, backoff) => left.or(backoff),

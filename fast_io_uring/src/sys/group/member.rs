@@ -104,7 +104,9 @@ impl Side {
         self.turn == Turn::Try && self.retry_at.is_none_or(|at| at <= now)
     }
 
-    /// When a member that must not try yet may try again, if it backs off.
+    /// When a member that must not try at `now` may try again, if it backs off. Callers pass the
+    /// `now` they judged `due` by: a back-off that ends between two readings of the clock would
+    /// otherwise be neither tried nor waited for.
     pub(super) fn backing_off(&self, now: Instant) -> Option<Instant> {
         self.retry_at
             .filter(|&at| self.turn == Turn::Try && at > now)
@@ -307,9 +309,38 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use socket2::{Domain, Socket, Type};
 
-    use super::State;
+    use super::{Gate, Side, State, Turn};
+
+    /// A member not `due` at an instant is backing off at that same instant, so a caller that
+    /// finds no member to try has a bound for its wait; a gated member has none (it waits on
+    /// its gate's CQE). The bound is read at the instant the members were judged: judged at one
+    /// reading of the clock and bounded at a later one, a back-off that ended in between was
+    /// neither tried nor waited for, and the thread slept until the call's deadline (a member
+    /// short of memory for one 1 ms slice held a group flush for its whole 60 s deadline).
+    #[test]
+    fn a_member_not_due_bounds_the_wait_at_the_same_instant() {
+        let looked = Instant::now();
+        let ends = looked + Duration::from_millis(1);
+        let side = Side {
+            turn: Turn::Try,
+            gate: Gate::default(),
+            retry_at: Some(ends),
+        };
+        assert!(!side.due(looked));
+        assert_eq!(side.backing_off(looked), Some(ends));
+        let later = ends + Duration::from_millis(1);
+        assert!(side.due(later));
+        assert_eq!(side.backing_off(later), None, "due: nothing to wait for");
+        let gated = Side {
+            turn: Turn::Gated,
+            ..side
+        };
+        assert_eq!(gated.backing_off(looked), None, "waits on its CQE");
+    }
 
     /// A route's RECV is never handed an empty buffer (which would complete with 0 and read as
     /// the source's end of stream): for every small `batch_bytes` and every place the pending

@@ -85,7 +85,7 @@ impl UringGroup {
                 return Err(deadline.error(0));
             }
             if !any_chosen {
-                let limit = self.wait_limit(&scope, Dir::Read, &deadline);
+                let limit = self.wait_limit(&scope, Dir::Read, &deadline, now);
                 self.ring.wait_any(limit).map_err(Error::Os)?;
             }
         }

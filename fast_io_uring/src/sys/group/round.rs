@@ -92,7 +92,7 @@ impl UringGroup {
             if !due.is_empty() || !waiting || deadline.passed() {
                 return Ok(due);
             }
-            let limit = self.wait_limit(indices, Dir::Write, deadline);
+            let limit = self.wait_limit(indices, Dir::Write, deadline, now);
             self.ring.wait_any(limit).map_err(Error::Os)?;
         }
     }

@@ -79,8 +79,8 @@ impl UringGroup {
                     return Ok(0);
                 }
                 let wait = match (
-                    self.wait_limit(&scope, Dir::Write, &limit),
-                    self.wait_limit(&scope, Dir::Read, &limit),
+                    self.wait_limit(&scope, Dir::Write, &limit, now),
+                    self.wait_limit(&scope, Dir::Read, &limit, now),
                 ) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
