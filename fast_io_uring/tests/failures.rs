@@ -58,6 +58,52 @@ fn c7_peer_reset_is_connection_reset() {
     });
 }
 
+/// A SEND waiting in the kernel for room (after `EAGAIN`, with `MSG_WAITALL`) moves some bytes
+/// when the peer reads a little, and then the peer resets: the kernel reports the bytes moved
+/// and drops the reset's error, so the next SEND sees only `EPIPE`. The writer must still report
+/// the `ConnectionReset` it was (C7), not a close.
+#[test]
+fn c7_a_reset_consumed_by_a_short_waiting_send_is_still_a_reset() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(30), move || {
+        let (client, server) = pair(Some(16 << 10));
+        support::saturate(&client);
+        // A slice longer than the test: the waiting SEND is still in the kernel at the reset.
+        let config = Config {
+            gate_slice: Duration::from_secs(10),
+            ..Config::default()
+        };
+        let mut writer = backend.writer(client.as_fd(), &config).unwrap();
+        let writing = std::thread::spawn(move || {
+            let payload = vec![7u8; 4 << 20];
+            let err = writer
+                .write_all(&payload)
+                .and_then(|()| writer.flush())
+                .unwrap_err();
+            (err, writer.stats())
+        });
+        // Once the writer waits in the kernel, let part of its SEND through, then reset while
+        // the rest still waits for room.
+        std::thread::sleep(Duration::from_millis(200));
+        let mut drained = vec![0u8; 256 << 10];
+        let mut got = 0;
+        while got < 64 << 10 {
+            got += (&server).read(&mut drained).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        socket2::SockRef::from(&server)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(server);
+        let (err, stats) = writing.join().unwrap();
+        assert!(
+            stats.bytes > 0,
+            "the waiting SEND moved bytes first: {stats}"
+        );
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}; {stats}");
+    });
+}
+
 #[test]
 fn c8_eof_after_every_byte() {
     let Some(backend) = uring() else { return };
