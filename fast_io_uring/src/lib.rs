@@ -119,7 +119,7 @@
 //!   builds only, compiled out of release builds), every fault it names applies here: `eagain`,
 //!   `enomem`, `enobufs` and `short` to SEND/SENDMSG/RECV and to the file calls (`eintr` too),
 //!   `etime` to gates, `eintr` to
-//!   `io_uring_enter`, `setup_*` to
+//!   `io_uring_enter` and a lone writer's or reader's SEND/RECV, `setup_*` to
 //!   a ring's first setup attempt, `sq_full` to making room in the submission queue, and
 //!   `cq_overflow` overflows the completion queue for real. Where each hook sits is in the module
 //!   docs of `sys/ring.rs`; `tests/faults.rs` shows every fault byte-exact. `injected_faults()`

@@ -45,9 +45,10 @@ pub(crate) enum Next {
 }
 
 /// Prepares the next transfer: with a gate when the last one found the socket not ready
-/// (`waiting`), counted by [`arm`]. Under fault injection (tests only) `eagain`,
+/// (`waiting`), counted by [`arm`]. Under fault injection (tests only) `eagain`, `eintr`,
 /// `enomem` and `enobufs` answer the transfer without submitting it (no operation, no kernel
-/// entry), and `etime` ends its gate as if the slice had run out, unarmed.
+/// entry), and `etime` ends its gate as if the slice had run out, unarmed. (`-EINTR` from a
+/// SEND or RECV is rare from the kernel, but a transfer must take it as "try again", C4.)
 pub(crate) fn prepare(
     ring: &mut Ring,
     waiting: bool,
@@ -57,6 +58,8 @@ pub(crate) fn prepare(
 ) -> Result<Next, Error> {
     let injected = if faults::hit(Fault::Eagain) {
         Some(-libc::EAGAIN)
+    } else if faults::hit(Fault::Eintr) {
+        Some(-libc::EINTR)
     } else {
         faults::shortage().map(|errno| -errno)
     };
