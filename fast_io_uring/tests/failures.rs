@@ -104,6 +104,17 @@ fn c7_a_reset_consumed_by_a_short_waiting_send_is_still_a_reset() {
     });
 }
 
+/// The other side of [`c7_a_reset_consumed_by_a_short_waiting_send_is_still_a_reset`]: only a
+/// waiting SEND that came back short within its slice hides a reset; a write half shut through
+/// the caller's own clone after short and waiting SENDs is a `BrokenPipe` (C7).
+#[test]
+fn c7_a_write_half_shut_by_the_caller_is_a_broken_pipe_after_waiting_sends() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(30), move || {
+        support::broken_pipe_after_waiting_sends(&backend);
+    });
+}
+
 #[test]
 fn c8_eof_after_every_byte() {
     let Some(backend) = uring() else { return };

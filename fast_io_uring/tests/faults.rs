@@ -376,6 +376,8 @@ fn short_sends_byte_exact() {
         assert!(pair.writer.short_transfers > 0);
         let group = group_transfer(None);
         assert!(group.totals.short_transfers > 0);
+        // Waiting SENDs offered one byte that sent it hide no reset.
+        support::broken_pipe_after_waiting_sends(&UringBackend);
     });
 }
 

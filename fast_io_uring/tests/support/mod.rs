@@ -143,3 +143,45 @@ pub fn guard<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send
         }
     }
 }
+
+/// After a transfer of short sends and waiting SENDs that all completed (a slow reader, small
+/// buffers), a write half shut through the caller's own clone gives `EPIPE`, and the writer
+/// must call it a `BrokenPipe` (C7), not the reset a short waiting SEND can hide. Shared by the
+/// failure tests and the `short` fault test, where waiting SENDs are offered one byte.
+pub fn broken_pipe_after_waiting_sends(backend: &UringBackend) {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+
+    use fast_io::Config;
+
+    let (client, server) = pair(Some(16 << 10));
+    let mut writer = backend.writer(client.as_fd(), &Config::default()).unwrap();
+    const TOTAL: usize = 4 << 20;
+    let reading = thread::spawn(move || {
+        let mut buf = vec![0u8; 4 << 10];
+        let mut got = 0usize;
+        while got < TOTAL {
+            got += (&server).read(&mut buf).unwrap();
+            // A slow reader: the writer's sends come back short and then wait in the kernel.
+            if got % (256 << 10) < 4 << 10 {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+        server
+    });
+    writer.write_all(&vec![3u8; TOTAL]).unwrap();
+    writer.flush().unwrap();
+    let server = reading.join().unwrap();
+    let stats = writer.stats();
+    assert!(
+        stats.short_transfers > 0 && stats.readiness_waits > 0,
+        "the transfer met a full socket: {stats}"
+    );
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let err = writer
+        .write_all(b"x")
+        .and_then(|()| writer.flush())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}; {stats}");
+    drop(server);
+}
