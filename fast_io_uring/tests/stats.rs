@@ -402,3 +402,39 @@ fn a_writer_debugs_as_its_state() {
     assert!(shown.contains("batch_bytes: 65536"), "{shown}");
     assert!(shown.contains("fd: "), "{shown}");
 }
+
+/// `write` (not `write_all`) buffers a slice that fits, with no system call, and hands a slice
+/// that does not fit to the kernel behind the buffered bytes (C1, C10): 5 bytes and then
+/// 60 KiB are only copied; 10 KiB more do not fit in the 64 KiB batch and go out with it.
+#[test]
+fn c10_write_buffers_what_fits_and_sends_what_does_not() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(None);
+        let mut writer = backend
+            .new_writer(client.as_fd(), &Config::default())
+            .unwrap();
+        let mut data = vec![0u8; 75 << 10];
+        fill(&mut data, 0);
+        let before = writer.stats();
+        assert_eq!(writer.write(&data[..5]).unwrap(), 5);
+        let fits = (60 << 10) - 5;
+        assert_eq!(writer.write(&data[5..5 + fits]).unwrap(), fits);
+        assert_eq!(writer.buffered(), 60 << 10);
+        assert_eq!(
+            delta(writer.stats(), before).kernel_entries,
+            0,
+            "writes that fit only copy"
+        );
+        let mut at = 60 << 10;
+        while at < data.len() {
+            at += writer.write(&data[at..]).unwrap();
+        }
+        assert!(delta(writer.stats(), before).kernel_entries > 0);
+        writer.shutdown().unwrap();
+        let mut got = Vec::new();
+        (&server).read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), data.len());
+        check(&got, 0);
+    });
+}
