@@ -38,6 +38,37 @@ fn c7_peer_closed_is_broken_pipe_and_sticky() {
     });
 }
 
+/// `write` on a reset connection fails: it never answers a non-empty slice with `Ok(0)`, which
+/// `std::io` callers read as "the writer can take nothing, ever" (`WriteZero`), not as the
+/// reset it was.
+#[test]
+fn c7_write_to_a_reset_peer_is_an_error_not_zero() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(None);
+        let mut writer = backend.writer(client.as_fd(), &Config::default()).unwrap();
+        socket2::SockRef::from(&server)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(server);
+        let block = vec![1u8; 1 << 20];
+        let err = (0..64)
+            .find_map(|_| match writer.write(&block) {
+                Ok(0) => panic!("Ok(0) for a 1 MiB slice"),
+                Ok(_) => None,
+                Err(err) => Some(err),
+            })
+            .expect("64 MiB written to a reset peer");
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+            ),
+            "{err}"
+        );
+    });
+}
+
 #[test]
 fn c7_peer_reset_is_connection_reset() {
     let Some(backend) = uring() else { return };

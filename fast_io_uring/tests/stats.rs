@@ -430,6 +430,19 @@ fn c10_write_buffers_what_fits_and_sends_what_does_not() {
         while at < data.len() {
             at += writer.write(&data[at..]).unwrap();
         }
+        // A whole batch goes straight from the caller's slice, not through the buffer.
+        writer.flush().unwrap();
+        let sent = writer.stats();
+        let mut batch = vec![0u8; 64 << 10];
+        fill(&mut batch, data.len() as u64);
+        assert_eq!(
+            writer.write(&batch).unwrap(),
+            batch.len(),
+            "a writable socket takes it"
+        );
+        assert_eq!(writer.buffered(), 0, "a whole batch is not copied");
+        assert_eq!(delta(writer.stats(), sent).kernel_entries, 1);
+        data.extend_from_slice(&batch);
         assert!(delta(writer.stats(), before).kernel_entries > 0);
         writer.shutdown().unwrap();
         let mut got = Vec::new();
