@@ -98,3 +98,55 @@ fn c2_short_sends_resume_from_the_next_byte_in_order() {
         println!("writer: {stats}\nreader: {reader_stats}");
     });
 }
+
+/// `write` when the slice does not fit beside the buffered bytes, every SEND cut to one byte
+/// (`short`, forced on this thread): the buffered bytes go first, one at a time; once they are
+/// out, the slice fits the emptied buffer and is copied, so the call takes all of it (C1, C2,
+/// C10). A rest of a whole batch is not copied: the
+/// call returns the one byte, and the rest goes straight from the caller's next slice.
+#[test]
+fn c2_write_takes_what_fits_once_the_buffer_drained() {
+    let Some(backend) = uring() else { return };
+    if !cfg!(debug_assertions) {
+        println!("skipped: fault injection exists only in builds with debug assertions");
+        return;
+    }
+    guard(Duration::from_secs(30), move || {
+        const BATCH: usize = 4096;
+        let (client, server) = pair(None);
+        let config = Config {
+            batch_bytes: BATCH,
+            ..Config::default()
+        };
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        let mut data = vec![0u8; 4000 + 200 + BATCH + 1];
+        fill(&mut data, 0);
+        assert_eq!(writer.write(&data[..4000]).unwrap(), 4000);
+        let one_byte_sends = fast_io::faults::force(fast_io::faults::Fault::Short);
+        assert_eq!(
+            writer.write(&data[4000..4200]).unwrap(),
+            200,
+            "the rest of a slice that fits the drained buffer is taken"
+        );
+        assert_eq!(
+            writer.buffered(),
+            200,
+            "the buffered bytes went, then none of the slice"
+        );
+        writer.flush().unwrap();
+        let whole = &data[4200..];
+        assert_eq!(
+            writer.write(whole).unwrap(),
+            1,
+            "a rest of a whole batch is not copied"
+        );
+        assert_eq!(writer.buffered(), 0);
+        drop(one_byte_sends);
+        writer.write_all(&whole[1..]).unwrap();
+        writer.shutdown().unwrap();
+        let mut got = Vec::new();
+        (&server).read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), data.len());
+        check(&got, 0);
+    });
+}
