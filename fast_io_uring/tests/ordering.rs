@@ -119,7 +119,7 @@ fn c2_write_takes_what_fits_once_the_buffer_drained() {
             ..Config::default()
         };
         let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
-        let mut data = vec![0u8; 4000 + 200 + BATCH + 1];
+        let mut data = vec![0u8; 4000 + 200 + 100 + BATCH + 1];
         fill(&mut data, 0);
         assert_eq!(writer.write(&data[..4000]).unwrap(), 4000);
         let one_byte_sends = fast_io::faults::force(fast_io::faults::Fault::Short);
@@ -134,11 +134,13 @@ fn c2_write_takes_what_fits_once_the_buffer_drained() {
             "the buffered bytes went, then none of the slice"
         );
         writer.flush().unwrap();
-        let whole = &data[4200..];
+        assert_eq!(writer.write(&data[4200..4300]).unwrap(), 100);
+        // The 100 buffered bytes drain first, none of the slice with them; then its first byte.
+        let whole = &data[4300..];
         assert_eq!(
             writer.write(whole).unwrap(),
             1,
-            "a rest of a whole batch is not copied"
+            "a rest of a whole batch is not copied, and a drained buffer alone is no answer"
         );
         assert_eq!(writer.buffered(), 0);
         drop(one_byte_sends);

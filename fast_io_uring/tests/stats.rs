@@ -443,6 +443,16 @@ fn c10_write_buffers_what_fits_and_sends_what_does_not() {
         assert_eq!(writer.buffered(), 0, "a whole batch is not copied");
         assert_eq!(delta(writer.stats(), sent).kernel_entries, 1);
         data.extend_from_slice(&batch);
+        // write_all keeps the same rule.
+        fill(&mut batch, data.len() as u64);
+        writer.write_all(&batch).unwrap();
+        assert_eq!(
+            writer.buffered(),
+            0,
+            "write_all copies no whole batch either"
+        );
+        assert_eq!(delta(writer.stats(), sent).kernel_entries, 2);
+        data.extend_from_slice(&batch);
         assert!(delta(writer.stats(), before).kernel_entries > 0);
         writer.shutdown().unwrap();
         let mut got = Vec::new();
