@@ -150,5 +150,89 @@ fn c2_write_takes_what_fits_once_the_buffer_drained() {
         (&server).read_to_end(&mut got).unwrap();
         assert_eq!(got.len(), data.len());
         check(&got, 0);
+
+        // write_all keeps the rule: behind 100 buffered bytes, a whole batch is sent from the
+        // caller's slice until what is left fits the buffer (one byte here), not copied whole.
+        let (client, server) = pair(None);
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        let mut data = vec![0u8; 100 + BATCH];
+        fill(&mut data, 0);
+        writer.write_all(&data[..100]).unwrap();
+        let one_byte_sends = fast_io::faults::force(fast_io::faults::Fault::Short);
+        writer.write_all(&data[100..]).unwrap();
+        drop(one_byte_sends);
+        assert_eq!(writer.buffered(), BATCH - 1);
+        writer.shutdown().unwrap();
+        let mut got = Vec::new();
+        (&server).read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), data.len());
+        check(&got, 0);
+    });
+}
+
+/// A file of `len` pattern bytes from stream offset `at`, unlinked at once (it lives while open).
+fn pattern_file(len: usize, at: u64) -> std::fs::File {
+    let path = std::env::temp_dir().join(format!(
+        "fast_io_uring_ordering_{}_{at}",
+        std::process::id()
+    ));
+    let mut bytes = vec![0u8; len];
+    fill(&mut bytes, at);
+    std::fs::write(&path, &bytes).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    file
+}
+
+/// `send_file` behind buffered bytes, every step cut to one byte (`short`, forced on the
+/// thread): the buffered bytes drain one at a time, which is progress, not a timeout, and the
+/// file follows them (C1, C16). Then with a deadline that passed at once: the last buffered
+/// byte goes, and the file still makes its first step, one byte, before `TimedOut` (C5, C16).
+#[test]
+fn c16_send_file_drains_the_buffer_first_one_byte_at_a_time() {
+    let Some(backend) = uring() else { return };
+    if !cfg!(debug_assertions) {
+        println!("skipped: fault injection exists only in builds with debug assertions");
+        return;
+    }
+    guard(Duration::from_secs(30), move || {
+        let (client, server) = pair(None);
+        let mut writer = backend
+            .new_writer(client.as_fd(), &Config::default())
+            .unwrap();
+        let mut head = [0u8; 100];
+        fill(&mut head, 0);
+        writer.write_all(&head).unwrap();
+        let file = pattern_file(300, 100);
+        let one_byte_steps = fast_io::faults::force(fast_io::faults::Fault::Short);
+        assert_eq!(writer.send_file(&file, 0, 300).unwrap(), 300);
+        drop(one_byte_steps);
+        let mut got = vec![0u8; 400];
+        (&server).read_exact(&mut got).unwrap();
+        check(&got, 0);
+
+        let config = Config {
+            write_deadline: Some(Duration::from_nanos(1)),
+            ..Config::default()
+        };
+        let (client, server) = pair(None);
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        writer.write_all(&head[..1]).unwrap();
+        let file = pattern_file(300, 1);
+        let one_byte_steps = fast_io::faults::force(fast_io::faults::Fault::Short);
+        let err = writer.send_file(&file, 0, 300).unwrap_err();
+        drop(one_byte_steps);
+        match fast_io::Error::from_io(&err) {
+            Some(fast_io::Error::TimedOut { accepted, .. }) => {
+                assert_eq!(*accepted, 1, "the file's first step went: {err}")
+            }
+            _ => panic!("expected TimedOut, got {err}"),
+        }
+        drop(writer);
+        drop(client);
+        let mut got = Vec::new();
+        (&server).read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), 2, "the buffered byte and the file's first");
+        check(&got, 0);
     });
 }
