@@ -102,13 +102,13 @@ fn c2_short_sends_resume_from_the_next_byte_in_order() {
 /// `write` when the slice does not fit beside the buffered bytes, every SEND cut to one byte
 /// (`short`, forced on this thread): the buffered bytes go first, one at a time; once they are
 /// out, the slice fits the emptied buffer and is copied, so the call takes all of it (C1, C2,
-/// C10). A rest of a whole batch is not copied: the
-/// call returns the one byte, and the rest goes straight from the caller's next slice.
+/// C10). A slice over a batch behind buffered bytes is not copied: once they are out the call
+/// sends its first byte and returns that one byte (not 0), and `write_all` sends a whole batch
+/// from the caller's slice until the rest fits.
 #[test]
 fn c2_write_takes_what_fits_once_the_buffer_drained() {
     let Some(backend) = uring() else { return };
-    if !cfg!(debug_assertions) {
-        println!("skipped: fault injection exists only in builds with debug assertions");
+    if !support::faults_can_be_forced() {
         return;
     }
     guard(Duration::from_secs(30), move || {
@@ -191,8 +191,7 @@ fn pattern_file(len: usize, at: u64) -> std::fs::File {
 #[test]
 fn c16_send_file_drains_the_buffer_first_one_byte_at_a_time() {
     let Some(backend) = uring() else { return };
-    if !cfg!(debug_assertions) {
-        println!("skipped: fault injection exists only in builds with debug assertions");
+    if !support::faults_can_be_forced() {
         return;
     }
     guard(Duration::from_secs(30), move || {

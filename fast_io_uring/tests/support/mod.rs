@@ -185,3 +185,12 @@ pub fn broken_pipe_after_waiting_sends(backend: &UringBackend) {
     assert_eq!(err.kind(), ErrorKind::BrokenPipe, "{err}; {stats}");
     drop(server);
 }
+
+/// Whether `fast_io::faults::force` works in this build (debug assertions only); prints why a
+/// test is skipped when it does not.
+pub fn faults_can_be_forced() -> bool {
+    if !cfg!(debug_assertions) {
+        println!("skipped: fault injection exists only in builds with debug assertions");
+    }
+    cfg!(debug_assertions)
+}
