@@ -217,10 +217,26 @@ impl State {
         }
     }
 
-    /// Whether a route may forward into this member now: it has not failed, and at least a
-    /// quarter of its buffer is free.
+    /// Whether a route may forward into this member now: it has not failed, at least a
+    /// quarter of its buffer is free, and that room is at its free end or can be made there by
+    /// moving at most an eighth of the buffer ([`make_room`](State::make_room)).
+    ///
+    /// The last part is what keeps a relay from copying its bytes a third time. The RECV that
+    /// fills the free end goes into the same submission as the SEND of the pending bytes, so
+    /// the pending bytes are still there when room is made; moving them whenever the free end
+    /// ran short cost fastcat's relay nearly a third copy of every byte (`perf`, 64 connections:
+    /// `memmove` 14% of the relay thread's samples, the RECVs' kernel copy 20%). With this rule,
+    /// a source whose target still holds more than an eighth waits a step for the SEND to take
+    /// them (at the latest until the buffer empties, which resets it to the front); a target
+    /// that takes nothing holds back its source anyway (G8). Measured on the relay, A/B
+    /// interleaved: 5–9% more throughput at 7–14% less CPU per MiB at 64 connections, and
+    /// better at 1 and 1000.
     pub(super) fn takes_forwarded(&self, batch_bytes: usize) -> bool {
-        self.sticky.is_none() && batch_bytes - self.buffered() >= (batch_bytes / 4).max(1)
+        let quarter = (batch_bytes / 4).max(1);
+        let free_end = batch_bytes - self.tail;
+        self.sticky.is_none()
+            && batch_bytes - self.buffered() >= quarter
+            && (free_end >= quarter || self.buffered() * 8 <= batch_bytes)
     }
 
     /// Whether a flush still has work for this member: bytes to send and no sticky error.
@@ -340,6 +356,34 @@ mod tests {
             ..side
         };
         assert_eq!(gated.backing_off(looked), None, "waits on its CQE");
+    }
+
+    /// A target whose free end ran short takes forwarded bytes only when at most an eighth of
+    /// its buffer must move to make room: more pending bytes wait for their SEND instead.
+    #[test]
+    fn a_route_moves_at_most_an_eighth_of_its_target_to_make_room() {
+        let sock = Socket::new(Domain::UNIX, Type::STREAM, None).expect("a socket");
+        let mut state = State::new(sock, false);
+        let batch_bytes = 64;
+        let mut with = |head: usize, tail: usize| {
+            state.batch = Some(vec![0u8; batch_bytes].into_boxed_slice());
+            (state.head, state.tail) = (head, tail);
+            let takes = state.takes_forwarded(batch_bytes);
+            if takes {
+                state.make_room(batch_bytes);
+            }
+            (takes, state.head, state.tail)
+        };
+        // A free end of a quarter or more: taken where it is, nothing moves.
+        assert_eq!(with(20, 48), (true, 20, 48));
+        // 20 bytes pending behind a free end of 4, 44 free in all: they are not moved.
+        assert_eq!(with(40, 60), (false, 40, 60));
+        // 8 bytes pending (an eighth) behind a free end of 4: moved to the front.
+        assert_eq!(with(52, 60), (true, 0, 8));
+        // 9 bytes: over an eighth.
+        assert_eq!(with(51, 60), (false, 51, 60));
+        // Under a quarter free in all: never, as before.
+        assert_eq!(with(4, 60), (false, 4, 60));
     }
 
     /// A route's RECV is never handed an empty buffer (which would complete with 0 and read as
