@@ -56,6 +56,35 @@ pub struct Config {
     /// way. `None`: no idle limit. Only duplexes honour it: a writer, a reader or a group sees
     /// one direction per call, where the call's own deadline (C5, G4) already bounds a wait.
     pub idle_timeout: Option<Duration>,
+    /// How a group's routes (`SocketGroup::forward`) move bytes between two members handed
+    /// over for good (`SocketGroup::join_owned`): copied through the target's write buffer, or
+    /// spliced socket → pipe → socket so user space never touches them. See [`SpliceRoutes`].
+    /// Default [`SpliceRoutes::Never`]. A route with a lent member always copies.
+    pub splice_routes: SpliceRoutes,
+}
+
+/// When a group's route splices instead of copying ([`Config::splice_routes`]).
+///
+/// A splicing route moves its source's bytes into a pipe (`splice(2)`, pages change hands
+/// instead of being copied on loopback and most drivers) and from the pipe into its target,
+/// behind the same gates as a copy: order, half-close, resets and G-rules are those of a copy.
+/// Bytes in the pipe count as buffered for the target (G4, G7, C10). `splice(2)` on a socket is
+/// non-blocking only through the socket's `O_NONBLOCK`, so only members joined with
+/// `join_owned` splice. Each splicing route holds one pipe (two descriptors, up to
+/// `batch_bytes` of kernel pages), taken when it starts to splice; when none can be had (the
+/// descriptor limit, or `fs.pipe-user-pages-soft` for an unprivileged user, about 1,024 pipes
+/// of 64 KiB) the route copies for good, counted in `Stats::splice_fallbacks`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpliceRoutes {
+    /// Routes copy.
+    #[default]
+    Never,
+    /// A route copies until its receives fill the room they were given three times in a row
+    /// (bulk traffic: HAProxy's `splice-auto` rule), and splices from then on. Small,
+    /// interactive traffic keeps copying.
+    Auto,
+    /// A route splices from its first byte.
+    Always,
 }
 
 impl Default for Config {
@@ -70,6 +99,7 @@ impl Default for Config {
             read_ahead: 0,
             duplex_input: 256 * 1024,
             idle_timeout: None,
+            splice_routes: SpliceRoutes::Never,
         }
     }
 }
@@ -280,6 +310,7 @@ mod tests {
             read_ahead: MAX_READ_AHEAD,
             duplex_input: MIN_DUPLEX_INPUT,
             idle_timeout: Some(Duration::from_nanos(1)),
+            splice_routes: SpliceRoutes::Always,
         };
         config.validate().unwrap();
         Config {

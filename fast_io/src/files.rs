@@ -318,6 +318,19 @@ pub fn splice_step(
     step(counters, len, |len| pipe.fill_from(sock.as_fd(), len))
 }
 
+/// One `splice(2)` of the bytes in `pipe` (at most `len`) into the non-blocking socket `sock`,
+/// counted as a send; a splicing route's way out. The caller blocks `SIGPIPE`
+/// ([`SigpipeBlock`]). [`Step::Moved`]`(0)` only when `len` or the pipe is 0.
+pub fn splice_out_step(
+    sock: &Socket,
+    counters: &Counters,
+    pipe: &mut Pipe,
+    len: usize,
+) -> Result<Step, Error> {
+    let len = len.min(pipe.held());
+    step(counters, len, |len| pipe.drain_to_socket(sock.as_fd(), len))
+}
+
 /// Writes every byte in `pipe` into `file` at `offset`, one `splice(2)` per piece the file takes
 /// (a kernel entry each, not an operation: no socket is involved). A failure leaves bytes in the
 /// pipe, and the caller discards it with them (C16).

@@ -72,6 +72,7 @@ pub use backend::{Availability, BackendKind, SocketBackend, SocketReader, Socket
 pub use blocking::{StdBackend, StdReader, StdWriter};
 pub use config::{
     Config, MAX_BATCH_BYTES, MAX_GATE_SLICE, MAX_READ_AHEAD, MAX_RING_ENTRIES, MIN_DUPLEX_INPUT,
+    SpliceRoutes,
 };
 pub use deadline::{DROP_FLUSH_LIMIT, Deadline};
 pub use duplex::SocketDuplex;

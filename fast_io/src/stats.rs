@@ -47,6 +47,10 @@ pub struct Stats {
     /// the error. Bytes the caller gave up on itself (`SocketWriter::discard`, `leave`) are not
     /// counted: those calls return their count.
     pub dropped: u64,
+    /// Routes that were to splice (`Config::splice_routes`) but copy for good, as no pipe could
+    /// be had: the descriptor limit, or the unprivileged user's pipe budget
+    /// (`fs.pipe-user-pages-soft`) spent.
+    pub splice_fallbacks: u64,
 }
 
 impl fmt::Display for Stats {
@@ -54,7 +58,8 @@ impl fmt::Display for Stats {
         write!(
             f,
             "bytes={} ops={} completions={} short={} waits={} gate_expiries={} kernel_entries={} \
-             buffered_high_water={} transient_errors={} cancelled={} dropped={}",
+             buffered_high_water={} transient_errors={} cancelled={} dropped={} \
+             splice_fallbacks={}",
             self.bytes,
             self.ops_submitted,
             self.completions,
@@ -65,7 +70,8 @@ impl fmt::Display for Stats {
             self.buffered_high_water,
             self.transient_errors,
             self.cancelled,
-            self.dropped
+            self.dropped,
+            self.splice_fallbacks
         )
     }
 }
@@ -85,6 +91,7 @@ impl std::ops::AddAssign for Stats {
         self.transient_errors += other.transient_errors;
         self.cancelled += other.cancelled;
         self.dropped += other.dropped;
+        self.splice_fallbacks += other.splice_fallbacks;
     }
 }
 
@@ -140,6 +147,8 @@ pub struct Counters {
     pub cancelled: Counter,
     /// See [`Stats::dropped`].
     pub dropped: Counter,
+    /// See [`Stats::splice_fallbacks`].
+    pub splice_fallbacks: Counter,
 }
 
 impl Counters {
@@ -157,6 +166,7 @@ impl Counters {
             transient_errors: self.transient_errors.get(),
             cancelled: self.cancelled.get(),
             dropped: self.dropped.get(),
+            splice_fallbacks: self.splice_fallbacks.get(),
         }
     }
 }

@@ -68,6 +68,7 @@ proptest! {
             read_ahead: ahead,
             duplex_input: input,
             idle_timeout: idle_nanos.map(Duration::from_nanos),
+            ..Config::default()
         };
         let valid = gate_nanos > 0
             && write_nanos != Some(0)

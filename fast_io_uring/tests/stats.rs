@@ -24,6 +24,7 @@ fn delta(after: Stats, before: Stats) -> Stats {
         transient_errors: after.transient_errors - before.transient_errors,
         cancelled: after.cancelled - before.cancelled,
         dropped: after.dropped - before.dropped,
+        splice_fallbacks: after.splice_fallbacks - before.splice_fallbacks,
     }
 }
 

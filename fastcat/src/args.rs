@@ -103,6 +103,11 @@ pub enum Command {
         /// Dead peers are found sooner by TCP keepalive; --timeout bounds connecting to TARGET
         #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_idle)]
         idle: Idle,
+        /// How each direction moves its bytes: 'copy' through user space, 'splice' socket ->
+        /// pipe -> socket from the first byte, or 'auto': copy until its reads fill the buffer
+        /// three times in a row, then splice
+        #[arg(long, value_name = "HOW", default_value = "copy", value_parser = parse_splice)]
+        splice: fast_io::SpliceRoutes,
     },
     /// Print a completion script for SHELL on stdout
     Completions {
@@ -138,6 +143,16 @@ pub fn parse_positive(text: &str) -> Result<u64, String> {
     match text.trim().parse() {
         Ok(0) | Err(_) => Err("must be a whole number above 0".into()),
         Ok(n) => Ok(n),
+    }
+}
+
+/// `relay --splice`: `copy`, `auto` or `splice` (the names `fastcat relay --help` shows).
+pub fn parse_splice(text: &str) -> Result<fast_io::SpliceRoutes, String> {
+    match text {
+        "copy" => Ok(fast_io::SpliceRoutes::Never),
+        "auto" => Ok(fast_io::SpliceRoutes::Auto),
+        "splice" => Ok(fast_io::SpliceRoutes::Always),
+        other => Err(format!("{other:?} is not copy, auto or splice")),
     }
 }
 
@@ -239,6 +254,15 @@ mod tests {
             "2^34 GiB is 2^64 bytes"
         );
         assert_eq!(parse_size("17179869183GiB"), Ok(17_179_869_183 << 30));
+    }
+
+    #[test]
+    fn splice_is_copy_auto_or_splice() {
+        use fast_io::SpliceRoutes;
+        assert_eq!(parse_splice("copy"), Ok(SpliceRoutes::Never));
+        assert_eq!(parse_splice("auto"), Ok(SpliceRoutes::Auto));
+        assert_eq!(parse_splice("splice"), Ok(SpliceRoutes::Always));
+        assert!(parse_splice("always").is_err());
     }
 
     #[test]

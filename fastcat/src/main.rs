@@ -201,8 +201,10 @@ fn run(cli: &Cli, policy: Policy) -> Result<(), String> {
             max_connections,
             count,
             idle,
+            splice,
         } => {
             let relay = relay::Relay {
+                splice: *splice,
                 listen: listen.clone(),
                 target: target.clone(),
                 timeout,

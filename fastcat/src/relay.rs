@@ -115,6 +115,8 @@ pub struct Relay {
     pub count: Option<u64>,
     /// Close a connection quiet both ways for this long (`None`: never).
     pub idle: Option<Duration>,
+    /// When a direction splices instead of copying (`--splice`).
+    pub splice: fast_io::SpliceRoutes,
 }
 
 /// A new connection from the acceptor: its number, the client's address and both sockets.
@@ -125,6 +127,7 @@ pub fn run(cx: &Context, relay: &Relay) -> Result<(), String> {
     // The group first: a backend without groups (std) is refused before anything listens.
     let config = Config {
         batch_bytes: RELAY_BUFFER,
+        splice_routes: relay.splice,
         ..cx.config.clone()
     };
     let mut group = cx
@@ -364,10 +367,14 @@ fn open(
 ) -> Result<Link, String> {
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let members = [
-        group.join(client.as_fd()).map_err(|e| e.to_string())?,
-        group.join(upstream.as_fd()).map_err(|e| e.to_string())?,
-    ];
+    // Handed over for good (a duplicate each: the relay keeps its own only to set `SO_LINGER`
+    // when it passes a reset on), so that a route may splice.
+    let mut members = Vec::with_capacity(2);
+    for sock in [&client, &upstream] {
+        let dup = sock.try_clone().map_err(|e| format!("dup: {e}"))?;
+        members.push(group.join_owned(dup.into()).map_err(|e| e.to_string())?);
+    }
+    let members = [members[0], members[1]];
     // Each end receives straight into the other's write buffer.
     for (from, to) in [(0, 1), (1, 0)] {
         group

@@ -87,6 +87,17 @@ impl Pipe {
     }
 }
 
+impl Pipe {
+    /// One `splice(2)` of the bytes in the pipe into the socket `sock` (a splicing route's
+    /// target), at most `len` of them. Whether it waits on the socket depends on its
+    /// `O_NONBLOCK` alone, and a closed socket raises `SIGPIPE` ([`SigpipeBlock`](super::SigpipeBlock)).
+    pub fn drain_to_socket(&mut self, sock: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+        let n = splice(self.read.as_fd(), None, sock, None, len.min(self.held))?;
+        self.held -= n;
+        Ok(n)
+    }
+}
+
 /// One `splice(2)` of at most `len` bytes from `from` to `to`, at `to_offset` in `to` when given.
 #[expect(unsafe_code, reason = "splice(2) has no safe wrapper here; see SAFETY")]
 fn splice(

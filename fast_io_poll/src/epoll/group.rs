@@ -105,6 +105,7 @@ mod flush;
 mod lend;
 mod member;
 mod read;
+mod splice;
 mod step;
 
 use std::fmt;
@@ -126,6 +127,7 @@ use super::batch::Batch;
 use super::readiness::{Woken, wait_once};
 use member::{Inbound, Joined, Outbound, ReadEnd, Settled, Slot, two_mut};
 use read::Receipt;
+use splice::Carry;
 
 /// Events taken per `epoll_wait`; more ready members wait in the kernel's list for the next.
 const EVENTS: usize = 1024;
@@ -250,6 +252,8 @@ impl PollGroup {
             forwarded: Receipt::Nothing,
             owned,
             nonblocking: false,
+            carry: Carry::CopyOnly,
+            pipe: None,
         });
         self.len += 1;
         Ok(member)
@@ -268,18 +272,17 @@ impl PollGroup {
     /// Whether the member in slot `index` is routed and its route cannot take bytes now, so a
     /// step does not receive for it ([`Joined::admitted_by`]).
     fn held(&self, index: usize) -> bool {
-        let Some(to) = self.slots[index]
-            .joined
-            .as_ref()
-            .and_then(|joined| joined.route)
-        else {
+        let Some(joined) = self.slots[index].joined.as_ref() else {
+            return false;
+        };
+        let Some(to) = joined.route else {
             return false;
         };
         let to = self.slots[to]
             .joined
             .as_ref()
             .expect("a route ends when its member leaves");
-        !Joined::admitted_by(to)
+        !joined.admitted_by(to)
     }
 
     /// Every current member.
@@ -417,7 +420,8 @@ impl SocketGroup for PollGroup {
                 .expect("a current member")
                 .route = None;
         }
-        let unsent = joined.batch.len();
+        // A pipe's bytes too: they were the member's (G7), and close with the pipe.
+        let unsent = joined.buffered();
         self.held -= unsent;
         self.departed += joined.stats.snapshot();
         drop(joined); // Closes the duplicate, after the registration is gone.
@@ -431,16 +435,22 @@ impl SocketGroup for PollGroup {
     }
 
     fn write(&mut self, member: Member, buf: &[u8]) -> Result<usize, Error> {
+        let batch_bytes = self.config.batch_bytes;
         let joined = self.joined_mut(member)?;
         if let Some(sticky) = joined.sticky {
             return Err(sticky.error());
         }
-        let n = buf.len().min(joined.batch.room());
+        // Bytes in a splicing route's pipe count against the batch too (C10).
+        let room = joined
+            .batch
+            .room()
+            .min(batch_bytes.saturating_sub(joined.buffered()));
+        let n = buf.len().min(room);
         if n == 0 {
             return Ok(0);
         }
         joined.batch.push(&buf[..n]);
-        let held = joined.batch.len() as u64;
+        let held = joined.buffered() as u64;
         joined.stats.counters().buffered_high_water.raise_to(held);
         self.held += n;
         self.own
@@ -451,7 +461,7 @@ impl SocketGroup for PollGroup {
     }
 
     fn buffered(&self, member: Member) -> Result<usize, Error> {
-        Ok(self.joined(member)?.batch.len())
+        Ok(self.joined(member)?.buffered())
     }
 
     fn flush(&mut self) -> Result<FlushReport, Error> {
@@ -531,7 +541,16 @@ impl SocketGroup for PollGroup {
             }
         };
         // Everything is checked: the old route ends, and the new one starts.
+        let carry = match target {
+            Some(target) => Carry::start(
+                self.config.splice_routes,
+                self.slots[source].joined.as_ref().expect("index() checked"),
+                self.slots[target].joined.as_ref().expect("index() checked"),
+            ),
+            None => Carry::CopyOnly,
+        };
         let joined = self.slots[source].joined.as_mut().expect("index() checked");
+        joined.carry = carry;
         let old = std::mem::replace(&mut joined.route, target);
         if let Some(old) = old {
             self.slots[old]
@@ -587,6 +606,7 @@ impl SocketGroup for PollGroup {
         totals.kernel_entries += own.kernel_entries;
         // Only a drop counts dropped bytes, on the group's own counters (G6).
         totals.dropped += own.dropped;
+        totals.splice_fallbacks += own.splice_fallbacks;
         totals.buffered_high_water = own.buffered_high_water;
         totals
     }

@@ -309,9 +309,9 @@ impl Joined {
         slice: Duration,
         deadline: &Deadline,
     ) -> (u64, Option<Error>) {
-        if !self.batch.is_empty() {
+        if self.buffered() > 0 {
             self.send_turn(&[], slice, deadline);
-            let drained = self.batch.is_empty() && self.sticky.is_none();
+            let drained = self.buffered() == 0 && self.sticky.is_none();
             if !drained || self.outbound != Outbound::Ready || deadline.passed() {
                 return (0, None);
             }

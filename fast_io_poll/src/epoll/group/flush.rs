@@ -93,7 +93,7 @@ impl PollGroup {
                 report.pending.push(Pending {
                     member,
                     accepted: joined.accepted,
-                    buffered: joined.batch.len(),
+                    buffered: joined.buffered(),
                 });
             }
         }
@@ -107,7 +107,7 @@ impl PollGroup {
     /// during the drop — is counted in the group's own `Stats::dropped`. Never fails: a failed
     /// `epoll_wait` ends the flush, and what it left is counted the same.
     pub(super) fn flush_at_drop(&mut self) {
-        if self.members().all(|joined| joined.batch.is_empty()) {
+        if self.members().all(|joined| joined.buffered() == 0) {
             return;
         }
         let deadline = Deadline::for_drop(self.config.write_deadline);
@@ -119,7 +119,7 @@ impl PollGroup {
         // The outcome is in the buffers: no caller is left to take an error, so what is left
         // is counted instead.
         let _ = self.rounds(scope, &deadline, &mut failed_now);
-        let left: usize = self.members().map(|joined| joined.batch.len()).sum();
+        let left: usize = self.members().map(Joined::buffered).sum();
         self.own.counters().dropped.add(left as u64);
     }
 
@@ -174,11 +174,11 @@ impl PollGroup {
                 continue;
             }
             sent = true;
-            let before = joined.batch.len();
+            let before = joined.buffered();
             if let (_, Some(err)) = joined.send_turn(&[], slice, deadline) {
                 failed_now.push((index, err));
             }
-            let took = before - joined.batch.len();
+            let took = before - joined.buffered();
             joined.accepted += took as u64;
             self.held -= took;
         }
@@ -289,6 +289,17 @@ impl Joined {
         slice: Duration,
         deadline: &Deadline,
     ) -> (usize, Option<Error>) {
+        // A splicing route's bytes first: they came before everything in the write buffer.
+        match self.drain_pipe(slice, deadline) {
+            // The pipe was all there was: no zero-byte send (it would read as a full socket).
+            Ok(true) if self.batch.is_empty() && lent.is_empty() => return (0, None),
+            Ok(true) => {}
+            Ok(false) => return (0, None),
+            Err(err) => {
+                self.sticky = Some(Sticky::of(&err).unwrap_or(Sticky::Os(libc::EIO)));
+                return (0, Some(err));
+            }
+        }
         let counters = self.stats.counters();
         let mut taken = 0;
         loop {

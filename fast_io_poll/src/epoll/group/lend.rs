@@ -150,7 +150,7 @@ impl PollGroup {
                 .joined
                 .as_mut()
                 .expect("checked by index()");
-            if joined.sticky.is_some() || (joined.batch.is_empty() && sends[k].1.is_empty()) {
+            if joined.sticky.is_some() || (joined.buffered() == 0 && sends[k].1.is_empty()) {
                 continue;
             }
             let end = match joined.outbound {
@@ -193,14 +193,14 @@ impl PollGroup {
             let lent = &sends[k].1;
             if joined.outbound != Outbound::Ready
                 || joined.sticky.is_some()
-                || (joined.batch.is_empty() && lent.is_empty())
+                || (joined.buffered() == 0 && lent.is_empty())
             {
                 continue;
             }
-            let before = joined.batch.len();
+            let before = joined.buffered();
             let (took, file_error) = lent.turn(joined, slice, deadline);
             taken[k] = took;
-            self.held -= before - joined.batch.len();
+            self.held -= before - joined.buffered();
             files_failed.extend(file_error.map(|err| (index, err)));
         }
         files_failed

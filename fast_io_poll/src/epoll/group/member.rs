@@ -5,11 +5,13 @@
 
 use std::time::Instant;
 
+use fast_io::files::Pipe;
 use fast_io::{StatsHandle, Sticky};
 use socket2::Socket;
 
 use super::super::batch::Batch;
 use super::read::Receipt;
+use super::splice::Carry;
 
 /// Where a member's sending side stands between the rounds of a flush.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,26 +102,26 @@ pub(super) struct Joined {
     /// the member's life. A lent one is put in `O_NONBLOCK` only for a file turn
     /// (`group/files.rs`).
     pub(super) owned: bool,
-    /// The owned socket was put in `O_NONBLOCK` for a file round; it stays so.
+    /// The owned socket was put in `O_NONBLOCK` for a file round or a splicing route; it
+    /// stays so.
     pub(super) nonblocking: bool,
+    /// How this member's receives reach its route, while it has one (`splice.rs`).
+    pub(super) carry: Carry,
+    /// The pipe of the splicing route into this member: its bytes are buffered for the member
+    /// and go out before its write buffer (`splice.rs`). Made when the route first splices.
+    pub(super) pipe: Option<Pipe>,
 }
 
 impl Joined {
     /// Bytes buffered that a flush can still send.
     pub(super) fn pending(&self) -> bool {
-        self.sticky.is_none() && !self.batch.is_empty()
+        self.sticky.is_none() && self.buffered() > 0
     }
 
     /// Whether a `read` or `poll` may still receive from the member: its read interest is on
     /// and its stream has not ended.
     pub(super) fn receiving(&self) -> bool {
         self.reading && self.read_end.is_none()
-    }
-
-    /// Whether a step may receive for this routed member into `to`, its route: `to` has not
-    /// failed and has at least a quarter of its buffer free. Otherwise the member is held.
-    pub(super) fn admitted_by(to: &Joined) -> bool {
-        to.sticky.is_none() && to.batch.quarter_free()
     }
 
     /// The member's failure, if it met one: its sticky send error, or else its receive error.

@@ -83,7 +83,7 @@ use fast_io::{Deadline, Error, Member, Progress};
 use super::super::readiness::Woken;
 use super::flush::end_send_wait;
 use super::read::{Receipt, Routed, end_receive_wait, waits_on_clock};
-use super::{Inbound, Joined, Outbound, PollGroup, ReadEnd, Settled, two_mut};
+use super::{Carry, Inbound, Outbound, PollGroup, ReadEnd, Settled, two_mut};
 
 impl PollGroup {
     /// The group's `poll`: see the module docs.
@@ -157,6 +157,7 @@ impl PollGroup {
     /// left in its member's `forwarded`, for the member's turn to report.
     fn forward_receives(&mut self) {
         let slice = self.config.gate_slice;
+        let batch_bytes = self.config.batch_bytes;
         // Read once, and only if some routed member waits on a clock.
         let mut now = None;
         for index in 0..self.slots.len() {
@@ -168,7 +169,7 @@ impl PollGroup {
                 continue;
             };
             let (joined, route) = two_mut(&mut self.slots, index, to);
-            if !joined.receiving() || !Joined::admitted_by(route) {
+            if !joined.receiving() || !joined.admitted_by(route) {
                 continue;
             }
             if waits_on_clock(joined.inbound) {
@@ -177,11 +178,31 @@ impl PollGroup {
             if joined.inbound != Inbound::Readable {
                 continue;
             }
-            joined.forwarded = match joined.receive_into(route.batch.spare(), slice, None) {
-                Receipt::Data(n) => {
+            if joined.splices_into(route) && !route.open_pipe(joined, batch_bytes) {
+                // No pipe: this route copies for good, and says so in the group's counters.
+                joined.carry = Carry::CopyOnly;
+                self.own.counters().splice_fallbacks.add(1);
+                if !joined.admitted_by(route) {
+                    continue;
+                }
+            }
+            let receipt = if joined.splices_into(route) {
+                let pipe = route.pipe.as_mut().expect("open_pipe made it");
+                joined.receive_spliced(pipe, batch_bytes, slice)
+            } else {
+                let spare = route.batch.spare();
+                let room = spare.len();
+                let receipt = joined.receive_into(spare, slice, None);
+                if let Receipt::Data(n) = receipt {
                     route.batch.commit(n);
+                    joined.carry.copied(n, room);
+                }
+                receipt
+            };
+            joined.forwarded = match receipt {
+                Receipt::Data(n) => {
                     // Buffered for the route as its `write`s are: both high-water marks.
-                    let held = route.batch.len() as u64;
+                    let held = route.buffered() as u64;
                     route.stats.counters().buffered_high_water.raise_to(held);
                     self.held += n;
                     self.own
@@ -227,10 +248,10 @@ impl PollGroup {
                     end_send_wait(joined, *now.get_or_insert_with(Instant::now), slice);
                 }
                 if joined.outbound == Outbound::Ready {
-                    let before = joined.batch.len();
+                    let before = joined.buffered();
                     // A failure is sticky now, and reported below.
                     joined.send_turn(&[], slice, &unbounded);
-                    sent = before - joined.batch.len();
+                    sent = before - joined.buffered();
                     self.held -= sent;
                 }
             }
