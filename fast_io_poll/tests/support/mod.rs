@@ -8,6 +8,7 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 pub mod faults;
+pub mod relay;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -29,8 +29,9 @@ use super::read::Receipt;
 /// How a routed member's receives reach its route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Carry {
-    /// Received into the route's write buffer. `full` counts the receives in a row that filled
-    /// the room they were given: at [`AUTO_FULL_RECEIVES`] an `Auto` route starts to splice.
+    /// Received into the route's write buffer. `full` counts the bulk receives in a row (each
+    /// filled the room it was given, or brought at least [`AUTO_BULK`]): at
+    /// [`AUTO_FULL_RECEIVES`] an `Auto` route starts to splice.
     Copy { full: u8 },
     /// Spliced into the route's pipe whenever its write buffer is empty.
     Splice,
@@ -38,9 +39,14 @@ pub(super) enum Carry {
     CopyOnly,
 }
 
-/// Receives in a row that fill their room before an `Auto` route splices (HAProxy's
-/// `splice-auto` rule: a direction that keeps filling its buffer is bulk).
+/// Bulk receives in a row before an `Auto` route splices (HAProxy's `splice-auto` rule: a
+/// direction that keeps filling its buffer is bulk).
 const AUTO_FULL_RECEIVES: u8 = 3;
+
+/// A receive this large is bulk even when it did not fill its room: a relay's buffer is far
+/// larger than what a socket with small buffers ever holds at once, and request/response
+/// traffic rarely sends 64 KiB at a time.
+const AUTO_BULK: usize = 64 << 10;
 
 /// The smallest pipe worth splicing through: the kernel's default of 16 pages. Past the pipe
 /// budget an unprivileged user's new pipes get one page, and a route through one would make a
@@ -62,7 +68,11 @@ impl Carry {
     /// switch to splicing.
     pub(super) fn copied(&mut self, n: usize, room: usize) {
         if let Carry::Copy { full } = self {
-            *full = if n == room { *full + 1 } else { 0 };
+            *full = if n == room || n >= AUTO_BULK {
+                *full + 1
+            } else {
+                0
+            };
             if *full >= AUTO_FULL_RECEIVES {
                 *self = Carry::Splice;
             }
