@@ -57,6 +57,7 @@
 //! reader counts them in the same situation.
 
 mod files;
+pub mod splice;
 
 use std::fmt;
 use std::fs::File;

@@ -114,6 +114,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use fast_io::files::Pipe;
+use fast_io::group::splice::Carry;
 use fast_io::socket::{adopt, adopt_owned};
 use fast_io::{
     Config, Deadline, Error, FileRange, FlushReport, GroupId, Member, Progress, ReceiveReport,
@@ -127,7 +128,6 @@ use super::batch::Batch;
 use super::readiness::{Woken, wait_once};
 use member::{Inbound, Joined, Outbound, ReadEnd, Settled, Slot, two_mut};
 use read::Receipt;
-use splice::Carry;
 
 /// Events taken per `epoll_wait`; more ready members wait in the kernel's list for the next.
 const EVENTS: usize = 1024;
@@ -544,8 +544,16 @@ impl SocketGroup for PollGroup {
         let carry = match target {
             Some(target) => Carry::start(
                 self.config.splice_routes,
-                self.slots[source].joined.as_ref().expect("index() checked"),
-                self.slots[target].joined.as_ref().expect("index() checked"),
+                self.slots[source]
+                    .joined
+                    .as_ref()
+                    .expect("index() checked")
+                    .owned,
+                self.slots[target]
+                    .joined
+                    .as_ref()
+                    .expect("index() checked")
+                    .owned,
             ),
             None => Carry::CopyOnly,
         };

@@ -6,12 +6,12 @@
 use std::time::Instant;
 
 use fast_io::files::Pipe;
+use fast_io::group::splice::Carry;
 use fast_io::{StatsHandle, Sticky};
 use socket2::Socket;
 
 use super::super::batch::Batch;
 use super::read::Receipt;
-use super::splice::Carry;
 
 /// Where a member's sending side stands between the rounds of a flush.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

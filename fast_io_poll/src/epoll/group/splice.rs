@@ -2,13 +2,11 @@
 //! socket with `splice(2)`, never through user space, behind the same readiness and the same
 //! rules as a copying route.
 //!
-//! The pipe belongs to the route's *target*: its bytes are buffered for the target (G4, G7,
-//! C10) and go out before anything in its write buffer, so they stay its bytes when the route
-//! ends or its source leaves. Order (C1) holds because the two never mix the wrong way: a route
-//! splices into the pipe only while the target's write buffer is empty, and copies into the
-//! write buffer only while the pipe is empty; a `write` behind a non-empty pipe goes after it,
-//! which is where it belongs. A member's send turn (`send_turn`) empties its pipe before it
-//! sends its write buffer.
+//! The rules every backend keeps are in [`fast_io::group::splice`]: the pipe is the target's,
+//! its bytes buffered for it and sent before its write buffer; a route splices only into an
+//! empty pipe behind an empty write buffer, and copies only behind an empty pipe. Here a
+//! member's send turn (`send_turn`) empties its pipe before it sends its write buffer, and a
+//! step's routed receives splice before its sends, so spliced bytes go out in the same pass.
 //!
 //! `splice(2)` is non-blocking on a socket only through the socket's `O_NONBLOCK`, so only a
 //! route whose two members were handed over for good (`join_owned`) splices; both sockets are
@@ -20,65 +18,12 @@
 use std::time::{Duration, Instant};
 
 use fast_io::files::{self, Pipe, SigpipeBlock};
-use fast_io::{Counters, Deadline, Error, SpliceRoutes, Sticky};
+use fast_io::group::splice::{Carry, route_pipe};
+use fast_io::{Counters, Deadline, Error, Sticky};
 
 use super::super::readiness::{Eagain, Transfer};
 use super::member::{Inbound, Joined, ReadEnd};
 use super::read::Receipt;
-
-/// How a routed member's receives reach its route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Carry {
-    /// Received into the route's write buffer. `full` counts the bulk receives in a row (each
-    /// filled the room it was given, or brought at least [`AUTO_BULK`]): at
-    /// [`AUTO_FULL_RECEIVES`] an `Auto` route starts to splice.
-    Copy { full: u8 },
-    /// Spliced into the route's pipe whenever its write buffer is empty.
-    Splice,
-    /// Copies for good: `SpliceRoutes::Never`, a lent member, or no pipe could be had.
-    CopyOnly,
-}
-
-/// Bulk receives in a row before an `Auto` route splices (HAProxy's `splice-auto` rule: a
-/// direction that keeps filling its buffer is bulk).
-const AUTO_FULL_RECEIVES: u8 = 3;
-
-/// A receive this large is bulk even when it did not fill its room: a relay's buffer is far
-/// larger than what a socket with small buffers ever holds at once, and request/response
-/// traffic rarely sends 64 KiB at a time.
-const AUTO_BULK: usize = 64 << 10;
-
-/// The smallest pipe worth splicing through: the kernel's default of 16 pages. Past the pipe
-/// budget an unprivileged user's new pipes get one page, and a route through one would make a
-/// `splice` per page.
-const MIN_PIPE: usize = 64 << 10;
-
-impl Carry {
-    /// How a new route from `from` to `to` starts under `mode`.
-    pub(super) fn start(mode: SpliceRoutes, from: &Joined, to: &Joined) -> Carry {
-        match mode {
-            _ if !(from.owned && to.owned) => Carry::CopyOnly,
-            SpliceRoutes::Never => Carry::CopyOnly,
-            SpliceRoutes::Auto => Carry::Copy { full: 0 },
-            SpliceRoutes::Always => Carry::Splice,
-        }
-    }
-
-    /// A copying receive moved `n` bytes into `room`: counts it towards an `Auto` route's
-    /// switch to splicing.
-    pub(super) fn copied(&mut self, n: usize, room: usize) {
-        if let Carry::Copy { full } = self {
-            *full = if n == room || n >= AUTO_BULK {
-                *full + 1
-            } else {
-                0
-            };
-            if *full >= AUTO_FULL_RECEIVES {
-                *self = Carry::Splice;
-            }
-        }
-    }
-}
 
 impl Joined {
     /// Bytes buffered for this member and not yet accepted: its pipe's, then its write
@@ -132,15 +77,8 @@ impl Joined {
                 joined.nonblocking = true;
             }
         }
-        let wanted = batch_bytes.max(4096);
-        match Pipe::new(wanted, self.stats.counters()) {
-            Ok(pipe) if pipe.capacity() >= wanted.min(MIN_PIPE) => {
-                self.pipe = Some(pipe);
-                true
-            }
-            // Dropped at once: a one-page pipe holds a page of the user's budget for nothing.
-            Ok(_) | Err(_) => false,
-        }
+        self.pipe = route_pipe(batch_bytes, self.stats.counters());
+        self.pipe.is_some()
     }
 
     /// One `splice(2)` from this member's socket into `to`'s pipe, at most `room` bytes, for a
