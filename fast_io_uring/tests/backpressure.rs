@@ -105,3 +105,30 @@ fn c6_bidirectional_saturated() {
         }
     });
 }
+
+/// A full socket whose peer shut down its write half (and reads nothing): io_uring's poll
+/// always reports `POLLRDHUP`, so a `POLLOUT` gate on it completes at once, without room. The
+/// writer must still wait out its slices rather than spin: over a 1 s deadline with 100 ms
+/// slices it waits about ten times, not thousands.
+#[test]
+fn c3_a_half_closed_peer_does_not_make_the_gate_spin() {
+    let Some(backend) = uring() else { return };
+    guard(Duration::from_secs(20), move || {
+        let (client, server) = pair(Some(4096));
+        server.shutdown(std::net::Shutdown::Write).unwrap();
+        let config = Config {
+            write_deadline: Some(Duration::from_secs(1)),
+            ..Config::default()
+        };
+        let mut writer = backend.new_writer(client.as_fd(), &config).unwrap();
+        let payload = vec![0u8; 8 << 20];
+        let err = writer.write_all(&payload).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        let stats = writer.stats();
+        assert!(
+            stats.readiness_waits <= 30,
+            "the gate spun on POLLRDHUP: {stats}"
+        );
+        drop(server);
+    });
+}

@@ -261,3 +261,57 @@ pub fn g2_steady_progress_read(t: &Trial) {
         drop(sender.finish());
     }
 }
+
+/// **G2**, C3, C4, C15, C1: a member's peer shut down its write half. io_uring's poll reports
+/// `POLLRDHUP` whatever it was asked for, so a `POLLOUT` gate on that socket ends at once with
+/// no room; a member must still wait its slices out rather than spin through gates, and still
+/// take room the peer makes. Over TCP (full default buffers), a flush of 100 bytes with a 1 s
+/// deadline and 100 ms slices, while the peer reads nothing, times out with the member pending,
+/// having waited about ten times: not thousands. Then the peer reads, and a second flush
+/// delivers the 100 bytes behind the prefill, byte for byte.
+pub fn g2_a_half_closed_peer_does_not_make_a_member_spin(t: &Trial) {
+    let stalled = Stalled::new(Transport::Tcp4);
+    stalled
+        .peer
+        .shutdown(std::net::Shutdown::Write)
+        .expect("the peer shuts down its write half");
+    let config = Config {
+        gate_slice: SLICE,
+        write_deadline: Some(Duration::from_secs(1)),
+        ..Config::default()
+    };
+    let mut group = new_group(t, &config);
+    let member = group.join(stalled.sock.as_fd()).expect("join");
+    let pattern = Pattern::new(49);
+    let taken = group
+        .write(member, &pattern.bytes(0, 100))
+        .expect("write into the member's buffer");
+    assert_eq!(taken, 100);
+    let report = group
+        .flush()
+        .expect("a silent peer does not fail the group");
+    assert_eq!(
+        report.pending.len(),
+        1,
+        "G4: the member is pending: {report:?}"
+    );
+    let stats = group.stats(member).expect("stats");
+    assert!(
+        (1..=30).contains(&stats.readiness_waits),
+        "C3: a gate on a half-closed peer must wait, not end at once without room: {stats}"
+    );
+    let queued = stalled.queued;
+    let mut peer = stalled.peer.try_clone().expect("clone the peer");
+    let reader = spawn("g2 half-closed reader", move || {
+        drain(&mut peer, queued);
+        let mut expect = Expect::new("behind the prefill", pattern);
+        receive(&mut peer, &mut expect, 100);
+    });
+    let report = group.flush().expect("flush");
+    assert!(
+        report.is_complete(),
+        "C4: room the peer made is taken: {report:?}"
+    );
+    join(reader);
+    drop((group, stalled));
+}

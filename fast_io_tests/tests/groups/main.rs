@@ -269,6 +269,17 @@ macro_rules! groups {
                 run(factory(), SHORT_GUARD, liveness::g2_late_readiness_flush);
             }
 
+            /// G2, C3, C15: a member whose peer half-closed and reads nothing waits out its
+            /// slices (io_uring's poll reports `POLLRDHUP` whatever it is asked for).
+            #[test]
+            fn g2_a_half_closed_peer_does_not_make_a_member_spin() {
+                run(
+                    factory(),
+                    SHORT_GUARD,
+                    liveness::g2_a_half_closed_peer_does_not_make_a_member_spin,
+                );
+            }
+
             /// G4, C5, C15, C1: a flush kept busy by a trickling peer ends at its deadline with
             /// the exact count the peer then reads.
             #[test]

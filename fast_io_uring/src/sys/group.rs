@@ -158,6 +158,7 @@ mod injected;
 mod member;
 mod read;
 mod round;
+mod splice;
 mod step;
 
 use std::fmt;
@@ -552,6 +553,8 @@ impl SocketGroup for UringGroup {
             cancelled: own.cancelled + sum.cancelled,
             // Only a drop counts dropped bytes, on the group's own counters (G6).
             dropped: own.dropped + sum.dropped,
+            // Counted by the group when a route's pipe could not be had.
+            splice_fallbacks: own.splice_fallbacks + sum.splice_fallbacks,
             ..sum
         }
     }

@@ -16,7 +16,7 @@ use super::super::cqe::transfer_error;
 use super::super::ring::MAX_OP_BYTES;
 use super::UringGroup;
 use super::injected::Injected;
-use super::member::{Dir, ReadEnd};
+use super::member::{Dir, ReadEnd, State};
 
 /// Flags of every SEND: return `-EAGAIN` instead of waiting (C3), no `SIGPIPE` (C7).
 const SEND_FLAGS: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
@@ -61,6 +61,12 @@ impl UringGroup {
     ) -> Result<(), Error> {
         let batch_bytes = self.config.batch_bytes;
         let gate_slice = self.config.gate_slice;
+        // Writers with piped bytes splice them first; those that emptied their pipe and have
+        // more to send, and every writer without a pipe, make a SEND.
+        let has_more = |k: usize, state: &State| {
+            state.batched() > 0 || out.lent.get(k).is_some_and(|lent| !lent.is_empty())
+        };
+        let sending = self.splice_out(out.members, has_more, deadline)?;
         // The slot each reader's bytes go to, when it is routed; the targets' buffers are made
         // contiguous first, so that their free end is all the room they have.
         let targets: Vec<Option<usize>> =
@@ -126,6 +132,10 @@ impl UringGroup {
             let mut offered = Vec::with_capacity(out.members.len());
             for (k, &index) in out.members.iter().enumerate() {
                 let state = slots[index].state.as_ref().expect("a writer is live");
+                if !sending[k] {
+                    offered.push(0);
+                    continue;
+                }
                 if refused_writers.refuse(ring, index) {
                     offered.push(0);
                     continue;
@@ -235,11 +245,17 @@ impl UringGroup {
             let mut results = send_results.iter();
             let mut claims = refused_writers.claims();
             for (k, &index) in out.members.iter().enumerate() {
+                if !sending[k] {
+                    // Its turn was its pipe's splices (`splice_out`).
+                    continue;
+                }
                 let state = slots[index].state.as_mut().expect("a writer is live");
                 state.tried(Dir::Write);
                 let result = claims.claim(index, &mut results, state.stats.counters());
                 if result > 0 {
                     let n = result as usize;
+                    // Room was found: a hang-up wait, if any, is over.
+                    state.write.hangup = None;
                     let from_buffer = state.buffered() > 0;
                     let counters = state.stats.counters();
                     counters.bytes.add(n as u64);

@@ -88,6 +88,7 @@ impl Routes {
             .queue_gate(state.sock.as_raw_fd(), dir.events(), slice)
             .map_err(Error::Os)?;
         self.record(slot, state, dir, tokens, counts_expiry);
+        state.side(dir).gate.ends = Some(Instant::now() + slice);
         Ok(())
     }
 
@@ -107,6 +108,7 @@ impl Routes {
             timeout: Some(timeout),
             polled: None,
             counts_expiry,
+            ends: None,
         };
         side.turn = Turn::Gated;
         for (token, part) in [(poll, Part::Poll), (timeout, Part::Timeout)] {
@@ -154,6 +156,10 @@ impl Routes {
                 ring.note_injected();
                 expired = true;
             }
+            if route.dir == Dir::Write && !expired && hangup_alone(polled) {
+                state.write.hung_up(Instant::now());
+                continue;
+            }
             state.gate_over(route.dir, expired, deadline);
         }
     }
@@ -185,6 +191,14 @@ impl UringGroup {
             ..
         } = self;
         let state = slots[index].state.as_mut().expect("gating a live member");
+        if dir == Dir::Write
+            && !deadline.passed()
+            && state
+                .write
+                .still_hung_up(Instant::now(), state.stats.counters())
+        {
+            return Ok(());
+        }
         match state.would_block(dir, gate_slice, deadline) {
             Some(slice) => routes.arm(ring, index, state, dir, slice),
             None => Ok(()),
@@ -260,4 +274,14 @@ impl UringGroup {
         }
         Ok(())
     }
+}
+
+/// Whether a write gate's poll result says only that the peer hung up (`POLLRDHUP`): no room
+/// (`POLLOUT`), no error (`POLLERR`, `POLLHUP`, `POLLNVAL`: the next send reports those).
+fn hangup_alone(polled: i32) -> bool {
+    let Ok(events) = u32::try_from(polled) else {
+        return false;
+    };
+    let ready = (libc::POLLOUT | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) as u32;
+    events & ready == 0 && events & libc::POLLRDHUP as u32 != 0
 }

@@ -25,6 +25,8 @@ use fast_io::{Deadline, Error, Member, Progress};
 
 use super::UringGroup;
 use super::exchange::Outgoing;
+use fast_io::group::splice::Carry;
+
 use super::member::{Dir, ReadEnd};
 
 impl UringGroup {
@@ -53,14 +55,7 @@ impl UringGroup {
             let mut waiting = false;
             for &index in &scope {
                 let state = self.live_mut(index);
-                if state.flushing() {
-                    if state.write.due(now) {
-                        state.accepted = 0;
-                        writers.push(index);
-                    } else {
-                        waiting = true;
-                    }
-                }
+                state.accepted = 0;
                 if state.reading && state.read_end.is_none() {
                     if !state.read.due(now) {
                         waiting = true;
@@ -69,7 +64,20 @@ impl UringGroup {
                     }
                 }
             }
-            if writers.is_empty() && readers.is_empty() {
+            // Splicing routes fill their targets' pipes first, so that the targets send them
+            // in this step's batch.
+            let spliced = self.splice_in(&mut readers, &unbounded)?;
+            for &index in &scope {
+                let state = self.live(index);
+                if state.flushing() {
+                    if state.write.due(now) {
+                        writers.push(index);
+                    } else {
+                        waiting = true;
+                    }
+                }
+            }
+            if writers.is_empty() && readers.is_empty() && spliced.is_empty() {
                 if !waiting {
                     // Nothing left that could ever happen: no bytes to send, nothing to read.
                     return Ok(0);
@@ -94,6 +102,11 @@ impl UringGroup {
                 taken: &mut [],
             };
             self.exchange(out, &readers, &unbounded)?;
+            if !spliced.is_empty() {
+                // Reported with the others, in slot order.
+                readers.extend_from_slice(&spliced);
+                readers.sort_unstable();
+            }
             let reported = self.report(&writers, &readers, on_progress);
             if reported > 0 || limit.passed() {
                 // Gates queued for the members that found their sockets not ready are armed
@@ -167,7 +180,9 @@ impl UringGroup {
     fn route_has_room(&self, index: usize) -> bool {
         match self.route_of(index) {
             None => true,
-            Some(target) => self.live(target).takes_forwarded(self.config.batch_bytes),
+            Some(target) => self
+                .live(index)
+                .admitted_by(self.live(target), self.config.batch_bytes),
         }
     }
 
@@ -198,7 +213,20 @@ impl UringGroup {
                 )));
             }
         }
-        self.live_mut(index).route = to;
+        let carry = match to {
+            Some(to) => {
+                let target = self.slot_of(to)?;
+                Carry::start(
+                    self.config.splice_routes,
+                    self.live(index).owned,
+                    self.live(target).owned,
+                )
+            }
+            None => Carry::CopyOnly,
+        };
+        let state = self.live_mut(index);
+        state.route = to;
+        state.carry = carry;
         Ok(())
     }
 
