@@ -131,7 +131,7 @@ pub fn g8_founding_shape_one_thread_each(t: &Trial) {
 /// each direction in its own thread, pausing a random 0–3 ms after random chunks of up to
 /// 32 KiB (so both directions of its member fill and drain at uneven times). Returns the bytes
 /// it read.
-fn pausing_peer(
+pub fn pausing_peer(
     name: String,
     sock: Socket,
     sends: Pattern,
@@ -328,6 +328,21 @@ pub fn g8_forward_relays_both_ways(t: &Trial) {
         pausing_peer("peer a".into(), a_far, pa, pb, EACH),
         pausing_peer("peer b".into(), b_far, pb, pa, EACH),
     ];
+    assert_eq!(
+        drive_relay(&mut *group, ends),
+        [EACH, EACH],
+        "every byte forwarded, none through the caller"
+    );
+    for peer in peers {
+        assert_eq!(join(peer), EACH, "a peer's bytes read");
+    }
+    drop((a_near, b_near));
+}
+
+/// Drives two members routed to each other with `poll(None)` alone until both ends of stream
+/// were passed on as half-closes (each once its bytes went out). Every receive must be
+/// reported as `Forwarded`, never as `Data`. Returns the bytes forwarded from each end.
+pub fn drive_relay(group: &mut dyn SocketGroup, ends: [Member; 2]) -> [u64; 2] {
     let mut forwarded = [0u64; 2];
     let mut ended = [false; 2];
     let mut shut = [false; 2];
@@ -358,15 +373,7 @@ pub fn g8_forward_relays_both_ways(t: &Trial) {
             "poll(None) returned with nothing while bytes were in flight"
         );
     }
-    assert_eq!(
-        forwarded,
-        [EACH, EACH],
-        "every byte forwarded, none through the caller"
-    );
-    for peer in peers {
-        assert_eq!(join(peer), EACH, "a peer's bytes read");
-    }
-    drop((a_near, b_near));
+    forwarded
 }
 
 /// G8, C10: a route into a member whose peer reads nothing stops receiving once that member's

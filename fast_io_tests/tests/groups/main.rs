@@ -4,7 +4,9 @@
 //! `uring::g1_stuck_peer_does_not_block_others`. The std backend has no honest single-threaded
 //! group; `blocking::g0_std_reports_groups_unsupported` checks that it says so.
 
-#![forbid(unsafe_code)]
+// Denied, not forbidden: `splice.rs` drops the privileges of a child process (one function,
+// allowed there with its reasons).
+#![deny(unsafe_code)]
 
 mod both_ways;
 mod counting;
@@ -18,6 +20,7 @@ mod recv_files;
 mod resets;
 mod rules;
 mod shared;
+mod splice;
 
 use std::time::Duration;
 
@@ -36,7 +39,7 @@ macro_rules! groups {
             use super::{GUARD, SHORT_GUARD, rules};
             use super::{
                 both_ways, counting, files, lending, limits, liveness, membership, ownership,
-                recv_files, resets, shared,
+                recv_files, resets, shared, splice,
             };
             use files::Rounds;
 
@@ -267,6 +270,66 @@ macro_rules! groups {
             #[test]
             fn g2_late_readiness_flush() {
                 run(factory(), SHORT_GUARD, liveness::g2_late_readiness_flush);
+            }
+
+            /// G8, C1: a splicing relay (members joined for good) moves every byte both ways.
+            #[test]
+            fn g8_splice_relays_both_ways() {
+                run(factory(), GUARD, splice::g8_splice_relays_both_ways);
+            }
+
+            /// G8, C12: a lent member's route copies and its socket keeps its flags.
+            #[test]
+            fn g8_splice_lent_members_copy() {
+                run(factory(), GUARD, splice::g8_splice_lent_members_copy);
+            }
+
+            /// G8: `SpliceRoutes::Never` copies.
+            #[test]
+            fn g8_splice_never_copies() {
+                run(factory(), GUARD, splice::g8_splice_never_copies);
+            }
+
+            /// G8: `SpliceRoutes::Auto` splices bulk traffic ...
+            #[test]
+            fn g8_splice_auto_splices_bulk() {
+                run(factory(), GUARD, splice::g8_splice_auto_splices_bulk);
+            }
+
+            /// G8: ... and copies small request/response exchanges.
+            #[test]
+            fn g8_splice_auto_copies_small_exchanges() {
+                run(
+                    factory(),
+                    GUARD,
+                    splice::g8_splice_auto_copies_small_exchanges,
+                );
+            }
+
+            /// C10, G4, G7: bytes in a route's pipe are buffered, pending and given back.
+            #[test]
+            fn g8_splice_piped_bytes_are_buffered() {
+                run(factory(), GUARD, splice::g8_splice_piped_bytes_are_buffered);
+            }
+
+            /// C1, C10: a write behind a pipe's bytes follows them.
+            #[test]
+            fn g8_splice_write_behind_a_pipe_follows_it() {
+                run(
+                    factory(),
+                    GUARD,
+                    splice::g8_splice_write_behind_a_pipe_follows_it,
+                );
+            }
+
+            /// G8: past an unprivileged user's pipe budget, routes copy and count it.
+            #[test]
+            fn g8_splice_past_the_pipe_budget_copies() {
+                run_alone(
+                    factory(),
+                    GUARD,
+                    splice::g8_splice_past_the_pipe_budget_copies,
+                );
             }
 
             /// G2, C3, C15: a member whose peer half-closed and reads nothing waits out its

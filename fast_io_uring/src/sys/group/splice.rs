@@ -80,10 +80,13 @@ impl UringGroup {
             }
             let (source, target) = two_live(&mut self.slots, index, target);
             if target.pipe.is_none() && !open_pipe(source, target, batch_bytes) {
-                // Copies from now on; it was admitted for a splice, so it waits for the next
-                // step to be admitted for a copy.
+                // Copies from now on, starting with this step's RECV if the target takes it
+                // (its write buffer and pipe are empty: it does, unless it failed).
                 source.carry = Carry::CopyOnly;
                 self.totals.counters().splice_fallbacks.add(1);
+                if source.admitted_by(target, batch_bytes) {
+                    kept.push(index);
+                }
                 continue;
             }
             spliced.push(index);
