@@ -645,6 +645,7 @@ fn drive(
     let mut received = 0u64;
     let mut last_byte = None;
     let mut accepted = 0;
+    let mut quiet_since: Option<Instant> = None;
     while accepted < n || ends.iter().any(|e| !e.done()) {
         match poll.poll(&mut events, Some(Duration::from_millis(100))) {
             // epoll_wait can fail with EINTR (a stop and resume of the process does it even
@@ -652,11 +653,38 @@ fn drive(
             Err(err) if err.kind() == ErrorKind::Interrupted => continue,
             result => result?,
         }
-        if events.is_empty()
+        // A relay may exit as soon as it handed its last bytes to the kernel: they are still
+        // delivered, later when TCP had to retransmit (1000 connections of 1 MiB at once put
+        // loopback TCP under memory pressure, measured: receive queues pruned, drops, 200 ms
+        // retransmission timeouts). So an exited relay fails the run only once nothing has
+        // arrived for LINGER.
+        if events.is_empty() {
+            quiet_since.get_or_insert_with(Instant::now);
+        } else {
+            quiet_since = None;
+        }
+        if quiet_since.is_some_and(|since| since.elapsed() >= LINGER)
             && let Some(status) = process.exited()?
         {
+            let short: Vec<String> = ends
+                .iter()
+                .filter(|end| !end.done())
+                .take(5)
+                .map(|end| {
+                    format!(
+                        "{} sent {} shut {} got {} eof {}",
+                        end.name(),
+                        end.sent,
+                        end.shut,
+                        end.got,
+                        end.eof
+                    )
+                })
+                .collect();
             return Err(io::Error::other(format!(
-                "the relay exited ({status}) with {received} of {data} bytes relayed"
+                "the relay exited ({status}) with {received} of {data} bytes relayed; ends not \
+                 done: {}",
+                short.join("; ")
             )));
         }
         // Looked at after every wait, not only quiet ones: a run that trickles never is.
@@ -715,6 +743,10 @@ fn drive(
     let last_byte = last_byte.expect("every end reached end of stream with every byte");
     Ok(last_byte.duration_since(started))
 }
+
+/// How long the driver waits for bytes still in flight once the relay exited: past TCP's
+/// retransmission timeouts with their first back-offs (200 ms, 400 ms, 800 ms ...).
+const LINGER: Duration = Duration::from_secs(5);
 
 /// The first client's connection, retried until the relay listens (it was just started), and
 /// the moment of the attempt that succeeded.

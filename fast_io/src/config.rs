@@ -79,9 +79,9 @@ pub enum SpliceRoutes {
     /// Routes copy.
     #[default]
     Never,
-    /// A route copies until its receives fill the room they were given three times in a row
-    /// (bulk traffic: HAProxy's `splice-auto` rule), and splices from then on. Small,
-    /// interactive traffic keeps copying.
+    /// A route copies until one receive brings 16 KiB or it copied 256 KiB in all, and
+    /// splices from then on: bulk traffic splices, small request/response traffic keeps
+    /// copying (`fast_io::group::splice`).
     Auto,
     /// A route splices from its first byte.
     Always,

@@ -44,19 +44,20 @@ impl Joined {
     }
 
     /// Whether a step may receive for this routed member into `to`, its route: `to` has not
-    /// failed, and the bytes have room where they would go: an empty pipe when the route
-    /// splices now, a write buffer at least a quarter free behind an empty pipe when it copies.
-    /// Otherwise the member is held.
+    /// failed, and the bytes have room where they would go: an empty pipe behind an empty
+    /// write buffer when the route splices, a write buffer at least a quarter free behind an
+    /// empty pipe when it copies. Otherwise the member is held.
     pub(super) fn admitted_by(&self, to: &Joined) -> bool {
         if to.sticky.is_some() {
             return false;
         }
-        if self.splices_into(to) {
+        if self.carry == Carry::Splice {
             // Into an empty pipe only: a pipe holds a socket's bytes a fragment per page slot,
             // so one with bytes in it can be full with room to spare, and its `EAGAIN` would
             // read as a drained socket (the member would wait for an edge that never comes).
-            // An empty pipe's `EAGAIN` is the socket's.
-            to.piped() == 0
+            // An empty pipe's `EAGAIN` is the socket's. And behind an empty write buffer: a
+            // route that copied behind one would keep a busy route copying for ever.
+            to.batch.is_empty() && to.piped() == 0
         } else {
             to.piped() == 0 && to.batch.quarter_free()
         }

@@ -190,12 +190,10 @@ impl PollGroup {
                 let pipe = route.pipe.as_mut().expect("open_pipe made it");
                 joined.receive_spliced(pipe, batch_bytes, slice)
             } else {
-                let spare = route.batch.spare();
-                let room = spare.len();
-                let receipt = joined.receive_into(spare, slice, None);
+                let receipt = joined.receive_into(route.batch.spare(), slice, None);
                 if let Receipt::Data(n) = receipt {
                     route.batch.commit(n);
-                    joined.carry.copied(n, room);
+                    joined.carry.copied(n);
                 }
                 receipt
             };

@@ -156,10 +156,8 @@ impl UringGroup {
                 sends.push((state.sock.as_raw_fd(), pending));
             }
             let mut recvs: Vec<(RawFd, &mut [u8])> = Vec::with_capacity(readers.len());
-            // The room each routed RECV is given, by reader: what `Auto` routes judge bulk by.
-            let mut rooms = vec![0; readers.len()];
             let (mut inbox, mut route) = (inboxes.iter_mut(), routed.iter());
-            for (k, (&index, &target)) in readers.iter().zip(&targets).enumerate() {
+            for (&index, &target) in readers.iter().zip(&targets) {
                 if refused_readers.is_refused(index) {
                     continue;
                 }
@@ -170,7 +168,6 @@ impl UringGroup {
                             .binary_search_by_key(&target, |part| part.0)
                             .expect("the target's buffer");
                         let free = parts[at].2.take().expect("one source per target");
-                        rooms[k] = free.len();
                         recvs.push((fd, free));
                     }
                     None => {
@@ -201,7 +198,7 @@ impl UringGroup {
             // SEND's count is taken off the front.
             let mut results = recv_results.iter();
             let mut claims = refused_readers.claims();
-            for (k, (&index, &target)) in readers.iter().zip(&targets).enumerate() {
+            for (&index, &target) in readers.iter().zip(&targets) {
                 let state = slots[index].state.as_mut().expect("a reader is live");
                 state.tried(Dir::Read);
                 state.received = 0;
@@ -216,7 +213,7 @@ impl UringGroup {
                         None => state.received = n,
                         Some(target) => {
                             state.forwarded = n;
-                            state.carry.copied(n, rooms[k]);
+                            state.carry.copied(n);
                             let target = slots[target].state.as_mut().expect("a live target");
                             target.tail += n;
                             let held = target.buffered() as u64;

@@ -41,11 +41,14 @@ impl State {
     }
 
     /// Whether this routed member may receive into `to`, its route, now: `to` has not failed,
-    /// and the bytes have room where they go: an empty pipe when the route splices now, the
-    /// write buffer behind an empty pipe when it copies ([`State::takes_forwarded`]).
+    /// and the bytes have room where they go: an empty pipe behind an empty write buffer when
+    /// the route splices, the write buffer behind an empty pipe when it copies
+    /// ([`State::takes_forwarded`]).
     pub(super) fn admitted_by(&self, to: &State, batch_bytes: usize) -> bool {
-        if self.splices_into(to) {
-            to.sticky.is_none() && to.piped() == 0
+        if self.carry == Carry::Splice {
+            // Held while `to` sends what its write buffer holds: copying behind it would keep
+            // a busy route copying for ever.
+            to.sticky.is_none() && to.batched() == 0 && to.piped() == 0
         } else {
             to.piped() == 0 && to.takes_forwarded(batch_bytes)
         }
