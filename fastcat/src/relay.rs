@@ -126,10 +126,7 @@ type Accepted = (u64, SocketAddr, TcpStream, TcpStream);
 pub fn run(cx: &Context, relay: &Relay) -> Result<(), String> {
     // The group first: a backend without groups (std) is refused before anything listens.
     let config = Config {
-        batch_bytes: std::env::var("RB")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(RELAY_BUFFER),
+        batch_bytes: RELAY_BUFFER,
         splice_routes: relay.splice,
         ..cx.config.clone()
     };
