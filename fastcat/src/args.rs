@@ -104,9 +104,9 @@ pub enum Command {
         #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_idle)]
         idle: Idle,
         /// How each direction moves its bytes: 'copy' through user space, 'splice' socket ->
-        /// pipe -> socket from the first byte, or 'auto': copy until its reads fill the buffer
-        /// three times in a row, then splice
-        #[arg(long, value_name = "HOW", default_value = "copy", value_parser = parse_splice)]
+        /// pipe -> socket from the first byte, or 'auto': copy small exchanges, splice once a
+        /// read brings 16 KiB or 256 KiB went in all
+        #[arg(long, value_name = "HOW", default_value = "auto", value_parser = parse_splice)]
         splice: fast_io::SpliceRoutes,
     },
     /// Print a completion script for SHELL on stdout

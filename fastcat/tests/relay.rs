@@ -1,5 +1,6 @@
 //! `fastcat relay` end to end, on every backend with groups: `nc` and `socat` peers and test
-//! threads at both ends, data compared by SHA-256 both ways; one connection and 100 at once; a
+//! threads at both ends, data compared by SHA-256 both ways; one connection and 100 at once,
+//! copied, spliced and the default (`--splice auto`); a
 //! peer that half-closes, one that resets, one that stops reading, one that goes silent; the
 //! connection limit; and the std backend's clear refusal.
 
@@ -147,9 +148,10 @@ fn relay_between_nc_peers_is_byte_exact_both_ways() {
     }
 }
 
-/// Runs `connections` clients at once through a relay to a `socat` echo server, each sending
-/// `each` bytes of its own while reading the echo; every echo must equal what was sent.
-fn through_socat_echo(connections: usize, each: usize) {
+/// Runs `connections` clients at once through a relay (`--splice splice`) to a `socat` echo
+/// server, each sending `each` bytes of its own while reading the echo; every echo must equal
+/// what was sent.
+fn through_socat_echo(connections: usize, each: usize, splice: &str) {
     if !have("socat") {
         return;
     }
@@ -162,7 +164,11 @@ fn through_socat_echo(connections: usize, each: usize) {
         ]));
         await_listening(target_port, "socat");
         let count = connections.to_string();
-        let (relay, port) = relay(backend, target_port, &["--count", &count]);
+        let (relay, port) = relay(
+            backend,
+            target_port,
+            &["--count", &count, "--splice", splice],
+        );
         let clients: Vec<_> = (0..connections)
             .map(|i| {
                 thread::spawn(move || {
@@ -188,14 +194,30 @@ fn through_socat_echo(connections: usize, each: usize) {
     }
 }
 
+/// The default (`auto`: small traffic copies, bulk splices).
 #[test]
 fn relay_to_socat_echo_one_connection() {
-    through_socat_echo(1, 16 << 20);
+    through_socat_echo(1, 16 << 20, "auto");
+}
+
+#[test]
+fn relay_to_socat_echo_one_connection_copied() {
+    through_socat_echo(1, 16 << 20, "copy");
+}
+
+#[test]
+fn relay_to_socat_echo_one_connection_spliced() {
+    through_socat_echo(1, 16 << 20, "splice");
 }
 
 #[test]
 fn relay_to_socat_echo_100_connections_at_once() {
-    through_socat_echo(100, 256 << 10);
+    through_socat_echo(100, 256 << 10, "auto");
+}
+
+#[test]
+fn relay_to_socat_echo_100_connections_spliced() {
+    through_socat_echo(100, 256 << 10, "splice");
 }
 
 #[test]

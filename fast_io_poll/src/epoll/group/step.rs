@@ -78,6 +78,7 @@
 
 use std::time::{Duration, Instant};
 
+use fast_io::group::splice::AUTO_BULK_RECEIVE;
 use fast_io::{Deadline, Error, Member, Progress};
 
 use super::super::readiness::Woken;
@@ -190,7 +191,13 @@ impl PollGroup {
                 let pipe = route.pipe.as_mut().expect("open_pipe made it");
                 joined.receive_spliced(pipe, batch_bytes, slice)
             } else {
-                let receipt = joined.receive_into(route.batch.spare(), slice, None);
+                let spare = route.batch.spare();
+                // An `Auto` route that has not decided yet receives a probe's worth.
+                let room = match joined.carry {
+                    Carry::Copy { .. } => spare.len().min(AUTO_BULK_RECEIVE),
+                    _ => spare.len(),
+                };
+                let receipt = joined.receive_into(&mut spare[..room], slice, None);
                 if let Receipt::Data(n) = receipt {
                     route.batch.commit(n);
                     joined.carry.copied(n);

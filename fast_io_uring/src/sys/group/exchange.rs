@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
 use fast_io::faults::{self, Fault};
+use fast_io::group::splice::{AUTO_BULK_RECEIVE, Carry};
 use fast_io::{Deadline, Error, Sticky, is_shortage};
 
 use super::super::cqe::transfer_error;
@@ -103,10 +104,15 @@ impl UringGroup {
                 let fd = state.sock.as_raw_fd();
                 match target {
                     Some(target) => {
+                        // An `Auto` route that has not decided yet receives a probe's worth.
+                        let room = match state.carry {
+                            Carry::Copy { .. } => AUTO_BULK_RECEIVE,
+                            _ => usize::MAX,
+                        };
                         let batch = slots[target].state.as_mut().expect("a live target");
                         let buffer = batch.batch.take().expect("make_room allocated it");
                         outboxes.push((target, buffer));
-                        routed.push((fd, target));
+                        routed.push((fd, target, room));
                     }
                     None => {
                         let rx = state
@@ -163,12 +169,13 @@ impl UringGroup {
                 }
                 match target {
                     Some(_) => {
-                        let &(fd, target) = route.next().expect("one per routed reader");
+                        let &(fd, target, room) = route.next().expect("one per routed reader");
                         let at = parts
                             .binary_search_by_key(&target, |part| part.0)
                             .expect("the target's buffer");
                         let free = parts[at].2.take().expect("one source per target");
-                        recvs.push((fd, free));
+                        let room = room.min(free.len());
+                        recvs.push((fd, &mut free[..room]));
                     }
                     None => {
                         let (_, fd, rx) = inbox.next().expect("one per reader");
