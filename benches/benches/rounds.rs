@@ -472,6 +472,15 @@ fn relay_cases(fastcat: PathBuf, probe: bool) -> Vec<Case<'static>> {
             Relay::Fastcat {
                 bin: fastcat.clone(),
                 backend: None,
+                splice: None,
+            },
+        ),
+        (
+            "fastcat_copy",
+            Relay::Fastcat {
+                bin: fastcat.clone(),
+                backend: None,
+                splice: Some("copy"),
             },
         ),
     ];
@@ -480,6 +489,7 @@ fn relay_cases(fastcat: PathBuf, probe: bool) -> Vec<Case<'static>> {
     let epoll = Relay::Fastcat {
         bin: fastcat,
         backend: Some("epoll"),
+        splice: None,
     };
     let tried = relay::Shape {
         connections: 1,
@@ -538,10 +548,14 @@ fn relay_cases(fastcat: PathBuf, probe: bool) -> Vec<Case<'static>> {
                       blocking 64 KiB reads and write_all"
             }
             "fastcat" => {
-                "fastcat: `fastcat relay --count N` (backend auto), every connection on one \
-                          thread through one group"
+                "fastcat: `fastcat relay --count N` (backend auto: io_uring here; `--splice auto`: \
+                 small traffic copies, a direction splices once a read brings 16 KiB), every \
+                 connection on one thread through one group"
             }
-            "fastcat_epoll" => "fastcat_epoll: the same with `--backend epoll`",
+            "fastcat_copy" => {
+                "fastcat_copy: the same with `--splice copy` (every byte through user space)"
+            }
+            "fastcat_epoll" => "fastcat_epoll: fastcat with `--backend epoll`",
             "haproxy" => {
                 "haproxy: HAProxy (`haproxy -db`), `mode tcp`, `nbthread 1`, its default 16 KiB \
                  buffers"

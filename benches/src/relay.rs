@@ -72,10 +72,12 @@ impl Shape {
 /// A relay under test, started as a process that listens on one address and forwards to another.
 #[derive(Clone, Debug)]
 pub enum Relay {
-    /// `fastcat relay LISTEN TARGET --count N`, with `--backend B` when `backend` is given.
+    /// `fastcat relay LISTEN TARGET --count N`, with `--backend B` when `backend` is given and
+    /// `--splice S` when `splice` is.
     Fastcat {
         bin: PathBuf,
         backend: Option<&'static str>,
+        splice: Option<&'static str>,
     },
     /// This crate's `std_relay LISTEN TARGET --count N`.
     Std { bin: PathBuf },
@@ -199,12 +201,19 @@ impl Process {
     ) -> io::Result<Self> {
         let mut config = None;
         let (mut cmd, name, ends) = match relay {
-            Relay::Fastcat { bin, backend } => {
+            Relay::Fastcat {
+                bin,
+                backend,
+                splice,
+            } => {
                 let mut cmd = Command::new(bin);
                 cmd.args(["relay", &listen.to_string(), &target.to_string()])
                     .args(["--count", &count.to_string()]);
                 if let Some(backend) = backend {
                     cmd.args(["--backend", backend]);
+                }
+                if let Some(splice) = splice {
+                    cmd.args(["--splice", splice]);
                 }
                 (cmd, "fastcat", Ends::Itself)
             }

@@ -6,7 +6,9 @@
 //! target/release/relay_once fastcat_epoll 1000 1     # RELAY CONNECTIONS MIB_EACH_WAY
 //! ```
 //!
-//! RELAY is `fastcat`, `fastcat_epoll`, `std`, `socat`, `haproxy` or `haproxy_splice`; fastcat
+//! RELAY is `fastcat` (its default `--splice auto`), `fastcat_copy` (`--splice copy`),
+//! `fastcat_splice` (`--splice splice`), `fastcat_epoll`, `std`, `socat`, `haproxy` or
+//! `haproxy_splice`; fastcat
 //! is found beside this binary (or at `FASTCAT_BIN`), `std_relay` likewise.
 
 use std::path::PathBuf;
@@ -31,10 +33,22 @@ fn main() -> ExitCode {
         "fastcat" => Relay::Fastcat {
             bin: fastcat,
             backend: None,
+            splice: None,
+        },
+        "fastcat_copy" => Relay::Fastcat {
+            bin: fastcat,
+            backend: None,
+            splice: Some("copy"),
+        },
+        "fastcat_splice" => Relay::Fastcat {
+            bin: fastcat,
+            backend: None,
+            splice: Some("splice"),
         },
         "fastcat_epoll" => Relay::Fastcat {
             bin: fastcat,
             backend: Some("epoll"),
+            splice: None,
         },
         "std" => Relay::Std {
             bin: sibling("std_relay"),
