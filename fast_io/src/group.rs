@@ -402,6 +402,12 @@ pub trait SocketGroup: Send + fmt::Debug {
     /// route of at most one: `from == to`, or a `to` another member already routes to, is
     /// refused with `InvalidInput`, as are stale and foreign members. A route ends when either
     /// member leaves.
+    ///
+    /// Between two members joined for good ([`join_owned`](SocketGroup::join_owned)), a route
+    /// of the built-in backends may splice instead ([`Config::splice_routes`](crate::Config)):
+    /// `from`'s bytes go into a pipe of `to`'s with `splice(2)` and from it into `to`'s socket,
+    /// never through user space; they count as buffered for `to`, are reported as
+    /// `Progress::Forwarded` all the same, and keep every rule above ([`splice`]).
     fn forward(&mut self, from: Member, to: Option<Member>) -> Result<(), Error>;
 
     /// Flushes the member, then shuts down its write half (C13).
