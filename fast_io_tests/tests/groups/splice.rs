@@ -315,15 +315,18 @@ const BUDGET_CHILD_ENV: &str = "FAST_IO_TESTS_PIPE_BUDGET_CHILD";
 /// that drops to `nobody` (when it runs as root) and spends the budget with pipes of its own.
 pub fn g8_splice_past_the_pipe_budget_copies(t: &Trial) {
     if std::env::var_os(BUDGET_CHILD_ENV).is_some() {
-        match spend_the_pipe_budget() {
-            Ok(pipes) => println!("spent the pipe budget with {pipes} pipes"),
+        // Kept open until the relay is over: they hold the budget.
+        let pipes = match spend_the_pipe_budget() {
+            Ok(pipes) => pipes,
             Err(why) => {
                 println!("skipped: {why}");
                 return;
             }
-        }
+        };
+        println!("spent the pipe budget with {} pipes", pipes.len());
         let (totals, _) = relay(t, SpliceRoutes::Always, true, true);
         assert_eq!(totals.splice_fallbacks, 2, "both routes copy: {totals}");
+        drop(pipes);
         return;
     }
     let name = format!("{}::g8_splice_past_the_pipe_budget_copies", t.module());
@@ -355,12 +358,12 @@ pub fn g8_splice_past_the_pipe_budget_copies(t: &Trial) {
 
 /// In the child: drops to `nobody` when running as root (root is exempt from the budget), and
 /// opens pipes, keeping their read ends, until a new one is smaller than the default 64 KiB:
-/// the budget is spent. Returns how many it opened, or why it could not.
+/// the budget is spent. Returns the read ends, which hold it, or why it could not.
 #[allow(
     unsafe_code,
     reason = "setgroups, setgid, setuid and F_GETPIPE_SZ have no safe wrapper"
 )]
-fn spend_the_pipe_budget() -> Result<usize, String> {
+fn spend_the_pipe_budget() -> Result<Vec<std::io::PipeReader>, String> {
     // SAFETY: calls on the process's own credentials, each result checked; the child has no
     // other work, and glibc applies setgid and setuid to every thread of the process.
     unsafe {
@@ -384,10 +387,7 @@ fn spend_the_pipe_budget() -> Result<usize, String> {
             unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&read), libc::F_GETPIPE_SZ) };
         held.push(read);
         if size < 64 << 10 {
-            let count = held.len();
-            // Kept open until the child exits: they hold the budget.
-            std::mem::forget(held);
-            return Ok(count);
+            return Ok(held);
         }
     }
     Err(format!(
