@@ -81,7 +81,11 @@ impl UringGroup {
                 kept.push(index);
                 continue;
             }
-            let (source, target) = two_live(&mut self.slots, index, target);
+            let [source, target] = self
+                .slots
+                .get_disjoint_mut([index, target])
+                .expect("a route never leads to its own member")
+                .map(|slot| slot.state.as_mut().expect("a live member"));
             if target.pipe.is_none() && !open_pipe(source, target, batch_bytes) {
                 // Copies from now on, starting with this step's RECV if the target takes it
                 // (its write buffer and pipe are empty: it does, unless it failed).
@@ -216,20 +220,4 @@ fn open_pipe(source: &mut State, target: &mut State, batch_bytes: usize) -> bool
     }
     target.pipe = route_pipe(batch_bytes, target.stats.counters());
     target.pipe.is_some()
-}
-
-/// The two distinct live members in slots `a` and `b`, both borrowed mutably (a route's ends).
-fn two_live(slots: &mut [super::Slot], a: usize, b: usize) -> (&mut State, &mut State) {
-    assert_ne!(a, b, "a route never leads to its own member");
-    let (first, second) = if a < b {
-        let (low, high) = slots.split_at_mut(b);
-        (&mut low[a], &mut high[0])
-    } else {
-        let (low, high) = slots.split_at_mut(a);
-        (&mut high[0], &mut low[b])
-    };
-    (
-        first.state.as_mut().expect("a live member"),
-        second.state.as_mut().expect("a live member"),
-    )
 }
