@@ -24,9 +24,10 @@ Examples:
   fastcat send file.bin HOST:PORT              to fastcat recv, nc -l or socat at the other end
   fastcat send big.iso HOST:PORT --streams 4   to fastcat recv PORT -o big.iso --streams 4
   fastcat relay 9000 10.0.0.2:873              forward connections both ways
+  fastcat echo 7000                            answer every connection's bytes with them
   fastcat completions bash                     a completion script (also zsh, fish)";
 
-/// Send a file over TCP, receive one, check a loopback transfer or relay connections, through
+/// Send a file over TCP, receive one, check a loopback transfer, relay or echo connections, through
 /// fast_io's fastest backend (io_uring, epoll or std). With one stream it is plain TCP, so nc
 /// and socat work at either end.
 #[derive(Debug, Parser)]
@@ -108,6 +109,17 @@ pub enum Command {
         /// read brings 16 KiB or 256 KiB went in all
         #[arg(long, value_name = "HOW", default_value = "auto", value_parser = parse_splice)]
         splice: fast_io::SpliceRoutes,
+    },
+    /// Answer every connection to LISTEN with the bytes it sends, all of them on one thread
+    Echo {
+        /// Where to listen: [ADDR:]PORT (a bare port is dual-stack)
+        listen: String,
+        /// At most N connections at once
+        #[arg(long, value_name = "N", default_value_t = 4096, value_parser = parse_positive)]
+        max_connections: u64,
+        /// Exit after N connections ended [default: never]
+        #[arg(long, value_name = "N", value_parser = parse_positive)]
+        count: Option<u64>,
     },
     /// Print a completion script for SHELL on stdout
     Completions {

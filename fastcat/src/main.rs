@@ -1,4 +1,5 @@
-//! fastcat: send a file over TCP, receive one, check a loopback transfer or relay connections —
+//! fastcat: send a file over TCP, receive one, check a loopback transfer, relay or echo
+//! connections —
 //! through whichever fast_io backend a policy picks.
 //!
 //! ```text
@@ -8,6 +9,7 @@
 //! fastcat send file.bin 127.0.0.1:9000 --backend epoll
 //! fastcat send big.iso host:9000 --streams 4         # with recv 9000 -o big.iso --streams 4
 //! fastcat relay 9000 10.0.0.2:873
+//! fastcat echo 7000                                  # answers each connection with its bytes
 //! fastcat completions bash > /etc/bash_completion.d/fastcat
 //! ```
 //!
@@ -34,6 +36,7 @@
 )]
 
 mod args;
+mod echo;
 mod frame;
 mod net;
 mod pattern;
@@ -214,6 +217,18 @@ fn run(cli: &Cli, policy: Policy) -> Result<(), String> {
             };
             relay::run(&cx, &relay)
         }
+        Command::Echo {
+            listen,
+            max_connections,
+            count,
+        } => echo::run(
+            &cx,
+            &echo::Echo {
+                listen: listen.clone(),
+                max_connections: usize::try_from(*max_connections).unwrap_or(usize::MAX),
+                count: *count,
+            },
+        ),
         Command::Completions { .. } => unreachable!("handled before a backend is chosen"),
     }
 }

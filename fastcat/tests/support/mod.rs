@@ -92,6 +92,11 @@ impl Guarded {
         Guarded(Some(spawn(cmd)))
     }
 
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().expect("a child not yet finished").id()
+    }
+
     /// Waits for the child like [`finish`].
     pub fn finish(mut self, what: &str) -> Output {
         finish(self.0.take().expect("a child not yet finished"), what)
