@@ -4,6 +4,7 @@
 
 pub mod contender;
 pub mod cpu;
+pub mod echo;
 pub mod fanout;
 pub mod fastio;
 pub mod file_send;

@@ -25,6 +25,12 @@ pub struct Outcome {
     pub readiness_waits: Option<u64>,
     /// Round-trip latencies, for the ping-pong scenario.
     pub latencies: Vec<Duration>,
+    /// The p50 and p99 latencies where a subprocess measured them (the echo load generator),
+    /// instead of `latencies`.
+    pub quantiles: Option<(Duration, Duration)>,
+    /// The CPU time of the load generator's process over the run (the echo scenario), beside
+    /// the server's in `cpu`.
+    pub load_cpu: Option<Duration>,
     /// The peak resident set of a subprocess contender (the relay), in KiB: the highest `VmHWM`
     /// read while it ran (for socat, its listening process alone, not its forks).
     pub peak_rss_kib: Option<u64>,
@@ -63,10 +69,16 @@ impl Outcome {
         Some(self.cpu.saturating_sub(self.receiver_cpu?))
     }
 
-    /// The `p`-th percentile (0..=100) of the latencies, if any were recorded.
+    /// The `p`-th percentile (0..=100) of the latencies, if any were recorded (of `quantiles`,
+    /// only the 50th and 99th).
     pub fn percentile(&self, p: f64) -> Option<Duration> {
         if self.latencies.is_empty() {
-            return None;
+            let (p50, p99) = self.quantiles?;
+            return match p as u32 {
+                50 => Some(p50),
+                99 => Some(p99),
+                _ => None,
+            };
         }
         let mut sorted = self.latencies.clone();
         sorted.sort_unstable();

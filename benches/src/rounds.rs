@@ -109,7 +109,7 @@ pub struct Recorder {
 }
 
 /// The column names of `runs.tsv`.
-pub const RUN_COLUMNS: &str = "scenario\tcase\tround\tposition\tcontender\tbytes\twall_ns\tcpu_ns\tsender_cpu_ns\treceiver_cpu_ns\tkernel_entries\tp50_ns\tp99_ns\treadiness_waits\tpeak_rss_kib";
+pub const RUN_COLUMNS: &str = "scenario\tcase\tround\tposition\tcontender\tbytes\twall_ns\tcpu_ns\tsender_cpu_ns\treceiver_cpu_ns\tkernel_entries\tp50_ns\tp99_ns\treadiness_waits\tpeak_rss_kib\tload_cpu_ns";
 
 impl Recorder {
     /// Creates `dir` afresh with both files; `meta` becomes `# key=value` lines.
@@ -154,7 +154,7 @@ impl Recorder {
         let mut line = String::new();
         let _ = write!(
             line,
-            "{}\t{}\t{round}\t{position}\t{contender}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{round}\t{position}\t{contender}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             case.scenario,
             case.case,
             outcome.bytes,
@@ -173,6 +173,7 @@ impl Recorder {
             outcome
                 .peak_rss_kib
                 .map_or_else(|| "-".to_owned(), |k| k.to_string()),
+            nanos(outcome.load_cpu),
         );
         writeln!(self.runs, "{line}")?;
         // Flushed per run, so an interrupted bench still leaves every finished run on disk.

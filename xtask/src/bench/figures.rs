@@ -55,7 +55,38 @@ pub struct Figures {
     pub headline: Option<Summary>,
     /// The two clusters of the per-run throughputs, when there are two.
     pub modes: Option<Modes>,
+    /// Request/response figures, for a case whose name gives its request size (`echo`).
+    pub per_request: Option<PerRequest>,
 }
+
+/// One contender's medians per request, in a case whose runs are requests and replies of one
+/// size: every run's `bytes` counts each request and its reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerRequest {
+    pub requests_per_sec: f64,
+    /// The server process's CPU per request, µs.
+    pub server_cpu_us: f64,
+    /// The load generator's CPU per request, µs (when it was measured).
+    pub load_cpu_us: Option<f64>,
+    /// Kernel entries per request (when every run counted them).
+    pub kernel_entries: Option<f64>,
+}
+
+/// The request size a case's name gives in one of its `_`-separated parts (`64B`, `16KiB`), in
+/// bytes.
+pub fn request_size(case: &str) -> Option<f64> {
+    case.split('_').find_map(|part| {
+        let (number, unit) = match part.strip_suffix("KiB") {
+            Some(number) => (number, 1024.0),
+            None => (part.strip_suffix('B')?, 1.0),
+        };
+        Some(number.parse::<f64>().ok()? * unit)
+    })
+}
+
+/// The references an `echo` case compares every contender with, beside std: the other
+/// single-threaded servers io_uring has to beat.
+const ECHO_REFERENCES: [&str; 3] = ["epoll", "tokio", "compio"];
 
 /// One contender's throughput and CPU per MiB as ratios to another contender's in the same
 /// round: what a comparison the `× std` and `× limit` columns do not cover needs (fastcat's
@@ -80,7 +111,8 @@ pub struct CaseFigures {
     pub case: Case,
     pub contenders: Vec<Figures>,
     /// Every contender against each reference other than `std` and `limit`, when the case has
-    /// two or more such references and at most [`PAIRED_AT_MOST`] contenders; else empty.
+    /// two or more such references and at most [`PAIRED_AT_MOST`] contenders; in an `echo`
+    /// case, against [`ECHO_REFERENCES`] whatever the count; else empty.
     pub pairings: Vec<Pairing>,
 }
 
@@ -179,6 +211,22 @@ fn case_figures(case: &Case, runs: &[&Run]) -> CaseFigures {
                 }
             };
             let entries = counted(&|r| r.kernel_entries);
+            let per_request = (case.scenario == "echo")
+                .then(|| request_size(&case.case))
+                .flatten()
+                .and_then(|size| {
+                    let requests = |r: &Run| r.bytes / (2.0 * size);
+                    Some(PerRequest {
+                        requests_per_sec: med(&|r| Some(requests(r) * 1e9 / r.wall_ns))?,
+                        server_cpu_us: med(&|r| Some(r.cpu_ns / 1e3 / requests(r)))?,
+                        load_cpu_us: med(&|r| Some(r.load_cpu_ns? / 1e3 / requests(r))),
+                        kernel_entries: if runs.iter().all(|r| r.kernel_entries.is_some()) {
+                            med(&|r| Some(r.kernel_entries? / requests(r)))
+                        } else {
+                            None
+                        },
+                    })
+                });
             Figures {
                 contender: name.to_owned(),
                 runs: runs.len(),
@@ -196,16 +244,19 @@ fn case_figures(case: &Case, runs: &[&Run]) -> CaseFigures {
                 peak_rss_mib: med(&|r| r.peak_rss_kib.map(|kib| kib / 1024.0)),
                 headline: ratio(name, "std", &|r| headline_value(case.headline, r)),
                 modes: modes(&throughputs),
+                per_request,
             }
         })
         .collect();
+    let echo = case.scenario == "echo";
     let references: Vec<&str> = names
         .iter()
         .copied()
         .filter(|&name| name != "std" && name != "limit")
+        .filter(|name| !echo || ECHO_REFERENCES.contains(name))
         .collect();
     let mut pairings = Vec::new();
-    if references.len() >= 2 && names.len() <= PAIRED_AT_MOST {
+    if references.len() >= 2 && (echo || names.len() <= PAIRED_AT_MOST) {
         for &reference in &references {
             for &name in names.iter().filter(|&&name| name != reference) {
                 pairings.push(Pairing {
@@ -243,6 +294,7 @@ pub mod tests {
             receiver_cpu_ns: Some(mbps * 0.5e6),
             readiness_waits: None,
             peak_rss_kib: None,
+            load_cpu_ns: None,
             kernel_entries: None,
             p50_ns: None,
             p99_ns: None,
@@ -368,5 +420,62 @@ pub mod tests {
         assert_eq!(figures[0].get("epoll").unwrap().entries_per_mib, None);
         let stray = run("other", 0, "std", 100.0);
         assert!(analyse(&[case("1MiB", Headline::Cpu)], &[stray]).is_err());
+    }
+
+    #[test]
+    fn request_sizes_come_from_the_case_name() {
+        assert_eq!(request_size("64B_512conn"), Some(64.0));
+        assert_eq!(request_size("16KiB_64conn_depth8"), Some(16384.0));
+        assert_eq!(request_size("512conn"), None);
+    }
+
+    #[test]
+    fn echo_cases_give_figures_per_request_and_pair_with_the_single_threaded_servers() {
+        let mut runs = Vec::new();
+        let names = ["std", "epoll", "io_uring", "tokio", "compio", "bare"];
+        for round in 0..4 {
+            for (k, name) in names.iter().enumerate() {
+                // 100 000 requests of 64 B in one second, server CPU 2 µs per request (less
+                // for later names), load CPU 3 µs; io_uring 5 kernel entries in all.
+                let requests = 100_000.0 * (1.0 + k as f64 / 10.0);
+                let mut run = run("64B_512conn", round, name, 0.0);
+                run.scenario = "echo".into();
+                run.bytes = requests * 2.0 * 64.0;
+                run.cpu_ns = requests * 2_000.0;
+                run.load_cpu_ns = Some(requests * 3_000.0);
+                run.kernel_entries = (*name == "io_uring").then_some(5.0);
+                runs.push(run);
+            }
+        }
+        let mut echo = case("64B_512conn", Headline::Throughput);
+        echo.scenario = "echo".into();
+        let figures = analyse(&[echo], &runs).unwrap();
+        let io_uring = figures[0].get("io_uring").unwrap();
+        let per = io_uring.per_request.as_ref().unwrap();
+        assert!((per.requests_per_sec - 120_000.0).abs() < 1.0, "{per:?}");
+        assert!((per.server_cpu_us - 2.0).abs() < 1e-9, "{per:?}");
+        assert_eq!(
+            per.load_cpu_us.map(|us| (us * 1e6).round() / 1e6),
+            Some(3.0)
+        );
+        assert_eq!(per.kernel_entries, Some(5.0 / 120_000.0));
+        assert_eq!(
+            figures[0]
+                .get("epoll")
+                .unwrap()
+                .per_request
+                .as_ref()
+                .unwrap()
+                .kernel_entries,
+            None
+        );
+        // Six contenders, more than PAIRED_AT_MOST, still pair with epoll, tokio and compio.
+        let vs_epoll = figures[0]
+            .pairings
+            .iter()
+            .find(|p| p.contender == "io_uring" && p.reference == "epoll")
+            .expect("io_uring against epoll");
+        assert!((vs_epoll.mbps.unwrap().median - 1.2 / 1.1).abs() < 1e-9);
+        assert!(!figures[0].pairings.iter().any(|p| p.reference == "bare"));
     }
 }

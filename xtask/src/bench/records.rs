@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 /// The header `runs.tsv` must carry, tab-separated.
 pub const RUNS_HEADER: &str = "scenario\tcase\tround\tposition\tcontender\tbytes\twall_ns\tcpu_ns\t\
                                sender_cpu_ns\treceiver_cpu_ns\tkernel_entries\tp50_ns\tp99_ns\t\
-                               readiness_waits\tpeak_rss_kib";
+                               readiness_waits\tpeak_rss_kib\tload_cpu_ns";
 
 /// The header `cases.tsv` must carry, tab-separated.
 pub const CASES_HEADER: &str = "scenario\tcase\theadline\tdescription";
@@ -49,6 +49,8 @@ pub struct Run {
     pub readiness_waits: Option<f64>,
     /// The peak resident set of a subprocess contender, in KiB.
     pub peak_rss_kib: Option<f64>,
+    /// The CPU time of a separate load generator over the run (the echo scenario).
+    pub load_cpu_ns: Option<f64>,
 }
 
 /// Which figure a case is judged by; each is compared as contender / std in the same round.
@@ -123,8 +125,8 @@ pub fn parse_runs(text: &str) -> Result<(Meta, Vec<Run>), String> {
 
 fn parse_run(line: &str) -> Result<Run, String> {
     let fields: Vec<&str> = line.split('\t').collect();
-    if fields.len() != 15 {
-        return Err(format!("{} fields, expected 15: {line:?}", fields.len()));
+    if fields.len() != 16 {
+        return Err(format!("{} fields, expected 16: {line:?}", fields.len()));
     }
     let whole = |i: usize| {
         fields[i]
@@ -164,6 +166,7 @@ fn parse_run(line: &str) -> Result<Run, String> {
         p99_ns: optional(12)?,
         readiness_waits: optional(13)?,
         peak_rss_kib: optional(14)?,
+        load_cpu_ns: optional(15)?,
     };
     if run.bytes == 0.0 || run.wall_ns == 0.0 {
         // Every figure is per byte or per second: a run that moved nothing cannot be summarised.
@@ -227,9 +230,9 @@ mod tests {
 
     const RUNS: &str = "# seed=12345\n# rounds=2\n# machine=Linux 6.18.44, 2 cores\n\
         scenario\tcase\tround\tposition\tcontender\tbytes\twall_ns\tcpu_ns\tsender_cpu_ns\t\
-        receiver_cpu_ns\tkernel_entries\tp50_ns\tp99_ns\treadiness_waits\tpeak_rss_kib\n\
-        bulk\t64KiB\t0\t0\tstd\t1048576\t1000000\t900000\t500000\t400000\t32\t-\t-\t7\t-\n\
-        bulk\t64KiB\t0\t1\tepoll\t1048576\t500000\t800000\t-\t-\t-\t1500\t9000\t-\t5120\n";
+        receiver_cpu_ns\tkernel_entries\tp50_ns\tp99_ns\treadiness_waits\tpeak_rss_kib\tload_cpu_ns\n\
+        bulk\t64KiB\t0\t0\tstd\t1048576\t1000000\t900000\t500000\t400000\t32\t-\t-\t7\t-\t-\n\
+        bulk\t64KiB\t0\t1\tepoll\t1048576\t500000\t800000\t-\t-\t-\t1500\t9000\t-\t5120\t700\n";
 
     #[test]
     fn meta_header_and_runs_parse() {
@@ -248,6 +251,8 @@ mod tests {
         assert_eq!(runs[1].sender_cpu_ns, None);
         assert_eq!(runs[0].peak_rss_kib, None);
         assert_eq!(runs[1].peak_rss_kib, Some(5120.0));
+        assert_eq!(runs[0].load_cpu_ns, None);
+        assert_eq!(runs[1].load_cpu_ns, Some(700.0));
     }
 
     #[test]

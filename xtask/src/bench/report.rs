@@ -257,6 +257,7 @@ fn case_section(out: &mut String, figures: &CaseFigures) {
         );
     }
     let _ = writeln!(out);
+    per_request_table(out, figures);
     pairings_table(out, figures);
     let bimodal: Vec<String> = figures
         .contenders
@@ -281,6 +282,43 @@ fn case_section(out: &mut String, figures: &CaseFigures) {
             bimodal.join("\n")
         );
     }
+}
+
+/// The request/response figures of a case that has them (`echo`): requests per second, CPU per
+/// request of the server and of the load generator, latencies, and kernel entries.
+fn per_request_table(out: &mut String, figures: &CaseFigures) {
+    if figures.contenders.iter().all(|f| f.per_request.is_none()) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Per request (medians over the runs): requests per second, the server process's CPU \
+         and the load generator's, the load's p50 and p99 round trip, and the server's kernel \
+         entries (fast_io's only).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| contender | requests/s | server CPU µs/request | load CPU µs/request | p50 µs | \
+         p99 µs | kernel entries/request |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    for f in &figures.contenders {
+        let Some(r) = &f.per_request else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.2} | {} | {} | {} | {} |",
+            f.contender,
+            r.requests_per_sec,
+            r.server_cpu_us,
+            number(r.load_cpu_us, 2),
+            number(f.p50_us, 1),
+            number(f.p99_us, 1),
+            number(r.kernel_entries, 3),
+        );
+    }
+    let _ = writeln!(out);
 }
 
 /// Every contender against each reference that is neither std nor limit, when the case has
