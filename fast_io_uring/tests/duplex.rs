@@ -10,16 +10,26 @@ use std::time::Duration;
 use fast_io::{Config, SocketBackend};
 use support::{check, fill, guard, pair, uring};
 
-/// Waits until `fd` has bytes to read, so the step below finds both directions ready.
-fn readable(fd: i32) {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut pfd, 1, 10_000) };
-    assert_eq!(n, 1, "the peer's bytes never arrived");
+/// Waits until every byte the peer wrote on `fd` left its send queue (`SIOCOUTQ` is 0): on
+/// loopback they are then on our side, in our socket or already in the duplex's armed receive
+/// (a group's multishot RECV takes bytes as they arrive), so the step below finds both
+/// directions ready.
+fn delivered(fd: i32) {
+    let started = std::time::Instant::now();
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: `fd` is an open socket and `queued` a valid, writable int for the call.
+        let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) };
+        assert_eq!(rc, 0, "SIOCOUTQ: {}", std::io::Error::last_os_error());
+        if queued == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the peer's bytes never left it"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Output is buffered and the peer's bytes are waiting: the `read` that takes them makes one
@@ -44,7 +54,7 @@ fn d1_a_step_moving_both_directions_is_one_entry() {
         let mut theirs = [0u8; 1000];
         fill(&mut theirs, 0);
         (&server).write_all(&theirs).unwrap();
-        readable(client.as_raw_fd());
+        delivered(server.as_raw_fd());
         let mut ours = [0u8; 1000];
         fill(&mut ours, 5000);
         let before = duplex.stats();

@@ -17,6 +17,7 @@
 //! | `group/round.rs`  | rounds that lend the caller's bytes (`send_round`), without a copy    |
 //! | `group/files.rs`  | rounds that send the caller's files (`send_file_round`), by `sendfile` |
 //! | `group/step.rs`   | the progress step (`poll`, G8): both directions in one entry          |
+//! | `group/armed.rs`  | the step's armed receives: multishot RECVs into shared buffers       |
 //! | `group/hooks.rs`  | crate-private hooks for the in-crate tests (test builds only)        |
 //!
 //! # Rounds (G3)
@@ -100,12 +101,16 @@
 //! # Progress steps (G8)
 //!
 //! `poll` serves one thread driving both directions of many sockets (`group/step.rs`): a step
-//! puts a SEND for every member with buffered bytes and a RECV for every member whose read
-//! interest is on into one batch ([`Ring::exchange_batch`]), so a step where anything can move
-//! costs one `io_uring_enter`; when nothing moved it waits for the first gate's CQE (one more
-//! entry, which also arms the gates just queued) and tries again. Its gates are not cut to the
-//! step's timeout and stay in flight between steps. `set_reading(false)` withdraws a member's
-//! read gate at once, so a member whose consumer is full leaves its bytes in the kernel.
+//! puts a SEND for every member with buffered bytes and a RECV for every routed member whose
+//! read interest is on into one batch ([`Ring::exchange_batch`]), so a step where anything can
+//! move costs one `io_uring_enter`; when nothing moved it waits for the first CQE (one more
+//! entry, which also arms the gates just queued) and tries again. Members read for `Data` (read
+//! interest on, no route) receive instead through a multishot RECV that stays armed across
+//! steps, into provided buffers the group shares (`group/armed.rs`): the kernel posts a CQE when
+//! bytes arrive, each step's entry reaps them, and `Progress::Data` lends them where they lie,
+//! so a member with nothing to read costs nothing per step. Gates are not cut to the step's
+//! timeout and stay in flight between steps. `set_reading(false)` withdraws a member's read
+//! gate or armed RECV at once, so a member whose consumer is full leaves its bytes in the kernel.
 //!
 //! A member's [`Stats`] count both directions (SENDs and RECVs, bytes accepted and bytes
 //! received). Its `kernel_entries` count the system calls made for it alone (`shutdown(2)`): the
@@ -117,9 +122,10 @@
 //!
 //! # Leaving and dropping (G6, G7)
 //!
-//! SENDs and RECVs never outlive the call that submitted them; only gates may be in flight
-//! between calls (read gates, see above). `leave` cancels the member's gates (`AsyncCancel` by
-//! token), reaps their CQEs and only then closes its descriptor and frees its buffers, returning
+//! SENDs and RECVs never outlive the call that submitted them; only gates and armed RECVs may be
+//! in flight between calls (see above). `leave` cancels the member's gates and armed RECV
+//! (`AsyncCancel` by token), reaps their CQEs and only then closes its descriptor and frees its
+//! buffers, returning
 //! the count of bytes it never sent. A handle whose generation does not match its slot (the
 //! member left) is refused with `InvalidSocket` (`InvalidInput`). `leave` sends nothing (G7).
 //! Dropping the group with bytes buffered first withdraws every gate (nobody reads any more, and
@@ -148,6 +154,7 @@
 //! `SINGLE_ISSUER` (`COOP_TASKRUN`, else no flags): a single-issuer ring with gates in flight
 //! could be neither driven nor cancelled from the thread the group was moved to.
 
+mod armed;
 mod exchange;
 mod files;
 mod flush;
@@ -213,6 +220,11 @@ pub struct UringGroup {
     buffered_total: usize,
     /// The pipe of receive rounds into files (`group/files.rs`), made by the first.
     pipe: Option<Pipe>,
+    /// Whether progress steps receive through armed RECVs (`group/armed.rs`): the ring has
+    /// provided buffers, and the kernel multishot RECVs.
+    multishot: bool,
+    /// Provided buffers to give back to the kernel at the next publish.
+    returned: Vec<u16>,
     // Scratch space reused by every call.
     results: Vec<i32>,
     chosen: Vec<usize>,
@@ -235,7 +247,7 @@ impl UringGroup {
         let totals = StatsHandle::new();
         let entries = config.ring_entries.max(SQES_PER_MEMBER + SQE_SLACK);
         let ring = Ring::with_setups(entries, totals.clone(), &GROUP_SETUPS).map_err(Error::Os)?;
-        Ok(UringGroup {
+        let mut group = UringGroup {
             ring,
             id: GroupId::new(),
             slots: Vec::new(),
@@ -247,13 +259,17 @@ impl UringGroup {
             departed: Stats::default(),
             buffered_total: 0,
             pipe: None,
+            multishot: true,
+            returned: Vec::new(),
             results: Vec::new(),
             chosen: Vec::new(),
-        })
+        };
+        group.provide();
+        Ok(group)
     }
 
     /// Operations handed to the kernel whose completion has not been reaped: between calls,
-    /// only gates (two operations each).
+    /// only gates (two operations each) and armed RECVs (one each).
     pub fn in_flight(&self) -> usize {
         self.ring.outstanding()
     }
@@ -348,7 +364,10 @@ impl UringGroup {
         // and the ring is not replaced.
         self.withdraw_gates()?;
         let entries = needed.next_power_of_two().min(MAX_RING_ENTRIES);
-        self.ring.resize(entries).map_err(Error::Os)
+        self.ring.resize(entries).map_err(Error::Os)?;
+        // The provided buffers went with the old ring: twice as many for the larger one.
+        self.provide();
+        Ok(())
     }
 }
 
@@ -383,7 +402,8 @@ impl SocketGroup for UringGroup {
 
     fn leave(&mut self, member: Member) -> Result<usize, Error> {
         let index = self.slot_of(member)?;
-        self.settle(None);
+        // Its armed RECV first: what it brought goes with the member.
+        self.disarm(&[index])?;
         let state = self.live(index);
         let tokens: Vec<u64> = state
             .write

@@ -42,6 +42,8 @@ fn setup_name(setup: ring::Setup) -> &'static str {
 }
 
 #[cfg(test)]
+mod armed_tests;
+#[cfg(test)]
 mod cancel_tests;
 #[cfg(test)]
 mod drop_tests;

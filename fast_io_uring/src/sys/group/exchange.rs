@@ -288,7 +288,10 @@ impl UringGroup {
                     errno if is_shortage(errno) => {
                         state.short_of_memory(Dir::Write, gate_slice, deadline, now);
                     }
-                    _ => state.sticky = Sticky::of(&transfer_error(result)),
+                    _ => {
+                        state.sticky = Sticky::of(&transfer_error(result));
+                        state.reset_taken_by_recv();
+                    }
                 }
             }
         }

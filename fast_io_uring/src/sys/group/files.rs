@@ -255,11 +255,29 @@ impl UringGroup {
         }
         got.clear();
         got.resize(recvs.len(), 0);
+        // Armed RECVs of progress steps give way to the splices (`armed.rs`); what they brought
+        // goes into the files first, as this round's bytes.
+        self.disarm(&indices)?;
+        let mut report = ReceiveReport::default();
+        for (k, &index) in indices.iter().enumerate() {
+            let range = &recvs[k].1;
+            let armed = &mut self.live_mut(index).armed;
+            if !armed.has_data() || range.len == 0 {
+                continue;
+            }
+            match armed.spill_into(range.file, range.offset, range.len) {
+                Ok(n) => got[k] = n,
+                Err(err) => report.failed.push((self.member_at(index), Error::Os(err))),
+            }
+            report.passes = 1;
+        }
+        if report.passes > 0 {
+            return Ok(report);
+        }
         let deadline = Deadline::start(self.config.read_deadline);
         for &index in &indices {
             self.live_mut(index).read.start_call();
         }
-        let mut report = ReceiveReport::default();
         loop {
             self.settle(Some(&deadline));
             let now = Instant::now();

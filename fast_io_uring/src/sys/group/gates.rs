@@ -20,6 +20,7 @@ use fast_io::faults::{self, Fault};
 use fast_io::{Deadline, Error};
 
 use super::super::ring::Ring;
+use super::armed::{self, Delivered};
 use super::member::{Dir, Gate, State, Turn};
 use super::{Slot, UringGroup};
 
@@ -43,11 +44,16 @@ struct Route {
     part: Part,
 }
 
-/// Token → member, for every gate CQE still owed; and scratch space for reaped completions.
+/// Token → member, for every gate CQE still owed and every armed RECV (`armed.rs`); and
+/// scratch space for reaped completions.
 #[derive(Debug, Default)]
 pub(super) struct Routes {
     routes: HashMap<u64, Route>,
-    completions: Vec<(u64, i32)>,
+    /// Multishot RECV token → its member's slot, until the CQE that ends it.
+    armed: HashMap<u64, usize>,
+    completions: Vec<(u64, i32, u32)>,
+    /// A multishot RECV failed as a kernel without them fails it ([`Delivered::Unsupported`]).
+    pub(super) unsupported: bool,
 }
 
 impl Routes {
@@ -59,6 +65,11 @@ impl Routes {
     /// Every token a gate CQE is still owed for.
     pub(super) fn tokens(&self) -> Vec<u64> {
         self.routes.keys().copied().collect()
+    }
+
+    /// Routes the CQEs of the multishot RECV `token` to the member in `slot`.
+    pub(super) fn route_armed(&mut self, token: u64, slot: usize) {
+        self.armed.insert(token, slot);
     }
 
     /// Forgets the routes of `tokens`, whose CQEs were reaped by a cancel.
@@ -122,14 +133,32 @@ impl Routes {
     /// out is counted ([`State::gate_over`]). A poll that failed otherwise also lets the member
     /// try: its next transfer finds out and reports the error. `deadline` is the call in
     /// progress (`None` between calls).
+    ///
+    /// A multishot RECV's CQE goes to its member's armed receive ([`armed::deliver`]); buffers
+    /// named by CQEs that brought no bytes go to `returned`.
     pub(super) fn settle(
         &mut self,
         ring: &mut Ring,
         slots: &mut [Slot],
         deadline: Option<&Deadline>,
+        returned: &mut Vec<u16>,
+        gate_slice: Duration,
     ) {
-        ring.completions(&mut self.completions);
-        for (token, result) in self.completions.drain(..) {
+        ring.completions_flagged(&mut self.completions);
+        for (token, result, flags) in self.completions.drain(..) {
+            if let Some(&slot) = self.armed.get(&token) {
+                let Some(state) = slots[slot].state.as_mut() else {
+                    debug_assert!(false, "armed CQE {token} for an empty slot");
+                    continue;
+                };
+                let (more, delivered) =
+                    armed::deliver(state, (result, flags), returned, gate_slice);
+                if !more {
+                    self.armed.remove(&token);
+                }
+                self.unsupported |= delivered == Delivered::Unsupported;
+                continue;
+            }
             let Some(route) = self.routes.remove(&token) else {
                 debug_assert!(false, "gate CQE {token} has no route");
                 continue;
@@ -171,8 +200,17 @@ impl UringGroup {
     /// Routes every gate CQE the ring has reaped to its member (`deadline`: the call in
     /// progress, `None` between calls).
     pub(super) fn settle(&mut self, deadline: Option<&Deadline>) {
-        self.routes
-            .settle(&mut self.ring, &mut self.slots, deadline);
+        self.routes.settle(
+            &mut self.ring,
+            &mut self.slots,
+            deadline,
+            &mut self.returned,
+            self.config.gate_slice,
+        );
+        if std::mem::take(&mut self.routes.unsupported) {
+            self.multishot = false;
+        }
+        self.give_back();
     }
 
     /// Arms a gate for the member in `index`, direction `dir`, after its try found the socket
@@ -261,9 +299,14 @@ impl UringGroup {
         }
     }
 
-    /// Cancels and reaps every gate in flight, each counted in `Stats::cancelled`; the members
+    /// Cancels and reaps every gate and armed RECV in flight, each counted in
+    /// `Stats::cancelled` (what the RECVs brought goes to their members' spills); the members
     /// behind them try their transfer first in the next call.
     pub(super) fn withdraw_gates(&mut self) -> Result<(), Error> {
+        // Every member, not only those armed: pieces a RECV that ended left must be copied out
+        // too, before the buffers go with the ring.
+        let all = self.scope(None);
+        self.disarm(&all)?;
         self.settle(None);
         let tokens = self.routes.tokens();
         self.ring.cancel(&tokens).map_err(Error::Os)?;

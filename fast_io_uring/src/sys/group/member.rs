@@ -23,6 +23,8 @@ use fast_io::group::splice::Carry;
 use fast_io::{Deadline, Member, StatsHandle, Sticky};
 use socket2::Socket;
 
+use super::armed::Armed;
+
 /// Which way a gate waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Dir {
@@ -233,6 +235,8 @@ pub(super) struct State {
     /// The pipe of the splicing route into this member: its bytes are buffered for the member
     /// and go out before its write buffer (`splice.rs`). Made when the route first splices.
     pub(super) pipe: Option<Pipe>,
+    /// The armed receive of progress steps (`armed.rs`).
+    pub(super) armed: Armed,
 }
 
 impl State {
@@ -258,6 +262,7 @@ impl State {
             nonblocking: false,
             carry: Carry::CopyOnly,
             pipe: None,
+            armed: Armed::default(),
         }
     }
 
@@ -315,6 +320,16 @@ impl State {
         self.sticky.is_none()
             && batch_bytes - self.batched() >= quarter
             && (free_end >= quarter || self.batched() * 8 <= batch_bytes)
+    }
+
+    /// A SEND's `EPIPE` that follows a reset an armed RECV took (`armed.rs`) is that reset:
+    /// the socket's error goes to whichever operation asks first, and the peer did reset (C7).
+    pub(super) fn reset_taken_by_recv(&mut self) {
+        if self.sticky == Some(Sticky::Closed)
+            && matches!(self.read_end, Some(ReadEnd::Failed(Sticky::Reset)))
+        {
+            self.sticky = Some(Sticky::Reset);
+        }
     }
 
     /// Whether a flush still has work for this member: bytes to send and no sticky error.

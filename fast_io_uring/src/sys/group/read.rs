@@ -30,6 +30,9 @@ impl UringGroup {
         if scope.is_empty() {
             return Ok(0);
         }
+        // Armed RECVs of progress steps give way to this read's RECVs (`armed.rs`); what they
+        // brought is reported first.
+        self.disarm(&scope)?;
         let deadline = Deadline::start(self.config.read_deadline);
         for &index in &scope {
             self.live_mut(index).read.start_call();
@@ -42,7 +45,7 @@ impl UringGroup {
             for &index in &scope {
                 let state = self.live_mut(index);
                 state.received = 0;
-                if state.read_end.is_none() && state.read.due(now) {
+                if state.read_end.is_none() && state.read.due(now) && !state.armed.has_data() {
                     chosen.push(index);
                 }
             }
@@ -57,7 +60,13 @@ impl UringGroup {
             let mut reported = 0;
             for &index in &scope {
                 let member = self.member_at(index);
-                let state = self.live(index);
+                let state = self.live_mut(index);
+                if state.armed.has_data() {
+                    let spill = state.armed.take_spill();
+                    on_read(member, Received::Data(&spill));
+                    reported += 1;
+                    continue;
+                }
                 if state.received > 0 {
                     let rx = state.rx.as_deref().expect("a RECV allocated it");
                     on_read(member, Received::Data(&rx[..state.received]));

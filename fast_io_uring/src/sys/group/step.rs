@@ -53,9 +53,27 @@ impl UringGroup {
             writers.clear();
             readers.clear();
             let mut waiting = false;
+            let mut lendable = false;
             for &index in &scope {
+                let armed = self.armed_reader(index);
                 let state = self.live_mut(index);
                 state.accepted = 0;
+                // Nothing a RECV of an earlier step or call left in the counts is reported.
+                (state.received, state.forwarded) = (0, 0);
+                if state.reading && state.armed.has_news() {
+                    // Reported after the batch, with what else arrives by then.
+                    lendable = true;
+                    continue;
+                }
+                if armed {
+                    // Its RECV is armed, or is armed now (the batch's entry submits it), or
+                    // it backs off: either way it waits for the kernel, not for a turn.
+                    if state.armed.token.is_none() && state.read.due(now) {
+                        self.arm(index)?;
+                    }
+                    waiting = true;
+                    continue;
+                }
                 if state.reading && state.read_end.is_none() {
                     if !state.read.due(now) {
                         waiting = true;
@@ -77,7 +95,7 @@ impl UringGroup {
                     }
                 }
             }
-            if writers.is_empty() && readers.is_empty() && spliced.is_empty() {
+            if writers.is_empty() && readers.is_empty() && spliced.is_empty() && !lendable {
                 if !waiting {
                     // Nothing left that could ever happen: no bytes to send, nothing to read.
                     return Ok(0);
@@ -102,10 +120,19 @@ impl UringGroup {
                 taken: &mut [],
             };
             self.exchange(out, &readers, &unbounded)?;
-            if !spliced.is_empty() {
+            // What armed RECVs brought, reaped by the batch's entry too.
+            self.settle(None);
+            let lent = scope.iter().copied().filter(|&index| {
+                let state = self.live(index);
+                state.reading && state.armed.has_news()
+            });
+            let before = readers.len();
+            readers.extend(lent);
+            if !spliced.is_empty() || readers.len() > before {
                 // Reported with the others, in slot order.
                 readers.extend_from_slice(&spliced);
                 readers.sort_unstable();
+                readers.dedup();
             }
             let reported = self.report(&writers, &readers, on_progress);
             if reported > 0 || limit.passed() {
@@ -142,6 +169,14 @@ impl UringGroup {
                 on_progress(member, Progress::Sent(state.accepted as usize));
                 reported += 1;
             }
+            if read && state.armed.has_data() {
+                // Lent where it lies (`armed.rs`); its buffers go back after the report.
+                self.lend_armed(index, &mut |bytes| {
+                    on_progress(member, Progress::Data(bytes));
+                });
+                reported += 1;
+            }
+            let state = self.live_mut(index);
             if read && state.received > 0 {
                 let rx = state.rx.as_deref().expect("a RECV filled it");
                 on_progress(member, Progress::Data(&rx[..state.received]));
@@ -151,6 +186,8 @@ impl UringGroup {
                 on_progress(member, Progress::Forwarded(state.forwarded));
                 reported += 1;
             }
+            // An end an armed RECV brought is reported now (below), once.
+            state.armed.ended &= !read;
             // A failure this step, of either direction, ends both (see the module docs).
             // (A writer had no sticky error and a reader no end before the batch.)
             let failed = match (wrote, state.sticky, read, state.read_end) {
@@ -172,6 +209,7 @@ impl UringGroup {
                 reported += 1;
             }
         }
+        self.give_back();
         reported
     }
 
@@ -224,6 +262,11 @@ impl UringGroup {
             }
             None => Carry::CopyOnly,
         };
+        if to.is_some() {
+            // A routed member receives into its target: its armed RECV is withdrawn (what it
+            // brought is reported as `Data` by the next step).
+            self.disarm(&[index])?;
+        }
         let state = self.live_mut(index);
         state.route = to;
         state.carry = carry;
@@ -235,6 +278,8 @@ impl UringGroup {
     pub(super) fn read_interest(&mut self, member: Member, on: bool) -> Result<(), Error> {
         let index = self.slot_of(member)?;
         if !on {
+            // Its armed RECV is withdrawn too (a cancel), what it brought kept for later.
+            self.disarm(&[index])?;
             self.settle(None);
             let tokens: Vec<u64> = self.live(index).read.gate.tokens().collect();
             if !tokens.is_empty() {

@@ -23,7 +23,7 @@ impl Ring {
     /// Replaces the ring by one of at least `entries` SQEs with the same setup flags. Only
     /// allowed with nothing outstanding (no CQE the kernel still owes), so no operation can be
     /// lost with the old ring. The old ring's munmaps and close and the new one's setup and mmaps
-    /// are counted as kernel entries.
+    /// are counted as kernel entries. Provided buffers go with the old ring.
     pub(crate) fn resize(&mut self, entries: u32) -> io::Result<()> {
         if self.table.in_flight() > 0 {
             return Err(io::Error::other(
@@ -36,6 +36,9 @@ impl Ring {
         self.count_entries(calls);
         self.uring = fresh;
         self.entries = entries;
+        // Provided buffers were registered with the old ring, and nothing in flight may pick
+        // one: they go with it, and the owner registers others if it wants them.
+        self.provided = None;
         // A single-issuer ring is created disabled again: the next user enables it.
         self.issuer = None;
         Ok(())
@@ -173,9 +176,21 @@ impl Ring {
     /// those of queued operations such as gates — into `out` as `(token, result)`. Their owned
     /// memory is freed here, after its CQE. (Scoped calls claim their own CQEs before they
     /// return, so between calls everything in `done` belongs to a queued operation.)
+    #[cfg(test)]
     pub(crate) fn completions(&mut self, out: &mut Vec<(u64, i32)>) {
         self.reap();
         out.extend(self.done.drain(..).map(|done| (done.token, done.result)));
+    }
+
+    /// [`Ring::completions`] with each CQE's flags (`IORING_CQE_F_MORE`, the provided buffer
+    /// it names): a group's gates and its members' multishot RECVs, whose CQEs carry both.
+    pub(crate) fn completions_flagged(&mut self, out: &mut Vec<(u64, i32, u32)>) {
+        self.reap();
+        out.extend(
+            self.done
+                .drain(..)
+                .map(|done| (done.token, done.result, done.flags)),
+        );
     }
 
     /// Withdraws queued operations: an `AsyncCancel` for each of `targets` still outstanding
@@ -193,6 +208,17 @@ impl Ring {
     /// a caller that gets the error must keep whatever else the kernel may still use (a
     /// member's descriptor above all) and may try again later.
     pub(crate) fn cancel(&mut self, targets: &[u64]) -> io::Result<()> {
+        self.cancel_then(targets, true)
+    }
+
+    /// [`Ring::cancel`], but the targets' CQEs stay in the ring's completions for their owner:
+    /// a multishot RECV's, which name provided buffers holding bytes received before the cancel
+    /// took effect (the owner keeps the bytes and gives the buffers back).
+    pub(crate) fn cancel_keeping(&mut self, targets: &[u64]) -> io::Result<()> {
+        self.cancel_then(targets, false)
+    }
+
+    fn cancel_then(&mut self, targets: &[u64], discard: bool) -> io::Result<()> {
         self.claim_issuer()?;
         self.reap();
         let mut cancels = Vec::new();
@@ -232,7 +258,9 @@ impl Ring {
             }
             self.enter_within(1, left)?;
         }
-        self.done.retain(|done| !targets.contains(&done.token));
+        if discard {
+            self.done.retain(|done| !targets.contains(&done.token));
+        }
         Ok(())
     }
 
