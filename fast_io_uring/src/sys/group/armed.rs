@@ -20,9 +20,10 @@
 //!   and so do `set_reading(false)` (counted as a cancel), `forward`, `leave` and a ring that
 //!   grows. Two receivers on one socket would interleave its bytes.
 //! - **Bounded and shared (G1).** One buffer ring per group: [`pieces_for`] buffers of
-//!   [`PIECE`] bytes, half the ring's entries (so more with more members, at most 16 MiB). No
-//!   member holds a buffer past the step that reported it: buffers go back as soon as the
-//!   caller's callback returned, and bytes that arrived for a member that cannot report them
+//!   [`PIECE`] bytes, half the ring's entries (so more with more members). A step lends a
+//!   member at most `batch_bytes`, as a RECV into a buffer of that size would have brought (the
+//!   duplex's bounded input relies on it); buffers go back as soon as the caller's callback
+//!   returned what they held, and bytes that arrived for a member that cannot report them
 //!   now (its read interest went off, a `read` or a file round took over, the ring grows) are
 //!   copied out into its spill and the buffers given back. A member whose consumer stalls turns
 //!   its read interest off, which withdraws its RECV: its bytes then wait in the kernel, and no
@@ -42,6 +43,7 @@
 //! slice; `cq_overflow` pads the completion queue before a RECV is armed, so its CQEs overflow
 //! and the kernel ends it (it is armed again).
 
+use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
@@ -54,11 +56,12 @@ use super::super::ring::Ring;
 use super::UringGroup;
 use super::member::{Dir, ReadEnd, State};
 
-/// Each provided buffer's size: a request fits one, and a buffer's pages are touched only as
-/// far as bytes arrive.
-pub(super) const PIECE: u32 = 4 << 10;
-/// The most provided buffers of one group (16 MiB of address space; pages touched only as
-/// bytes arrive).
+/// Each provided buffer's size: as large as the RECV of a step without armed receives took
+/// (the default `batch_bytes`), so a bulk stream comes a buffer per CQE and is lent where it
+/// lies. A buffer's pages are touched only as far as bytes arrive: a small request touches one.
+pub(super) const PIECE: u32 = 64 << 10;
+/// The most provided buffers of one group: 256 MiB of address space, of which small requests
+/// touch a page per buffer (16 MiB).
 const MAX_PIECES: u32 = 4096;
 
 /// The most a member's emptied spill keeps allocated.
@@ -71,14 +74,24 @@ pub(super) fn pieces_for(entries: u32) -> u16 {
     (entries / 2).clamp(16, MAX_PIECES).next_power_of_two() as u16
 }
 
+/// Bytes a multishot RECV brought into one provided buffer, not yet all lent.
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    buffer: u16,
+    /// Lent up to here.
+    from: u32,
+    /// Received up to here.
+    to: u32,
+}
+
 /// A member's armed receive: its multishot RECV while armed, and what it brought not yet
 /// reported.
 #[derive(Debug, Default)]
 pub(super) struct Armed {
     /// The RECV's token, until the CQE that ends it.
     pub(super) token: Option<u64>,
-    /// Provided buffers holding bytes, in order: `(buffer, bytes)`.
-    pieces: Vec<(u16, u32)>,
+    /// Provided buffers holding bytes, in order.
+    pieces: VecDeque<Piece>,
     /// Bytes copied out of buffers, before every piece.
     spill: Vec<u8>,
     /// The RECV ended the member's stream (end of stream or an error, in its `read_end`), and
@@ -97,16 +110,37 @@ impl Armed {
         self.has_data() || self.ended
     }
 
+    /// Drops every byte waiting, queueing their buffers to go back (the member failed).
+    pub(super) fn discard(&mut self, back: &mut Vec<u16>) {
+        back.extend(self.pieces.drain(..).map(|piece| piece.buffer));
+        self.spill = Vec::new();
+    }
+
     /// Copies every piece into the spill and queues its buffer to go back.
     fn spill_pieces(&mut self, ring: &mut Ring, back: &mut Vec<u16>) {
+        self.spill_up_to(usize::MAX, ring, back);
+    }
+
+    /// Copies pieces into the spill, oldest first, until it holds `limit` bytes (a piece may
+    /// be copied in part); queues each emptied buffer to go back.
+    fn spill_up_to(&mut self, limit: usize, ring: &mut Ring, back: &mut Vec<u16>) {
         if self.pieces.is_empty() {
             return;
         }
         let provided = ring.provided().expect("pieces come from provided buffers");
-        for (buffer, len) in self.pieces.drain(..) {
+        while self.spill.len() < limit {
+            let Some(piece) = self.pieces.front_mut() else {
+                break;
+            };
+            let n = (piece.to - piece.from).min((limit - self.spill.len()) as u32);
+            let bytes = provided.bytes(piece.buffer, piece.to as usize);
             self.spill
-                .extend_from_slice(provided.bytes(buffer, len as usize));
-            back.push(buffer);
+                .extend_from_slice(&bytes[piece.from as usize..(piece.from + n) as usize]);
+            piece.from += n;
+            if piece.from == piece.to {
+                back.push(piece.buffer);
+                self.pieces.pop_front();
+            }
         }
     }
 
@@ -130,11 +164,16 @@ impl Armed {
         written.map(|()| n as u64)
     }
 
-    /// Takes the spill, for a `read` or a file round to hand out (after [`UringGroup::disarm`]
-    /// spilled every piece).
-    pub(super) fn take_spill(&mut self) -> Vec<u8> {
+    /// The spill's first bytes, at most `limit`, for a `read` to hand out (after
+    /// [`UringGroup::disarm`] spilled every piece); [`Armed::consume_spill`] drops them after.
+    pub(super) fn spill_front(&self, limit: usize) -> &[u8] {
         debug_assert!(self.pieces.is_empty());
-        std::mem::take(&mut self.spill)
+        &self.spill[..self.spill.len().min(limit)]
+    }
+
+    /// Drops the spill's first `n` bytes, handed out.
+    pub(super) fn consume_spill(&mut self, n: usize) {
+        self.spill.drain(..n);
     }
 }
 
@@ -166,7 +205,11 @@ pub(super) fn deliver(
     if result > 0 {
         let buffer = buffer.expect("a multishot RECV's bytes are in a provided buffer");
         counters.bytes.add(result as u64);
-        state.armed.pieces.push((buffer, result as u32));
+        state.armed.pieces.push_back(Piece {
+            buffer,
+            from: 0,
+            to: result as u32,
+        });
         return (more, delivered);
     }
     back.extend(buffer);
@@ -278,10 +321,14 @@ impl UringGroup {
         self.multishot = self.multishot && self.ring.provide_buffers(count, PIECE).is_ok();
     }
 
-    /// Calls `lend` with the bytes waiting for the member at `index`, then gives their buffers
-    /// back (after the next [`UringGroup::give_back`]): one piece where it lies, or every piece
-    /// copied into the spill after what the spill held. Returns how many bytes were lent.
+    /// Calls `lend` with the bytes waiting for the member at `index`, at most `batch_bytes` of
+    /// them (a step reports no more than a RECV into a buffer of that size would bring, which
+    /// the duplex's input relies on); the rest waits for the next step. Bytes are lent where
+    /// they lie when one piece holds them; else copied into the spill first, after what it
+    /// held. Emptied buffers go back at the next [`UringGroup::give_back`]. Returns how many
+    /// bytes were lent.
     pub(super) fn lend_armed(&mut self, index: usize, lend: &mut dyn FnMut(&[u8])) -> usize {
+        let limit = self.config.batch_bytes;
         let UringGroup {
             ring,
             slots,
@@ -290,19 +337,27 @@ impl UringGroup {
         } = self;
         let state = slots[index].state.as_mut().expect("a live member");
         let armed = &mut state.armed;
-        if let ([(buffer, len)], true) = (armed.pieces.as_slice(), armed.spill.is_empty()) {
-            let (buffer, len) = (*buffer, *len as usize);
+        let single = armed.pieces.len() == 1;
+        if armed.spill.is_empty()
+            && let Some(piece) = armed.pieces.front_mut()
+            && (single || (piece.to - piece.from) as usize >= limit)
+        {
+            let n = ((piece.to - piece.from) as usize).min(limit);
             let provided = ring.provided().expect("pieces come from provided buffers");
-            lend(provided.bytes(buffer, len));
-            armed.pieces.clear();
-            returned.push(buffer);
-            return len;
+            let bytes = provided.bytes(piece.buffer, piece.to as usize);
+            lend(&bytes[piece.from as usize..piece.from as usize + n]);
+            piece.from += n as u32;
+            if piece.from == piece.to {
+                returned.push(piece.buffer);
+                armed.pieces.pop_front();
+            }
+            return n;
         }
-        armed.spill_pieces(ring, returned);
-        let n = armed.spill.len();
-        lend(&armed.spill);
-        armed.spill.clear();
-        if armed.spill.capacity() > MAX_KEPT_SPILL {
+        armed.spill_up_to(limit, ring, returned);
+        let n = armed.spill.len().min(limit);
+        lend(&armed.spill[..n]);
+        armed.spill.drain(..n);
+        if armed.spill.is_empty() && armed.spill.capacity() > MAX_KEPT_SPILL {
             // A burst's copy is not kept for the member's life.
             armed.spill = Vec::new();
         }

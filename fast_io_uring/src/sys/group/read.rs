@@ -34,6 +34,7 @@ impl UringGroup {
         // brought is reported first.
         self.disarm(&scope)?;
         let deadline = Deadline::start(self.config.read_deadline);
+        let batch_bytes = self.config.batch_bytes;
         for &index in &scope {
             self.live_mut(index).read.start_call();
         }
@@ -62,8 +63,11 @@ impl UringGroup {
                 let member = self.member_at(index);
                 let state = self.live_mut(index);
                 if state.armed.has_data() {
-                    let spill = state.armed.take_spill();
-                    on_read(member, Received::Data(&spill));
+                    // At most a RECV's worth, as a RECV into `rx` would bring.
+                    let spill = state.armed.spill_front(batch_bytes);
+                    let n = spill.len();
+                    on_read(member, Received::Data(spill));
+                    state.armed.consume_spill(n);
                     reported += 1;
                     continue;
                 }

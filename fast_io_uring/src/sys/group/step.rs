@@ -186,7 +186,9 @@ impl UringGroup {
                 on_progress(member, Progress::Forwarded(state.forwarded));
                 reported += 1;
             }
-            // An end an armed RECV brought is reported now (below), once.
+            // An end an armed RECV brought is reported once every byte before it was (a step
+            // lends at most `batch_bytes`), and then once.
+            let read = read && !state.armed.has_data();
             state.armed.ended &= !read;
             // A failure this step, of either direction, ends both (see the module docs).
             // (A writer had no sticky error and a reader no end before the batch.)
@@ -202,6 +204,13 @@ impl UringGroup {
                 _ => None,
             };
             if let Some(sticky) = failed {
+                // Nothing is reported after a failure: what an armed RECV brought and no step
+                // lent yet goes (the member is not received from again).
+                let UringGroup {
+                    slots, returned, ..
+                } = &mut *self;
+                let state = slots[index].state.as_mut().expect("a live member");
+                state.armed.discard(returned);
                 on_progress(member, Progress::Failed(&sticky.error()));
                 reported += 1;
             } else if read && matches!(state.read_end, Some(ReadEnd::Eof)) {
