@@ -19,7 +19,7 @@ use benches::fanout::{self, Pausing, Shape};
 use benches::file_send::{self, Sender};
 use benches::plain::{self, PlainBackend};
 use benches::relay::{self, Relay};
-use benches::rounds::{Case, Headline, Recorder, Rng, RunFn, Watchdog, run_case};
+use benches::rounds::{Case, Headline, Recorder, Rng, RunFn, Watchdog, run_case, size};
 use benches::{Outcome, echo, fastio, limit};
 use fast_io::{Availability, BackendKind, Config, SocketBackend};
 
@@ -76,15 +76,6 @@ fn options() -> Result<Options, String> {
         return Err("--rounds must be at least 1".into());
     }
     Ok(opts)
-}
-
-fn size(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
-        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b >> 20),
-        b if b >= 1024 && b % 1024 == 0 => format!("{} KiB", b >> 10),
-        b => format!("{b} B"),
-    }
 }
 
 /// A contender's run, boxed.
@@ -455,106 +446,15 @@ fn cases<'a>(
         None => eprintln!("relay: skipped: FASTCAT_BIN does not name a built fastcat"),
     }
     match fastcat_bin {
-        Some(bin) => cases.extend(echo_cases(bin, quick)),
+        Some(bin) => cases.extend(echo::cases(
+            &bin,
+            &PathBuf::from(env!("CARGO_BIN_EXE_echo_server")),
+            &PathBuf::from(env!("CARGO_BIN_EXE_echo_load")),
+            quick,
+        )),
         None => eprintln!("echo: skipped: FASTCAT_BIN does not name a built fastcat"),
     }
     cases
-}
-
-/// The `echo` scenario: request/response at many connections, one case per cell. Every
-/// connection keeps one request in flight, or 8 (pipelined); `--quick` runs three cells.
-fn echo_cases(fastcat: PathBuf, quick: bool) -> Vec<Case<'static>> {
-    let peer = |kind| echo::Server::Peer {
-        bin: PathBuf::from(env!("CARGO_BIN_EXE_echo_server")),
-        kind,
-    };
-    let servers = [
-        ("std", peer("std")),
-        (
-            "io_uring",
-            echo::Server::Fastcat {
-                bin: fastcat.clone(),
-                backend: Some("io_uring"),
-            },
-        ),
-        (
-            "epoll",
-            echo::Server::Fastcat {
-                bin: fastcat,
-                backend: Some("epoll"),
-            },
-        ),
-        ("tokio", peer("tokio")),
-        ("compio", peer("compio")),
-        ("bare", peer("bare")),
-    ];
-    // (size, connections, depth)
-    let cells: &[(usize, usize, usize)] = if quick {
-        &[(64, 1, 1), (64, 512, 1), (64, 64, 8)]
-    } else {
-        &[
-            (64, 1, 1),
-            (64, 64, 1),
-            (64, 512, 1),
-            (64, 2000, 1),
-            (1 << 10, 64, 1),
-            (1 << 10, 512, 1),
-            (1 << 10, 2000, 1),
-            (16 << 10, 1, 1),
-            (16 << 10, 64, 1),
-            (16 << 10, 512, 1),
-            (64, 64, 8),
-            (64, 2000, 8),
-            (16 << 10, 64, 8),
-        ]
-    };
-    let load = PathBuf::from(env!("CARGO_BIN_EXE_echo_load"));
-    cells
-        .iter()
-        .map(|&(bytes, connections, depth)| {
-            let shape = echo::Shape {
-                connections,
-                size: bytes,
-                depth,
-                load: Duration::from_millis(if quick { 200 } else { 500 }),
-            };
-            let name = size(bytes as u64).replace(' ', "");
-            Case {
-                scenario: "echo",
-                case: match depth {
-                    1 => format!("{name}_{connections}conn"),
-                    d => format!("{name}_{connections}conn_depth{d}"),
-                },
-                headline: Headline::Throughput,
-                description: format!(
-                    "{connections} connection(s), each with {depth} request(s) of {} in flight \
-                     for {} ms, every reply the request's bytes back (`echo_load`, its own \
-                     process: two threads, each an io_uring driving half the connections, every \
-                     reply byte checked). MB/s counts requests and replies, so its ratios are \
-                     those of requests per second; CPU is the server process's over the load \
-                     alone. Servers, each its own process with 64 KiB buffers and TCP_NODELAY: \
-                     io_uring and epoll: `fastcat echo` (one thread, one group driven by `poll`; \
-                     kernel entries from its totals, connecting and closing included); std: a \
-                     thread per connection; tokio: a current-thread runtime, a task per \
-                     connection; compio: one runtime, a task per connection; bare: the floor, \
-                     one io_uring with a RECV per connection and a SEND of what it brought, no \
-                     gates or checks.",
-                    size(bytes as u64),
-                    shape.load.as_millis()
-                ),
-                contenders: servers
-                    .iter()
-                    .map(|(name, server)| {
-                        let (server, load) = (server.clone(), load.clone());
-                        (
-                            (*name).to_owned(),
-                            run(move || echo::run(&server, &load, &shape)),
-                        )
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
 }
 
 /// The `relay` scenario: a relay process between a client driver and a target server, every

@@ -12,12 +12,14 @@
 //! counted in); the others are `echo_server`'s, killed after the run.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::Outcome;
+use crate::cpu::process_cpu_of;
+use crate::rounds::{Case, Headline, RunFn, size};
 
 /// One cell: how many connections, how large each request, how many in flight on each.
 #[derive(Clone, Copy, Debug)]
@@ -100,21 +102,7 @@ impl Running {
 
     /// The CPU time the process used so far, every thread of it.
     fn cpu(&self) -> io::Result<Duration> {
-        let mut clock: libc::clockid_t = 0;
-        // SAFETY: `clock` is a valid, writable clockid_t; the pid is our own child's.
-        let rc = unsafe { libc::clock_getcpuclockid(self.child.id() as libc::pid_t, &mut clock) };
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `now` is a valid, writable timespec, and `clock` names a CPU clock.
-        if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+        process_cpu_of(self.child.id())
     }
 
     /// Waits for the process to end by itself, at most `limit`; returns its stderr.
@@ -223,6 +211,102 @@ impl Load {
         }
         Ok(line)
     }
+}
+
+/// The `echo` scenario: request/response at many connections, one case per cell. Every
+/// connection keeps one request in flight, or 8 (pipelined); `--quick` runs three cells.
+pub fn cases(fastcat: &Path, server: &Path, load: &Path, quick: bool) -> Vec<Case<'static>> {
+    let peer = |kind| Server::Peer {
+        bin: server.to_owned(),
+        kind,
+    };
+    let servers = [
+        ("std", peer("std")),
+        (
+            "io_uring",
+            Server::Fastcat {
+                bin: fastcat.to_owned(),
+                backend: Some("io_uring"),
+            },
+        ),
+        (
+            "epoll",
+            Server::Fastcat {
+                bin: fastcat.to_owned(),
+                backend: Some("epoll"),
+            },
+        ),
+        ("tokio", peer("tokio")),
+        ("compio", peer("compio")),
+        ("bare", peer("bare")),
+    ];
+    // (size, connections, depth)
+    let cells: &[(usize, usize, usize)] = if quick {
+        &[(64, 1, 1), (64, 512, 1), (64, 64, 8)]
+    } else {
+        &[
+            (64, 1, 1),
+            (64, 64, 1),
+            (64, 512, 1),
+            (64, 2000, 1),
+            (1 << 10, 64, 1),
+            (1 << 10, 512, 1),
+            (1 << 10, 2000, 1),
+            (16 << 10, 1, 1),
+            (16 << 10, 64, 1),
+            (16 << 10, 512, 1),
+            (64, 64, 8),
+            (64, 2000, 8),
+            (16 << 10, 64, 8),
+        ]
+    };
+    let load = load.to_owned();
+    cells
+        .iter()
+        .map(|&(bytes, connections, depth)| {
+            let shape = Shape {
+                connections,
+                size: bytes,
+                depth,
+                load: Duration::from_millis(if quick { 200 } else { 500 }),
+            };
+            let name = size(bytes as u64).replace(' ', "");
+            Case {
+                scenario: "echo",
+                case: match depth {
+                    1 => format!("{name}_{connections}conn"),
+                    d => format!("{name}_{connections}conn_depth{d}"),
+                },
+                headline: Headline::Throughput,
+                description: format!(
+                    "{connections} connection(s), each with {depth} request(s) of {} in flight \
+                     for {} ms, every reply the request's bytes back (`echo_load`, its own \
+                     process: two threads, each an io_uring driving half the connections, every \
+                     reply byte checked). MB/s counts requests and replies, so its ratios are \
+                     those of requests per second; CPU is the server process's over the load \
+                     alone. Servers, each its own process with 64 KiB buffers and TCP_NODELAY: \
+                     io_uring and epoll: `fastcat echo` (one thread, one group driven by `poll`; \
+                     kernel entries from its totals, connecting and closing included); std: a \
+                     thread per connection; tokio: a current-thread runtime, a task per \
+                     connection; compio: one runtime, a task per connection; bare: the floor, \
+                     one io_uring with a RECV per connection and a SEND of what it brought, no \
+                     gates or checks.",
+                    size(bytes as u64),
+                    shape.load.as_millis()
+                ),
+                contenders: servers
+                    .iter()
+                    .map(|(name, server)| {
+                        let (server, load) = (server.clone(), load.clone());
+                        (
+                            (*name).to_owned(),
+                            Box::new(move || run(&server, &load, &shape)) as RunFn<'static>,
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// One run of `shape` against `server`, with `load` the `echo_load` binary.

@@ -72,6 +72,16 @@ impl std::fmt::Debug for Case<'_> {
     }
 }
 
+/// A byte count in words for case names and descriptions: `1 GiB`, `64 KiB`, `64 B`.
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1024 && b % 1024 == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
+
 /// splitmix64: a seeded, reproducible order is all the rounds need from a generator.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

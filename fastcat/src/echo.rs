@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use fast_io::{Config, Member, Progress, SocketGroup};
 
 use crate::Context;
+use crate::net::Admission;
 
 /// Each member's write buffer (and receive buffer): 64 KiB, the buffer of every other server of
 /// the `echo` benchmark.
@@ -78,10 +79,10 @@ pub fn run(cx: &Context, echo: &Echo) -> Result<(), String> {
     let (wake_tx, wake_rx) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
     let (tx, rx) = mpsc::channel();
     let (free_tx, free_rx) = mpsc::channel();
-    let max = echo.max_connections.max(1);
+    let admission = Admission::new(echo.max_connections, free_rx);
     thread::Builder::new()
         .name("fastcat acceptor".into())
-        .spawn(move || accept(listener, max, tx, free_rx, wake_tx))
+        .spawn(move || accept(listener, admission, tx, wake_tx))
         .map_err(|e| format!("cannot start the acceptor: {e}"))?;
     let waker = group.join(wake_rx.as_fd()).map_err(|e| e.to_string())?;
     let started = Instant::now();
@@ -94,35 +95,16 @@ pub fn run(cx: &Context, echo: &Echo) -> Result<(), String> {
 /// and wakes it.
 fn accept(
     listener: TcpListener,
-    max: usize,
+    mut admission: Admission,
     tx: Sender<TcpStream>,
-    free: Receiver<()>,
     mut wake: UnixStream,
 ) {
-    let mut open = 0;
-    loop {
-        while open >= max {
-            match free.recv() {
-                Ok(()) => open -= 1,
-                Err(_) => return,
-            }
-        }
-        while free.try_recv().is_ok() {
-            open -= 1;
-        }
-        let client = match listener.accept() {
-            Ok((client, _)) => client,
-            Err(err) => {
-                eprintln!("fastcat: accept failed: {err}");
-                thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
+    while let Some((client, _)) = admission.next(&listener) {
         let _ = client.set_nodelay(true);
         if tx.send(client).is_err() {
             return;
         }
-        open += 1;
+        admission.admitted();
         // One byte per connection: the serving thread's waker member reports it as data.
         if wake.write_all(&[1]).is_err() {
             return;

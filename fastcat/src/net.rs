@@ -1,8 +1,12 @@
 //! Connecting and listening: a client tries every address a name resolves to, and `recv`
 //! listens dual-stack, so a sender reaches it over IPv6 (`::1`) and IPv4 (`127.0.0.1`) alike.
+//! The servers' acceptors (`relay`, `echo`) bound how many connections are open at once
+//! ([`Admission`]).
 
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::Receiver;
+use std::thread;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -95,5 +99,51 @@ pub fn accept(
             ))
         }
         Err(err) => Err(format!("accept failed: {err}")),
+    }
+}
+
+/// Connections accepted and not yet ended, at most `max` at once: the acceptor threads of
+/// `relay` and `echo` count one up per client they hand over, and the serving thread sends a
+/// `()` on `ended` for each connection it closes.
+pub struct Admission {
+    open: usize,
+    max: usize,
+    ended: Receiver<()>,
+}
+
+impl Admission {
+    pub fn new(max: usize, ended: Receiver<()>) -> Admission {
+        Admission {
+            open: 0,
+            max: max.max(1),
+            ended,
+        }
+    }
+
+    /// The next client of `listener`, once fewer than `max` are open (waiting for one to end
+    /// first); `None` when the serving thread is gone. A failed `accept` is reported and tried
+    /// again 100 ms later.
+    pub fn next(&mut self, listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+        while self.open >= self.max {
+            self.ended.recv().ok()?;
+            self.open -= 1;
+        }
+        while self.ended.try_recv().is_ok() {
+            self.open -= 1;
+        }
+        loop {
+            match listener.accept() {
+                Ok(accepted) => return Some(accepted),
+                Err(err) => {
+                    eprintln!("fastcat: accept failed: {err}");
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// A client was handed to the serving thread.
+    pub fn admitted(&mut self) {
+        self.open += 1;
     }
 }

@@ -31,6 +31,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Receiver, Sender};
+
+use crate::net::Admission;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -157,10 +159,10 @@ pub fn run(cx: &Context, relay: &Relay) -> Result<(), String> {
     let (free_tx, free_rx) = mpsc::channel();
     let target = relay.target.clone();
     let timeout = relay.timeout;
-    let max = relay.max_connections.max(1);
+    let admission = Admission::new(relay.max_connections, free_rx);
     thread::Builder::new()
         .name("fastcat acceptor".into())
-        .spawn(move || accept(listener, &target, timeout, max, tx, free_rx, wake_tx))
+        .spawn(move || accept(listener, &target, timeout, admission, tx, wake_tx))
         .map_err(|e| format!("cannot start the acceptor: {e}"))?;
     let waker = group.join(wake_rx.as_fd()).map_err(|e| e.to_string())?;
     let started = Instant::now();
@@ -176,30 +178,14 @@ fn accept(
     listener: TcpListener,
     target: &str,
     timeout: Duration,
-    max: usize,
+    mut admission: Admission,
     tx: Sender<Accepted>,
-    free: Receiver<()>,
     mut wake: UnixStream,
 ) {
-    let mut open = 0;
     let mut id = 0;
     loop {
-        while open >= max {
-            match free.recv() {
-                Ok(()) => open -= 1,
-                Err(_) => return,
-            }
-        }
-        while free.try_recv().is_ok() {
-            open -= 1;
-        }
-        let (client, from) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                eprintln!("fastcat: accept failed: {err}");
-                thread::sleep(Duration::from_millis(100));
-                continue;
-            }
+        let Some((client, from)) = admission.next(&listener) else {
+            return;
         };
         id += 1;
         let upstream = match crate::net::connect(target, timeout) {
@@ -218,7 +204,7 @@ fn accept(
         if tx.send((id, from, client, upstream)).is_err() {
             return;
         }
-        open += 1;
+        admission.admitted();
         // One byte per connection: the relay thread's waker member reports it as data.
         if wake.write_all(&[1]).is_err() {
             return;

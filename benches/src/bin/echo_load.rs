@@ -40,6 +40,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::cpu::process_cpu;
 use io_uring::{IoUring, opcode, types};
 
 /// The length of the stream's repeating part: a prime, so that connections' offsets differ.
@@ -253,17 +254,6 @@ impl Load {
     }
 }
 
-fn cpu_now() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec, and the process CPU clock exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
-    assert_eq!(rc, 0, "clock_gettime: {}", io::Error::last_os_error());
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
 fn percentile(sorted: &[u32], p: usize) -> u32 {
     sorted[(sorted.len() - 1) * p / 100]
 }
@@ -335,7 +325,7 @@ fn load(args: &[String]) -> io::Result<String> {
     io::stdout().flush()?;
     let mut go = String::new();
     io::stdin().lock().read_line(&mut go)?;
-    let cpu = cpu_now();
+    let cpu = process_cpu();
     let started = Instant::now();
     let until = started + Duration::from_millis(millis as u64);
     let done: Vec<io::Result<Load>> = thread::scope(|scope| {
@@ -358,7 +348,7 @@ fn load(args: &[String]) -> io::Result<String> {
             })
             .collect()
     });
-    let cpu = cpu_now().saturating_sub(cpu);
+    let cpu = process_cpu().saturating_sub(cpu);
     let mut latencies = Vec::new();
     let (mut completed, mut last) = (0, started);
     for load in done {
